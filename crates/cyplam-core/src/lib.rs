@@ -1,0 +1,10 @@
+//! Shared by the cyplam coordinator and worker: grid files and their expansion, model specs,
+//! the files a worker leaves on disk, the Accuracy20% metric and data set checks.
+
+pub mod data;
+pub mod files;
+pub mod grid;
+pub mod import;
+pub mod metric;
+pub mod spec;
+pub mod synth;

@@ -1,0 +1,157 @@
+//! Command line of `cyplam-worker`: which model(s) to train, with how many threads, on which
+//! device; and `predict`, the operator's use of a trained model.
+
+use crate::run::{run_model, Outcome, RunOptions};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use cyplam_core::files::{SweepDir, EXIT_LOCKED, EXIT_PREEMPTED};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tch::Device;
+
+#[derive(Parser, Debug)]
+#[command(name = "cyplam-worker", version, about = "Train and validate models of a cyplam sweep",
+    args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Predict laser power and process speed for frames with a trained model's weights.
+    Predict(crate::predict::PredictArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The sweep directory (holding sweep.json); default: the current directory.
+    #[arg(long, env = "CYPLAM_SWEEP")]
+    pub sweep: Option<PathBuf>,
+    /// Array task index: trains model `index * trainings_per_node + SLURM_PROCID`.
+    #[arg(long, conflicts_with = "model")]
+    pub index: Option<usize>,
+    /// Train one model directly, by number (108) or name (Model-108).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Threads for libtorch; default SLURM_CPUS_PER_TASK, else the model's `threads` setting.
+    #[arg(long, env = "CYPLAM_WORKER_THREADS")]
+    pub threads: Option<u32>,
+    /// Device: cpu or cuda (cuda:N for another GPU).
+    #[arg(long, default_value = "cpu", env = "CYPLAM_DEVICE")]
+    pub device: String,
+}
+
+fn parse_device(s: &str) -> Result<Device> {
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => Ok(Device::Cuda(n)),
+            None => bail!("unknown device {s:?}; valid: cpu, cuda, cuda:N"),
+        },
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CYPLAM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Some(Command::Predict(args)) => crate::predict::run(&args).map(|_| ExitCode::SUCCESS),
+        None => train(&cli.train),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(crate::lock::LockError::Held { .. }) = e.downcast_ref::<crate::lock::LockError>() {
+                eprintln!("cyplam-worker: {e:#}");
+                return ExitCode::from(EXIT_LOCKED as u8);
+            }
+            eprintln!("cyplam-worker: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Which model the invocation asks for; None when an array index points past the last model.
+pub fn select_model(args: &TrainArgs, trainings_per_node: u32, count: usize, names: &[String]) -> Result<Option<usize>> {
+    if let Some(m) = &args.model {
+        let idx = match m.parse::<usize>() {
+            Ok(i) => i,
+            Err(_) => names.iter().position(|n| n == m)
+                .with_context(|| format!("no model named {m:?} in this sweep (Model-000 ... {})", names.last().map(String::as_str).unwrap_or("none")))?,
+        };
+        if idx >= count {
+            bail!("model {idx} does not exist: the sweep has {count} models (0 ... {})", count.saturating_sub(1));
+        }
+        return Ok(Some(idx));
+    }
+    let Some(index) = args.index else { bail!("say which model to train: --index I (array task) or --model N") };
+    let procid: usize = match std::env::var("SLURM_PROCID") {
+        Ok(p) => p.parse().with_context(|| format!("SLURM_PROCID={p:?} is not a number"))?,
+        Err(_) => 0,
+    };
+    if procid >= trainings_per_node as usize {
+        bail!("SLURM_PROCID {procid} but the sweep packs {trainings_per_node} trainings per array task");
+    }
+    let idx = index * trainings_per_node as usize + procid;
+    Ok(if idx < count { Some(idx) } else { None })
+}
+
+fn train(args: &TrainArgs) -> Result<ExitCode> {
+    let sweep_root = match &args.sweep {
+        Some(s) => s.clone(),
+        None => std::env::current_dir()?,
+    };
+    let sweep_dir = SweepDir::new(&sweep_root);
+    let sweep = sweep_dir.load().map_err(anyhow::Error::msg)
+        .with_context(|| format!("{} is not a cyplam sweep directory (no readable sweep.json); pass --sweep DIR", sweep_root.display()))?;
+    let names: Vec<String> = sweep.grid.models.iter().map(|m| m.name.clone()).collect();
+    let Some(idx) = select_model(args, sweep.grid.slurm.trainings_per_node, names.len(), &names)? else {
+        tracing::info!("array index {:?} (SLURM_PROCID {}) is past the last model ({} models): nothing to do",
+            args.index, std::env::var("SLURM_PROCID").unwrap_or_else(|_| "0".into()), names.len());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let spec = sweep.grid.models[idx].clone();
+    let threads = match args.threads {
+        Some(t) => t,
+        None => match std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.parse().ok()) {
+            Some(t) => t,
+            None => spec.threads,
+        },
+    }
+    .max(1);
+    let device = parse_device(&args.device)?;
+    if let Device::Cuda(_) = device {
+        if !tch::Cuda::is_available() {
+            bail!("--device {} asked for, but libtorch sees no CUDA device", args.device);
+        }
+    }
+    tch::set_num_interop_threads(1);
+    tch::set_num_threads(threads as i32);
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
+    }
+    tracing::info!("{} ({}, {} free parameters) on {} with {threads} thread(s), libtorch {}",
+        spec.name, spec.arch_label(), spec.free_params, args.device, crate::run::LIBTORCH_VERSION);
+    let opts = RunOptions { threads, device };
+    match run_model(&sweep_root, &sweep, &spec, &opts, &stop)? {
+        Outcome::Completed(_) | Outcome::AlreadyDone(_) => Ok(ExitCode::SUCCESS),
+        Outcome::Failed(r) => {
+            eprintln!("cyplam-worker: {} failed: {}", spec.name, r.reason.unwrap_or_default());
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Preempted(_) => Ok(ExitCode::from(EXIT_PREEMPTED as u8)),
+    }
+}

@@ -1,0 +1,102 @@
+//! The network of SPEC.md section 2: conv (same padding) -> 2x2 max-pool -> activation, twice;
+//! fc1 -> activation -> dropout; fc2 (LP, PS) without activation.
+
+use cyplam_core::spec::{Activation, Arch, Layer};
+use tch::{nn, nn::ModuleT, Tensor};
+
+#[derive(Debug)]
+pub struct Net {
+    pub conv1: nn::Conv2D,
+    pub conv2: nn::Conv2D,
+    pub fc1: nn::Linear,
+    pub fc2: nn::Linear,
+    pub arch: Arch,
+    pub activation: Activation,
+    pub dropout_keep: f64,
+}
+
+fn conv(vs: nn::Path, c_in: i64, c_out: i64, k: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig { padding: (k - 1) / 2, ..Default::default() };
+    nn::conv2d(vs, c_in, c_out, k, cfg)
+}
+
+impl Net {
+    pub fn new(vs: &nn::Path, arch: Arch, activation: Activation, dropout_keep: f64) -> Net {
+        let (ncv1, ncv2, nfc1) = (arch.ncv1 as i64, arch.ncv2 as i64, arch.nfc1 as i64);
+        Net {
+            conv1: conv(vs / "conv1", 1, ncv1, arch.wc1 as i64),
+            conv2: conv(vs / "conv2", ncv1, ncv2, arch.wc2 as i64),
+            fc1: nn::linear(vs / "fc1", 7 * 7 * ncv2, nfc1, Default::default()),
+            fc2: nn::linear(vs / "fc2", nfc1, 2, Default::default()),
+            arch,
+            activation,
+            dropout_keep,
+        }
+    }
+
+    fn act(&self, x: Tensor) -> Tensor {
+        match self.activation {
+            Activation::Relu => x.relu(),
+            Activation::Elu => x.elu(),
+            Activation::Softplus => x.softplus(),
+            Activation::Sigmoid => x.sigmoid(),
+        }
+    }
+
+    /// The weight (not bias) of a layer, for regularization.
+    pub fn weight(&self, layer: Layer) -> &Tensor {
+        match layer {
+            Layer::Conv1 => &self.conv1.ws,
+            Layer::Conv2 => &self.conv2.ws,
+            Layer::Fc1 => &self.fc1.ws,
+            Layer::Fc2 => &self.fc2.ws,
+        }
+    }
+}
+
+impl ModuleT for Net {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let x = xs.view([-1, 1, 28, 28]).apply(&self.conv1).max_pool2d_default(2);
+        let x = self.act(x).apply(&self.conv2).max_pool2d_default(2);
+        let x = self.act(x).view([-1, 7 * 7 * self.arch.ncv2 as i64]).apply(&self.fc1);
+        let x = self.act(x);
+        let x = if train && self.dropout_keep < 1.0 { x.dropout(1.0 - self.dropout_keep, true) } else { x };
+        x.apply(&self.fc2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    fn count(arch: Arch) -> i64 {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&vs.root(), arch, Activation::Relu, 0.75);
+        vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    }
+
+    #[test]
+    fn the_built_network_has_the_spec_parameter_counts() {
+        for (a, want) in [
+            (Arch { wc1: 5, ncv1: 8, wc2: 5, ncv2: 32, nfc1: 100 }, 163_742),
+            (Arch { wc1: 5, ncv1: 8, wc2: 5, ncv2: 32, nfc1: 700 }, 1_106_342),
+            (Arch { wc1: 5, ncv1: 32, wc2: 5, ncv2: 64, nfc1: 1000 }, 3_191_098),
+        ] {
+            assert_eq!(count(a), want, "{a}");
+            assert_eq!(a.free_params() as i64, want);
+        }
+    }
+
+    #[test]
+    fn shapes_follow_the_table() {
+        let arch = Arch { wc1: 3, ncv1: 4, wc2: 5, ncv2: 6, nfc1: 10 };
+        for act in Activation::ALL {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Net::new(&vs.root(), arch, act, 0.75);
+            let x = Tensor::rand([3, 784], (tch::Kind::Float, Device::Cpu));
+            assert_eq!(net.forward_t(&x, true).size(), vec![3, 2]);
+            assert_eq!(net.forward_t(&x, false).size(), vec![3, 2]);
+        }
+    }
+}

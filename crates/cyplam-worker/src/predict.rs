@@ -1,0 +1,96 @@
+//! `cyplam-worker predict`: laser power and process speed for each frame of a `.npy` file, from a
+//! weights file (`best.safetensors` or any snapshot), as CSV; with `--labels`, also Accuracy20%.
+
+use crate::model::Net;
+use crate::train::{accuracy_hits, arch_from_meta, EVAL_BATCH};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A weights file written by the worker (best.safetensors, snapshots/iter-*.safetensors).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Frames: a .npy file (N x 784 or N x 28 x 28), or a data set directory holding frames.npy.
+    #[arg(long)]
+    pub frames: PathBuf,
+    /// Labels (.npy, N x 2) to score the predictions against: prints Accuracy20%.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Write the CSV here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Threads for libtorch.
+    #[arg(long, default_value_t = 1)]
+    pub threads: u32,
+}
+
+pub fn run(args: &PredictArgs) -> Result<()> {
+    tch::set_num_threads(args.threads.max(1) as i32);
+    let tensors = Tensor::read_safetensors(&args.weights).with_context(|| format!("reading {}", args.weights.display()))?;
+    let (arch, act, label_scale, input_factor) = arch_from_meta(&tensors)
+        .with_context(|| format!("{}: not a cyplam weights file (no meta.* tensors)", args.weights.display()))?;
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let net = Net::new(&vs.root(), arch, act, 1.0);
+    {
+        let vars = vs.variables();
+        tch::no_grad(|| -> Result<()> {
+            for (name, mut var) in vars {
+                let t = tensors.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+                    .with_context(|| format!("{}: lacks {name}", args.weights.display()))?;
+                var.f_copy_(t)?;
+            }
+            Ok(())
+        })?;
+    }
+    vs.freeze();
+
+    let (frames_path, labels_path) = if args.frames.is_dir() {
+        let lp = args.labels.clone().or_else(|| Some(args.frames.join("labels.npy")).filter(|p| p.exists()));
+        (args.frames.join("frames.npy"), lp)
+    } else {
+        (args.frames.clone(), args.labels.clone())
+    };
+    let ds = load_frames(&frames_path, labels_path.as_deref())?;
+    let n = ds.0.len() / 784;
+    let x = (Tensor::from_slice(&ds.0).view([n as i64, 1, 28, 28]) * input_factor).to_kind(Kind::Float);
+    let scale = Tensor::from_slice(&[label_scale[0] as f32, label_scale[1] as f32]);
+    let mut preds = Vec::with_capacity(n);
+    tch::no_grad(|| {
+        let mut s = 0i64;
+        while s < n as i64 {
+            let len = EVAL_BATCH.min(n as i64 - s);
+            preds.push(net.forward_t(&x.narrow(0, s, len), false) * &scale);
+            s += len;
+        }
+    });
+    let pred = Tensor::cat(&preds, 0);
+    let values: Vec<f32> = Vec::<f32>::try_from(pred.view([-1]))?;
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    writeln!(out, "frame,laser_power,process_speed")?;
+    for (i, pair) in values.chunks_exact(2).enumerate() {
+        writeln!(out, "{i},{},{}", pair[0], pair[1])?;
+    }
+    out.flush()?;
+    if let Some(labels) = ds.1 {
+        let y = Tensor::from_slice(&labels).view([n as i64, 2]);
+        let hits = i64::try_from(accuracy_hits(&pred, &y))?;
+        eprintln!("Accuracy20%: {:.6} ({hits} of {n} frames)", hits as f64 / n as f64);
+    }
+    Ok(())
+}
+
+fn load_frames(frames: &std::path::Path, labels: Option<&std::path::Path>) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+    let x = cyplam_core::data::read_frames(frames)?;
+    let y = match labels {
+        Some(l) => Some(cyplam_core::data::read_labels(l, x.len() / 784, frames)?),
+        None => None,
+    };
+    Ok((x, y))
+}

@@ -1,0 +1,330 @@
+//! Training and validation of one model: data on the device, the Adam optimizer (our own, so its
+//! state can be checkpointed), deterministic batch order, snapshots and learning curves.
+
+use crate::model::Net;
+use cyplam_core::data::Dataset;
+use cyplam_core::grid::InputScale;
+use cyplam_core::spec::{Arch, ModelSpec};
+use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
+
+/// The training and validation sets as tensors, inputs scaled, labels divided by the training
+/// set's mean label (per output) for training; metrics undo that scaling.
+pub struct Prepared {
+    pub train_x: Tensor,
+    pub train_y: Tensor,
+    pub val_x: Tensor,
+    pub val_y: Tensor,
+    /// Mean training label per output: scaled label = label / label_scale.
+    pub label_scale: [f64; 2],
+    /// Factor applied to the stored frame values.
+    pub input_factor: f64,
+}
+
+impl Prepared {
+    pub fn new(train: &Dataset, val: &Dataset, scale: InputScale, device: Device) -> Prepared {
+        let input_factor = match scale {
+            InputScale::None => 1.0,
+            InputScale::Max => {
+                let m = train.max_value() as f64;
+                if m > 0.0 { 1.0 / m } else { 1.0 }
+            }
+            InputScale::Factor(f) => f,
+        };
+        let n = train.len() as f64;
+        let mut label_scale = [0.0f64; 2];
+        for row in train.labels.chunks_exact(2) {
+            label_scale[0] += row[0] as f64 / n;
+            label_scale[1] += row[1] as f64 / n;
+        }
+        let frames = |d: &Dataset| {
+            (Tensor::from_slice(&d.frames).view([d.len() as i64, 1, 28, 28]) * input_factor)
+                .to_kind(Kind::Float)
+                .to_device(device)
+        };
+        let scale_t = Tensor::from_slice(&[label_scale[0] as f32, label_scale[1] as f32]);
+        let labels = |d: &Dataset| {
+            (Tensor::from_slice(&d.labels).view([d.len() as i64, 2]) / &scale_t).to_device(device)
+        };
+        Prepared {
+            train_x: frames(train),
+            train_y: labels(train),
+            val_x: frames(val),
+            val_y: labels(val),
+            label_scale,
+            input_factor,
+        }
+    }
+
+    pub fn train_len(&self) -> i64 {
+        self.train_x.size()[0]
+    }
+}
+
+/// Loss and Accuracy20% of a network over a whole set, in eval mode and without gradients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Eval {
+    /// (1 / 2n) sum of squared errors on the scaled labels (the training objective without
+    /// regularization).
+    pub loss: f64,
+    pub accuracy20: f64,
+}
+
+/// Frames per forward pass during evaluation.
+pub const EVAL_BATCH: i64 = 4096;
+
+pub fn evaluate(net: &Net, x: &Tensor, y: &Tensor, label_scale: [f64; 2]) -> Eval {
+    let n = x.size()[0];
+    if n == 0 {
+        return Eval { loss: 0.0, accuracy20: 0.0 };
+    }
+    let device = x.device();
+    let scale = Tensor::from_slice(&[label_scale[0] as f32, label_scale[1] as f32]).to_device(device);
+    let mut sq = 0.0f64;
+    let mut hits = 0i64;
+    tch::no_grad(|| {
+        let mut start = 0;
+        while start < n {
+            let len = EVAL_BATCH.min(n - start);
+            let xb = x.narrow(0, start, len);
+            let yb = y.narrow(0, start, len);
+            let pred = net.forward_t(&xb, false);
+            sq += f64::try_from((&pred - &yb).square().sum(Kind::Double)).unwrap_or(f64::NAN);
+            hits += i64::try_from(accuracy_hits(&(&pred * &scale), &(&yb * &scale))).unwrap_or(0);
+            start += len;
+        }
+    });
+    Eval { loss: sq / (2.0 * n as f64), accuracy20: hits as f64 / n as f64 }
+}
+
+/// Number of frames with max(|y1/h1 - 1|, |y2/h2 - 1|) < 0.2 (labels and predictions in real
+/// units). A zero or non-finite prediction gives an infinite or NaN error, which never counts.
+pub fn accuracy_hits(pred: &Tensor, labels: &Tensor) -> Tensor {
+    let err = (labels / pred - 1.0).abs().amax([1], false);
+    err.lt(0.2).sum(Kind::Int64)
+}
+
+/// Adam as PyTorch defines it (betas 0.9 / 0.999, eps 1e-8, no weight decay), with state we can
+/// save and restore.
+pub struct Adam {
+    pub names: Vec<String>,
+    pub params: Vec<Tensor>,
+    pub m: Vec<Tensor>,
+    pub v: Vec<Tensor>,
+    pub step: i64,
+    pub lr: f64,
+}
+
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const EPS: f64 = 1e-8;
+
+impl Adam {
+    pub fn new(vs: &nn::VarStore, lr: f64) -> Adam {
+        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let m = vars.iter().map(|(_, t)| t.zeros_like()).collect();
+        let v = vars.iter().map(|(_, t)| t.zeros_like()).collect();
+        let (names, params) = vars.into_iter().unzip();
+        Adam { names, params, m, v, step: 0, lr }
+    }
+
+    pub fn zero_grad(&mut self) {
+        for p in &mut self.params {
+            p.zero_grad();
+        }
+    }
+
+    pub fn step(&mut self) {
+        self.step += 1;
+        let bc1 = 1.0 - BETA1.powi(self.step as i32);
+        let bc2 = 1.0 - BETA2.powi(self.step as i32);
+        let step_size = self.lr / bc1;
+        let bc2_sqrt = bc2.sqrt();
+        tch::no_grad(|| {
+            for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let _ = m.lerp_(&g, 1.0 - BETA1);
+                let _ = v.g_mul_scalar_(BETA2);
+                let _ = v.addcmul_(&g, &(&g * (1.0 - BETA2)));
+                let denom = v.sqrt() / bc2_sqrt + EPS;
+                let _ = p.addcdiv_(&(m.as_ref() * -step_size), &denom);
+            }
+        });
+    }
+}
+
+/// SplitMix64: the one source of randomness for the batch order, so a resumed run draws the
+/// same batches without any saved generator state.
+pub fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The order in which epoch `epoch` visits the `n` training frames.
+pub fn epoch_permutation(n: usize, seed: u64, epoch: u64) -> Vec<i64> {
+    let mut perm: Vec<i64> = (0..n as i64).collect();
+    let mut state = splitmix(seed ^ splitmix(epoch.wrapping_add(1)));
+    for i in (1..n).rev() {
+        state = splitmix(state);
+        let j = (state % (i as u64 + 1)) as usize;
+        perm.swap(i, j);
+    }
+    perm
+}
+
+/// Seed of torch's generator (dropout) for one iteration.
+pub fn iteration_seed(seed: u64, iteration: u64) -> i64 {
+    (splitmix(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ iteration) >> 1) as i64
+}
+
+/// Iterations (1-based counts of steps done) at which snapshots are taken: `snapshots` points
+/// evenly spaced, the last at `total`.
+pub fn snapshot_iterations(total: u64, snapshots: u32) -> Vec<u64> {
+    let s = (snapshots as u64).clamp(1, total.max(1));
+    let mut out: Vec<u64> = (1..=s).map(|k| (k * total + s / 2) / s).filter(|&i| i > 0).collect();
+    out.dedup();
+    out
+}
+
+/// A model being trained: its network and optimizer.
+pub struct Trainer {
+    pub vs: nn::VarStore,
+    pub net: Net,
+    pub adam: Adam,
+    pub spec: ModelSpec,
+}
+
+impl Trainer {
+    pub fn new(spec: &ModelSpec, device: Device) -> Trainer {
+        tch::manual_seed(spec.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let net = Net::new(&vs.root(), spec.arch(), spec.activation, spec.dropout_keep);
+        let adam = Adam::new(&vs, spec.learning_rate);
+        Trainer { vs, net, adam, spec: spec.clone() }
+    }
+
+    /// One optimisation step on a batch; returns the loss (regularization included).
+    pub fn step(&mut self, xb: &Tensor, yb: &Tensor, iteration: u64) -> f64 {
+        tch::manual_seed(iteration_seed(self.spec.seed, iteration));
+        let pred = self.net.forward_t(xb, true);
+        let mut loss = (pred - yb).square().mean(Kind::Float);
+        let reg = &self.spec.regularization;
+        for layer in &reg.layers {
+            let w = self.net.weight(*layer);
+            if reg.l1 != 0.0 {
+                loss = loss + w.abs().sum(Kind::Float) * reg.l1;
+            }
+            if reg.l2 != 0.0 {
+                loss = loss + w.square().sum(Kind::Float) * reg.l2;
+            }
+        }
+        self.adam.zero_grad();
+        loss.backward();
+        self.adam.step();
+        f64::try_from(&loss).unwrap_or(f64::NAN)
+    }
+
+    /// Named tensors of a self-contained weights file: the parameters plus what `predict` needs
+    /// to rebuild the network and undo the scaling.
+    pub fn weights(&self, label_scale: [f64; 2], input_factor: f64) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .adam
+            .names
+            .iter()
+            .zip(&self.adam.params)
+            .map(|(n, t)| (n.clone(), t.detach().to_device(Device::Cpu)))
+            .collect();
+        out.extend(meta_tensors(&self.spec, label_scale, input_factor));
+        out
+    }
+}
+
+/// `meta.*` tensors that describe a weights file.
+pub fn meta_tensors(spec: &ModelSpec, label_scale: [f64; 2], input_factor: f64) -> Vec<(String, Tensor)> {
+    let act = cyplam_core::spec::Activation::ALL.iter().position(|a| *a == spec.activation).unwrap_or(0) as i64;
+    vec![
+        ("meta.arch".into(), Tensor::from_slice(&[spec.wc1 as i64, spec.ncv1 as i64, spec.wc2 as i64, spec.ncv2 as i64, spec.nfc1 as i64])),
+        ("meta.activation".into(), Tensor::from_slice(&[act])),
+        ("meta.label_scale".into(), Tensor::from_slice(&label_scale)),
+        ("meta.input_factor".into(), Tensor::from_slice(&[input_factor])),
+    ]
+}
+
+/// Reads the architecture back from a weights file's `meta.*` tensors.
+pub fn arch_from_meta(tensors: &[(String, Tensor)]) -> Option<(Arch, cyplam_core::spec::Activation, [f64; 2], f64)> {
+    let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+    let arch: Vec<i64> = Vec::<i64>::try_from(get("meta.arch")?).ok()?;
+    let act: Vec<i64> = Vec::<i64>::try_from(get("meta.activation")?).ok()?;
+    let ls: Vec<f64> = Vec::<f64>::try_from(get("meta.label_scale")?).ok()?;
+    let inf: Vec<f64> = Vec::<f64>::try_from(get("meta.input_factor")?).ok()?;
+    if arch.len() != 5 || ls.len() != 2 || inf.len() != 1 || act.len() != 1 {
+        return None;
+    }
+    let a = Arch { wc1: arch[0] as u32, ncv1: arch[1] as u32, wc2: arch[2] as u32, ncv2: arch[3] as u32, nfc1: arch[4] as u32 };
+    let activation = *cyplam_core::spec::Activation::ALL.get(act[0] as usize)?;
+    Some((a, activation, [ls[0], ls[1]], inf[0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensor_accuracy_matches_the_reference() {
+        let labels = [[1000.0, 10.0], [1000.0, 10.0], [1000.0, 10.0], [600.0, 4.0], [700.0, 5.0]];
+        let preds = [[1000.0, 10.0], [0.0, 10.0], [800.0, 10.0], [610.0, 4.1], [f64::NAN, 5.0]];
+        let flat = |a: &[[f64; 2]]| Tensor::from_slice(&a.concat()).view([-1, 2]).to_kind(Kind::Float);
+        let hits = i64::try_from(accuracy_hits(&flat(&preds), &flat(&labels))).unwrap();
+        let reference = cyplam_core::metric::accuracy20(&labels, &preds);
+        assert_eq!(hits as f64 / 5.0, reference);
+        assert_eq!(hits, 2);
+    }
+
+    #[test]
+    fn permutations_are_deterministic_and_complete() {
+        let a = epoch_permutation(100, 7, 3);
+        assert_eq!(a, epoch_permutation(100, 7, 3));
+        assert_ne!(a, epoch_permutation(100, 7, 4));
+        assert_ne!(a, epoch_permutation(100, 8, 3));
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn snapshots_are_evenly_spaced_and_end_at_the_last_iteration() {
+        assert_eq!(snapshot_iterations(1000, 4), vec![250, 500, 750, 1000]);
+        assert_eq!(snapshot_iterations(416_400, 200).len(), 200);
+        assert_eq!(snapshot_iterations(416_400, 200)[0], 2082);
+        assert_eq!(snapshot_iterations(3, 10), vec![1, 2, 3]);
+        assert_eq!(*snapshot_iterations(7, 3).last().unwrap(), 7);
+    }
+
+    #[test]
+    fn our_adam_matches_torchs_definition() {
+        // One parameter, gradient 2x at x = 1: after one step, x = 1 - lr (Adam's first step is
+        // lr * sign(g)).
+        let vs = nn::VarStore::new(Device::Cpu);
+        let x = vs.root().var("x", &[1], nn::Init::Const(1.0));
+        let mut adam = Adam::new(&vs, 0.1);
+        let loss = (&x * &x).sum(Kind::Float);
+        adam.zero_grad();
+        loss.backward();
+        adam.step();
+        let v = f64::try_from(x.squeeze()).unwrap();
+        assert!((v - 0.9).abs() < 1e-6, "{v}");
+        // Second step with g = 1.8: m = 0.9*0.1*2 + 0.1*1.8 ... checked against torch.optim.Adam.
+        let loss = (&x * &x).sum(Kind::Float);
+        adam.zero_grad();
+        loss.backward();
+        adam.step();
+        let v2 = f64::try_from(x.squeeze()).unwrap();
+        assert!((v2 - 0.8000_0).abs() < 1e-3, "{v2}");
+    }
+}
