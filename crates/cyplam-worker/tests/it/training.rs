@@ -1,0 +1,238 @@
+use super::*;
+use cyplam_core::files::{read_json, read_metrics, MetricsRow, ModelDir, ModelResult, ResultStatus, EXIT_LOCKED, EXIT_PREEMPTED};
+use cyplam_worker::train::{evaluate, Prepared, Trainer};
+use std::time::{Duration, Instant};
+
+fn curve(rows: &[MetricsRow]) -> Vec<(u64, f64, f64, f64, f64)> {
+    rows.iter().map(|r| (r.iteration, r.train_loss, r.train_accuracy20, r.validation_loss, r.validation_accuracy20)).collect()
+}
+
+fn model_dir(sweep: &Path, name: &str) -> ModelDir {
+    ModelDir::new(sweep.join("models").join(name))
+}
+
+#[test]
+fn a_short_training_learns_and_leaves_every_file() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, sweep) = make_sweep(t.path(), "learn", TINY);
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "Model-000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("it/s") && log.contains("left"), "progress is logged: {log}");
+
+    let md = model_dir(&dir, "Model-000");
+    let rows = read_metrics(&md.metrics()).unwrap();
+    assert_eq!(rows.iter().map(|r| r.iteration).collect::<Vec<_>>(), vec![30, 60, 90, 120, 150, 180, 210, 240]);
+    for r in &rows {
+        assert!(md.snapshot(r.iteration).exists(), "snapshot of iteration {}", r.iteration);
+    }
+    assert!(md.best().exists());
+    assert!(!md.checkpoint_dir().exists(), "the resume checkpoint is removed once completed");
+    let res: ModelResult = read_json(&md.result()).unwrap();
+    assert_eq!(res.status, ResultStatus::Completed);
+    assert_eq!((res.iterations_done, res.iterations_total, res.snapshots_done), (240, 240, 8));
+    assert_eq!(res.free_params, sweep.grid.models[0].free_params);
+    assert_eq!(res.threads, 1);
+    assert!(res.libtorch.starts_with("2.11.0"), "{}", res.libtorch);
+    let best = cyplam_core::files::best_row(&rows).unwrap();
+    assert_eq!(res.best_accuracy20, Some(best.validation_accuracy20));
+    assert_eq!(res.best_iteration, Some(best.iteration));
+
+    // The untrained network of the same seed, on the same data.
+    let data = data_dir();
+    let train = cyplam_core::data::load_dataset(&data.join("train")).unwrap();
+    let val = cyplam_core::data::load_dataset(&data.join("validation")).unwrap();
+    let prep = Prepared::new(&train, &val, cyplam_core::grid::InputScale::Max, tch::Device::Cpu);
+    let untrained = evaluate(&Trainer::new(&sweep.grid.models[0], tch::Device::Cpu).net, &prep.val_x, &prep.val_y, prep.label_scale);
+    assert!(
+        best.validation_accuracy20 > untrained.accuracy20 + 0.3,
+        "validation Accuracy20% {} after training vs {} untrained",
+        best.validation_accuracy20,
+        untrained.accuracy20
+    );
+    assert!(best.validation_accuracy20 < 0.999, "the problem is not trivial: {}", best.validation_accuracy20);
+
+    // `predict` with best.safetensors on the validation frames gives the accuracy the metrics claim.
+    let pred_csv = t.path().join("pred.csv");
+    let out = worker(&["predict", "--weights", md.best().to_str().unwrap(), "--frames", data.join("validation").to_str().unwrap(), "--out", pred_csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    let acc: f64 = said.split("Accuracy20%: ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy in {said}"));
+    assert!((acc - best.validation_accuracy20).abs() < 1e-6, "predict says {acc}, the metrics {}", best.validation_accuracy20);
+    let csv = std::fs::read_to_string(&pred_csv).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 1500);
+    assert!(csv.starts_with("frame,laser_power,process_speed\n0,"));
+
+    // A second run of a completed model does nothing.
+    let before = std::fs::read(md.metrics()).unwrap();
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("already completed"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(md.metrics()).unwrap(), before);
+}
+
+/// A model big enough that a signal lands mid-training.
+const RESUMABLE: &str = r#"
+[settings]
+wc1 = 5
+ncv1 = 8
+wc2 = 5
+ncv2 = 16
+nfc1 = 64
+learning_rate = 1e-3
+batch_size = 64
+iterations = 1500
+snapshots = 10
+seed = 11
+threads = 1
+keep_snapshots = "best"
+"#;
+
+fn wait_rows(md: &ModelDir, n: usize, child: &mut std::process::Child) {
+    let t0 = Instant::now();
+    while read_metrics(&md.metrics()).map(|r| r.len()).unwrap_or(0) < n {
+        assert!(child.try_wait().unwrap().is_none(), "the worker ended before {n} snapshots");
+        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn spawn(dir: &Path) -> std::process::Child {
+    Command::new(WORKER)
+        .args(["--sweep", dir.to_str().unwrap(), "--model", "0"])
+        .env_remove("SLURM_PROCID").env_remove("SLURM_CPUS_PER_TASK").env_remove("SLURM_JOB_ID")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn kill(pid: u32, sig: &str) {
+    assert!(Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
+}
+
+#[test]
+fn interrupted_and_resumed_runs_equal_an_uninterrupted_one() {
+    let t = tempfile::tempdir().unwrap();
+    let (straight, _) = make_sweep(t.path(), "straight", RESUMABLE);
+    let out = worker(&["--sweep", straight.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = read_metrics(&model_dir(&straight, "Model-000").metrics()).unwrap();
+    assert_eq!(reference.len(), 10);
+
+    // SIGUSR1 (Slurm's warning before the time limit): checkpoint, "resume me" exit code.
+    let (soft, _) = make_sweep(t.path(), "soft", RESUMABLE);
+    let md = model_dir(&soft, "Model-000");
+    let mut child = spawn(&soft);
+    wait_rows(&md, 3, &mut child);
+    kill(child.id(), "-USR1");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(EXIT_PREEMPTED));
+    let res: ModelResult = read_json(&md.result()).unwrap();
+    assert_eq!(res.status, ResultStatus::Preempted);
+    assert!(res.iterations_done < 1500, "stopped mid-training at {}", res.iterations_done);
+    let out = worker(&["--sweep", soft.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("resuming at iteration {}", res.iterations_done)), "{}", stderr(&out));
+    let resumed = read_metrics(&md.metrics()).unwrap();
+    assert_eq!(curve(&resumed), curve(&reference), "same metrics as the uninterrupted run");
+    let res: ModelResult = read_json(&md.result()).unwrap();
+    assert_eq!((res.status, res.resumes), (ResultStatus::Completed, 1));
+    assert_eq!(
+        std::fs::read(md.best()).unwrap(),
+        std::fs::read(model_dir(&straight, "Model-000").best()).unwrap(),
+        "the same best weights, bit for bit"
+    );
+
+    // kill -9: no chance to checkpoint; the next run resumes from the newest snapshot.
+    let (hard, _) = make_sweep(t.path(), "hard", RESUMABLE);
+    let md = model_dir(&hard, "Model-000");
+    let mut child = spawn(&hard);
+    wait_rows(&md, 4, &mut child);
+    kill(child.id(), "-KILL");
+    child.wait().unwrap();
+    assert!(!md.result().exists(), "a killed worker leaves no result");
+    assert!(md.lock().exists(), "its lock is left behind, stale");
+    let out = worker(&["--sweep", hard.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("removing the stale lock"), "{log}");
+    assert!(log.contains("resuming at iteration"), "{log}");
+    assert_eq!(curve(&read_metrics(&md.metrics()).unwrap()), curve(&reference));
+}
+
+#[test]
+fn a_second_worker_on_the_same_model_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, _) = make_sweep(t.path(), "twice", RESUMABLE);
+    let md = model_dir(&dir, "Model-000");
+    let mut first = spawn(&dir);
+    wait_rows(&md, 1, &mut first);
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert_eq!(out.status.code(), Some(EXIT_LOCKED), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the model is being trained by another worker"), "{}", stderr(&out));
+    kill(first.id(), "-TERM");
+    assert_eq!(first.wait().unwrap().code(), Some(EXIT_PREEMPTED));
+}
+
+#[test]
+fn a_diverging_model_fails_with_its_reason() {
+    let t = tempfile::tempdir().unwrap();
+    let grid = TINY.replace("learning_rate = 3e-3", "learning_rate = 1e12");
+    let (dir, _) = make_sweep(t.path(), "nan", &grid);
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let res: ModelResult = read_json(&model_dir(&dir, "Model-000").result()).unwrap();
+    assert_eq!(res.status, ResultStatus::Failed);
+    let reason = res.reason.unwrap();
+    assert!(reason.contains("the training loss became") && reason.contains("(diverged)"), "{reason}");
+    assert!(!stderr(&out).contains("panicked"));
+}
+
+#[test]
+fn array_indices_pick_models_by_procid() {
+    let t = tempfile::tempdir().unwrap();
+    // 3 models, 2 per task: task 1 holds Model-002 and an empty slot.
+    let grid = TINY.replace("nfc1 = 32\n", "").replace("iterations = 240", "iterations = 20").replace("snapshots = 8", "snapshots = 1")
+        + "[grid]\nnfc1 = [8, 16, 24]\n";
+    let (dir, _) = make_sweep(t.path(), "slots", &grid);
+    let run = |index: &str, procid: &str| {
+        Command::new(WORKER).args(["--sweep", dir.to_str().unwrap(), "--index", index]).env("SLURM_PROCID", procid).env("SLURM_CPUS_PER_TASK", "1").env_remove("SLURM_JOB_ID").output().unwrap()
+    };
+    let out = run("1", "1");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("past the last model"), "{}", stderr(&out));
+    let out = run("1", "0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(model_dir(&dir, "Model-002").result().exists());
+    assert!(!model_dir(&dir, "Model-000").root.exists());
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "Model-007"]);
+    assert!(stderr(&out).contains("no model named \"Model-007\" in this sweep"), "{}", stderr(&out));
+    let out = worker(&["--sweep", t.path().to_str().unwrap(), "--model", "0"]);
+    assert!(stderr(&out).contains("is not a cyplam sweep directory"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_data_stops_the_worker_with_the_file_named() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, mut sweep) = make_sweep(t.path(), "bad", TINY);
+    let bad = t.path().join("baddata");
+    for set in ["train", "validation"] {
+        std::fs::create_dir_all(bad.join(set)).unwrap();
+        for f in ["frames.npy", "labels.npy"] {
+            std::fs::copy(data_dir().join(set).join(f), bad.join(set).join(f)).unwrap();
+        }
+    }
+    // Truncate the validation frames.
+    let p = bad.join("validation/frames.npy");
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let data = sweep.grid.data.as_mut().unwrap();
+    data.train = bad.join("train");
+    data.validation = bad.join("validation");
+    write_json_atomic(&dir.join("sweep.json"), &sweep).unwrap();
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(e.contains("validation/frames.npy: truncated: the header announces shape [1500, 28, 28] of uint16"), "{e}");
+}
