@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod data_cmd;
 pub mod db;
+pub mod html;
 pub mod local;
+pub mod plot;
 pub mod report;
 pub mod slurm;
 pub mod status;

@@ -1,13 +1,15 @@
 //! `cyplam report`: the ranking of SPEC.md section 5 (best validation Accuracy20% first) as a
-//! table, CSV, JSON or Markdown; `--model` prints one model's learning curve.
+//! table, CSV, JSON or Markdown; `--model` prints one model's learning curve; `--html` and
+//! `--figures` also write the figures (html.rs, plot.rs).
 
 use crate::cli::{Format, Global};
-use crate::db::Db;
+use crate::db::{Db, ModelRow};
 use crate::sweep::{self, Frozen};
 use anyhow::{Context, Result};
 use clap::Args;
 use comfy_table::{presets, ContentArrangement, Table};
 use std::io::Write;
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -19,8 +21,14 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Print this model's learning curve instead (Model-108 or 108).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["html", "figures"])]
     pub model: Option<String>,
+    /// Also write the report as one self-contained page, DIR/index.html, with every figure.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
+    /// Also write each figure as its own SVG file in DIR (loss.svg, accuracy.svg, ...).
+    #[arg(long, value_name = "DIR")]
+    pub figures: Option<PathBuf>,
 }
 
 pub async fn run(g: &Global, a: &ReportArgs) -> Result<()> {
@@ -30,7 +38,10 @@ pub async fn run(g: &Global, a: &ReportArgs) -> Result<()> {
     db.collect(id, &f.dir, &f.sweep).await?;
     match &a.model {
         Some(m) => print_curve(&db, id, &f, m, a.format).await,
-        None => print_ranking(&db, id, &f, a.top, a.format).await,
+        None => {
+            print_ranking(&db, id, &f, a.top, a.format).await?;
+            crate::html::write(&db, id, &f, a.top, a.html.as_deref(), a.figures.as_deref()).await
+        }
     }
 }
 
@@ -52,10 +63,23 @@ pub async fn print_ranking(db: &Db, id: i64, f: &Frozen, top: usize, format: For
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    let mut header = vec!["rank", "name", "wc1", "ncv1", "wc2", "ncv2", "nfc1"];
+    let (header, table) = ranking_table(&shown, &varying);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    print_rows(&header, &table, format)?;
+    if format == Format::Table {
+        let done = rows.iter().filter(|r| r.status == "completed").count();
+        println!("sweep {}: top {} of {} models ({done} completed), ranked by maximum validation Accuracy20%", f.sweep.name, shown.len(), rows.len());
+    }
+    Ok(())
+}
+
+/// The ranking's columns and rows as shown (the grid's varying settings beyond the architecture
+/// get a column each); the HTML report shows the same table.
+pub fn ranking_table(shown: &[&ModelRow], varying: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header: Vec<String> = ["rank", "name", "wc1", "ncv1", "wc2", "ncv2", "nfc1"].map(String::from).to_vec();
     let extra: Vec<&str> = varying.iter().copied().filter(|v| !["wc1", "ncv1", "wc2", "ncv2", "nfc1"].contains(v)).collect();
-    header.extend(extra.iter().copied());
-    header.extend(["max acc20", "iteration", "free params", "train s", "status"]);
+    header.extend(extra.iter().map(|e| e.to_string()));
+    header.extend(["max acc20", "iteration", "free params", "train s", "status"].map(String::from));
     let table: Vec<Vec<String>> = shown.iter().enumerate().map(|(i, r)| {
         let mut v = vec![(i + 1).to_string(), r.name.clone(), r.wc1.to_string(), r.ncv1.to_string(), r.wc2.to_string(), r.ncv2.to_string(), r.nfc1.to_string()];
         for e in &extra {
@@ -72,12 +96,7 @@ pub async fn print_ranking(db: &Db, id: i64, f: &Frozen, top: usize, format: For
         v.push(r.status.clone());
         v
     }).collect();
-    print_rows(&header, &table, format)?;
-    if format == Format::Table {
-        let done = rows.iter().filter(|r| r.status == "completed").count();
-        println!("sweep {}: top {} of {} models ({done} completed), ranked by maximum validation Accuracy20%", f.sweep.name, shown.len(), rows.len());
-    }
-    Ok(())
+    (header, table)
 }
 
 async fn print_curve(db: &Db, id: i64, f: &Frozen, which: &str, format: Format) -> Result<()> {

@@ -1,0 +1,201 @@
+//! The HTML report of a sweep: one self-contained page (inline CSS and SVG, no script, nothing
+//! fetched) with the ranking and every figure of plot.rs; and the same figures as SVG files.
+
+use crate::db::Db;
+use crate::plot::{self, Figure, Model};
+use crate::report::ranking_table;
+use crate::sweep::Frozen;
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Writes `html_dir/index.html` and/or one SVG file per figure into `figures_dir`; either may be
+/// absent (then this does nothing).
+pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, top: usize, html_dir: Option<&Path>, figures_dir: Option<&Path>) -> Result<()> {
+    if html_dir.is_none() && figures_dir.is_none() {
+        return Ok(());
+    }
+    let models = load_models(db, sweep_id).await?;
+    let varying = f.sweep.grid.varying_settings();
+    let figures = plot::all(&models, &varying).with_context(|| format!("sweep {}", f.sweep.name))?;
+    if let Some(dir) = figures_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for fig in &figures {
+            let path = dir.join(format!("{}.svg", fig.name));
+            let text = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", fig.svg);
+            cyplam_core::files::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        }
+        eprintln!("wrote {} figure(s) to {}: {}", figures.len(), dir.display(), figures.iter().map(|f| format!("{}.svg", f.name)).collect::<Vec<_>>().join(", "));
+    }
+    if let Some(dir) = html_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("index.html");
+        let text = page(f, &models, &varying, top, &figures, cyplam_core::files::now_unix());
+        cyplam_core::files::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {} ({} figures)", path.display(), figures.len());
+    }
+    Ok(())
+}
+
+/// Every model of the sweep in ranking order, with its learning curve.
+pub async fn load_models(db: &Db, sweep_id: i64) -> Result<Vec<Model>> {
+    let rows = db.ranking(sweep_id).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let curve = db.curve(sweep_id, row.index).await?;
+        out.push(Model { row, curve });
+    }
+    Ok(out)
+}
+
+/// Text made safe for HTML and XML, in element content and in quoted attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = r#"
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #222;
+       background: #f6f7f9; margin: 0; line-height: 1.45; }
+main { max-width: 1360px; margin: 0 auto; padding: 24px 28px 48px; }
+h1 { font-size: 1.7rem; margin: 0 0 4px; }
+h2 { font-size: 1.25rem; margin: 32px 0 10px; }
+.meta { color: #555; margin: 0 0 16px; }
+.facts { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; padding: 0; list-style: none; }
+.facts li { background: #fff; border: 1px solid #e1e4e8; border-radius: 6px; padding: 8px 14px; }
+.facts b { display: block; font-size: 1.15rem; }
+nav a { margin-right: 14px; color: #2b5d8c; }
+table { border-collapse: collapse; background: #fff; border: 1px solid #e1e4e8; font-size: 0.92rem; }
+th, td { padding: 5px 10px; border-bottom: 1px solid #eceef1; text-align: right; white-space: nowrap; }
+th { background: #eef1f5; position: sticky; top: 0; }
+td.text, th.text { text-align: left; }
+tr:nth-child(even) td { background: #fafbfc; }
+tr.best td { font-weight: 600; }
+figure { background: #fff; border: 1px solid #e1e4e8; border-radius: 6px; margin: 0 0 24px; padding: 12px; }
+figure svg { display: block; max-width: 100%; height: auto; margin: 0 auto; }
+figcaption { color: #444; margin: 8px 6px 2px; font-size: 0.95rem; }
+.note { color: #666; font-style: italic; }
+"#;
+
+/// The page. `now` is the Unix time it is made at.
+pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures: &[Figure], now: u64) -> String {
+    let name = escape(&f.sweep.name);
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>cyplam report: {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>Sweep {name}</h1>\n"
+    );
+    let axes: Vec<String> = f.sweep.grid.axes.iter().map(|a| format!("{} &times;{}", escape(&a.name), a.len)).collect();
+    let _ = writeln!(
+        h,
+        "<p class=\"meta\">{} &middot; grid axes: {} &middot; made {}</p>",
+        escape(&f.dir.display().to_string()),
+        if axes.is_empty() { "none".to_string() } else { axes.join(", ") },
+        utc(now)
+    );
+
+    let count = |s: &str| models.iter().filter(|m| m.row.status == s).count();
+    let (done, failed) = (count("completed"), count("failed"));
+    let other = models.len() - done - failed;
+    let hours: f64 = models.iter().filter_map(|m| m.row.train_seconds).sum::<f64>() / 3600.0;
+    h.push_str("<ul class=\"facts\">\n");
+    let _ = writeln!(h, "<li>models<b>{}</b></li>", models.len());
+    let _ = writeln!(h, "<li>completed<b>{done}</b></li>");
+    if failed > 0 {
+        let _ = writeln!(h, "<li>failed<b>{failed}</b></li>");
+    }
+    if other > 0 {
+        let _ = writeln!(h, "<li>not finished<b>{other}</b></li>");
+    }
+    if let Some(best) = models.first().filter(|m| m.row.best_accuracy20.is_some()) {
+        let _ = writeln!(
+            h,
+            "<li>best max validation Accuracy20%<b>{:.4} &mdash; {} at iteration {}</b></li>",
+            best.row.best_accuracy20.unwrap_or_default(),
+            escape(&best.row.name),
+            best.row.best_iteration.map(|i| i.to_string()).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(h, "<li>training time in all<b>{hours:.2} h</b></li>");
+    h.push_str("</ul>\n");
+
+    h.push_str("<nav><a href=\"#ranking\">ranking</a>");
+    for fig in figures {
+        let _ = write!(h, "<a href=\"#fig-{}\">{}</a>", fig.name, escape(&fig.title));
+    }
+    h.push_str("</nav>\n");
+
+    let shown: Vec<_> = models.iter().take(top).map(|m| &m.row).collect();
+    let _ = writeln!(h, "<h2 id=\"ranking\">Top {} of {} models, by maximum validation Accuracy20%</h2>", shown.len(), models.len());
+    let (header, rows) = ranking_table(&shown, varying);
+    let is_text = |col: &str| matches!(col, "name" | "status" | "activation" | "reg_layers");
+    h.push_str("<table id=\"ranking-table\">\n<thead><tr>");
+    for c in &header {
+        let _ = write!(h, "<th{}>{}</th>", if is_text(c) { " class=\"text\"" } else { "" }, escape(c));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (i, r) in rows.iter().enumerate() {
+        h.push_str(if i == 0 { "<tr class=\"best\">" } else { "<tr>" });
+        for (c, v) in header.iter().zip(r) {
+            let _ = write!(h, "<td{}>{}</td>", if is_text(c) { " class=\"text\"" } else { "" }, escape(v));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table>\n");
+
+    h.push_str("<h2>Figures</h2>\n");
+    if figures.is_empty() {
+        h.push_str("<p class=\"note\">No figures yet: no model has a validation snapshot.</p>\n");
+    }
+    for fig in figures {
+        let _ = writeln!(h, "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>", fig.svg.trim_end(), escape(&fig.caption));
+    }
+    h.push_str("</main>\n</body>\n</html>\n");
+    h
+}
+
+/// A Unix time as `2026-05-21 14:03 UTC`.
+fn utc(t: u64) -> String {
+    let days = (t / 86_400) as i64;
+    let secs = t % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(escape("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_795_797_513), "2026-11-27 16:38 UTC");
+    }
+}

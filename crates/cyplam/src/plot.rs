@@ -1,0 +1,772 @@
+//! The figures of a sweep (SPEC.md section 7) drawn as SVG with plotters: learning curves,
+//! maximum validation Accuracy20% against free parameters, training times, and the activation and
+//! regularization comparisons. Only the SVG backend is used: text is laid out by whatever shows
+//! the SVG, so no font files are needed.
+
+use crate::db::ModelRow;
+use cyplam_core::files::MetricsRow;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::collections::BTreeMap;
+
+/// How many of the best models the figures single out (SPEC.md section 5: "top 10 marked").
+pub const MARKED: usize = 10;
+
+/// A figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+#[error("drawing a figure: {0}")]
+pub struct PlotError(String);
+
+impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for PlotError {
+    fn from(e: DrawingAreaErrorKind<E>) -> Self {
+        PlotError(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, PlotError>;
+
+/// One model of the sweep with its learning curve.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub row: ModelRow,
+    pub curve: Vec<MetricsRow>,
+}
+
+/// One drawn figure.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// File stem and `data-figure` attribute: `loss`, `accuracy`, `accuracy_vs_params`,
+    /// `train_time_hist`, `by_activation`, `by_regularization`.
+    pub name: &'static str,
+    pub title: String,
+    /// A sentence or two saying what is shown, for the HTML page.
+    pub caption: String,
+    /// A complete `<svg>` element carrying `id="fig-NAME"` and `data-figure="NAME"`.
+    pub svg: String,
+}
+
+/// Every figure the sweep has data for, in the order of SPEC.md section 7. `models` is in ranking
+/// order (best first); `varying` is the grid's `varying_settings()`.
+pub fn all(models: &[Model], varying: &[&str]) -> Result<Vec<Figure>> {
+    let mut out = Vec::new();
+    out.extend(learning_curves(models, Metric::Loss)?);
+    out.extend(learning_curves(models, Metric::Accuracy)?);
+    out.extend(accuracy_vs_params(models)?);
+    out.extend(train_time_hist(models)?);
+    if varying.contains(&"activation") {
+        out.extend(by_group(models, Grouping::Activation)?);
+    }
+    if varying.iter().any(|v| ["l1", "l2", "reg_layers"].contains(v)) {
+        out.extend(by_group(models, Grouping::Regularization)?);
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Look
+// ------------------------------------------------------------------------------------------------
+
+const FONT: &str = "sans-serif";
+/// Tableau 10: distinct, and still distinct for most colour-blind readers.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(0x4E, 0x79, 0xA7),
+    RGBColor(0xF2, 0x8E, 0x2B),
+    RGBColor(0xE1, 0x57, 0x59),
+    RGBColor(0x76, 0xB7, 0xB2),
+    RGBColor(0x59, 0xA1, 0x4F),
+    RGBColor(0xED, 0xC9, 0x48),
+    RGBColor(0xB0, 0x7A, 0xA1),
+    RGBColor(0xFF, 0x9D, 0xA7),
+    RGBColor(0x9C, 0x75, 0x5F),
+    RGBColor(0x79, 0x70, 0x6E),
+];
+const CROWD: RGBColor = RGBColor(0x8A, 0x94, 0xA3);
+const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
+const GRID: RGBColor = RGBColor(0xE4, 0xE6, 0xEA);
+const AXIS: RGBColor = RGBColor(0x55, 0x55, 0x55);
+const HIGHLIGHT: RGBColor = RGBColor(0xD6, 0x27, 0x28);
+
+fn title_font() -> TextStyle<'static> {
+    (FONT, 22).into_font().style(FontStyle::Bold).color(&INK)
+}
+fn caption_font() -> TextStyle<'static> {
+    (FONT, 18).into_font().color(&INK)
+}
+fn label_font() -> TextStyle<'static> {
+    (FONT, 15).into_font().color(&AXIS)
+}
+fn desc_font() -> TextStyle<'static> {
+    (FONT, 17).into_font().color(&INK)
+}
+fn legend_font() -> TextStyle<'static> {
+    (FONT, 15).into_font().color(&INK)
+}
+fn legend_bold() -> TextStyle<'static> {
+    (FONT, 15).into_font().style(FontStyle::Bold).color(&INK)
+}
+
+/// Colour of the `i`-th highlighted series.
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Opacity of the grey crowd of `n` curves: enough to see one, little enough that 200 make a
+/// band rather than a blot.
+fn crowd_alpha(n: usize) -> f64 {
+    (3.5 / (n.max(1) as f64).sqrt()).clamp(0.15, 0.6)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Axes: plotters draws them, the ticks and their labels are chosen here
+// ------------------------------------------------------------------------------------------------
+
+/// An axis: plotted coordinates run from `lo` to `hi` (log10 of the value on a log axis) with
+/// ticks at `ticks` (plotted coordinates too).
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub lo: f64,
+    pub hi: f64,
+    pub log: bool,
+    pub ticks: Vec<f64>,
+    /// Formats a tick's value (not its plotted coordinate).
+    format: fn(f64) -> String,
+}
+
+impl Axis {
+    /// A linear axis over the data `lo..hi`, widened to round numbers, about `n` ticks.
+    pub fn linear(lo: f64, hi: f64, n: usize, format: fn(f64) -> String) -> Axis {
+        let (lo, hi) = if hi > lo { (lo, hi) } else if lo == 0.0 { (0.0, 1.0) } else { (lo - lo.abs() * 0.1, hi + hi.abs() * 0.1) };
+        let step = nice_step((hi - lo) / n.max(2) as f64);
+        let lo = (lo / step).floor() * step;
+        let hi = (hi / step).ceil() * step;
+        let ticks = ticks_between(lo, hi, step);
+        Axis { lo, hi, log: false, ticks, format }
+    }
+
+    /// A linear axis with fixed ends and step.
+    pub fn fixed(lo: f64, hi: f64, step: f64, format: fn(f64) -> String) -> Axis {
+        Axis { lo, hi, log: false, ticks: ticks_between(lo, hi, step), format }
+    }
+
+    /// A log10 axis over the positive data `lo..hi`, padded a little, ticks at 1-2-5 values (or
+    /// denser or sparser as the range needs).
+    pub fn log(lo: f64, hi: f64, format: fn(f64) -> String) -> Axis {
+        let (a, b) = (lo.max(f64::MIN_POSITIVE).log10(), hi.max(lo).max(f64::MIN_POSITIVE).log10());
+        let pad = ((b - a) * 0.06).max(0.03);
+        let (a, b) = (a - pad, b + pad);
+        let ticks = log_ticks(10f64.powf(a), 10f64.powf(b)).into_iter().map(f64::log10).collect();
+        Axis { lo: a, hi: b, log: true, ticks, format }
+    }
+
+    /// Where a value is plotted.
+    pub fn pos(&self, v: f64) -> f64 {
+        if self.log {
+            v.log10()
+        } else {
+            v
+        }
+    }
+
+    /// Whether a value can be plotted on this axis.
+    pub fn accepts(&self, v: f64) -> bool {
+        v.is_finite() && (!self.log || v > 0.0)
+    }
+
+    /// The label of the tick at plotted coordinate `t`.
+    pub fn label(&self, t: f64) -> String {
+        (self.format)(if self.log { 10f64.powf(t) } else { t })
+    }
+
+    fn range(&self) -> Ticked {
+        Ticked { inner: (self.lo..self.hi).into(), ticks: self.ticks.clone() }
+    }
+}
+
+/// A plotters coordinate with the ticks chosen here (and no minor grid lines).
+#[derive(Clone)]
+struct Ticked {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(v, limit)
+    }
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// 1, 2, 2.5 or 5 times a power of ten, at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let e = 10f64.powf(raw.log10().floor());
+    let f = raw / e;
+    let m = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().find(|m| f <= m * (1.0 + 1e-9)).unwrap_or(10.0);
+    m * e
+}
+
+fn ticks_between(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let first = (lo / step - 1e-9).ceil() as i64;
+    let last = (hi / step + 1e-9).floor() as i64;
+    (first..=last).map(|k| k as f64 * step).collect()
+}
+
+/// Tick values for a log axis from `lo` to `hi` (both > 0): powers of ten if there are three or
+/// more (every other one when there are many), else 1-2-5, else 1..9 of each decade, else round
+/// linear steps.
+pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let in_range = |mults: &[f64]| -> Vec<f64> {
+        let mut out = Vec::new();
+        let (d0, d1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        for d in d0..=d1 {
+            for m in mults {
+                let v = m * 10f64.powi(d);
+                // Round away the binary noise of powi so that labels read 0.02, not 0.0200000004.
+                let v = format!("{v:.6e}").parse::<f64>().unwrap_or(v);
+                if v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    };
+    let decades = in_range(&[1.0]);
+    if decades.len() >= 3 {
+        let every = decades.len().div_ceil(7);
+        return decades.into_iter().step_by(every).collect();
+    }
+    for mults in [&[1.0, 2.0, 5.0][..], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]] {
+        let t = in_range(mults);
+        if t.len() >= 3 {
+            return t;
+        }
+    }
+    let step = nice_step((hi - lo) / 4.0);
+    ticks_between(lo, hi, step).into_iter().filter(|v| *v > 0.0).collect()
+}
+
+/// A number as it reads on an axis: up to four decimals, trailing zeros dropped; scientific
+/// below 0.001.
+pub fn fmt_num(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if v.abs() < 1e-3 {
+        return format!("{v:e}");
+    }
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A count with k / M suffixes: 20000 -> 20k, 1500000 -> 1.5M.
+pub fn fmt_si(v: f64) -> String {
+    if v.abs() >= 1e6 {
+        format!("{}M", fmt_num(v / 1e6))
+    } else if v.abs() >= 1e3 {
+        format!("{}k", fmt_num(v / 1e3))
+    } else {
+        fmt_num(v)
+    }
+}
+
+/// A count of free parameters for a legend: 27098 -> 27.1k.
+fn fmt_params(n: i64) -> String {
+    let v = n as f64;
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Drawing helpers
+// ------------------------------------------------------------------------------------------------
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
+
+/// A chart with its axes, labels and grid lines drawn.
+fn panel<'a, DB: DrawingBackend>(area: &'a DrawingArea<DB, Shift>, caption: Option<&str>, x: &Axis, xdesc: &str, y: &Axis, ydesc: &str) -> Result<Chart<'a, DB>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut b = ChartBuilder::on(area);
+    if let Some(c) = caption {
+        b.caption(c, caption_font());
+    }
+    let mut chart = b.margin(10).margin_right(24).x_label_area_size(52).y_label_area_size(70).build_cartesian_2d(x.range(), y.range())?;
+    let (fx, fy) = (|v: &f64| x.label(*v), |v: &f64| y.label(*v));
+    chart
+        .configure_mesh()
+        .x_desc(xdesc)
+        .y_desc(ydesc)
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
+        .label_style(label_font())
+        .axis_desc_style(desc_font())
+        .bold_line_style(GRID.stroke_width(1))
+        .axis_style(AXIS.stroke_width(1))
+        .draw()?;
+    Ok(chart)
+}
+
+/// A title across the top of the figure; returns the rest.
+fn titled<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str) -> Result<DrawingArea<DB, Shift>> {
+    let (top, rest) = root.split_vertically(44);
+    let w = top.dim_in_pixel().0 as i32;
+    top.draw(&Text::new(title.to_string(), (w / 2, 26), title_font().pos(Pos::new(HPos::Center, VPos::Center))))?;
+    Ok(rest)
+}
+
+/// A legend entry's mark.
+enum Mark {
+    Line(RGBAColor, u32),
+    Circle(RGBAColor),
+    Triangle(RGBAColor),
+    /// No mark: the first cell starts at the left edge.
+    None,
+    /// No mark, bold text.
+    Heading,
+}
+
+/// A legend as a column of entries, drawn in its own area beside the plots. An entry's text may
+/// have tab-separated cells, which start at the offsets `cols` (pixels after the mark).
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, heading: &str, entries: &[(Mark, String)], top: i32, cols: &[i32]) -> Result<()> {
+    let left = Pos::new(HPos::Left, VPos::Center);
+    let mut y = top;
+    if !heading.is_empty() {
+        area.draw(&Text::new(heading.to_string(), (8, y), legend_bold().pos(left)))?;
+        y += 24;
+    }
+    for (mark, text) in entries {
+        match mark {
+            Mark::Line(c, w) => area.draw(&PathElement::new(vec![(8, y), (34, y)], c.stroke_width(*w)))?,
+            Mark::Circle(c) => area.draw(&Circle::new((21, y), 4, c.filled()))?,
+            Mark::Triangle(c) => area.draw(&TriangleMarker::new((21, y), 6, c.filled()))?,
+            Mark::None | Mark::Heading => {}
+        }
+        let font = if matches!(mark, Mark::Heading) { legend_bold() } else { legend_font() };
+        for (i, cell) in text.split('\t').enumerate() {
+            let x = match (i, mark) {
+                (0, Mark::None | Mark::Heading) => 8,
+                (0, _) => 42,
+                _ => 42 + cols.get(i - 1).copied().unwrap_or(0),
+            };
+            area.draw(&Text::new(cell.to_string(), (x, y), font.clone().pos(left)))?;
+        }
+        y += 21;
+    }
+    Ok(())
+}
+
+/// Draws into a fresh SVG of `size` and returns it as a figure.
+fn render(name: &'static str, title: String, caption: String, size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>) -> Result<Figure> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    Ok(Figure { name, svg: tag_svg(&svg, name, &title), title, caption })
+}
+
+/// Adds the figure's id, `data-figure`, role and `<title>` to plotters' `<svg>` element.
+fn tag_svg(svg: &str, name: &str, title: &str) -> String {
+    let esc = crate::html::escape(title);
+    match svg.find("<svg") {
+        Some(i) => {
+            let rest = &svg[i + 4..];
+            let close = rest.find('>').map(|j| j + 1).unwrap_or(0);
+            format!(
+                "{}<svg id=\"fig-{name}\" data-figure=\"{name}\" role=\"img\" aria-label=\"{esc}\"{}\n<title>{esc}</title>{}",
+                &svg[..i],
+                &rest[..close],
+                &rest[close..]
+            )
+        }
+        None => svg.to_string(),
+    }
+}
+
+/// The best models (ranked, with an accuracy), at most MARKED.
+fn marked(models: &[Model]) -> usize {
+    models.iter().take(MARKED).take_while(|m| m.row.best_accuracy20.is_some()).count()
+}
+
+// ------------------------------------------------------------------------------------------------
+// The figures
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Metric {
+    Loss,
+    Accuracy,
+}
+
+/// Loss (or Accuracy20%) against iteration for every model: training set and validation set side
+/// by side, the best MARKED models in colour, the others as a grey band.
+fn learning_curves(models: &[Model], metric: Metric) -> Result<Option<Figure>> {
+    let with_curve: Vec<(usize, &Model)> = models.iter().enumerate().filter(|(_, m)| !m.curve.is_empty()).collect();
+    if with_curve.is_empty() {
+        return Ok(None);
+    }
+    let get = |r: &MetricsRow, validation: bool| match (metric, validation) {
+        (Metric::Loss, false) => r.train_loss,
+        (Metric::Loss, true) => r.validation_loss,
+        (Metric::Accuracy, false) => r.train_accuracy20,
+        (Metric::Accuracy, true) => r.validation_accuracy20,
+    };
+    let max_iter = with_curve.iter().flat_map(|(_, m)| m.curve.iter().map(|r| r.iteration)).max().unwrap_or(1) as f64;
+    let x = Axis::linear(0.0, max_iter, 6, fmt_si);
+    let values: Vec<f64> = with_curve.iter().flat_map(|(_, m)| m.curve.iter().flat_map(|r| [get(r, false), get(r, true)])).filter(|v| v.is_finite()).collect();
+    let (vmin, vmax) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let y = match metric {
+        Metric::Accuracy => Axis::fixed(0.0, 1.0, 0.2, fmt_num),
+        Metric::Loss if vmin > 0.0 && vmax / vmin > 10.0 => Axis::log(vmin, vmax, fmt_num),
+        Metric::Loss => Axis::linear(vmin.min(0.0), vmax.max(vmin + f64::EPSILON), 5, fmt_num),
+    };
+    let n_marked = marked(models);
+    let crowd: Vec<&Model> = with_curve.iter().filter(|(i, _)| *i >= n_marked).map(|(_, m)| *m).collect();
+    let alpha = crowd_alpha(crowd.len());
+    let (name, what, ydesc) = match metric {
+        Metric::Loss => ("loss", "Loss", if y.log { "loss (log scale)" } else { "loss" }),
+        Metric::Accuracy => ("accuracy", "Accuracy20%", "Accuracy20%"),
+    };
+    let title = format!("{what} against iteration");
+    let caption = format!(
+        "{what} of {} model{} against training iteration, on the training set (left) and the validation set (right). \
+         The {n_marked} best by maximum validation Accuracy20% are in colour{}{}.",
+        with_curve.len(),
+        if with_curve.len() == 1 { "" } else { "s" },
+        if crowd.is_empty() { String::new() } else { format!(", the other {} in grey", crowd.len()) },
+        if metric == Metric::Accuracy && n_marked > 0 { "; a dot marks each coloured model's best validation snapshot" } else { "" },
+    );
+    let fig = render(name, title.clone(), caption, (1320, 500), |root| {
+        let body = titled(root, &title)?;
+        let (plots, side) = body.split_horizontally(1320 - 230);
+        let halves = plots.split_evenly((1, 2));
+        for (area, validation) in halves.iter().zip([false, true]) {
+            let mut chart = panel(area, Some(if validation { "validation set" } else { "training set" }), &x, "iteration", &y, ydesc)?;
+            let points = |m: &Model| -> Vec<(f64, f64)> {
+                m.curve.iter().map(|r| (r.iteration as f64, get(r, validation))).filter(|(_, v)| y.accepts(*v)).map(|(i, v)| (i, y.pos(v))).collect()
+            };
+            let crowd_style = CROWD.mix(alpha).stroke_width(1);
+            chart.draw_series(crowd.iter().map(|m| PathElement::new(points(m), crowd_style)))?;
+            // Best last, so that it lies on top.
+            for (i, m) in models.iter().take(n_marked).enumerate().rev() {
+                let c = color(i);
+                chart.draw_series(std::iter::once(PathElement::new(points(m), c.mix(0.95).stroke_width(2))))?;
+                if metric == Metric::Accuracy && validation {
+                    if let Some(b) = cyplam_core::files::best_row(&m.curve) {
+                        chart.draw_series(std::iter::once(Circle::new((b.iteration as f64, b.validation_accuracy20), 4, c.filled())))?;
+                    }
+                }
+            }
+        }
+        let mut entries: Vec<(Mark, String)> = models
+            .iter()
+            .take(n_marked)
+            .enumerate()
+            .map(|(i, m)| (Mark::Line(color(i).to_rgba(), 3), format!("{}.\t{}\t{:.3}", i + 1, m.row.name, m.row.best_accuracy20.unwrap_or(f64::NAN))))
+            .collect();
+        if !crowd.is_empty() {
+            entries.push((Mark::Line(CROWD.mix(0.8), 2), format!("the other {}", crowd.len())));
+        }
+        legend(&side, "max val. Acc20%", &entries, 70, &[22, 110])
+    })?;
+    Ok(Some(fig))
+}
+
+/// Maximum validation Accuracy20% against free parameters (log scale), every model; the best
+/// MARKED as numbered triangles, listed in the legend.
+fn accuracy_vs_params(models: &[Model]) -> Result<Option<Figure>> {
+    let pts: Vec<(usize, &Model, f64)> = models.iter().enumerate().filter_map(|(i, m)| m.row.best_accuracy20.filter(|a| a.is_finite()).map(|a| (i, m, a))).collect();
+    if pts.is_empty() {
+        return Ok(None);
+    }
+    let (pmin, pmax) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, m, _)| (a.min(m.row.free_params as f64), b.max(m.row.free_params as f64)));
+    let (amin, amax) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, _, v)| (a.min(*v), b.max(*v)));
+    let x = Axis::log(pmin.max(1.0), pmax.max(1.0), fmt_si);
+    let pad = ((amax - amin) * 0.08).max(0.02);
+    let mut y = Axis::linear((amin - pad).max(0.0), (amax + pad).min(1.0), 6, fmt_num);
+    if y.hi > 1.0 && amax <= 1.0 {
+        y = Axis { hi: 1.0, ticks: y.ticks.iter().copied().filter(|t| *t <= 1.0 + 1e-9).collect(), ..y };
+    }
+    let n_marked = marked(models);
+    let title = "Maximum validation Accuracy20% against free parameters".to_string();
+    let caption = format!(
+        "Each model's best validation Accuracy20% against its number of free parameters (log scale), {} models; \
+         the {n_marked} best are the numbered red triangles, named in the legend.",
+        pts.len()
+    );
+    let fig = render("accuracy_vs_params", title.clone(), caption, (1200, 600), |root| {
+        let body = titled(root, &title)?;
+        let (plot, side) = body.split_horizontally(1200 - 280);
+        let mut chart = panel(&plot, None, &x, "free parameters", &y, "maximum validation Accuracy20%")?;
+        let others = BLUE_GREY.mix(crowd_alpha(pts.len()).max(0.45));
+        chart.draw_series(pts.iter().filter(|(i, _, _)| *i >= n_marked).map(|(_, m, a)| Circle::new((x.pos(m.row.free_params as f64), *a), 4, others.filled())))?;
+        let number = (FONT, 14).into_font().style(FontStyle::Bold).color(&HIGHLIGHT).pos(Pos::new(HPos::Left, VPos::Center));
+        chart.draw_series(pts.iter().filter(|(i, _, _)| *i < n_marked).rev().map(|(i, m, a)| {
+            EmptyElement::at((x.pos(m.row.free_params as f64), *a))
+                + TriangleMarker::new((0, 0), 7, HIGHLIGHT.filled())
+                + Text::new(format!("{}", i + 1), (8, -9), number.clone())
+        }))?;
+        let mut entries = vec![(Mark::Triangle(HIGHLIGHT.to_rgba()), format!("the {n_marked} best"))];
+        if pts.len() > n_marked {
+            entries.push((Mark::Circle(others), format!("the other {}", pts.len() - n_marked)));
+        }
+        entries.push((Mark::None, String::new()));
+        entries.push((Mark::Heading, "\tmodel\tacc20\tparams".to_string()));
+        entries.extend(models.iter().take(n_marked).enumerate().map(|(i, m)| {
+            (Mark::None, format!("{}.\t{}\t{:.3}\t{}", i + 1, m.row.name, m.row.best_accuracy20.unwrap_or(f64::NAN), fmt_params(m.row.free_params)))
+        }));
+        legend(&side, "", &entries, 40, &[0, 88, 140])
+    })?;
+    Ok(Some(fig))
+}
+
+const BLUE_GREY: RGBColor = RGBColor(0x4E, 0x79, 0xA7);
+
+/// Histogram of the training times of the completed models, with the median marked.
+fn train_time_hist(models: &[Model]) -> Result<Option<Figure>> {
+    let mut secs: Vec<f64> = models.iter().filter(|m| m.row.status == "completed").filter_map(|m| m.row.train_seconds).filter(|s| s.is_finite() && *s >= 0.0).collect();
+    if secs.is_empty() {
+        return Ok(None);
+    }
+    secs.sort_by(f64::total_cmp);
+    let max = secs[secs.len() - 1];
+    let (unit, div) = if max < 120.0 { ("s", 1.0) } else if max < 2.0 * 3600.0 { ("min", 60.0) } else { ("h", 3600.0) };
+    let vals: Vec<f64> = secs.iter().map(|s| s / div).collect();
+    let (lo, hi) = (vals[0], vals[vals.len() - 1]);
+    let bins = ((vals.len() as f64).sqrt().ceil() as usize).clamp(5, 30);
+    let width = nice_step(((hi - lo) / bins as f64).max(hi.abs() * 1e-3).max(1e-9));
+    let start = (lo / width).floor() * width;
+    let n_bins = (((hi - start) / width).floor() as usize + 1).max(1);
+    let mut counts = vec![0usize; n_bins];
+    for v in &vals {
+        let k = (((v - start) / width).floor() as usize).min(n_bins - 1);
+        counts[k] += 1;
+    }
+    let median = if vals.len() % 2 == 1 { vals[vals.len() / 2] } else { (vals[vals.len() / 2 - 1] + vals[vals.len() / 2]) / 2.0 };
+    let x = Axis::linear(start, start + width * n_bins as f64, 8, fmt_num);
+    let top = *counts.iter().max().unwrap_or(&1) as f64;
+    let ystep = nice_step(top / 5.0).max(1.0).round();
+    let y = Axis::fixed(0.0, ((top * 1.12) / ystep).ceil() * ystep, ystep, fmt_num);
+    let title = "Training times".to_string();
+    let total: f64 = secs.iter().sum();
+    let caption = format!(
+        "Training time of the {} completed model{} (bins of {} {unit}); median {} {unit}, longest {} {unit}, {:.1} hours in all.",
+        secs.len(),
+        if secs.len() == 1 { "" } else { "s" },
+        fmt_num(width),
+        fmt_num((median * 10.0).round() / 10.0),
+        fmt_num((hi * 10.0).round() / 10.0),
+        total / 3600.0
+    );
+    let fig = render("train_time_hist", title.clone(), caption, (960, 480), |root| {
+        let body = titled(root, &title)?;
+        let mut chart = panel(&body, None, &x, &format!("training time ({unit})"), &y, "models")?;
+        chart.draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(k, c)| {
+            let x0 = start + k as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width, *c as f64)], BLUE_GREY.mix(0.85).filled())
+        }))?;
+        chart.draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(k, c)| {
+            let x0 = start + k as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width, *c as f64)], WHITE.stroke_width(1))
+        }))?;
+        chart.draw_series(DashedLineSeries::new(vec![(median, 0.0), (median, y.hi)], 6, 4, HIGHLIGHT.stroke_width(2)))?;
+        let note = (FONT, 15).into_font().color(&HIGHLIGHT).pos(Pos::new(HPos::Left, VPos::Top));
+        chart.draw_series(std::iter::once(EmptyElement::at((median, y.hi)) + Text::new(format!("median {} {unit}", fmt_num((median * 10.0).round() / 10.0)), (6, 4), note)))?;
+        Ok(())
+    })?;
+    Ok(Some(fig))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Grouping {
+    Activation,
+    Regularization,
+}
+
+/// `l1=0.001@conv2+fc1` as `L1 0.001 on conv2+fc1`; `none` as `none`.
+pub fn regularization_label(label: &str) -> String {
+    match label.split_once('@') {
+        Some((terms, layers)) => {
+            let terms: Vec<String> = terms.split(',').map(|t| match t.split_once('=') {
+                Some((k, v)) => format!("{} {v}", k.to_uppercase()),
+                None => t.to_string(),
+            }).collect();
+            format!("{} on {layers}", terms.join(" + "))
+        }
+        None => label.to_string(),
+    }
+}
+
+/// Maximum validation Accuracy20% against free parameters, one curve per activation function (or
+/// regularization); where several models of a curve have the same number of free parameters, the
+/// best of them.
+fn by_group(models: &[Model], grouping: Grouping) -> Result<Option<Figure>> {
+    // Groups in grid order (the order the grid file lists them), "none" first.
+    let mut by_index: Vec<&Model> = models.iter().collect();
+    by_index.sort_by_key(|m| m.row.index);
+    let key = |m: &Model| match grouping {
+        Grouping::Activation => m.row.activation.clone(),
+        Grouping::Regularization => m.row.regularization.clone(),
+    };
+    let mut order: Vec<String> = Vec::new();
+    for m in &by_index {
+        let k = key(m);
+        if !order.contains(&k) {
+            order.push(k);
+        }
+    }
+    if grouping == Grouping::Regularization {
+        order.sort_by_key(|k| k != "none");
+    }
+    let mut curves: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
+    for k in &order {
+        let mut best: BTreeMap<i64, f64> = BTreeMap::new();
+        for m in by_index.iter().filter(|m| key(m) == *k) {
+            if let Some(a) = m.row.best_accuracy20.filter(|a| a.is_finite()) {
+                let e = best.entry(m.row.free_params).or_insert(a);
+                *e = e.max(a);
+            }
+        }
+        if !best.is_empty() {
+            curves.push((k.clone(), best.into_iter().collect()));
+        }
+    }
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    let all: Vec<(i64, f64)> = curves.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    let (pmin, pmax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (p, _)| (a.min(*p as f64), b.max(*p as f64)));
+    let (amin, amax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, v)| (a.min(*v), b.max(*v)));
+    let x = Axis::log(pmin.max(1.0), pmax.max(1.0), fmt_si);
+    let pad = ((amax - amin) * 0.08).max(0.02);
+    let mut y = Axis::linear((amin - pad).max(0.0), (amax + pad).min(1.0), 6, fmt_num);
+    if y.hi > 1.0 && amax <= 1.0 {
+        y = Axis { hi: 1.0, ticks: y.ticks.iter().copied().filter(|t| *t <= 1.0 + 1e-9).collect(), ..y };
+    }
+    let (name, what, heading) = match grouping {
+        Grouping::Activation => ("by_activation", "activation function", "activation"),
+        Grouping::Regularization => ("by_regularization", "regularization", "regularization"),
+    };
+    let label = |k: &str| match grouping {
+        Grouping::Activation => k.to_string(),
+        Grouping::Regularization => regularization_label(k),
+    };
+    let title = format!("Maximum validation Accuracy20% by {what}");
+    let caption = format!(
+        "Maximum validation Accuracy20% against free parameters (log scale), one curve per {what} ({} curves{}).",
+        curves.len(),
+        if grouping == Grouping::Regularization && order.first().map(String::as_str) == Some("none") { "; the unregularized one in black" } else { "" }
+    );
+    let fig = render(name, title.clone(), caption, (1200, 600), |root| {
+        let body = titled(root, &title)?;
+        let (plot, side) = body.split_horizontally(1200 - 280);
+        let mut chart = panel(&plot, None, &x, "free parameters", &y, "maximum validation Accuracy20%")?;
+        let mut entries = Vec::new();
+        // Room for the longest label (about 0.55 em per character), then the best accuracy.
+        let widest = curves.iter().map(|(k, _)| label(k).chars().count()).max().unwrap_or(4) as i32 * 7 + 14;
+        let mut ci = 0;
+        for (k, pts) in &curves {
+            let c = if grouping == Grouping::Regularization && k == "none" {
+                INK
+            } else {
+                ci += 1;
+                color(ci - 1)
+            };
+            let xy: Vec<(f64, f64)> = pts.iter().map(|(p, a)| (x.pos(*p as f64), *a)).collect();
+            chart.draw_series(std::iter::once(PathElement::new(xy.clone(), c.mix(0.9).stroke_width(2))))?;
+            chart.draw_series(xy.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
+            let best = pts.iter().map(|(_, a)| *a).fold(f64::NEG_INFINITY, f64::max);
+            entries.push((Mark::Line(c.to_rgba(), 3), format!("{}\t{best:.3}", label(k))));
+        }
+        entries.insert(0, (Mark::Heading, format!("{heading}\tbest")));
+        legend(&side, "", &entries, 70, &[widest])
+    })?;
+    Ok(Some(fig))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_steps_are_round() {
+        assert_eq!(nice_step(0.13), 0.2);
+        assert_eq!(nice_step(0.2), 0.2);
+        assert_eq!(nice_step(2.4), 2.5);
+        assert_eq!(nice_step(37.0), 50.0);
+        assert_eq!(nice_step(120.0), 200.0);
+    }
+
+    #[test]
+    fn linear_axis_widens_to_round_ends() {
+        let a = Axis::linear(0.0, 600.0, 6, fmt_num);
+        assert_eq!((a.lo, a.hi), (0.0, 600.0));
+        assert_eq!(a.ticks, vec![0.0, 100.0, 200.0, 300.0, 400.0, 500.0, 600.0]);
+        let a = Axis::linear(0.58, 0.89, 6, fmt_num);
+        assert_eq!(a.ticks.iter().map(|t| a.label(*t)).collect::<Vec<_>>(), ["0.5", "0.6", "0.7", "0.8", "0.9"]);
+    }
+
+    #[test]
+    fn log_ticks_fit_the_range() {
+        // The study's grid: 203,506 to 3,266,434 free parameters.
+        assert_eq!(log_ticks(180_000.0, 3_700_000.0), vec![200_000.0, 500_000.0, 1_000_000.0, 2_000_000.0]);
+        // A small grid inside one decade.
+        assert_eq!(log_ticks(12_000.0, 60_000.0), vec![20_000.0, 30_000.0, 40_000.0, 50_000.0, 60_000.0]);
+        // Losses over many decades: powers of ten.
+        assert_eq!(log_ticks(0.0004, 2.0), vec![0.001, 0.01, 0.1, 1.0]);
+        // A very narrow range still gets ticks.
+        assert!(log_ticks(13_000.0, 13_600.0).len() >= 2);
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(fmt_num(0.30000000000000004), "0.3");
+        assert_eq!(fmt_num(0.0002), "2e-4");
+        assert_eq!(fmt_si(20_000.0), "20k");
+        assert_eq!(fmt_si(1_500_000.0), "1.5M");
+        assert_eq!(fmt_params(27_098), "27.1k");
+        assert_eq!(fmt_params(3_266_434), "3.27M");
+    }
+
+    #[test]
+    fn regularization_labels() {
+        assert_eq!(regularization_label("none"), "none");
+        assert_eq!(regularization_label("l1=0.001@fc1"), "L1 0.001 on fc1");
+        assert_eq!(regularization_label("l2=0.01@conv2+fc1"), "L2 0.01 on conv2+fc1");
+    }
+
+    #[test]
+    fn svg_is_tagged() {
+        let s = tag_svg("<svg width=\"3\" height=\"4\">\n<rect/></svg>", "loss", "Loss & co");
+        assert!(s.starts_with("<svg id=\"fig-loss\" data-figure=\"loss\" role=\"img\" aria-label=\"Loss &amp; co\" width=\"3\" height=\"4\">\n<title>Loss &amp; co</title>"), "{s}");
+    }
+}

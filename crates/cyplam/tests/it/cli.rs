@@ -1,0 +1,112 @@
+//! What a user sees when something is wrong, and the commands that need no training.
+
+use super::*;
+
+#[test]
+fn grid_errors_name_file_line_and_key() {
+    let env = Env::new();
+    let bad = env.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[settings]\nwc1 = 4\n").unwrap();
+    let o = env.run(&["grid", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains(&format!("cyplam: error: {}:2:7: key `settings.wc1`: kernel size 4 is even", bad.display())), "{e}");
+
+    std::fs::write(&bad, "name = \"$(touch /tmp/pwned)\"\n").unwrap();
+    let e = stderr(&env.run(&["grid", bad.to_str().unwrap()]));
+    assert!(e.contains("key `name`: sweep name \"$(touch /tmp/pwned)\" contains '$'"), "{e}");
+}
+
+#[test]
+fn grid_lists_the_study_as_json() {
+    let env = Env::new();
+    let table4 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/table4.toml");
+    let v = env.json(&["grid", table4.to_str().unwrap(), "--format", "json"]);
+    let models = v.as_array().unwrap();
+    assert_eq!(models.len(), 192);
+    assert_eq!(models[0]["name"], "Model-000");
+    assert_eq!((models[0]["wc1"].as_u64(), models[0]["ncv1"].as_u64(), models[0]["nfc1"].as_u64()), (Some(3), Some(8), Some(128)));
+    assert_eq!(models[1]["nfc1"], 256);
+    assert_eq!(models[108]["name"], "Model-108");
+    for key in ["index", "name", "wc1", "ncv1", "wc2", "ncv2", "nfc1", "activation", "free_params"] {
+        assert!(models.iter().all(|m| m.get(key).is_some()), "{key}");
+    }
+    let fp: Vec<u64> = models.iter().map(|m| m["free_params"].as_u64().unwrap()).collect();
+    assert_eq!((*fp.iter().min().unwrap(), *fp.iter().max().unwrap()), (203_506, 3_266_434));
+}
+
+#[test]
+fn dry_run_prints_script_and_arithmetic_and_writes_nothing() {
+    let env = Env::new();
+    let grid = env.grid("dry", FIVE);
+    let out = env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]);
+    assert!(out.contains("#SBATCH --array=0-2"), "{out}");
+    assert!(out.contains("models to submit:   5 of 5"), "{out}");
+    assert!(out.contains("array tasks:        3 in 1 array(s), 2 training(s) x 12 core(s) each"), "{out}");
+    assert!(out.contains("cores:              72 in all"), "{out}");
+    assert!(out.contains("single-core hours"), "{out}");
+    // The sweep directory with a quote and a space reaches the worker quoted.
+    assert!(out.contains("--sweep '") && out.contains("'\\''"), "{out}");
+    assert!(!env.runs().join("dry").exists(), "a dry run writes nothing");
+}
+
+#[test]
+fn without_slurm_submit_points_at_cyplam_run() {
+    let env = Env::new();
+    let grid = env.grid("noslurm", FIVE);
+    let o = env.cmd().args(["submit", grid.to_str().unwrap()]).env("PATH", "/nonexistent").output().unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("was not found on PATH: this machine is not a Slurm login node"), "{e}");
+    assert!(e.contains("use `cyplam run GRID`"), "{e}");
+    // Nothing was recorded as submitted.
+    let st = env.json(&["status", "noslurm", "--format", "json"]);
+    assert!(st.as_array().unwrap().iter().all(|m| m["state"] == "new"), "{st}");
+}
+
+#[test]
+fn a_changed_grid_under_the_same_name_is_refused_with_the_differences() {
+    let env = Env::new();
+    let small = FIVE.replace("iterations = 300", "iterations = 10").replace("snapshots = 5", "snapshots = 1");
+    let grid = env.grid("edit", &small);
+    env.ok(&["run", grid.to_str().unwrap()]);
+    let frozen = std::fs::read(env.runs().join("edit/sweep.json")).unwrap();
+    let grid = env.grid("edit", &small.replace("nfc1 = [8, 16, 24, 32, 48]", "nfc1 = [8, 16, 24, 32, 64]").replace("seed = 2", "seed = 3"));
+    let o = env.run(&["run", grid.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("sweep \"edit\" already exists"), "{e}");
+    assert!(e.contains("Differences (5):"), "{e}");
+    assert!(e.contains("Model-004: free_params 19298 -> 25618, nfc1 48 -> 64, seed 2 -> 3"), "{e}");
+    assert!(e.contains("Give the grid another `name`"), "{e}");
+    assert_eq!(std::fs::read(env.runs().join("edit/sweep.json")).unwrap(), frozen, "the frozen sweep is unchanged");
+}
+
+#[test]
+fn a_database_from_a_newer_cyplam_is_refused_untouched() {
+    let env = Env::new();
+    let grid = env.grid("newer", FIVE);
+    // Registers the sweep (and creates the database) without training.
+    env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]);
+    env.cmd().args(["submit", grid.to_str().unwrap()]).env("PATH", "/nonexistent").output().unwrap();
+    let py = format!(
+        "import sqlite3; c = sqlite3.connect({:?}); c.execute(\"insert into _sqlx_migrations (version, description, success, checksum, execution_time) values (99990101000000, 'future', 1, x'00', 0)\"); c.commit()",
+        env.db().display().to_string()
+    );
+    assert!(Command::new("python3").args(["-c", &py]).status().unwrap().success());
+    let before = std::fs::read(env.db()).unwrap();
+    let o = env.run(&["status", "newer"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("the database was written by a newer cyplam (it has migration 99990101000000"), "{e}");
+    assert_eq!(std::fs::read(env.db()).unwrap(), before, "the database was not changed");
+}
+
+#[test]
+fn data_problems_are_caught_before_submitting() {
+    let env = Env::new();
+    let p = env.dir.path().join("nodata.toml");
+    std::fs::write(&p, format!("[data]\ntrain = \"missing/train\"\nvalidation = \"missing/val\"\n{FIVE}")).unwrap();
+    let e = stderr(&env.run(&["submit", p.to_str().unwrap(), "--dry-run"]));
+    assert!(e.contains("the training set: ") && e.contains("missing/train: the data set directory does not exist"), "{e}");
+}

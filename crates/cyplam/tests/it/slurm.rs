@@ -1,0 +1,132 @@
+//! Against the real dev Slurm cluster (slurm/dev-cluster/up): submit, follow, collect, report,
+//! resubmit. Slurm tests run one at a time: they share the one node.
+
+use super::*;
+use std::time::{Duration, Instant};
+
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn cluster() -> std::sync::MutexGuard<'static, ()> {
+    let g = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(ok, "the dev Slurm cluster is not up: run slurm/dev-cluster/up (`.ci/run` does)");
+    g
+}
+
+/// Polls `cyplam status --format json` until no model is pending or running.
+fn wait_idle(env: &Env, sweep: &str, limit: Duration) -> Vec<Value> {
+    let t0 = Instant::now();
+    loop {
+        let v = env.json(&["status", sweep, "--format", "json"]);
+        let states = v.as_array().unwrap().clone();
+        if states.iter().all(|m| !matches!(m["state"].as_str(), Some("pending" | "running"))) {
+            return states;
+        }
+        assert!(t0.elapsed() < limit, "the sweep did not finish within {limit:?}: {states:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+fn lock_pid(env: &Env, sweep: &str, model: &str, limit: Duration) -> u32 {
+    let p = env.runs().join(sweep).join("models").join(model).join("lock");
+    let t0 = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                return v["pid"].as_u64().unwrap() as u32;
+            }
+        }
+        assert!(t0.elapsed() < limit, "{model} never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_sweep_through_slurm_end_to_end() {
+    let _c = cluster();
+    let env = Env::new();
+    let grid = env.grid("five", FIVE);
+    let out = env.ok(&["submit", grid.to_str().unwrap()]);
+    assert!(out.contains("submitted job") && out.contains("array 0-2"), "{out}");
+    let script = std::fs::read_dir(env.runs().join("five/submit")).unwrap().flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "sbatch")).unwrap().path();
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("#SBATCH --ntasks=2") && text.contains("#SBATCH --cpus-per-task=12"), "{text}");
+
+    // Submitting again while it runs trains nothing twice.
+    let again = env.ok(&["submit", grid.to_str().unwrap()]);
+    assert!(again.contains("nothing to submit") || again.contains("skipped"), "{again}");
+
+    let states = wait_idle(&env, "five", Duration::from_secs(600));
+    assert_eq!(states.len(), 5);
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    let status = env.ok(&["status", "five"]);
+    assert!(status.contains("5 models: 5 completed"), "{status}");
+    // Every array task wrote its log in the sweep.
+    let logs = std::fs::read_dir(env.runs().join("five/logs")).unwrap().count();
+    assert_eq!(logs, 3, "one log per array task");
+
+    // The ranking matches the workers' result files and the SQLite rows.
+    let report = env.json(&["report", "five", "--format", "json"]);
+    let rows = report.as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let res = results(&env.runs(), "five");
+    assert_eq!(res.len(), 5);
+    for row in rows {
+        let r = res.iter().find(|r| r.model == row["name"]).unwrap();
+        assert_eq!(row["best_accuracy20"].as_f64(), r.best_accuracy20);
+        assert_eq!(row["best_iteration"].as_u64(), r.best_iteration);
+        assert_eq!(row["status"], "completed");
+        assert_eq!(row["free_params"].as_u64(), Some(r.free_params));
+    }
+    let accs: Vec<f64> = rows.iter().map(|r| r["best_accuracy20"].as_f64().unwrap()).collect();
+    assert!(accs.windows(2).all(|w| w[0] >= w[1]), "ranked best first: {accs:?}");
+    assert!(accs[0] > 0.3, "the best model learned something: {accs:?}");
+    let conn = std::process::Command::new("python3").args(["-c", &format!(
+        "import sqlite3; c = sqlite3.connect({:?}); print(c.execute(\"select count(*), sum(status='completed') from models\").fetchone()); print(c.execute('select count(*) from snapshots').fetchone())",
+        env.db().display().to_string())]).output().unwrap();
+    let said = String::from_utf8_lossy(&conn.stdout);
+    assert!(said.contains("(5, 5)") && said.contains("(25,)"), "SQLite rows: {said}");
+
+    // A completed sweep: nothing to submit.
+    let again = env.ok(&["submit", grid.to_str().unwrap()]);
+    assert!(again.contains("nothing to submit for sweep five: 5 completed"), "{again}");
+}
+
+#[test]
+fn resubmit_failed_reruns_only_the_killed_model() {
+    let _c = cluster();
+    let env = Env::new();
+    // Long enough to be killed mid-training.
+    let grid = env.grid("killed", &FIVE.replace("iterations = 300", "iterations = 1200").replace("snapshots = 5", "snapshots = 12"));
+    env.ok(&["submit", grid.to_str().unwrap()]);
+    let pid = lock_pid(&env, "killed", "Model-001", Duration::from_secs(120));
+    // Let it write a snapshot or two, then kill -9 it (a node failure, for the model).
+    let metrics = env.runs().join("killed/models/Model-001/metrics.csv");
+    let t0 = Instant::now();
+    while cyplam_core::files::read_metrics(&metrics).map(|r| r.len()).unwrap_or(0) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+    let states = wait_idle(&env, "killed", Duration::from_secs(900));
+    let state = |name: &str| states.iter().find(|m| m["name"] == name).unwrap()["state"].as_str().unwrap().to_string();
+    assert!(matches!(state("Model-001").as_str(), "failed" | "lost"), "{states:?}");
+    for m in ["Model-000", "Model-002", "Model-003", "Model-004"] {
+        assert_eq!(state(m), "completed", "{states:?}");
+    }
+    let st = env.ok(&["status", "killed"]);
+    assert!(st.contains("Model-001"), "{st}");
+
+    let snapshot_of = |m: &str| std::fs::read(env.runs().join("killed/models").join(m).join("metrics.csv")).unwrap();
+    let before: Vec<Vec<u8>> = ["Model-000", "Model-002", "Model-003", "Model-004"].iter().map(|m| snapshot_of(m)).collect();
+    let out = env.ok(&["resubmit", "killed", "--failed"]);
+    assert!(out.contains("array 0,"), "only array task 0 (Model-000 and Model-001) is submitted: {out}");
+    assert!(out.contains("1 model(s)"), "{out}");
+    let states = wait_idle(&env, "killed", Duration::from_secs(900));
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    let after: Vec<Vec<u8>> = ["Model-000", "Model-002", "Model-003", "Model-004"].iter().map(|m| snapshot_of(m)).collect();
+    assert_eq!(before, after, "no other model's files changed");
+    let r = results(&env.runs(), "killed").into_iter().find(|r| r.model == "Model-001").unwrap();
+    assert_eq!((r.resumes, r.iterations_done), (1, 1200), "resumed from its newest snapshot");
+}
