@@ -14,8 +14,12 @@ pub struct Db {
     pub pool: SqlitePool,
 }
 
-/// How long a write waits for another process's lock before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a write waits for another process's lock before giving up: `CYPLAM_DB_TIMEOUT`
+/// seconds, default 20.
+pub fn busy_timeout() -> Duration {
+    let secs = std::env::var("CYPLAM_DB_TIMEOUT").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s >= 0.0).unwrap_or(20.0);
+    Duration::from_secs_f64(secs)
+}
 
 impl Db {
     pub async fn open(path: &Path) -> Result<Db> {
@@ -27,7 +31,7 @@ impl Db {
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(busy_timeout())
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -43,9 +47,9 @@ impl Db {
                     path.display()
                 ),
                 sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(d)) if d.message().contains("locked") => bail!(
-                    "{}: the database is locked by another process (waited {}s); try again when it is done",
+                    "{}: the database is locked by another process (waited {:.0}s); try again when it is done",
                     path.display(),
-                    BUSY_TIMEOUT.as_secs()
+                    busy_timeout().as_secs_f64()
                 ),
                 e => return Err(e).with_context(|| format!("{}: applying the database migrations", path.display())),
             }
@@ -287,8 +291,8 @@ fn locked(e: sqlx::Error) -> anyhow::Error {
     if let sqlx::Error::Database(d) = &e {
         if d.message().contains("locked") || d.message().contains("busy") {
             return anyhow::anyhow!(
-                "the database is locked by another process (waited {}s); try again when it is done",
-                BUSY_TIMEOUT.as_secs()
+                "the database is locked by another process (waited {:.0}s); try again when it is done",
+                busy_timeout().as_secs_f64()
             );
         }
     }

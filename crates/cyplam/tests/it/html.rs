@@ -2,6 +2,9 @@
 //! training, no libtorch: plausible learning curves in the workers' file formats), the page then
 //! laid out by headless Chromium, which measures every figure.
 
+// A test stops at the first thing that is not as expected.
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 use cyplam_core::files::{write_json_atomic, MetricsRow, ModelResult, ResultStatus, FORMAT_VERSION, METRICS_HEADER};
 use std::time::Instant;

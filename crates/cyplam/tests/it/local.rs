@@ -44,7 +44,7 @@ fn the_same_grid_runs_locally_with_the_same_model_list() {
 fn ctrl_c_stops_the_workers_and_a_later_run_resumes() {
     let env = Env::new();
     let grid = env.grid("stop", &FIVE.replace("iterations = 300", "iterations = 1000").replace("snapshots = 5", "snapshots = 20"));
-    let mut child = env.cmd().args(["run", grid.to_str().unwrap(), "--jobs", "2"])
+    let child = env.cmd().args(["run", grid.to_str().unwrap(), "--jobs", "2"])
         .stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let metrics = env.runs().join("stop/models/Model-000/metrics.csv");
     let t0 = std::time::Instant::now();

@@ -6,6 +6,7 @@ mod cli;
 mod html;
 
 mod local;
+mod reliability;
 mod slurm;
 
 use serde_json::Value;

@@ -130,3 +130,45 @@ fn resubmit_failed_reruns_only_the_killed_model() {
     let r = results(&env.runs(), "killed").into_iter().find(|r| r.model == "Model-001").unwrap();
     assert_eq!((r.resumes, r.iterations_done), (1, 1200), "resumed from its newest snapshot");
 }
+
+fn curve(env: &Env, sweep: &str, model: &str) -> Vec<(u64, f64, f64, f64, f64)> {
+    cyplam_core::files::read_metrics(&env.runs().join(sweep).join("models").join(model).join("metrics.csv")).unwrap()
+        .iter().map(|r| (r.iteration, r.train_loss, r.train_accuracy20, r.validation_loss, r.validation_accuracy20)).collect()
+}
+
+#[test]
+fn usr1_checkpoints_requeues_the_task_and_the_result_equals_an_uninterrupted_run() {
+    // Model-000 trains normally; Model-001, in the same array task, diverges.
+    let body = FIVE.replace("iterations = 300", "iterations = 1500").replace("snapshots = 5", "snapshots = 15")
+        .replace("learning_rate = 3e-3\n", "").replace("nfc1 = [8, 16, 24, 32, 48]", "nfc1 = [32]\nlearning_rate = [3e-3, 1e12]");
+    let reference = Env::new();
+    let g = reference.grid("pre", &body);
+    reference.run(&["run", g.to_str().unwrap()]);
+    let want = curve(&reference, "pre", "Model-000");
+    assert_eq!(want.len(), 15);
+
+    let _c = cluster();
+    let env = Env::new();
+    let grid = env.grid("pre", &body);
+    env.ok(&["submit", grid.to_str().unwrap()]);
+    let jobs = std::fs::read_to_string(env.runs().join("pre/submit/jobs.txt")).unwrap();
+    let job = jobs.split_whitespace().next().unwrap().to_string();
+    let metrics = env.runs().join("pre/models/Model-000/metrics.csv");
+    let t0 = Instant::now();
+    while cyplam_core::files::read_metrics(&metrics).map(|r| r.len()).unwrap_or(0) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(180), "no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What Slurm sends signal_lead_seconds before the time limit.
+    let o = Command::new("scancel").args(["--signal=USR1", &job]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let states = wait_idle(&env, "pre", Duration::from_secs(600));
+    assert_eq!(states[0]["state"], "completed", "{states:?}");
+    assert_eq!(states[1]["state"], "failed", "{states:?}");
+    assert!(states[1]["reason"].as_str().unwrap().contains("(diverged)"), "{states:?}");
+    let res = results(&env.runs(), "pre");
+    assert!(res[0].resumes >= 1, "Model-000 was resumed: {:?}", res[0]);
+    let log = std::fs::read_to_string(env.runs().join("pre/logs").join(format!("{job}_0.out"))).unwrap();
+    assert!(log.contains("cyplam: preempted; requeueing"), "{log}");
+    assert_eq!(curve(&env, "pre", "Model-000"), want, "the same metrics as an uninterrupted run");
+}
