@@ -57,6 +57,8 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Cancel a sweep's Slurm jobs.
     Cancel(SweepArg),
+    /// The scalability study: time the grid's models per core count, measure packings, recommend one.
+    Scale(crate::scale::ScaleArgs),
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +128,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Report(a) => crate::report::run(&g, &a).await,
         Command::Cancel(a) => cancel(&g, &a, &Slurm).await,
+        Command::Scale(a) => crate::scale::run(&g, &a, &Slurm).await,
     }
 }
 

@@ -25,7 +25,11 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, top: usize, html_dir: Opt
             let text = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", fig.svg);
             cyplam_core::files::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
         }
-        eprintln!("wrote {} figure(s) to {}: {}", figures.len(), dir.display(), figures.iter().map(|f| format!("{}.svg", f.name)).collect::<Vec<_>>().join(", "));
+        if figures.is_empty() {
+            eprintln!("no figures written to {}: no model has a validation snapshot yet", dir.display());
+        } else {
+            eprintln!("wrote {} figure(s) to {}: {}", figures.len(), dir.display(), figures.iter().map(|f| format!("{}.svg", f.name)).collect::<Vec<_>>().join(", "));
+        }
     }
     if let Some(dir) = html_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

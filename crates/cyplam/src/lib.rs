@@ -8,6 +8,7 @@ pub mod html;
 pub mod local;
 pub mod plot;
 pub mod report;
+pub mod scale;
 pub mod slurm;
 pub mod status;
 pub mod submit;

@@ -529,12 +529,23 @@ fn accuracy_vs_params(models: &[Model]) -> Result<Option<Figure>> {
         let mut chart = panel(&plot, None, &x, "free parameters", &y, "maximum validation Accuracy20%")?;
         let others = BLUE_GREY.mix(crowd_alpha(pts.len()).max(0.45));
         chart.draw_series(pts.iter().filter(|(i, _, _)| *i >= n_marked).map(|(_, m, a)| Circle::new((x.pos(m.row.free_params as f64), *a), 4, others.filled())))?;
+        let best: Vec<(usize, (f64, f64))> = pts.iter().filter(|(i, _, _)| *i < n_marked).map(|(i, m, a)| (*i, (x.pos(m.row.free_params as f64), *a))).collect();
+        chart.draw_series(best.iter().rev().map(|(_, p)| TriangleMarker::new(*p, 7, HIGHLIGHT.filled())))?;
+        // Rank numbers beside the triangles, each where it overlaps no number already placed.
         let number = (FONT, 14).into_font().style(FontStyle::Bold).color(&HIGHLIGHT).pos(Pos::new(HPos::Left, VPos::Center));
-        chart.draw_series(pts.iter().filter(|(i, _, _)| *i < n_marked).rev().map(|(i, m, a)| {
-            EmptyElement::at((x.pos(m.row.free_params as f64), *a))
-                + TriangleMarker::new((0, 0), 7, HIGHLIGHT.filled())
-                + Text::new(format!("{}", i + 1), (8, -9), number.clone())
-        }))?;
+        let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+        for (i, p) in &best {
+            let text = format!("{}", i + 1);
+            let (px, py) = chart.backend_coord(p);
+            let w = 8 * text.len() as i32 + 2;
+            let spot = [(8, -9), (8, 7), (-8 - w, -9), (-8 - w, 7), (8, -23), (8, 21), (-8 - w, -23), (-8 - w, 21)]
+                .into_iter()
+                .map(|(dx, dy)| (px + dx, py + dy - 6, px + dx + w, py + dy + 6))
+                .find(|b| placed.iter().all(|q| b.2 <= q.0 || q.2 <= b.0 || b.3 <= q.1 || q.3 <= b.1))
+                .unwrap_or((px + 8, py - 15, px + 8 + w, py - 3));
+            placed.push(spot);
+            root.draw(&Text::new(text, (spot.0, spot.1 + 6), number.clone()))?;
+        }
         let mut entries = vec![(Mark::Triangle(HIGHLIGHT.to_rgba()), format!("the {n_marked} best"))];
         if pts.len() > n_marked {
             entries.push((Mark::Circle(others), format!("the other {}", pts.len() - n_marked)));

@@ -23,6 +23,10 @@ pub struct SubmitArgs {
     /// Device of the workers (cpu, cuda).
     #[arg(long)]
     pub device: Option<String>,
+    /// Trainings per node x cores each, overriding the grid: `4x6`, or `auto` for the packing
+    /// `cyplam scale` recommended for the grid's partition.
+    #[arg(long)]
+    pub packing: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -88,15 +92,34 @@ fn worker_args(device: &Option<String>) -> Vec<String> {
     }
 }
 
-pub async fn submit<S: Scheduler>(g: &Global, a: &SubmitArgs, s: &S) -> Result<()> {
-    if a.dry_run {
+/// The packing asked for with `--packing`: `KxC` or `auto`.
+async fn packing(g: &Global, a: &SubmitArgs) -> Result<Option<(u32, u32)>> {
+    let Some(p) = &a.packing else { return Ok(None) };
+    if p == "auto" {
         let (grid, _) = sweep::load_grid(&a.grid)?;
+        let db = g.open_db().await?;
+        let (k, c) = crate::scale::recommended_packing(&db, grid.slurm.partition.as_deref()).await?;
+        println!("packing: {k} trainings x {c} cores per node (measured by `cyplam scale`)");
+        return Ok(Some((k, c)));
+    }
+    let parse = |s: &str| s.trim().parse::<u32>().ok().filter(|v| *v > 0);
+    match p.split_once('x').map(|(k, c)| (parse(k), parse(c))) {
+        Some((Some(k), Some(c))) => Ok(Some((k, c))),
+        _ => anyhow::bail!("--packing {p:?}: give TRAININGSxCORES such as 4x6, or auto"),
+    }
+}
+
+pub async fn submit<S: Scheduler>(g: &Global, a: &SubmitArgs, s: &S) -> Result<()> {
+    let pack = packing(g, a).await?;
+    if a.dry_run {
+        let (mut grid, _) = sweep::load_grid(&a.grid)?;
+        sweep::apply_packing(&mut grid, pack);
         let runs = std::path::absolute(&g.runs_dir)?;
         let dir = runs.join(&grid.name);
         let all: Vec<usize> = (0..grid.models.len()).collect();
         return dry_run(&grid, &dir, &all, s, &worker_args(&a.device)).await;
     }
-    let frozen = sweep::freeze(&g.runs_dir, &a.grid)?;
+    let frozen = sweep::freeze_packed(&g.runs_dir, &a.grid, pack)?;
     let db = g.open_db().await?;
     let id = db.register_sweep(&frozen.dir, &frozen.sweep).await?;
     db.collect(id, &frozen.dir, &frozen.sweep).await?;

@@ -66,7 +66,28 @@ fn differences(old: &Grid, new: &Grid) -> Vec<String> {
 /// Freezes a grid into `runs/<name>/`. The same grid again is fine (a resubmission); a grid that
 /// would train other models under the same name is refused with the differences.
 pub fn freeze(runs: &Path, grid_path: &Path) -> Result<Frozen> {
-    let (grid, sha) = load_grid(grid_path)?;
+    freeze_packed(runs, grid_path, None)
+}
+
+/// Sets trainings per node and cores per training (`--packing`); models whose `threads` followed
+/// cpus_per_training follow the new value.
+pub fn apply_packing(grid: &mut Grid, packing: Option<(u32, u32)>) {
+    if let Some((k, c)) = packing {
+        let old = grid.slurm.cpus_per_training;
+        grid.slurm.trainings_per_node = k;
+        grid.slurm.cpus_per_training = c;
+        for m in &mut grid.models {
+            if m.threads == old {
+                m.threads = c;
+            }
+        }
+    }
+}
+
+/// [`freeze`] with a packing that overrides the grid's.
+pub fn freeze_packed(runs: &Path, grid_path: &Path, packing: Option<(u32, u32)>) -> Result<Frozen> {
+    let (mut grid, sha) = load_grid(grid_path)?;
+    apply_packing(&mut grid, packing);
     std::fs::create_dir_all(runs).with_context(|| format!("creating {}", runs.display()))?;
     let runs = std::fs::canonicalize(runs)?;
     let dir = runs.join(&grid.name);

@@ -102,7 +102,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
     let grid = env.grid("split", &FIVE.replace("trainings_per_node = 2", "trainings_per_node = 1"));
     std::env::set_var("CYPLAM_WORKER", worker_bin());
     let g = cyplam::cli::Global { runs_dir: env.runs(), db: Some(env.db()) };
-    let args = cyplam::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None };
+    let args = cyplam::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None, packing: None };
 
     // The controller is down: a clear error, nothing recorded as submitted.
     let down = Fake { max_array: 2, down: true, ..Default::default() };
