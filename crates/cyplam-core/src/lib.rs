@@ -8,3 +8,4 @@ pub mod import;
 pub mod metric;
 pub mod spec;
 pub mod synth;
+pub mod tensorboard;

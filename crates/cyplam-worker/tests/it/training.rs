@@ -236,3 +236,61 @@ fn bad_data_stops_the_worker_with_the_file_named() {
     let e = stderr(&out);
     assert!(e.contains("validation/frames.npy: truncated: the header announces shape [1500, 28, 28] of uint16"), "{e}");
 }
+
+/// A small tmpfs, unmounted on drop (the tests run as root, as CI does).
+struct Tmpfs(PathBuf);
+impl Tmpfs {
+    fn new(size: &str) -> Tmpfs {
+        let dir = std::env::temp_dir().join(format!("cyplam-tmpfs-{}-{size}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "this test mounts a small tmpfs and needs root: {}", String::from_utf8_lossy(&o.stderr));
+        Tmpfs(dir)
+    }
+    fn remount(&self, opts: &str) {
+        let o = Command::new("mount").args(["-o", &format!("remount,{opts}"), self.0.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_worker_clearly_and_the_model_resumes() {
+    let fs = Tmpfs::new("3m");
+    // About 230 KB per snapshot and 690 KB per checkpoint: the disk fills after a few snapshots.
+    let grid = TINY.replace("nfc1 = 32", "nfc1 = 128").replace("keep_snapshots", "#").replace("iterations = 240", "iterations = 400").replace("snapshots = 8", "snapshots = 20")
+        + "keep_snapshots = \"all\"\n";
+    let (dir, _) = make_sweep(&fs.0, "full", &grid);
+    let md = model_dir(&dir, "Model-000");
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains("No space left on device"), "{e}");
+    assert!(e.contains(&md.root.display().to_string()), "the error names the file: {e}");
+    // What was written before is whole: every snapshot listed in the metrics loads.
+    let rows = read_metrics(&md.metrics()).unwrap();
+    assert!(!rows.is_empty() && rows.len() < 20, "{} rows", rows.len());
+    for r in &rows {
+        let t = tch::Tensor::read_safetensors(md.snapshot(r.iteration)).unwrap();
+        assert!(t.iter().any(|(n, _)| n == "fc1.weight"));
+    }
+    // More room, and the model resumes to the end.
+    fs.remount("size=64m");
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("resuming at iteration"), "{}", stderr(&out));
+    assert_eq!(read_metrics(&md.metrics()).unwrap().len(), 20);
+
+    // A read-only file system: a clear error, nothing lost.
+    let (ro, _) = make_sweep(&fs.0, "ro", TINY);
+    fs.remount("ro");
+    let out = worker(&["--sweep", ro.to_str().unwrap(), "--model", "0"]);
+    fs.remount("rw");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+}

@@ -139,9 +139,12 @@ pub fn parse_max_array_size(out: &str) -> Result<usize> {
     bail!("`scontrol show config` does not say MaxArraySize")
 }
 
-/// Splits `123_4` into ("123", 4); array ranges such as `123_[5-9]` are expanded.
+/// Splits `123_4` into ("123", 4); array ranges such as `123_[5-9]` are expanded; a job that is
+/// not an array (`123`) is task 0.
 fn array_ids(id: &str) -> Vec<(String, usize)> {
-    let Some((job, task)) = id.split_once('_') else { return Vec::new() };
+    let Some((job, task)) = id.split_once('_') else {
+        return if !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) { vec![(id.to_string(), 0)] } else { Vec::new() };
+    };
     if let Ok(t) = task.parse::<usize>() {
         return vec![(job.to_string(), t)];
     }
@@ -256,5 +259,8 @@ mod tests {
     fn unexpanded_pending_ranges() {
         let t = parse_squeue("77_[3-5,9%2]|77|N/A|PENDING|JobArrayTaskLimit|\n");
         assert_eq!(t.iter().map(|t| t.task).collect::<Vec<_>>(), vec![3, 4, 5, 9]);
+        // A job that is not an array (the scaling study's).
+        let t = parse_squeue("33|33|N/A|RUNNING|None|vm\n");
+        assert_eq!((t[0].array_job.as_str(), t[0].task, t[0].is_active()), ("33", 0, true));
     }
 }

@@ -8,6 +8,7 @@ mod html;
 mod local;
 mod reliability;
 mod slurm;
+mod studies;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,65 @@
+//! The studies' small twins (examples/*-small.toml) end to end: the scaling study with packing
+//! advice, the activation study locally and the regularization study through Slurm, with their
+//! HTML reports.
+
+use super::*;
+
+/// An example grid with its [data] pointed at this binary's data set.
+fn example(env: &Env, file: &str) -> PathBuf {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(file)).unwrap();
+    let data = data_dir();
+    let text = text
+        .replace("../data/quick/train", &data.join("train").display().to_string())
+        .replace("../data/quick/validation", &data.join("validation").display().to_string());
+    let p = env.dir.path().join(file);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn scale_locally_measures_packings_and_submit_uses_the_recommendation() {
+    let env = Env::new();
+    let grid = example(&env, "scaling-small.toml");
+    let out = env.cmd().args(["scale", grid.to_str().unwrap(), "--local", "--cores", "1,2", "--repeats", "2", "--node-cores", "2"])
+        .env_remove("CYPLAM_WORKER_THREADS").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    for m in ["Model-000", "Model-001", "Model-002"] {
+        assert_eq!(text.lines().filter(|l| l.contains(m)).count(), 2, "one row per core count for {m}: {text}");
+    }
+    assert!(text.contains("1 x 2") && text.contains("2 x 1"), "{text}");
+    assert!(text.contains("recommendation: "), "{text}");
+    let py = format!(
+        "import sqlite3; c = sqlite3.connect({:?}); print(c.execute('select count(*) from scaling_runs').fetchone()[0], c.execute('select count(*), sum(recommended) from packings').fetchone())",
+        env.db().display().to_string());
+    let o = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "12 (2, 1)", "3 models x 2 core counts x 2 runs; 2 packings, 1 recommended");
+    let rec = text.lines().find(|l| l.starts_with("recommendation:")).unwrap();
+    let k: u32 = rec.split_whitespace().nth(1).unwrap().parse().unwrap();
+
+    let five = env.grid("packed", FIVE);
+    let dry = env.ok(&["submit", five.to_str().unwrap(), "--dry-run", "--packing", "auto"]);
+    assert!(dry.contains(&format!("#SBATCH --ntasks={k}\n")), "{dry}");
+    let dry = env.ok(&["submit", five.to_str().unwrap(), "--dry-run", "--packing", "4x3"]);
+    assert!(dry.contains("#SBATCH --ntasks=4\n") && dry.contains("#SBATCH --cpus-per-task=3\n") && dry.contains("#SBATCH --array=0-1\n"), "{dry}");
+    let e = stderr(&env.run(&["submit", five.to_str().unwrap(), "--dry-run", "--packing", "4by3"]));
+    assert!(e.contains("--packing \"4by3\": give TRAININGSxCORES such as 4x6, or auto"), "{e}");
+}
+
+#[test]
+fn the_activation_study_twin_runs_locally_and_its_report_compares_activations() {
+    let env = Env::new();
+    let grid = example(&env, "activations-small.toml");
+    let o = env.run(&["run", grid.to_str().unwrap(), "--jobs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = env.ok(&["report", "activations-small", "--html", env.dir.path().join("html").to_str().unwrap(), "--figures", env.dir.path().join("fig").to_str().unwrap()]);
+    let _ = out;
+    let page = std::fs::read_to_string(env.dir.path().join("html/index.html")).unwrap();
+    for f in ["loss", "accuracy", "accuracy_vs_params", "train_time_hist", "by_activation"] {
+        assert!(env.dir.path().join("fig").join(format!("{f}.svg")).exists(), "{f}.svg");
+    }
+    for a in ["relu", "elu", "softplus", "sigmoid"] {
+        assert!(page.contains(a), "the page names {a}");
+    }
+    assert!(!env.dir.path().join("fig/by_regularization.svg").exists(), "no regularization axis here");
+}
