@@ -6,7 +6,8 @@
 //! at once (`architecture = [{wc1 = 5, ncv1 = 8}, ...]`). The format is documented in docs/grid.md.
 
 use crate::spec::{
-    model_name, Activation, Arch, KeepSnapshots, Layer, Length, ModelSpec, Regularization,
+    model_name, Activation, Arch, EarlyStopping, KeepSnapshots, Layer, Length, ModelSpec, Precision,
+    Regularization,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("seed", "random seed, an integer >= 0 (default 0)"),
     ("keep_snapshots", "\"all\", \"best\" or \"none\" (default \"all\")"),
     ("threads", "threads when neither --threads nor Slurm says (default: cpus_per_training)"),
+    ("precision", "\"fp32\" or \"bf16\" (bf16 compute, fp32 weights and Adam state; default \"fp32\")"),
+    ("early_stopping", "a table { patience = snapshots >= 1, min_delta = Accuracy20% >= 0 (default 0) } (default: off)"),
 ];
 
 fn setting_names() -> String {
@@ -149,6 +152,13 @@ impl Default for SlurmConfig {
     }
 }
 
+/// Extra outputs of the workers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutputConfig {
+    /// Also write TensorBoard event files per model (`models/<name>/tensorboard/`).
+    pub tensorboard: bool,
+}
+
 /// One axis of the grid, as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AxisInfo {
@@ -164,6 +174,8 @@ pub struct Grid {
     pub name: String,
     pub data: Option<DataConfig>,
     pub slurm: SlurmConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
     pub axes: Vec<AxisInfo>,
     pub models: Vec<ModelSpec>,
 }
@@ -208,6 +220,8 @@ pub fn model_settings(m: &ModelSpec) -> BTreeMap<String, serde_json::Value> {
     put("seed", json!(m.seed));
     put("keep_snapshots", json!(m.keep_snapshots));
     put("threads", json!(m.threads));
+    put("precision", json!(m.precision));
+    put("early_stopping", json!(m.early_stopping));
     put("free_params", json!(m.free_params));
     out
 }
@@ -221,8 +235,15 @@ struct RawFile {
     name: Option<Spanned<String>>,
     data: Option<RawData>,
     slurm: Option<RawSlurm>,
+    output: Option<RawOutput>,
     settings: Option<IndexMap<String, Spanned<toml::Value>>>,
     grid: Option<IndexMap<String, Spanned<Vec<Spanned<toml::Value>>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    tensorboard: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -441,10 +462,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Grid, GridError> {
         }
     }
 
+    let output = OutputConfig { tensorboard: raw.output.as_ref().and_then(|o| o.tensorboard).unwrap_or(false) };
     Ok(Grid {
         name,
         data,
         slurm,
+        output,
         axes: axes.iter().map(|a| AxisInfo {
             name: a.name.clone(),
             len: a.values.len(),
@@ -592,6 +615,8 @@ struct Partial {
     seed: Option<u64>,
     keep_snapshots: Option<KeepSnapshots>,
     threads: Option<u32>,
+    precision: Option<Precision>,
+    early_stopping: Option<EarlyStopping>,
 }
 
 fn int(v: &toml::Value, min: i64, max: i64, what: &str) -> Result<i64, String> {
@@ -676,6 +701,23 @@ impl Partial {
             "seed" => self.seed = Some(int(v, 0, i64::MAX, what)? as u64),
             "keep_snapshots" => self.keep_snapshots = Some(string(v, what)?.parse()?),
             "threads" => self.threads = Some(pos32(v)?),
+            "precision" => self.precision = Some(string(v, what)?.parse()?),
+            "early_stopping" => {
+                let t = v.as_table().ok_or_else(|| format!("expected a table, found {} {v}; valid: {what}", v.type_str()))?;
+                if let Some(k) = t.keys().find(|k| *k != "patience" && *k != "min_delta") {
+                    return Err(format!("unknown key `{k}` in early_stopping; valid: patience, min_delta"));
+                }
+                let patience = t.get("patience").ok_or_else(|| format!("early_stopping lacks `patience`; valid: {what}"))?;
+                let patience = int(patience, 1, u32::MAX as i64, what)? as u32;
+                let min_delta = match t.get("min_delta") {
+                    Some(d) => float(d, what)?,
+                    None => 0.0,
+                };
+                if !(min_delta >= 0.0 && min_delta.is_finite()) {
+                    return Err(format!("min_delta {min_delta} is out of range; valid: {what}"));
+                }
+                self.early_stopping = Some(EarlyStopping { patience, min_delta });
+            }
             _ => return Err(format!("unknown setting; valid settings: {}", setting_names())),
         }
         Ok(())
@@ -684,7 +726,8 @@ impl Partial {
     fn merge(&mut self, o: &Partial) {
         macro_rules! m { ($($f:ident),*) => { $( if o.$f.is_some() { self.$f = o.$f.clone(); } )* } }
         m!(wc1, ncv1, wc2, ncv2, nfc1, activation, dropout_keep, learning_rate, batch_size,
-           iterations, epochs, snapshots, l1, l2, reg_layers, seed, keep_snapshots, threads);
+           iterations, epochs, snapshots, l1, l2, reg_layers, seed, keep_snapshots, threads,
+           precision, early_stopping);
     }
 
     fn resolve(&self, index: usize, name: String, slurm: &SlurmConfig) -> Result<ModelSpec, String> {
@@ -733,6 +776,8 @@ impl Partial {
             regularization: Regularization { l1, l2, layers },
             seed: self.seed.unwrap_or(0),
             keep_snapshots: self.keep_snapshots.unwrap_or(KeepSnapshots::All),
+            precision: self.precision.unwrap_or_default(),
+            early_stopping: self.early_stopping,
             threads: self.threads.unwrap_or(slurm.cpus_per_training),
             free_params: arch.free_params(),
         })

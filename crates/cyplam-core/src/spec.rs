@@ -96,6 +96,47 @@ impl FromStr for KeepSnapshots {
     }
 }
 
+/// Arithmetic precision of training and validation: `fp32` everywhere, or `bf16` autocast-style
+/// (convolutions and dense layers computed in bfloat16; weights, gradients and Adam state kept in
+/// fp32).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fp32 => "fp32",
+            Self::Bf16 => "bf16",
+        }
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fp32" => Ok(Self::Fp32),
+            "bf16" => Ok(Self::Bf16),
+            _ => Err(format!("unknown precision {s:?}; valid: \"fp32\", \"bf16\"")),
+        }
+    }
+}
+
+/// Stop training when the validation Accuracy20% has not improved by more than `min_delta` over
+/// the best so far for `patience` consecutive snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    /// Snapshots without improvement before stopping, at least 1.
+    pub patience: u32,
+    /// Smallest rise of validation Accuracy20% that counts as an improvement, >= 0.
+    pub min_delta: f64,
+}
+
 /// How long a model trains: a number of iterations, or of epochs (one epoch is
 /// floor(training frames / batch size) iterations, resolved once the data is known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +208,12 @@ pub struct ModelSpec {
     pub regularization: Regularization,
     pub seed: u64,
     pub keep_snapshots: KeepSnapshots,
+    /// fp32 (default) or bf16 mixed precision.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Off (None) by default: the study's protocol keeps every snapshot.
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStopping>,
     /// Threads used when neither `--threads` nor SLURM_CPUS_PER_TASK says otherwise.
     pub threads: u32,
     pub free_params: u64,

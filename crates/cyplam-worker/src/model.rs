@@ -1,8 +1,12 @@
 //! The network of SPEC.md section 2: conv (same padding) -> 2x2 max-pool -> activation, twice;
 //! fc1 -> activation -> dropout; fc2 (LP, PS) without activation.
+//!
+//! With `Precision::Bf16` the forward pass is autocast-style: inputs and weights are cast to
+//! bfloat16 for the convolutions and dense layers (the casts are part of the graph, so gradients
+//! reach the fp32 weights in fp32), and the output is cast back to fp32 for the loss.
 
-use cyplam_core::spec::{Activation, Arch, Layer};
-use tch::{nn, nn::ModuleT, Tensor};
+use cyplam_core::spec::{Activation, Arch, Layer, Precision};
+use tch::{nn, nn::ModuleT, Kind, Tensor};
 
 #[derive(Debug)]
 pub struct Net {
@@ -13,6 +17,8 @@ pub struct Net {
     pub arch: Arch,
     pub activation: Activation,
     pub dropout_keep: f64,
+    /// Arithmetic of the forward pass (fp32 unless set after `new`).
+    pub precision: Precision,
 }
 
 fn conv(vs: nn::Path, c_in: i64, c_out: i64, k: i64) -> nn::Conv2D {
@@ -31,7 +37,33 @@ impl Net {
             arch,
             activation,
             dropout_keep,
+            precision: Precision::Fp32,
         }
+    }
+
+    /// The forward pass. Since every activation is monotonic (non-decreasing), max-pooling before
+    /// the activation equals max-pooling after it; pooling first applies it to a quarter of the
+    /// values.
+    ///
+    /// `channels_last` gives the convolution weights an NHWC layout, which makes libtorch's
+    /// oneDNN convolutions run channels-last (faster inference on CPUs; used by the validation pass).
+    fn forward(&self, xs: &Tensor, train: bool, channels_last: bool) -> Tensor {
+        let bf16 = self.precision == Precision::Bf16;
+        let c = |t: &Tensor| if bf16 { t.to_kind(Kind::BFloat16) } else { t.shallow_clone() };
+        let conv = |x: &Tensor, l: &nn::Conv2D, k: u32| {
+            let p = (k as i64 - 1) / 2;
+            let w = c(&l.ws);
+            let w = if channels_last { w.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]) } else { w };
+            x.conv2d(&w, l.bs.as_ref().map(c).as_ref(), [1, 1], [p, p], [1, 1], 1)
+        };
+        let lin = |x: &Tensor, l: &nn::Linear| x.linear(&c(&l.ws), l.bs.as_ref().map(c).as_ref());
+        let x = c(&xs.view([-1, 1, 28, 28]));
+        let x = self.act(conv(&x, &self.conv1, self.arch.wc1).max_pool2d_default(2));
+        let x = self.act(conv(&x, &self.conv2, self.arch.wc2).max_pool2d_default(2));
+        let x = self.act(lin(&x.flatten(1, -1), &self.fc1));
+        let x = if train && self.dropout_keep < 1.0 { x.dropout(1.0 - self.dropout_keep, true) } else { x };
+        let y = lin(&x, &self.fc2);
+        if bf16 { y.to_kind(Kind::Float) } else { y }
     }
 
     fn act(&self, x: Tensor) -> Tensor {
@@ -41,6 +73,12 @@ impl Net {
             Activation::Softplus => x.softplus(),
             Activation::Sigmoid => x.sigmoid(),
         }
+    }
+
+    /// The inference forward pass of the validation pass: no dropout, channels-last convolutions.
+    /// Call it under `tch::no_grad`.
+    pub fn forward_eval(&self, xs: &Tensor) -> Tensor {
+        self.forward(xs, false, true)
     }
 
     /// The weight (not bias) of a layer, for regularization.
@@ -56,12 +94,7 @@ impl Net {
 
 impl ModuleT for Net {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let x = xs.view([-1, 1, 28, 28]).apply(&self.conv1).max_pool2d_default(2);
-        let x = self.act(x).apply(&self.conv2).max_pool2d_default(2);
-        let x = self.act(x).view([-1, 7 * 7 * self.arch.ncv2 as i64]).apply(&self.fc1);
-        let x = self.act(x);
-        let x = if train && self.dropout_keep < 1.0 { x.dropout(1.0 - self.dropout_keep, true) } else { x };
-        x.apply(&self.fc2)
+        self.forward(xs, train, false)
     }
 }
 

@@ -3,14 +3,14 @@
 //! checkpoints, and a clean stop on SIGTERM/SIGUSR1.
 
 use crate::lock;
-use crate::train::{evaluate, epoch_permutation, snapshot_iterations, Prepared, Trainer};
+use crate::train::{evaluate_sets, epoch_permutation, snapshot_iterations, Prepared, Trainer};
 use anyhow::{bail, Context, Result};
 use cyplam_core::data::{load_dataset, Dataset};
 use cyplam_core::files::{
     best_row, now_unix, read_json, read_metrics, write_atomic, write_json_atomic, MetricsRow, ModelDir,
     ModelResult, ResultStatus, SweepFile, FORMAT_VERSION, METRICS_HEADER,
 };
-use cyplam_core::spec::{KeepSnapshots, ModelSpec};
+use cyplam_core::spec::{EarlyStopping, KeepSnapshots, ModelSpec};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
@@ -37,6 +37,31 @@ pub enum Outcome {
 pub struct RunOptions {
     pub threads: u32,
     pub device: Device,
+}
+
+/// Whether early stopping ends the run after the snapshots in `rows` (in iteration order): the
+/// validation Accuracy20% has not risen more than `min_delta` above the best before it for
+/// `patience` snapshots in a row. Computed from the metrics rows alone, so a resumed run decides
+/// as an uninterrupted one. Returns the explanation for result.json.
+pub fn early_stop(es: &EarlyStopping, rows: &[MetricsRow]) -> Option<String> {
+    let mut best: Option<&MetricsRow> = None;
+    let mut stale = 0u32;
+    for r in rows {
+        match best {
+            Some(b) if r.validation_accuracy20 <= b.validation_accuracy20 + es.min_delta => stale += 1,
+            _ => {
+                best = Some(r);
+                stale = 0;
+            }
+        }
+    }
+    let b = best?;
+    (stale >= es.patience).then(|| {
+        format!(
+            "early stopping: validation Accuracy20% did not improve by more than {} for {} snapshots (best {:.4} at iteration {})",
+            es.min_delta, stale, b.validation_accuracy20, b.iteration
+        )
+    })
 }
 
 /// The resume point written at every snapshot and on a stop request.
@@ -141,6 +166,14 @@ pub fn run_model(
         std::fs::create_dir_all(dir.snapshots_dir())?;
     }
     std::fs::create_dir_all(&ckpt_dir)?;
+    // TensorBoard: one event file per worker run under models/<name>/tensorboard/, so
+    // `tensorboard --logdir runs/<sweep>` shows every model.
+    let mut tensorboard = if sweep.grid.output.tensorboard {
+        let tb = dir.root.join("tensorboard");
+        Some(cyplam_core::tensorboard::EventWriter::create(&tb).with_context(|| format!("creating an event file in {}", tb.display()))?)
+    } else {
+        None
+    };
 
     let result = |status, reason: Option<String>, it: u64, secs: f64, best: Option<MetricsRow>, nsnaps: usize| ModelResult {
         format: FORMAT_VERSION,
@@ -171,7 +204,10 @@ pub fn run_model(
     let mut epoch_cache: Option<(u64, Tensor, Tensor)> = None;
     let mut loss_sum = 0.0;
     let mut loss_n = 0u64;
-    while it < total {
+    // A run resumed after the snapshot that stopped it early (killed before result.json) stops
+    // again at once.
+    let mut stopped_early = spec.early_stopping.as_ref().and_then(|es| early_stop(es, &rows));
+    while it < total && stopped_early.is_none() {
         if stop.load(Ordering::SeqCst) {
             let secs = elapsed_before + t0.elapsed().as_secs_f64();
             save_checkpoint(&trainer, &prep, &ckpt_dir, it, secs, resumes.saturating_sub(0), started_unix)?;
@@ -200,8 +236,8 @@ pub fn run_model(
         loss_n += 1;
 
         if snaps.binary_search(&it).is_ok() {
-            let tr = evaluate(&trainer.net, &prep.train_x, &prep.train_y, prep.label_scale);
-            let va = evaluate(&trainer.net, &prep.val_x, &prep.val_y, prep.label_scale);
+            let ev = evaluate_sets(&trainer.net, &[(&prep.train_x, &prep.train_y), (&prep.val_x, &prep.val_y)], prep.label_scale);
+            let (tr, va) = (ev[0], ev[1]);
             let secs = elapsed_before + t0.elapsed().as_secs_f64();
             let row = MetricsRow {
                 iteration: it,
@@ -222,6 +258,14 @@ pub fn run_model(
             metrics.write_all(row.to_csv_line().as_bytes()).and_then(|_| metrics.sync_data())
                 .with_context(|| format!("appending to {}", dir.metrics().display()))?;
             rows.push(row);
+            if let Some(tb) = tensorboard.as_mut() {
+                tb.scalars(it, &[
+                    ("loss/train", row.train_loss as f32),
+                    ("loss/validation", row.validation_loss as f32),
+                    ("accuracy20/train", row.train_accuracy20 as f32),
+                    ("accuracy20/validation", row.validation_accuracy20 as f32),
+                ]).with_context(|| format!("writing {}", tb.path.display()))?;
+            }
             save_checkpoint(&trainer, &prep, &ckpt_dir, it, secs, resumes, started_unix)?;
             let rate = (it - it_at_log) as f64 / last_log.elapsed().as_secs_f64().max(1e-9);
             let left = (total - it) as f64 / rate.max(1e-9);
@@ -233,11 +277,18 @@ pub fn run_model(
             it_at_log = it;
             loss_sum = 0.0;
             loss_n = 0;
+            stopped_early = spec.early_stopping.as_ref().and_then(|es| early_stop(es, &rows));
+            if stopped_early.is_some() {
+                break;
+            }
         }
     }
 
     let secs = elapsed_before + t0.elapsed().as_secs_f64();
-    let r = result(ResultStatus::Completed, None, it, secs, best, rows.len());
+    if let Some(why) = &stopped_early {
+        tracing::info!("{}: {why}; stopped at iteration {it} of {total}", spec.name);
+    }
+    let r = result(ResultStatus::Completed, stopped_early, it, secs, best, rows.len());
     write_json_atomic(&dir.result(), &r)?;
     let _ = std::fs::remove_dir_all(&ckpt_dir);
     tracing::info!(
@@ -281,4 +332,39 @@ fn restore(t: &mut Trainer, tensors: &[(String, Tensor)]) -> Result<()> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(acc: &[f64]) -> Vec<MetricsRow> {
+        acc.iter()
+            .enumerate()
+            .map(|(i, &a)| MetricsRow {
+                iteration: (i as u64 + 1) * 10,
+                train_loss: 0.0,
+                train_accuracy20: 0.0,
+                validation_loss: 0.0,
+                validation_accuracy20: a,
+                elapsed_seconds: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn early_stopping_waits_patience_snapshots_without_improvement() {
+        let es = EarlyStopping { patience: 2, min_delta: 0.0 };
+        assert_eq!(early_stop(&es, &[]), None);
+        assert_eq!(early_stop(&es, &rows(&[0.1, 0.2, 0.3])), None);
+        assert_eq!(early_stop(&es, &rows(&[0.1, 0.3, 0.2])), None);
+        let why = early_stop(&es, &rows(&[0.1, 0.3, 0.2, 0.3])).expect("stops");
+        assert!(why.contains("for 2 snapshots (best 0.3000 at iteration 20)"), "{why}");
+        // A new best resets the count.
+        assert_eq!(early_stop(&es, &rows(&[0.1, 0.3, 0.2, 0.4, 0.35])), None);
+        // Rises of at most min_delta do not count as improvements.
+        let es = EarlyStopping { patience: 2, min_delta: 0.05 };
+        assert!(early_stop(&es, &rows(&[0.1, 0.3, 0.33, 0.35])).is_some());
+        assert_eq!(early_stop(&es, &rows(&[0.1, 0.3, 0.33, 0.36])), None);
+    }
 }

@@ -69,31 +69,58 @@ pub struct Eval {
     pub accuracy20: f64,
 }
 
-/// Frames per forward pass during evaluation.
+/// Frames per forward pass during evaluation (the plain reference pass).
 pub const EVAL_BATCH: i64 = 4096;
 
+fn env_i64(name: &str, default: i64) -> i64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Frames per forward pass of the fast validation pass: 256 (measured best or near it on the
+/// scalability models, docs/performance.md); CYPLAM_EVAL_BATCH overrides it for tuning.
+pub fn fast_eval_batch() -> i64 {
+    env_i64("CYPLAM_EVAL_BATCH", 256).max(1)
+}
+
+/// Loss and Accuracy20% of one set with a plain forward pass in batches of `EVAL_BATCH`: the
+/// reference that `evaluate_sets` must agree with.
 pub fn evaluate(net: &Net, x: &Tensor, y: &Tensor, label_scale: [f64; 2]) -> Eval {
+    evaluate_batched(net, x, y, label_scale, EVAL_BATCH, false)
+}
+
+fn evaluate_batched(net: &Net, x: &Tensor, y: &Tensor, label_scale: [f64; 2], batch: i64, fast: bool) -> Eval {
     let n = x.size()[0];
     if n == 0 {
         return Eval { loss: 0.0, accuracy20: 0.0 };
     }
     let device = x.device();
     let scale = Tensor::from_slice(&[label_scale[0] as f32, label_scale[1] as f32]).to_device(device);
-    let mut sq = 0.0f64;
-    let mut hits = 0i64;
+    // Sums stay on the device and are read once at the end: no synchronisation per batch.
+    let mut sq = Tensor::zeros([], (Kind::Double, device));
+    let mut hits = Tensor::zeros([], (Kind::Int64, device));
     tch::no_grad(|| {
         let mut start = 0;
         while start < n {
-            let len = EVAL_BATCH.min(n - start);
+            let len = batch.min(n - start);
             let xb = x.narrow(0, start, len);
             let yb = y.narrow(0, start, len);
-            let pred = net.forward_t(&xb, false);
-            sq += f64::try_from((&pred - &yb).square().sum(Kind::Double)).unwrap_or(f64::NAN);
-            hits += i64::try_from(accuracy_hits(&(&pred * &scale), &(&yb * &scale))).unwrap_or(0);
+            let pred = if fast { net.forward_eval(&xb) } else { net.forward_t(&xb, false) };
+            let _ = sq.g_add_(&(&pred - &yb).square().sum(Kind::Double));
+            let _ = hits.g_add_(&accuracy_hits(&(&pred * &scale), &(&yb * &scale)));
             start += len;
         }
     });
+    let sq = f64::try_from(&sq).unwrap_or(f64::NAN);
+    let hits = i64::try_from(&hits).unwrap_or(0);
     Eval { loss: sq / (2.0 * n as f64), accuracy20: hits as f64 / n as f64 }
+}
+
+/// The validation pass of a snapshot: loss and Accuracy20% of each (frames, labels) set, with
+/// no autograd and no dropout, channels-last convolutions (in bf16 under `precision = "bf16"`),
+/// in batches of `fast_eval_batch()` frames.
+pub fn evaluate_sets(net: &Net, sets: &[(&Tensor, &Tensor)], label_scale: [f64; 2]) -> Vec<Eval> {
+    let batch = fast_eval_batch();
+    sets.iter().map(|(x, y)| evaluate_batched(net, x, y, label_scale, batch, true)).collect()
 }
 
 /// Number of frames with max(|y1/h1 - 1|, |y2/h2 - 1|) < 0.2 (labels and predictions in real
@@ -112,6 +139,8 @@ pub struct Adam {
     pub v: Vec<Tensor>,
     pub step: i64,
     pub lr: f64,
+    /// Per-parameter work buffers of `step` (not state: never saved).
+    scratch: Vec<Tensor>,
 }
 
 const BETA1: f64 = 0.9;
@@ -125,7 +154,7 @@ impl Adam {
         let m = vars.iter().map(|(_, t)| t.zeros_like()).collect();
         let v = vars.iter().map(|(_, t)| t.zeros_like()).collect();
         let (names, params) = vars.into_iter().unzip();
-        Adam { names, params, m, v, step: 0, lr }
+        Adam { names, params, m, v, step: 0, lr, scratch: Vec::new() }
     }
 
     pub fn zero_grad(&mut self) {
@@ -141,16 +170,25 @@ impl Adam {
         let step_size = self.lr / bc1;
         let bc2_sqrt = bc2.sqrt();
         tch::no_grad(|| {
-            for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+            if self.scratch.len() != self.params.len() {
+                self.scratch = self.params.iter().map(|p| p.zeros_like()).collect();
+            }
+            for (((p, m), v), d) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v).zip(&mut self.scratch) {
                 let g = p.grad();
                 if !g.defined() {
                     continue;
                 }
+                // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+                // p -= step_size * m / (sqrt(v) / sqrt(bc2) + eps), written as p += m / d with
+                // d = (sqrt(v) / sqrt(bc2) + eps) / -step_size, in a reused buffer d: six passes
+                // over the parameters and no allocation.
                 let _ = m.lerp_(&g, 1.0 - BETA1);
-                let _ = v.g_mul_scalar_(BETA2);
-                let _ = v.addcmul_(&g, &(&g * (1.0 - BETA2)));
-                let denom = v.sqrt() / bc2_sqrt + EPS;
-                let _ = p.addcdiv_(&(m.as_ref() * -step_size), &denom);
+                let _ = g.square_out(d);
+                let _ = v.lerp_(d, 1.0 - BETA2);
+                let _ = v.sqrt_out(d);
+                let _ = d.g_mul_scalar_(-1.0 / (bc2_sqrt * step_size));
+                let _ = d.g_add_scalar_(-EPS / step_size);
+                let _ = p.addcdiv_(m, d);
             }
         });
     }
@@ -204,7 +242,8 @@ impl Trainer {
     pub fn new(spec: &ModelSpec, device: Device) -> Trainer {
         tch::manual_seed(spec.seed as i64);
         let vs = nn::VarStore::new(device);
-        let net = Net::new(&vs.root(), spec.arch(), spec.activation, spec.dropout_keep);
+        let mut net = Net::new(&vs.root(), spec.arch(), spec.activation, spec.dropout_keep);
+        net.precision = spec.precision;
         let adam = Adam::new(&vs, spec.learning_rate);
         Trainer { vs, net, adam, spec: spec.clone() }
     }
@@ -284,6 +323,71 @@ mod tests {
         let reference = cyplam_core::metric::accuracy20(&labels, &preds);
         assert_eq!(hits as f64 / 5.0, reference);
         assert_eq!(hits, 2);
+    }
+
+    fn tiny_spec(precision: cyplam_core::spec::Precision) -> ModelSpec {
+        use cyplam_core::spec::*;
+        ModelSpec {
+            index: 0, name: "Model-000".into(), wc1: 5, ncv1: 4, wc2: 5, ncv2: 8, nfc1: 32,
+            activation: Activation::Relu, dropout_keep: 0.75, learning_rate: 3e-3, batch_size: 64,
+            length: Length::Iterations(400), snapshots: 4,
+            regularization: Regularization { l1: 0.0, l2: 0.0, layers: vec![] }, seed: 5,
+            keep_snapshots: KeepSnapshots::None, precision, early_stopping: None, threads: 1,
+            free_params: 0,
+        }
+    }
+
+    /// A learnable toy task: labels (LP, PS) are linear in two image statistics, around 1.
+    fn toy_data(n: i64, seed: i64) -> (Tensor, Tensor) {
+        tch::manual_seed(seed);
+        let x = Tensor::rand([n, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let left = x.narrow(3, 0, 14).mean_dim([1, 2, 3].as_slice(), false, Kind::Float);
+        let top = x.narrow(2, 0, 14).mean_dim([1, 2, 3].as_slice(), false, Kind::Float);
+        let y = Tensor::stack(&[(left - 0.5) * 20.0 + 1.0, (top - 0.5) * 20.0 + 1.0], 1);
+        (x, y)
+    }
+
+    #[test]
+    fn the_fast_validation_pass_agrees_with_a_plain_forward() {
+        use cyplam_core::spec::Precision;
+        let (x, y) = toy_data(1500, 1);
+        let (vx, vy) = toy_data(700, 2);
+        let mut t = Trainer::new(&tiny_spec(Precision::Fp32), Device::Cpu);
+        for i in 0..150 {
+            let b = (i % 20) * 64;
+            t.step(&x.narrow(0, b, 64), &y.narrow(0, b, 64), i as u64);
+        }
+        let fast = evaluate_sets(&t.net, &[(&x, &y), (&vx, &vy)], [900.0, 8.0]);
+        for (e, (sx, sy)) in fast.iter().zip([(&x, &y), (&vx, &vy)]) {
+            let plain = evaluate(&t.net, sx, sy, [900.0, 8.0]);
+            assert_eq!(e.accuracy20, plain.accuracy20);
+            assert!((e.loss - plain.loss).abs() <= 1e-5 * plain.loss.abs(), "{} vs {}", e.loss, plain.loss);
+            assert!(plain.accuracy20 > 0.0 && plain.accuracy20 < 1.0, "{}: a test that can tell", plain.accuracy20);
+        }
+    }
+
+    #[test]
+    fn bf16_training_converges_like_fp32() {
+        use cyplam_core::spec::Precision;
+        let (x, y) = toy_data(2560, 3);
+        let (vx, vy) = toy_data(1000, 4);
+        let mut acc = Vec::new();
+        for p in [Precision::Fp32, Precision::Bf16] {
+            let mut t = Trainer::new(&tiny_spec(p), Device::Cpu);
+            let before = evaluate_sets(&t.net, &[(&vx, &vy)], [1.0, 1.0])[0];
+            for i in 0..300u64 {
+                let b = ((i % 40) * 64) as i64;
+                let loss = t.step(&x.narrow(0, b, 64), &y.narrow(0, b, 64), i);
+                assert!(loss.is_finite());
+            }
+            let after = evaluate_sets(&t.net, &[(&vx, &vy)], [1.0, 1.0])[0];
+            assert!(after.loss < before.loss / 3.0, "{p:?}: loss {} -> {}", before.loss, after.loss);
+            // Weights and Adam state stay fp32 under bf16.
+            assert!(t.adam.params.iter().chain(&t.adam.m).chain(&t.adam.v).all(|p| p.kind() == Kind::Float));
+            acc.push(after.accuracy20);
+        }
+        assert!(acc[0] > 0.1, "fp32 learns: {acc:?}");
+        assert!((acc[0] - acc[1]).abs() < 0.05, "bf16 within 0.05 of fp32: {acc:?}");
     }
 
     #[test]

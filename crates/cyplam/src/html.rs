@@ -1,8 +1,9 @@
 //! The HTML report of a sweep: one self-contained page (inline CSS and SVG, no script, nothing
 //! fetched) with the ranking and every figure of plot.rs; and the same figures as SVG files.
+//! A sweep measured by `cyplam scale` also gets the scalability figures and the packings table.
 
 use crate::db::Db;
-use crate::plot::{self, Figure, Model};
+use crate::plot::{self, Figure, Model, Packing, Scaling, ScalingModel};
 use crate::report::ranking_table;
 use crate::sweep::Frozen;
 use anyhow::{Context, Result};
@@ -16,8 +17,13 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, top: usize, html_dir: Opt
         return Ok(());
     }
     let models = load_models(db, sweep_id).await?;
+    let scaling = load_scaling(db, sweep_id, f).await?;
     let varying = f.sweep.grid.varying_settings();
-    let figures = plot::all(&models, &varying).with_context(|| format!("sweep {}", f.sweep.name))?;
+    let mut figures = match &scaling {
+        Some(s) => plot::scaling(s).with_context(|| format!("sweep {}: the scalability figures", f.sweep.name))?,
+        None => Vec::new(),
+    };
+    figures.extend(plot::all(&models, &varying).with_context(|| format!("sweep {}", f.sweep.name))?);
     if let Some(dir) = figures_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for fig in &figures {
@@ -26,7 +32,7 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, top: usize, html_dir: Opt
             cyplam_core::files::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
         }
         if figures.is_empty() {
-            eprintln!("no figures written to {}: no model has a validation snapshot yet", dir.display());
+            eprintln!("no figures written to {}: no model has a validation snapshot and no scaling study is stored yet", dir.display());
         } else {
             eprintln!("wrote {} figure(s) to {}: {}", figures.len(), dir.display(), figures.iter().map(|f| format!("{}.svg", f.name)).collect::<Vec<_>>().join(", "));
         }
@@ -34,7 +40,7 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, top: usize, html_dir: Opt
     if let Some(dir) = html_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("index.html");
-        let text = page(f, &models, &varying, top, &figures, cyplam_core::files::now_unix());
+        let text = page(f, &models, &varying, top, &figures, scaling.as_ref(), cyplam_core::files::now_unix());
         cyplam_core::files::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {} ({} figures)", path.display(), figures.len());
     }
@@ -50,6 +56,94 @@ pub async fn load_models(db: &Db, sweep_id: i64) -> Result<Vec<Model>> {
         out.push(Model { row, curve });
     }
     Ok(out)
+}
+
+/// The newest scalability measurement of the sweep (`cyplam scale`), if any: the node measured
+/// last, and of it only the rows of its latest run (the timed trainings and the packings each at
+/// their newest `measured_unix`). Other nodes measured for the same sweep are left out.
+pub async fn load_scaling(db: &Db, sweep_id: i64, f: &Frozen) -> Result<Option<Scaling>> {
+    let newest: Option<(String,)> = sqlx::query_as(
+        "SELECT node_key FROM (SELECT node_key, measured_unix, id, 0 AS k FROM scaling_runs WHERE sweep_id = ?1 \
+         UNION ALL SELECT node_key, measured_unix, id, 1 AS k FROM packings WHERE sweep_id = ?1) \
+         ORDER BY measured_unix DESC, k, id DESC LIMIT 1",
+    )
+    .bind(sweep_id)
+    .fetch_optional(&db.pool)
+    .await
+    .context("reading the scaling study")?;
+    let Some((node_key,)) = newest else { return Ok(None) };
+    let runs: Vec<(i64, i64, i64, f64, i64)> = sqlx::query_as(
+        "SELECT model_idx, cores, iterations, seconds, measured_unix FROM scaling_runs WHERE sweep_id = ?1 AND node_key = ?2 \
+         AND measured_unix = (SELECT MAX(measured_unix) FROM scaling_runs WHERE sweep_id = ?1 AND node_key = ?2) ORDER BY model_idx, cores, repeat",
+    )
+    .bind(sweep_id)
+    .bind(&node_key)
+    .fetch_all(&db.pool)
+    .await
+    .context("reading scaling_runs")?;
+    type PackRow = (i64, i64, i64, i64, i64, f64, f64, bool, i64);
+    let packs: Vec<PackRow> = sqlx::query_as(
+        "SELECT node_cores, trainings, cores_each, model_idx, iterations, wall_seconds, trainings_per_hour, recommended != 0, measured_unix \
+         FROM packings WHERE sweep_id = ?1 AND node_key = ?2 \
+         AND measured_unix = (SELECT MAX(measured_unix) FROM packings WHERE sweep_id = ?1 AND node_key = ?2) ORDER BY trainings, cores_each, id",
+    )
+    .bind(sweep_id)
+    .bind(&node_key)
+    .fetch_all(&db.pool)
+    .await
+    .context("reading packings")?;
+    let spec = |i: i64| usize::try_from(i).ok().and_then(|i| f.sweep.grid.models.get(i));
+    let name = |i: i64| spec(i).map(|m| m.name.clone()).unwrap_or_else(|| format!("model {i}"));
+    let mut models: Vec<(i64, ScalingModel)> = Vec::new();
+    for (idx, cores, iterations, seconds, _) in &runs {
+        if models.last().is_none_or(|(i, _)| i != idx) {
+            models.push((*idx, ScalingModel {
+                name: name(*idx),
+                arch: spec(*idx).map(|m| m.arch_label()).unwrap_or_default(),
+                free_params: spec(*idx).map(|m| m.free_params as i64).unwrap_or_default(),
+                iterations: *iterations,
+                runs: Vec::new(),
+            }));
+        }
+        if let Some((_, m)) = models.last_mut() {
+            m.runs.push((u32::try_from(*cores).unwrap_or(0), *seconds));
+        }
+    }
+    let measured_unix = runs.iter().map(|r| r.4).chain(packs.iter().map(|p| p.8)).max().unwrap_or(0);
+    Ok(Some(Scaling {
+        node_key,
+        measured_unix,
+        models: models.into_iter().map(|(_, m)| m).collect(),
+        packings: packs
+            .into_iter()
+            .map(|(node_cores, trainings, cores_each, model, iterations, wall_seconds, trainings_per_hour, recommended, _)| Packing {
+                node_cores, trainings, cores_each, model: name(model), iterations, wall_seconds, trainings_per_hour, recommended,
+            })
+            .collect(),
+    }))
+}
+
+/// The packings measured, as a table: packing, trainings, cores each, wall time, trainings per
+/// hour, relative to the best; the recommended row marked.
+fn packings_table(h: &mut String, s: &Scaling) {
+    let best = s.packings.iter().map(|p| p.trainings_per_hour).fold(0.0, f64::max);
+    h.push_str("<table id=\"packings-table\">\n<thead><tr><th class=\"text\">packing</th><th>trainings</th><th>cores each</th>\
+                <th>wall s</th><th>trainings / hour</th><th>relative</th><th class=\"text\"></th></tr></thead>\n<tbody>\n");
+    for p in &s.packings {
+        let _ = writeln!(
+            h,
+            "<tr{}><td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{:.2}</td><td class=\"text\">{}</td></tr>",
+            if p.recommended { " class=\"best\"" } else { "" },
+            escape(&p.label()),
+            p.trainings,
+            p.cores_each,
+            p.wall_seconds,
+            p.trainings_per_hour,
+            if best > 0.0 { p.trainings_per_hour / best } else { 0.0 },
+            if p.recommended { "recommended" } else { "" }
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
 }
 
 /// Text made safe for HTML and XML, in element content and in quoted attributes.
@@ -93,7 +187,8 @@ figcaption { color: #444; margin: 8px 6px 2px; font-size: 0.95rem; }
 "#;
 
 /// The page. `now` is the Unix time it is made at.
-pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures: &[Figure], now: u64) -> String {
+/// `scaling` is the sweep's scalability measurement, whose packings get a table below their figure.
+pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures: &[Figure], scaling: Option<&Scaling>, now: u64) -> String {
     let name = escape(&f.sweep.name);
     let mut h = String::new();
     let _ = write!(
@@ -133,6 +228,13 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         );
     }
     let _ = writeln!(h, "<li>training time in all<b>{hours:.2} h</b></li>");
+    if let Some(s) = scaling {
+        let timed: usize = s.models.iter().map(|m| m.runs.len()).sum();
+        let _ = writeln!(h, "<li>scalability study<b>{timed} timed trainings, {} packings</b></li>", s.packings.len());
+        if let Some(p) = s.packings.iter().find(|p| p.recommended) {
+            let _ = writeln!(h, "<li>recommended packing<b>{} ({:.1} trainings/hour)</b></li>", escape(&p.label()), p.trainings_per_hour);
+        }
+    }
     h.push_str("</ul>\n");
 
     h.push_str("<nav><a href=\"#ranking\">ranking</a>");
@@ -165,13 +267,18 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
     }
     for fig in figures {
         let _ = writeln!(h, "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>", fig.svg.trim_end(), escape(&fig.caption));
+        if fig.name == "packings" {
+            if let Some(s) = scaling {
+                packings_table(&mut h, s);
+            }
+        }
     }
     h.push_str("</main>\n</body>\n</html>\n");
     h
 }
 
 /// A Unix time as `2026-05-21 14:03 UTC`.
-fn utc(t: u64) -> String {
+pub(crate) fn utc(t: u64) -> String {
     let days = (t / 86_400) as i64;
     let secs = t % 86_400;
     // Howard Hinnant's days-to-civil.

@@ -116,7 +116,7 @@ fn unknown_keys_are_named_with_the_valid_ones() {
     assert!(e.contains("key `settings.width`: unknown setting; valid settings: wc1, ncv1"), "{e}");
 
     let e = err("nmae = \"x\"\n");
-    assert!(e.contains(":1:1: unknown field `nmae`, expected one of `name`, `data`, `slurm`, `settings`, `grid`"), "{e}");
+    assert!(e.contains(":1:1: unknown field `nmae`, expected one of `name`, `data`, `slurm`, `output`, `settings`, `grid`"), "{e}");
 
     let e = err("[slurm]\npartiton = \"x\"\n");
     assert!(e.contains(":2:1: unknown field `partiton`"), "{e}");
@@ -286,4 +286,63 @@ mod props {
             }
         }
     }
+}
+
+#[test]
+fn precision_defaults_to_fp32_and_may_be_an_axis() {
+    use crate::spec::Precision;
+    let g = p(ARCH).unwrap();
+    assert_eq!(g.models[0].precision, Precision::Fp32);
+    let g = p(&format!("{ARCH}[grid]\nprecision = [\"fp32\", \"bf16\"]\n")).unwrap();
+    assert_eq!(g.models[1].precision, Precision::Bf16);
+    assert_eq!(model_settings(&g.models[1])["precision"], serde_json::json!("bf16"));
+    let e = err("[settings]\nprecision = \"fp16\"\n");
+    assert!(e.contains("key `settings.precision`: unknown precision \"fp16\"; valid: \"fp32\", \"bf16\""), "{e}");
+}
+
+#[test]
+fn early_stopping_is_off_by_default_and_checked() {
+    use crate::spec::EarlyStopping;
+    let g = p(ARCH).unwrap();
+    assert_eq!(g.models[0].early_stopping, None);
+    let g = p(&format!("{ARCH}early_stopping = {{ patience = 3, min_delta = 0.005 }}\n")).unwrap();
+    assert_eq!(g.models[0].early_stopping, Some(EarlyStopping { patience: 3, min_delta: 0.005 }));
+    assert_eq!(model_settings(&g.models[0])["early_stopping"], serde_json::json!({"patience": 3, "min_delta": 0.005}));
+    let g = p(&format!("{ARCH}early_stopping = {{ patience = 2 }}\n")).unwrap();
+    assert_eq!(g.models[0].early_stopping, Some(EarlyStopping { patience: 2, min_delta: 0.0 }));
+    // As an axis, inside a table axis (an axis of tables must not be named after a setting).
+    let g = p(&format!("{ARCH}[grid]\nstopping = [{{ early_stopping = {{ patience = 2 }} }}, {{ early_stopping = {{ patience = 4 }} }}]\n")).unwrap();
+    assert_eq!(g.models[1].early_stopping.map(|e| e.patience), Some(4));
+
+    let e = err("[settings]\nearly_stopping = { patience = 0 }\n");
+    assert!(e.contains("key `settings.early_stopping`: 0 is out of range"), "{e}");
+    let e = err("[settings]\nearly_stopping = { min_delta = 0.1 }\n");
+    assert!(e.contains("early_stopping lacks `patience`"), "{e}");
+    let e = err("[settings]\nearly_stopping = { patience = 3, min_delta = -0.1 }\n");
+    assert!(e.contains("min_delta -0.1 is out of range"), "{e}");
+    let e = err("[settings]\nearly_stopping = { patience = 3, delta = 0.1 }\n");
+    assert!(e.contains("unknown key `delta` in early_stopping; valid: patience, min_delta"), "{e}");
+    let e = err("[settings]\nearly_stopping = 3\n");
+    assert!(e.contains("expected a table, found integer 3"), "{e}");
+}
+
+#[test]
+fn sweeps_frozen_before_the_new_settings_still_load() {
+    use crate::spec::Precision;
+    let g = p(ARCH).unwrap();
+    let mut v = serde_json::to_value(&g.models[0]).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.remove("precision");
+    o.remove("early_stopping");
+    let m: ModelSpec = serde_json::from_value(v).unwrap();
+    assert_eq!(m.precision, Precision::Fp32);
+    assert_eq!(m.early_stopping, None);
+}
+
+#[test]
+fn output_asks_for_tensorboard() {
+    assert!(!p(ARCH).unwrap().output.tensorboard);
+    assert!(p(&format!("[output]\ntensorboard = true\n{ARCH}")).unwrap().output.tensorboard);
+    let e = err("[output]\ntensorbord = true\n");
+    assert!(e.contains(":2:1: unknown field `tensorbord`, expected `tensorboard`"), "{e}");
 }

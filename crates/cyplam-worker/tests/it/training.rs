@@ -294,3 +294,32 @@ fn a_full_disk_stops_the_worker_clearly_and_the_model_resumes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
 }
+
+#[test]
+fn tensorboard_event_files_hold_the_learning_curves() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, _) = make_sweep(t.path(), "tb", &format!("[output]\ntensorboard = true\n{TINY}"));
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = model_dir(&dir, "Model-000");
+    let rows = read_metrics(&md.metrics()).unwrap();
+    let got = cyplam_core::tensorboard::read_back(&md.root.join("tensorboard"));
+    // "tag [(step, value), ...]" -> pairs.
+    let pairs = |tag: &str| -> Vec<(u64, f64)> {
+        let line = got.lines().find(|l| l.starts_with(&format!("{tag} "))).unwrap_or_else(|| panic!("no {tag} in {got}"));
+        line[tag.len()..].split('(').skip(1).map(|p| {
+            let p = p.split(')').next().unwrap();
+            let (a, b) = p.split_once(',').unwrap();
+            (a.trim().parse().unwrap(), b.trim().parse().unwrap())
+        }).collect()
+    };
+    let val = pairs("accuracy20/validation");
+    assert_eq!(val.len(), rows.len());
+    for (r, (step, v)) in rows.iter().zip(&val) {
+        assert_eq!(*step, r.iteration);
+        assert!((v - r.validation_accuracy20).abs() < 1e-5, "{v} vs {}", r.validation_accuracy20);
+    }
+    for tag in ["loss/train", "loss/validation", "accuracy20/train"] {
+        assert_eq!(pairs(tag).len(), rows.len(), "{tag}: one point per snapshot");
+    }
+}

@@ -126,18 +126,44 @@ const MEASURE: &str = r#"<script>
     // Axes, grid and legend lines have two points; data curves more.
     const curves = [...s.querySelectorAll('polyline')].filter(p => p.points.numberOfItems >= 3 && p.getTotalLength() > 0).length;
     const marks = [...s.querySelectorAll('circle, polygon')].filter(seen).length;
-    const bars = [...s.querySelectorAll('rect')].filter(e => !['#FFFFFF', 'none'].includes(e.getAttribute('fill')) && seen(e)).length;
+    const barRects = [...s.querySelectorAll('rect')].filter(e => !['#FFFFFF', 'none'].includes(e.getAttribute('fill')) && seen(e));
+    const bars = barRects.length;
+    const fills = barRects.map(e => e.getAttribute('fill'));
     const texts = [...s.querySelectorAll('text')].filter(t => t.getComputedTextLength() > 0).length;
-    return { name: s.dataset.figure, width: r.width, height: r.height, curves, marks, bars, texts };
+    return { name: s.dataset.figure, width: r.width, height: r.height, curves, marks, bars, fills, texts };
   });
   const rows = [...document.querySelectorAll('#ranking-table tbody tr')].map(tr => tr.cells[1].textContent);
+  const packings = [...document.querySelectorAll('#packings-table tbody tr')].map(tr => ({ packing: tr.cells[0].textContent, best: tr.classList.contains('best') }));
   const pre = document.createElement('pre');
   pre.id = 'measured';
-  pre.textContent = JSON.stringify({ title: document.title, rows, figures });
+  pre.textContent = JSON.stringify({ title: document.title, rows, packings, figures });
   document.body.appendChild(pre);
 })();
 </script>
 "#;
+
+/// The page laid out by headless Chromium, with a measuring script added to a copy of it: the
+/// ranking rows, the packings rows and, for each figure, its size and what it draws.
+fn measure_in_chromium(env: &Env, html_dir: &Path, page: &str) -> Value {
+    let probe = html_dir.join("probe.html");
+    std::fs::write(&probe, page.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
+    let profile = env.dir.path().join("chromium-profile");
+    let browser = chromium();
+    let o = Command::new(&browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions", "--window-size=1400,3000"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(file_url(&probe))
+        .output()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", browser.display()));
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let json = dom
+        .split_once("<pre id=\"measured\">")
+        .and_then(|(_, rest)| rest.split_once("</pre>"))
+        .map(|(j, _)| j.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+        .unwrap_or_else(|| panic!("Chromium did not run the page (status {}):\n{}\n{}", o.status, &dom[..dom.len().min(2000)], stderr(&o)));
+    serde_json::from_str(&json).unwrap()
+}
 
 #[test]
 fn html_report_shows_every_figure_in_a_browser() {
@@ -189,25 +215,7 @@ fn html_report_shows_every_figure_in_a_browser() {
         assert!(svg.starts_with("<?xml") && svg.contains(&format!("<svg id=\"fig-{n}\" data-figure=\"{n}\"")) && svg.trim_end().ends_with("</svg>"), "{n}.svg:\n{}", &svg[..svg.len().min(400)]);
     }
 
-    // The page in a real browser, with a measuring script added to a copy of it.
-    let probe = html_dir.join("probe.html");
-    std::fs::write(&probe, page.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
-    let profile = env.dir.path().join("chromium-profile");
-    let browser = chromium();
-    let o = Command::new(&browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions", "--window-size=1400,3000"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(file_url(&probe))
-        .output()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", browser.display()));
-    let dom = String::from_utf8_lossy(&o.stdout);
-    let json = dom
-        .split_once("<pre id=\"measured\">")
-        .and_then(|(_, rest)| rest.split_once("</pre>"))
-        .map(|(j, _)| j.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
-        .unwrap_or_else(|| panic!("Chromium did not run the page (status {}):\n{}\n{}", o.status, &dom[..dom.len().min(2000)], stderr(&o)));
-    let measured: Value = serde_json::from_str(&json).unwrap();
+    let measured = measure_in_chromium(&env, &html_dir, &page);
 
     assert_eq!(measured["title"], "cyplam report: html-report");
     let rows: Vec<&str> = measured["rows"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
@@ -238,4 +246,143 @@ fn html_report_shows_every_figure_in_a_browser() {
         }
     }
     eprintln!("html report test took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// The scalability study's grid: three architectures, nothing trained (as `cyplam scale` leaves
+/// it: times and packings in the database, no learning curves).
+const SCALING_GRID: &str = r#"
+[slurm]
+trainings_per_node = 4
+cpus_per_training = 2
+
+[settings]
+iterations = 100
+snapshots = 1
+
+[grid]
+architecture = [
+  { wc1 = 5, ncv1 = 4, wc2 = 5, ncv2 = 8, nfc1 = 16 },
+  { wc1 = 5, ncv1 = 8, wc2 = 5, ncv2 = 16, nfc1 = 64 },
+  { wc1 = 5, ncv1 = 8, wc2 = 5, ncv2 = 32, nfc1 = 128 },
+]
+"#;
+
+/// Seconds of one timed training of model `m` on `cores` cores, run `repeat`: bigger models take
+/// longer and scale better; repeats differ a little.
+fn scaling_seconds(m: usize, cores: u32, repeat: u32) -> f64 {
+    let t1 = [6.0, 14.0, 40.0][m];
+    let exponent = [0.55, 0.7, 0.85][m];
+    t1 / (cores as f64).powf(exponent) * (1.0 + 0.04 * repeat as f64)
+}
+
+#[test]
+fn html_report_shows_the_scaling_study() {
+    let started = Instant::now();
+    let env = Env::new();
+    let grid = env.grid("scaling-html", SCALING_GRID);
+    let f = cyplam::sweep::freeze(&env.runs(), &grid).unwrap();
+    assert_eq!(f.sweep.grid.models.len(), 3);
+
+    // What `cyplam scale` stores, three times: an older measurement of another machine, an older
+    // one of the partition, and the newest one of the partition, which alone is to be shown.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        std::fs::create_dir_all(env.runs()).unwrap();
+        let db = cyplam::db::Db::open(&env.db()).await.unwrap();
+        let id = db.register_sweep(&f.dir, &f.sweep).await.unwrap();
+        let measurements: [(&str, i64, &[u32], u32, &[(i64, i64, f64)]); 3] = [
+            ("local:old-box", 1_800_000_000, &[1, 2], 2, &[(1, 2, 30.0), (2, 1, 50.0)]),
+            ("partition:cpu", 1_800_000_100, &[1, 2, 4], 1, &[(1, 8, 10.0), (8, 1, 99.0)]),
+            ("partition:cpu", 1_800_000_500, &[1, 2, 4, 8], 3, &[(1, 8, 40.0), (2, 4, 70.0), (4, 2, 95.5), (8, 1, 88.0)]),
+        ];
+        for (node, when, cores, repeats, packs) in measurements {
+            for m in 0..3 {
+                for &c in cores {
+                    for r in 0..repeats {
+                        sqlx::query("INSERT INTO scaling_runs (sweep_id, node_key, model_idx, cores, repeat, iterations, seconds, measured_unix) VALUES (?, ?, ?, ?, ?, 100, ?, ?)")
+                            .bind(id).bind(node).bind(m as i64).bind(c as i64).bind(r as i64).bind(scaling_seconds(m, c, r)).bind(when)
+                            .execute(&db.pool).await.unwrap();
+                    }
+                }
+            }
+            let best = packs.iter().map(|p| p.2).fold(0.0, f64::max);
+            for &(k, c, tph) in packs {
+                sqlx::query("INSERT INTO packings (sweep_id, node_key, node_cores, trainings, cores_each, model_idx, iterations, wall_seconds, trainings_per_hour, recommended, measured_unix) VALUES (?, ?, ?, ?, ?, 1, 100, ?, ?, ?, ?)")
+                    .bind(id).bind(node).bind(k * c).bind(k).bind(c).bind(k as f64 * 3600.0 / tph).bind(tph).bind((tph == best) as i64).bind(when)
+                    .execute(&db.pool).await.unwrap();
+            }
+        }
+    });
+
+    let html_dir = env.dir.path().join("report");
+    let fig_dir = env.dir.path().join("figures");
+    let o = Command::new(CYPLAM)
+        .env("CYPLAM_RUNS", env.runs())
+        .env("CYPLAM_DB", env.db())
+        .args(["report", "scaling-html", "--html"])
+        .arg(&html_dir)
+        .arg("--figures")
+        .arg(&fig_dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "cyplam report failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+
+    // Only the scalability figures: the models have no learning curves, and that is no error.
+    let mut files: Vec<String> = std::fs::read_dir(&fig_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["packings.svg", "scaling_speedup.svg", "scaling_time.svg"]);
+    let svg = |n: &str| std::fs::read_to_string(fig_dir.join(format!("{n}.svg"))).unwrap();
+    for n in ["scaling_time", "scaling_speedup", "packings"] {
+        let s = svg(n);
+        assert!(s.starts_with("<?xml") && s.contains(&format!("<svg id=\"fig-{n}\" data-figure=\"{n}\"")) && s.trim_end().ends_with("</svg>"), "{n}.svg:\n{}", &s[..s.len().min(400)]);
+    }
+    // Speed-ups against 1 core, from the newest measurement's means (3 repeats each).
+    let speedup = |m: usize, c: u32| {
+        let mean = |c: u32| (0..3).map(|r| scaling_seconds(m, c, r)).sum::<f64>() / 3.0;
+        mean(1) / mean(c)
+    };
+    let s = svg("scaling_speedup");
+    for m in 0..3 {
+        assert!(s.contains(&format!("{:.2}x", speedup(m, 8))), "scaling_speedup.svg lacks model {m}'s speed-up on 8 cores {:.2}", speedup(m, 8));
+    }
+    assert!(s.contains("ideal (linear)"), "no ideal line in the legend");
+    let p = svg("packings");
+    for label in ["1 x 8", "2 x 4", "4 x 2", "8 x 1", "95.5 (recommended)"] {
+        assert!(p.contains(label), "packings.svg lacks {label:?}");
+    }
+    assert!(!p.contains("99.0") && !p.contains("2 x 1"), "packings.svg shows an older measurement");
+
+    let page = std::fs::read_to_string(html_dir.join("index.html")).unwrap();
+    for bad in ["<script", "<link", "<img", "<iframe", " src=", "url(", "@import"] {
+        assert!(!page.contains(bad), "the page has {bad:?}");
+    }
+    assert!(page.contains("recommended packing<b>4 x 2"), "the key numbers lack the recommendation");
+    assert!(page.contains("Slurm partition cpu") && !page.contains("old-box"), "the captions name another node than the newest");
+
+    let measured = measure_in_chromium(&env, &html_dir, &page);
+    assert_eq!(measured["title"], "cyplam report: scaling-html");
+    assert_eq!(measured["rows"].as_array().unwrap().len(), 3, "the ranking lists the three untrained models: {measured}");
+    let packings: Vec<(&str, bool)> = measured["packings"].as_array().unwrap().iter().map(|r| (r["packing"].as_str().unwrap(), r["best"].as_bool().unwrap())).collect();
+    assert_eq!(packings, [("1 x 8", false), ("2 x 4", false), ("4 x 2", true), ("8 x 1", false)], "the packings table");
+    let figs = measured["figures"].as_array().unwrap();
+    let names: Vec<&str> = figs.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["scaling_time", "scaling_speedup", "packings"], "figures on the page, in order");
+    let n = |f: &Value, k: &str| f[k].as_f64().unwrap();
+    for f in figs {
+        let name = f["name"].as_str().unwrap();
+        assert!(n(f, "width") >= 600.0 && n(f, "height") >= 300.0, "{name} is laid out too small: {f}");
+        assert!(n(f, "texts") >= 8.0, "{name} has too little text: {f}");
+        match name {
+            // Three models, each a curve through its 4 core counts (not the older 2 or 3).
+            "scaling_time" | "scaling_speedup" => assert!(n(f, "curves") == 3.0 && n(f, "marks") == 12.0, "{name}: {f}"),
+            // Four packings, one bar each; only the third, the recommended one, in its own colour.
+            _ => {
+                let fills: Vec<&str> = f["fills"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+                assert_eq!(fills.len(), 4, "{name}: {f}");
+                let odd: Vec<usize> = (0..4).filter(|&i| fills.iter().filter(|x| **x == fills[i]).count() == 1).collect();
+                assert_eq!(odd, [2], "{name}: the recommended bar is not the one highlighted: {fills:?}");
+            }
+        }
+    }
+    eprintln!("scaling html report test took {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -212,3 +212,25 @@ fn scale_through_slurm_runs_one_exclusive_job() {
     let script = std::fs::read_to_string(env.runs().join("scaling-small/scale/scale.sbatch")).unwrap();
     assert!(script.contains("#SBATCH --exclusive") && script.contains("srun --exact --ntasks=1 --cpus-per-task=\"$3\""), "{script}");
 }
+
+#[test]
+fn cancel_stops_the_sweeps_jobs_and_submit_resumes_them() {
+    let _c = cluster();
+    let env = Env::new();
+    let grid = env.grid("cancelled", &FIVE.replace("iterations = 300", "iterations = 1500").replace("snapshots = 5", "snapshots = 15"));
+    env.ok(&["submit", grid.to_str().unwrap()]);
+    lock_pid(&env, "cancelled", "Model-000", Duration::from_secs(120));
+    let out = env.ok(&["cancel", "cancelled"]);
+    assert!(out.contains("cancelled job(s)"), "{out}");
+    let states = wait_idle(&env, "cancelled", Duration::from_secs(120));
+    assert!(states.iter().all(|m| m["state"] != "completed"), "{states:?}");
+    let jobs = std::fs::read_to_string(env.runs().join("cancelled/submit/jobs.txt")).unwrap();
+    let job = jobs.split_whitespace().next().unwrap();
+    let q = Command::new("squeue").args(["-h", "-j", job]).output().unwrap();
+    assert!(String::from_utf8_lossy(&q.stdout).trim().is_empty(), "nothing left in the queue");
+    // Submitting again picks every model up again (the started ones resume).
+    let out = env.ok(&["submit", grid.to_str().unwrap()]);
+    assert!(out.contains("5 model(s)"), "{out}");
+    let states = wait_idle(&env, "cancelled", Duration::from_secs(900));
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+}
