@@ -34,8 +34,12 @@ pub enum Dtype {
 impl Dtype {
     fn from_descr(descr: &str) -> Option<Dtype> {
         // '<' little-endian, '|' not applicable, '=' native (little on the machines we run on).
-        let (order, kind) = descr.split_at(1.min(descr.len()));
-        if !matches!(order, "<" | "|" | "=") {
+        // By characters: the header is text from the file, not necessarily ASCII (found by the
+        // fuzzer: a multi-byte first character made a byte split panic).
+        let mut chars = descr.chars();
+        let order = chars.next()?;
+        let kind = chars.as_str();
+        if !matches!(order, '<' | '|' | '=') {
             return None;
         }
         Some(match kind {
@@ -429,5 +433,12 @@ mod tests {
         assert_eq!(h.dtype(), Some(Dtype::F32));
         assert!(!h.fortran_order);
         assert!(parse_npy_header(b"\x93NUMPY\x09\x00\x00\x00").is_err());
+        // Fuzzer regression: a descr whose first character is not ASCII.
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        let dict = "{'descr': '\u{28a}2', 'fortran_order': False, 'shape': (1, 784), }";
+        bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(dict.as_bytes());
+        let h = parse_npy_header(&bytes).unwrap();
+        assert_eq!(h.dtype(), None);
     }
 }

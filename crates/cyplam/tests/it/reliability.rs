@@ -6,10 +6,12 @@ use super::*;
 use cyplam::slurm::{Scheduler, TaskState};
 use std::sync::Mutex;
 
+/// Every row of the result tables (without `files_sig`, collect's own bookkeeping).
 fn dump(db: &Path) -> String {
     let py = format!(
         "import sqlite3; c = sqlite3.connect({:?})\n\
-         for t in ['models', 'snapshots', 'submissions']:\n    print(t, sorted(c.execute('select * from ' + t).fetchall()))",
+         names = lambda t: [r[1] for r in c.execute('pragma table_info(' + t + ')') if r[1] != 'files_sig']\n\
+         for t in ['models', 'snapshots', 'submissions']:\n    print(t, sorted(c.execute('select ' + ', '.join(names(t)) + ' from ' + t).fetchall()))",
         db.display().to_string()
     );
     let o = Command::new("python3").args(["-c", &py]).output().unwrap();
