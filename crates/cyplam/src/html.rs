@@ -208,7 +208,8 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
     let count = |s: &str| models.iter().filter(|m| m.row.status == s).count();
     let (done, failed) = (count("completed"), count("failed"));
     let other = models.len() - done - failed;
-    let hours: f64 = models.iter().filter_map(|m| m.row.train_seconds).sum::<f64>() / 3600.0;
+    // (An empty f64 sum is -0.0, shown as "-0.00 h".)
+    let hours: f64 = models.iter().filter_map(|m| m.row.train_seconds).fold(0.0, |a, b| a + b) / 3600.0;
     h.push_str("<ul class=\"facts\">\n");
     let _ = writeln!(h, "<li>models<b>{}</b></li>", models.len());
     let _ = writeln!(h, "<li>completed<b>{done}</b></li>");

@@ -825,23 +825,35 @@ pub fn scaling(s: &Scaling) -> Result<Vec<Figure>> {
     Ok(out)
 }
 
-/// The cores axis of both scaling figures: linear from 0, ticks at the core counts measured
-/// (thinned where they would crowd).
+/// The cores axis of both scaling figures: linear, from 0 unless the fewest cores measured are
+/// far from it, ticks at the core counts measured (thinned where they would crowd).
 fn cores_axis(cores: &[u32]) -> Axis {
     let max = cores.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let hi = max + (max * 0.05).max(0.25);
+    let min = cores.iter().copied().min().unwrap_or(1) as f64;
+    let lo = (min - (max - min).max(1.0) * 0.15).max(0.0);
+    let lo = if lo < max * 0.2 { 0.0 } else { lo };
+    let hi = max + ((max - lo) * 0.05).max(0.1);
     let mut ticks: Vec<f64> = Vec::new();
     let mut sorted: Vec<u32> = cores.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    // Keep the largest; drop one closer than 1/20 of the axis to the tick after it.
-    for c in sorted.iter().rev().map(|c| *c as f64) {
-        if ticks.last().is_none_or(|t| t - c >= hi / 20.0) {
+    // Keep the fewest and the most cores; drop one closer than 1/40 of the axis to the one kept
+    // before it.
+    let gap = (hi - lo) / 40.0;
+    for c in sorted.iter().map(|c| *c as f64) {
+        if ticks.last().is_none_or(|t| c - t >= gap) {
             ticks.push(c);
         }
     }
-    ticks.reverse();
-    Axis { lo: 0.0, hi, log: false, ticks, format: fmt_num }
+    if let Some(last) = sorted.last().map(|c| *c as f64) {
+        if ticks.last() != Some(&last) {
+            if ticks.len() > 1 {
+                ticks.pop();
+            }
+            ticks.push(last);
+        }
+    }
+    Axis { lo, hi, log: false, ticks, format: fmt_num }
 }
 
 /// How the node is named in a caption: `local:host` as `this machine (host)`.
@@ -928,7 +940,8 @@ fn fmt_secs(s: f64) -> String {
 
 /// Speed-up T(c0)/T(c) against cores, one curve per model, with the ideal linear speed-up.
 fn scaling_speedup(s: &Scaling) -> Result<Option<Figure>> {
-    let series: Vec<(usize, &ScalingModel, Vec<(u32, f64)>)> = s.models.iter().enumerate().map(|(i, m)| (i, m, m.speedups())).filter(|(_, _, p)| p.len() >= 2).collect();
+    type Series<'a> = (usize, &'a ScalingModel, Vec<(u32, f64)>);
+    let series: Vec<Series> = s.models.iter().enumerate().map(|(i, m)| (i, m, m.speedups())).filter(|(_, _, p)| p.len() >= 2).collect();
     if series.is_empty() {
         return Ok(None);
     }
@@ -992,7 +1005,7 @@ fn packings(s: &Scaling) -> Result<Option<Figure>> {
         packs[0].model,
         packs[0].iterations,
         match best {
-            Some(b) => format!("; the recommended packing, {}, is in red: `cyplam submit --packing auto` uses it", packs[b].label()),
+            Some(b) => format!("; the recommended packing, {}, is in red (cyplam submit --packing auto uses it)", packs[b].label()),
             None => String::new(),
         }
     );
@@ -1071,6 +1084,24 @@ mod tests {
         assert_eq!(regularization_label("none"), "none");
         assert_eq!(regularization_label("l1=0.001@fc1"), "L1 0.001 on fc1");
         assert_eq!(regularization_label("l2=0.01@conv2+fc1"), "L2 0.01 on conv2+fc1");
+    }
+
+    #[test]
+    fn cores_axis_ticks_the_cores_measured() {
+        assert_eq!(cores_axis(&[1, 2, 4, 8, 16, 24]).ticks, vec![1.0, 2.0, 4.0, 8.0, 16.0, 24.0]);
+        assert_eq!(cores_axis(&[1, 2, 4, 8, 16, 32, 64, 128]).ticks, vec![1.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
+        let a = cores_axis(&[2, 1]);
+        assert_eq!(a.ticks, vec![1.0, 2.0]);
+        assert!(a.lo > 0.5 && a.lo < 1.0 && a.hi > 2.0, "{a:?}");
+    }
+
+    #[test]
+    fn speedups_are_against_the_fewest_cores() {
+        let m = ScalingModel { name: "m".into(), arch: String::new(), free_params: 0, iterations: 1, runs: vec![(4, 10.0), (2, 18.0), (2, 22.0), (8, 5.0)] };
+        let p = m.points();
+        assert_eq!((p[0].cores, p[0].runs, p[0].mean), (2, 2, 20.0));
+        assert!((p[0].sd - 8f64.sqrt()).abs() < 1e-12);
+        assert_eq!(m.speedups(), vec![(2, 1.0), (4, 2.0), (8, 4.0)]);
     }
 
     #[test]

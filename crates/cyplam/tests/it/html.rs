@@ -290,7 +290,9 @@ fn html_report_shows_the_scaling_study() {
         std::fs::create_dir_all(env.runs()).unwrap();
         let db = cyplam::db::Db::open(&env.db()).await.unwrap();
         let id = db.register_sweep(&f.dir, &f.sweep).await.unwrap();
-        let measurements: [(&str, i64, &[u32], u32, &[(i64, i64, f64)]); 3] = [
+        // (node, measured_unix, cores, repeats, packings as (trainings, cores each, trainings/hour))
+        type Measurement = (&'static str, i64, &'static [u32], u32, &'static [(i64, i64, f64)]);
+        let measurements: [Measurement; 3] = [
             ("local:old-box", 1_800_000_000, &[1, 2], 2, &[(1, 2, 30.0), (2, 1, 50.0)]),
             ("partition:cpu", 1_800_000_100, &[1, 2, 4], 1, &[(1, 8, 10.0), (8, 1, 99.0)]),
             ("partition:cpu", 1_800_000_500, &[1, 2, 4, 8], 3, &[(1, 8, 40.0), (2, 4, 70.0), (4, 2, 95.5), (8, 1, 88.0)]),

@@ -177,12 +177,7 @@ fn usr1_checkpoints_requeues_the_task_and_the_result_equals_an_uninterrupted_run
 fn the_regularization_study_twin_runs_through_slurm_with_its_report() {
     let _c = cluster();
     let env = Env::new();
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/regularization-small.toml")).unwrap();
-    let data = data_dir();
-    let text = text.replace("../data/quick/train", &data.join("train").display().to_string())
-        .replace("../data/quick/validation", &data.join("validation").display().to_string());
-    let grid = env.dir.path().join("regularization-small.toml");
-    std::fs::write(&grid, text).unwrap();
+    let grid = example(&env, "regularization-small.toml");
     env.ok(&["submit", grid.to_str().unwrap()]);
     let states = wait_idle(&env, "regularization-small", Duration::from_secs(900));
     assert_eq!(states.len(), 15);
@@ -197,13 +192,8 @@ fn the_regularization_study_twin_runs_through_slurm_with_its_report() {
 fn scale_through_slurm_runs_one_exclusive_job() {
     let _c = cluster();
     let env = Env::new();
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scaling-small.toml")).unwrap();
-    let data = data_dir();
-    let text = text.replace("../data/quick/train", &data.join("train").display().to_string())
-        .replace("../data/quick/validation", &data.join("validation").display().to_string())
-        .replace("iterations = 100", "iterations = 40");
-    let grid = env.dir.path().join("scaling-small.toml");
-    std::fs::write(&grid, text).unwrap();
+    let grid = example(&env, "scaling-small.toml");
+    std::fs::write(&grid, std::fs::read_to_string(&grid).unwrap().replace("iterations = 100", "iterations = 40")).unwrap();
     let o = env.cmd().args(["scale", grid.to_str().unwrap(), "--cores", "1,2", "--repeats", "1", "--node-cores", "2"]).env_remove("CYPLAM_WORKER_THREADS").output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));

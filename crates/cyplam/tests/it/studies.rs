@@ -4,18 +4,6 @@
 
 use super::*;
 
-/// An example grid with its [data] pointed at this binary's data set.
-fn example(env: &Env, file: &str) -> PathBuf {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(file)).unwrap();
-    let data = data_dir();
-    let text = text
-        .replace("../data/quick/train", &data.join("train").display().to_string())
-        .replace("../data/quick/validation", &data.join("validation").display().to_string());
-    let p = env.dir.path().join(file);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 #[test]
 fn scale_locally_measures_packings_and_submit_uses_the_recommendation() {
     let env = Env::new();
