@@ -12,6 +12,8 @@ use std::time::Duration;
 
 pub struct Db {
     pub pool: SqlitePool,
+    /// The database file.
+    pub path: std::path::PathBuf,
 }
 
 /// How long a write waits for another process's lock before giving up: `CYPLAM_DB_TIMEOUT`
@@ -54,12 +56,16 @@ impl Db {
                 e => return Err(e).with_context(|| format!("{}: applying the database migrations", path.display())),
             }
         }
-        Ok(Db { pool })
+        Ok(Db { pool, path: path.to_path_buf() })
     }
 
     /// Registers (or refreshes) a sweep and its models; returns the sweep id. Model rows that
     /// exist keep their results.
     pub async fn register_sweep(&self, dir: &Path, sweep: &SweepFile) -> Result<i64> {
+        self.register_inner(dir, sweep).await.with_context(|| format!("registering sweep {} in {}", sweep.name, self.path.display()))
+    }
+
+    async fn register_inner(&self, dir: &Path, sweep: &SweepFile) -> Result<i64> {
         let mut tx = self.pool.begin().await.map_err(locked)?;
         let axes = serde_json::to_string(&sweep.grid.axes)?;
         sqlx::query(
@@ -158,6 +164,10 @@ impl Db {
     /// changed since the last collect (same sizes and modification times) are skipped. Returns
     /// the number of models whose files were read.
     pub async fn collect(&self, sweep_id: i64, dir: &Path, sweep: &SweepFile) -> Result<usize> {
+        self.collect_inner(sweep_id, dir, sweep).await.with_context(|| format!("collecting sweep {} into {}", sweep.name, self.path.display()))
+    }
+
+    async fn collect_inner(&self, sweep_id: i64, dir: &Path, sweep: &SweepFile) -> Result<usize> {
         let known: std::collections::HashMap<i64, Option<String>> = sqlx::query_as::<_, (i64, Option<String>)>(
             "SELECT idx, files_sig FROM models WHERE sweep_id = ?")
             .bind(sweep_id)

@@ -1,6 +1,7 @@
 //! The worker end to end: the real binary, real libtorch training on a small synthetic data set,
 //! real files. One integration test binary (modules below).
 
+mod cuda;
 mod training;
 
 use cyplam_core::files::{write_json_atomic, SweepFile, FORMAT_VERSION};

@@ -154,3 +154,40 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
     assert_eq!(subs.len(), 4);
     assert!(subs[3].0.contains("#SBATCH --array=1\n") && subs[3].0.contains("+ 2))"), "model 3 is task 3 = array 2 + 1: {}", subs[3].0);
 }
+
+#[test]
+fn a_read_only_database_gives_a_clear_error_and_stays_whole() {
+    let env = Env::new();
+    let dir = env.dir.path().join("ro-db");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new("mount").args(["-t", "tmpfs", "-o", "size=8m", "tmpfs", dir.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "this test mounts a tmpfs and needs root: {}", String::from_utf8_lossy(&o.stderr));
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(dir.clone());
+    let db = dir.join("cyplam.db");
+    let grid = env.grid("rodb", &FIVE.replace("iterations = 300", "iterations = 10").replace("snapshots = 5", "snapshots = 1"));
+    let o = env.cmd().args(["run", grid.to_str().unwrap()]).env("CYPLAM_DB", &db).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = dump(&db);
+    // New results to ingest, and a database that cannot be written.
+    let m = env.runs().join("rodb/models/Model-000/metrics.csv");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, text.clone() + &text.lines().last().unwrap().replacen("10,", "11,", 1) + "\n").unwrap();
+    assert!(Command::new("mount").args(["-o", "remount,ro", dir.to_str().unwrap()]).status().unwrap().success());
+    let o = env.cmd().args(["collect", "rodb"]).env("CYPLAM_DB", &db).output().unwrap();
+    assert!(Command::new("mount").args(["-o", "remount,rw", dir.to_str().unwrap()]).status().unwrap().success());
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains(&db.display().to_string()) || e.contains("readonly") || e.contains("read-only"), "{e}");
+    assert!(e.to_lowercase().contains("read"), "the error says the database could not be written: {e}");
+    assert_eq!(dump(&db), before, "the database is whole and unchanged");
+    // Writable again: the new row is ingested.
+    let o = env.cmd().args(["collect", "rodb"]).env("CYPLAM_DB", &db).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(dump(&db), before);
+}

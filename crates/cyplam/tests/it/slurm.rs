@@ -224,3 +224,32 @@ fn cancel_stops_the_sweeps_jobs_and_submit_resumes_them() {
     let states = wait_idle(&env, "cancelled", Duration::from_secs(900));
     assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
 }
+
+#[test]
+fn a_stopped_controller_gives_a_clear_error_and_records_nothing() {
+    let _c = cluster();
+    let env = Env::new();
+    let grid = env.grid("nocontroller", FIVE);
+    let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../slurm/dev-cluster/up");
+    let pid = std::fs::read_to_string("/var/lib/cyplam-dev-cluster/run/slurmctld.pid").map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    assert!(!pid.is_empty(), "the dev cluster's slurmctld pid file");
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let t0 = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "slurmctld did not stop");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = env.run(&["submit", grid.to_str().unwrap()]);
+    // Bring the controller back before asserting, so a failure here does not break other tests.
+    let back = Command::new(&up).output().unwrap();
+    assert!(back.status.success(), "restarting the dev cluster: {}", String::from_utf8_lossy(&back.stderr));
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("failed") && (e.contains("Unable to contact slurm controller") || e.contains("slurm_load")), "{e}");
+    let st = env.json(&["status", "nocontroller", "--format", "json"]);
+    assert!(st.as_array().unwrap().iter().all(|m| m["state"] == "new"), "nothing recorded as submitted: {st}");
+    let py = format!("import sqlite3; print(sqlite3.connect({:?}).execute('select count(*) from submissions').fetchone()[0])", env.db().display().to_string());
+    let n = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&n.stdout).trim(), "0");
+}
