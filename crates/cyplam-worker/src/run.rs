@@ -210,7 +210,7 @@ pub fn run_model(
     while it < total && stopped_early.is_none() {
         if stop.load(Ordering::SeqCst) {
             let secs = elapsed_before + t0.elapsed().as_secs_f64();
-            save_checkpoint(&trainer, &prep, &ckpt_dir, it, secs, resumes.saturating_sub(0), started_unix)?;
+            save_checkpoint(&trainer, &prep, &ckpt_dir, it, secs, resumes, started_unix)?;
             let r = result(ResultStatus::Preempted, Some(format!("stopped by a signal at iteration {it}; resumable from its checkpoint")), it, secs, best, rows.len());
             write_json_atomic(&dir.result(), &r)?;
             tracing::warn!("{}: stop requested; checkpoint written at iteration {it}", spec.name);
