@@ -253,3 +253,20 @@ fn a_stopped_controller_gives_a_clear_error_and_records_nothing() {
     let n = Command::new("python3").args(["-c", &py]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&n.stdout).trim(), "0");
 }
+
+#[test]
+fn the_activation_study_twin_runs_through_slurm_too() {
+    let _c = cluster();
+    let env = Env::new();
+    let grid = example(&env, "activations-small.toml");
+    env.ok(&["submit", grid.to_str().unwrap()]);
+    let states = wait_idle(&env, "activations-small", Duration::from_secs(900));
+    assert_eq!(states.len(), 12);
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    let fig = env.dir.path().join("fig");
+    env.ok(&["report", "activations-small", "--figures", fig.to_str().unwrap()]);
+    let svg = std::fs::read_to_string(fig.join("by_activation.svg")).unwrap();
+    for a in ["relu", "elu", "softplus", "sigmoid"] {
+        assert!(svg.contains(a), "one curve per activation: {a}");
+    }
+}

@@ -49,5 +49,21 @@ fn the_activation_study_twin_runs_locally_and_its_report_compares_activations() 
     for a in ["relu", "elu", "softplus", "sigmoid"] {
         assert!(page.contains(a), "the page names {a}");
     }
+    assert!(page.contains("data-figure=\"by_activation\""), "the page shows the activation figure");
     assert!(!env.dir.path().join("fig/by_regularization.svg").exists(), "no regularization axis here");
+}
+
+#[test]
+fn the_regularization_study_twin_runs_locally_too() {
+    let env = Env::new();
+    let grid = example(&env, "regularization-small.toml");
+    let o = env.run(&["run", grid.to_str().unwrap(), "--jobs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fig = env.dir.path().join("fig");
+    env.ok(&["report", "regularization-small", "--html", env.dir.path().join("html").to_str().unwrap(), "--figures", fig.to_str().unwrap()]);
+    let svg = std::fs::read_to_string(fig.join("by_regularization.svg")).unwrap();
+    assert!(svg.contains("L1 0.001") && svg.contains("L2 0.01"), "one curve per regularization");
+    let page = std::fs::read_to_string(env.dir.path().join("html/index.html")).unwrap();
+    assert!(page.contains("data-figure=\"by_regularization\""), "the page shows the regularization figure");
+    assert!(!page.contains("data-figure=\"by_activation\""), "and no activation figure: the activation does not vary");
 }
