@@ -282,6 +282,12 @@ pub fn best_row(rows: &[MetricsRow]) -> Option<&MetricsRow> {
     })
 }
 
+/// This machine's host name (as `hostname` prints it), the one name every cyplam file and record
+/// uses for it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()

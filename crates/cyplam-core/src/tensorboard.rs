@@ -99,7 +99,7 @@ impl EventWriter {
     /// Creates a new event file in `dir` (one per worker run, as TensorBoard expects).
     pub fn create(dir: &Path) -> std::io::Result<EventWriter> {
         std::fs::create_dir_all(dir)?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "host".into());
+        let host = crate::files::hostname();
         let path = dir.join(format!("events.out.tfevents.{}.{host}.{}", now() as u64, std::process::id()));
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
         file.write_all(&record(&event(now(), 0, Some("brain.Event:2"), &[])))?;

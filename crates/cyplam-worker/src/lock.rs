@@ -38,9 +38,6 @@ pub enum LockError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-pub fn this_host() -> String {
-    hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
-}
 
 fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
@@ -76,7 +73,7 @@ pub fn acquire(path: &Path) -> Result<ModelLock, LockError> {
             _ => j,
         }
     });
-    let me = LockInfo { host: this_host(), pid: std::process::id(), slurm_job, since_unix: cyplam_core::files::now_unix() };
+    let me = LockInfo { host: cyplam_core::files::hostname(), pid: std::process::id(), slurm_job, since_unix: cyplam_core::files::now_unix() };
     for _ in 0..3 {
         match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
             Ok(mut f) => {
@@ -120,7 +117,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("lock");
         // A live holder on this host: pid 1 (init) always exists.
-        let holder = LockInfo { host: this_host(), pid: 1, slurm_job: Some("42_3".into()), since_unix: 0 };
+        let holder = LockInfo { host: cyplam_core::files::hostname(), pid: 1, slurm_job: Some("42_3".into()), since_unix: 0 };
         std::fs::write(&p, serde_json::to_vec(&holder).unwrap()).unwrap();
         let e = acquire(&p).unwrap_err().to_string();
         assert!(e.contains("the model is being trained by another worker (host"), "{e}");

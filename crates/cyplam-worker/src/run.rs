@@ -189,7 +189,7 @@ pub fn run_model(
         snapshots_done: nsnaps as u32,
         train_seconds: secs,
         free_params: spec.free_params,
-        host: lock::this_host(),
+        host: cyplam_core::files::hostname(),
         threads: opts.threads,
         device: format!("{:?}", opts.device).to_lowercase(),
         libtorch: LIBTORCH_VERSION.to_string(),

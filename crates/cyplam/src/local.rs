@@ -45,7 +45,7 @@ pub async fn run(g: &Global, a: &RunArgs) -> Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let jobs = a.jobs.unwrap_or((cores / cpus.max(1)).max(1)).max(1);
     let worker = crate::worker_path()?;
-    let job_id = format!("local:{}:{}", sweep::hostname_string(), std::process::id());
+    let job_id = format!("local:{}:{}", cyplam_core::files::hostname(), std::process::id());
     if !todo.is_empty() {
         db.add_submission(id, "local", &job_id, "", 0, &todo, None).await?;
     }

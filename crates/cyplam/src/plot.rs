@@ -777,9 +777,7 @@ impl ScalingModel {
         }
         by.into_iter()
             .map(|(cores, v)| {
-                let n = v.len() as f64;
-                let mean = v.iter().sum::<f64>() / n;
-                let sd = if v.len() > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+                let (mean, sd) = crate::scale::mean_sd(&v);
                 ScalingPoint { cores, runs: v.len(), mean, sd }
             })
             .collect()

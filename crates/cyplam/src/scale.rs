@@ -171,7 +171,7 @@ pub async fn run<S: Scheduler>(g: &Global, a: &ScaleArgs, sched: &S) -> Result<(
         bail!("--cores {cores:?}: each must be between 1 and the node's {node} cores");
     }
     let node_key = if a.local {
-        format!("local:{}", sweep::hostname_string())
+        format!("local:{}", cyplam_core::files::hostname())
     } else {
         format!("partition:{}", grid.slurm.partition.as_deref().unwrap_or("default"))
     };
@@ -278,7 +278,8 @@ pub async fn run<S: Scheduler>(g: &Global, a: &ScaleArgs, sched: &S) -> Result<(
     Ok(())
 }
 
-fn mean_sd(v: &[f64]) -> (f64, f64) {
+/// Mean and sample standard deviation (0 for a single value).
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
     let sd = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
@@ -332,7 +333,7 @@ fn print_tables(frozen: &Frozen, times: &[(usize, u32, f64)], packs: &[Pack], wa
 /// The packing recommended for a grid's partition (or this machine), from the database.
 pub async fn recommended_packing(db: &Db, partition: Option<&str>) -> Result<(u32, u32)> {
     let key = format!("partition:{}", partition.unwrap_or("default"));
-    let local = format!("local:{}", sweep::hostname_string());
+    let local = format!("local:{}", cyplam_core::files::hostname());
     let row: Option<(i64, i64)> = sqlx::query_as(
         "SELECT trainings, cores_each FROM packings WHERE recommended = 1 AND node_key IN (?, ?) ORDER BY node_key = ? DESC, measured_unix DESC, id DESC LIMIT 1")
         .bind(&key).bind(&local).bind(&key).fetch_optional(&db.pool).await?;

@@ -208,13 +208,10 @@ pub struct ModelStatus {
 pub fn local_alive(job_id: &str) -> bool {
     let mut parts = job_id.splitn(3, ':');
     let (Some("local"), Some(host), Some(pid)) = (parts.next(), parts.next(), parts.next()) else { return false };
-    let me = hostname_string();
+    let me = cyplam_core::files::hostname();
     host == me && Path::new(&format!("/proc/{pid}")).exists()
 }
 
-pub fn hostname_string() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
-}
 
 /// Per-model state from the model files, the submissions and what the scheduler says.
 pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], scheduler: Option<&S>) -> Result<Vec<ModelStatus>> {

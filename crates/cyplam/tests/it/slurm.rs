@@ -173,18 +173,24 @@ fn usr1_checkpoints_requeues_the_task_and_the_result_equals_an_uninterrupted_run
     assert_eq!(curve(&env, "pre", "Model-000"), want, "the same metrics as an uninterrupted run");
 }
 
+/// Submits the example `<sweep>.toml`, waits until its `models` models have completed, writes its
+/// figures and returns the text of `<figure>.svg`.
+fn twin_through_slurm(env: &Env, sweep: &str, models: usize, figure: &str) -> String {
+    let grid = example(env, &format!("{sweep}.toml"));
+    env.ok(&["submit", grid.to_str().unwrap()]);
+    let states = wait_idle(env, sweep, Duration::from_secs(900));
+    assert_eq!(states.len(), models);
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    let fig = env.dir.path().join("fig");
+    env.ok(&["report", sweep, "--figures", fig.to_str().unwrap()]);
+    std::fs::read_to_string(fig.join(format!("{figure}.svg"))).unwrap()
+}
+
 #[test]
 fn the_regularization_study_twin_runs_through_slurm_with_its_report() {
     let _c = cluster();
     let env = Env::new();
-    let grid = example(&env, "regularization-small.toml");
-    env.ok(&["submit", grid.to_str().unwrap()]);
-    let states = wait_idle(&env, "regularization-small", Duration::from_secs(900));
-    assert_eq!(states.len(), 15);
-    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
-    let fig = env.dir.path().join("fig");
-    env.ok(&["report", "regularization-small", "--figures", fig.to_str().unwrap()]);
-    let svg = std::fs::read_to_string(fig.join("by_regularization.svg")).unwrap();
+    let svg = twin_through_slurm(&env, "regularization-small", 15, "by_regularization");
     assert!(svg.contains("L1 0.001") && svg.contains("L2 0.01"), "one curve per regularization");
 }
 
@@ -258,14 +264,7 @@ fn a_stopped_controller_gives_a_clear_error_and_records_nothing() {
 fn the_activation_study_twin_runs_through_slurm_too() {
     let _c = cluster();
     let env = Env::new();
-    let grid = example(&env, "activations-small.toml");
-    env.ok(&["submit", grid.to_str().unwrap()]);
-    let states = wait_idle(&env, "activations-small", Duration::from_secs(900));
-    assert_eq!(states.len(), 12);
-    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
-    let fig = env.dir.path().join("fig");
-    env.ok(&["report", "activations-small", "--figures", fig.to_str().unwrap()]);
-    let svg = std::fs::read_to_string(fig.join("by_activation.svg")).unwrap();
+    let svg = twin_through_slurm(&env, "activations-small", 12, "by_activation");
     for a in ["relu", "elu", "softplus", "sigmoid"] {
         assert!(svg.contains(a), "one curve per activation: {a}");
     }
