@@ -65,7 +65,9 @@ fn init_logging() {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::malloc::ensure_tunables();
     init_logging();
+    tracing::debug!("GLIBC_TUNABLES={}", std::env::var("GLIBC_TUNABLES").unwrap_or_default());
     let result = match cli.command {
         Some(Command::Predict(args)) => crate::predict::run(&args).map(|_| ExitCode::SUCCESS),
         None => train(&cli.train),

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod lock;
+pub mod malloc;
 pub mod model;
 pub mod predict;
 pub mod run;

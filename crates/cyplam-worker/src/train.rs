@@ -104,7 +104,7 @@ fn evaluate_batched(net: &Net, x: &Tensor, y: &Tensor, label_scale: [f64; 2], ba
             let len = batch.min(n - start);
             let xb = x.narrow(0, start, len);
             let yb = y.narrow(0, start, len);
-            let pred = if fast { net.forward_eval(&xb) } else { net.forward_t(&xb, false) };
+            let pred = if fast { net.forward_eval(&xb) } else { net.forward_plain(&xb) };
             let _ = sq.g_add_(&(&pred - &yb).square().sum(Kind::Double));
             let _ = hits.g_add_(&accuracy_hits(&(&pred * &scale), &(&yb * &scale)));
             start += len;

@@ -83,6 +83,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<()> {
     let a = parse_args()?;
+    cyplam_worker::malloc::ensure_tunables();
     tch::set_num_interop_threads(1);
     for &t in &a.threads {
         tch::set_num_threads(t);

@@ -323,3 +323,27 @@ fn tensorboard_event_files_hold_the_learning_curves() {
         assert_eq!(pairs(tag).len(), rows.len(), "{tag}: one point per snapshot");
     }
 }
+
+#[test]
+fn the_worker_restarts_itself_with_the_allocator_settings_unless_told_not_to() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, _) = make_sweep(t.path(), "malloc", TINY);
+    let run = |extra: &[(&str, &str)]| {
+        let mut c = Command::new(WORKER);
+        c.args(["--sweep", dir.to_str().unwrap(), "--index", "5"]).env("SLURM_PROCID", "0").env("CYPLAM_LOG", "debug");
+        c.env_remove("GLIBC_TUNABLES").env_remove("CYPLAM_MALLOC_TUNING").env_remove("SLURM_JOB_ID");
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let log = stderr(&out);
+        assert!(log.contains("past the last model"), "{log}");
+        log.lines().find(|l| l.contains("GLIBC_TUNABLES=")).map(|l| l.split("GLIBC_TUNABLES=").nth(1).unwrap_or("").trim().to_string())
+    };
+    let tuned = cyplam_worker::malloc::TUNABLES;
+    assert_eq!(run(&[]).as_deref(), Some(tuned));
+    assert_eq!(run(&[("GLIBC_TUNABLES", "glibc.pthread.rseq=0")]), Some(format!("glibc.pthread.rseq=0:{tuned}")));
+    assert_eq!(run(&[("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536")]).as_deref(), Some("glibc.malloc.mmap_threshold=65536"));
+    assert_eq!(run(&[("CYPLAM_MALLOC_TUNING", "0")]).as_deref(), Some(""));
+}
