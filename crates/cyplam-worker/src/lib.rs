@@ -8,3 +8,12 @@ pub mod model;
 pub mod predict;
 pub mod run;
 pub mod train;
+
+/// libtorch's random generator is one per process, shared by the unit tests that run in parallel
+/// threads: a test whose result depends on its seed (the bf16 convergence test) takes this lock,
+/// and so does every test that draws random numbers, so that none draws in between.
+#[cfg(test)]
+pub(crate) fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -123,6 +123,7 @@ mod tests {
 
     #[test]
     fn the_built_network_has_the_spec_parameter_counts() {
+        let _rng = crate::torch_rng_lock();
         for (a, want) in [
             (Arch { wc1: 5, ncv1: 8, wc2: 5, ncv2: 32, nfc1: 100 }, 163_742),
             (Arch { wc1: 5, ncv1: 8, wc2: 5, ncv2: 32, nfc1: 700 }, 1_106_342),
@@ -135,6 +136,7 @@ mod tests {
 
     #[test]
     fn the_channels_last_path_computes_what_the_plain_nchw_one_does() {
+        let _rng = crate::torch_rng_lock();
         // Same outputs and the same gradients (the training step runs channels-last).
         let arch = Arch { wc1: 5, ncv1: 4, wc2: 3, ncv2: 6, nfc1: 16 };
         for act in Activation::ALL {
@@ -153,13 +155,18 @@ mod tests {
             assert!(y_cl.allclose(&y_plain, 1e-5, 1e-6, false), "{act:?}: outputs differ");
             assert!(g_plain.iter().any(|g| g.abs().sum(Kind::Float).double_value(&[]) > 0.0));
             for (a, b) in g_cl.iter().zip(&g_plain) {
-                assert!(a.allclose(b, 1e-4, 1e-6, false), "{act:?}: gradients differ: {a} vs {b}");
+                // Summation orders differ between the layouts (and with the thread count), so the
+                // bound is relative to the largest gradient of the tensor.
+                let diff = (a - b).abs().max().double_value(&[]);
+                let scale = b.abs().max().double_value(&[]);
+                assert!(diff <= 1e-4 * scale, "{act:?}: gradients differ by {diff} (largest {scale})");
             }
         }
     }
 
     #[test]
     fn shapes_follow_the_table() {
+        let _rng = crate::torch_rng_lock();
         let arch = Arch { wc1: 3, ncv1: 4, wc2: 5, ncv2: 6, nfc1: 10 };
         for act in Activation::ALL {
             let vs = nn::VarStore::new(Device::Cpu);

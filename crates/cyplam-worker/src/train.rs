@@ -349,6 +349,7 @@ mod tests {
 
     #[test]
     fn the_fast_validation_pass_agrees_with_a_plain_forward() {
+        let _rng = crate::torch_rng_lock();
         use cyplam_core::spec::Precision;
         let (x, y) = toy_data(1500, 1);
         let (vx, vy) = toy_data(700, 2);
@@ -366,32 +367,53 @@ mod tests {
         }
     }
 
+    /// A toy task a small network learns to near-perfect Accuracy20% in a few hundred steps, so
+    /// that fp32 and bf16 are compared on their plateau, not on the steep part of the curve where
+    /// run-to-run noise dominates: the left and right halves of each frame have brightness a and b
+    /// (plus noise), the labels are (1 + 2a, 1 + 2b).
+    fn plateau_data(n: i64, seed: i64) -> (Tensor, Tensor) {
+        tch::manual_seed(seed);
+        let ab = Tensor::rand([n, 2], (Kind::Float, Device::Cpu));
+        let halves = ab.view([n, 1, 1, 2]).repeat_interleave_self_int(14, 3, None).expand([n, 1, 28, 28], false);
+        let x = halves + Tensor::randn([n, 1, 28, 28], (Kind::Float, Device::Cpu)) * 0.1;
+        (x, ab * 2.0 + 1.0)
+    }
+
     #[test]
-    #[ignore = "flaky: fp32 and bf16 accuracy on the toy task differ by about the 0.05 bound, run to run; see issue 6 note"]
     fn bf16_training_converges_like_fp32() {
+        let _rng = crate::torch_rng_lock();
         use cyplam_core::spec::Precision;
-        // One thread, as the determinism guarantees assume: with libtorch's default thread pool the
-        // result depended on what else the test process was running (0.286 vs 0.235 alone).
+        // One thread and the generator lock, as the determinism guarantees assume (an earlier
+        // version of this test, without them, moved by 0.05 run to run). Seeds 3 to 6 were tried
+        // when it was written: best Accuracy20% 0.969 to 1.0, fp32 - bf16 within 0.013, and the
+        // final validation loss 270x to 1750x below the initial one.
         tch::set_num_threads(1);
-        let (x, y) = toy_data(2560, 3);
-        let (vx, vy) = toy_data(1000, 4);
-        let mut acc = Vec::new();
+        let (x, y) = plateau_data(2560, 3);
+        let (vx, vy) = plateau_data(1000, 103);
+        let mut runs = Vec::new();
         for p in [Precision::Fp32, Precision::Bf16] {
             let mut t = Trainer::new(&tiny_spec(p), Device::Cpu);
             let before = evaluate_sets(&t.net, &[(&vx, &vy)], [1.0, 1.0])[0];
-            for i in 0..300u64 {
+            let mut best = 0.0f64;
+            for i in 0..800u64 {
                 let b = ((i % 40) * 64) as i64;
                 let loss = t.step(&x.narrow(0, b, 64), &y.narrow(0, b, 64), i);
-                assert!(loss.is_finite());
+                assert!(loss.is_finite(), "{p:?}: loss {loss} at step {i}");
+                if (i + 1) % 100 == 0 {
+                    best = best.max(evaluate_sets(&t.net, &[(&vx, &vy)], [1.0, 1.0])[0].accuracy20);
+                }
             }
             let after = evaluate_sets(&t.net, &[(&vx, &vy)], [1.0, 1.0])[0];
-            assert!(after.loss < before.loss / 3.0, "{p:?}: loss {} -> {}", before.loss, after.loss);
+            assert!(before.accuracy20 < 0.5, "{p:?}: an untrained network must not pass: {}", before.accuracy20);
+            assert!(after.loss < before.loss / 100.0, "{p:?}: loss {} -> {}", before.loss, after.loss);
+            assert!(best > 0.95, "{p:?}: best Accuracy20% {best}");
             // Weights and Adam state stay fp32 under bf16.
             assert!(t.adam.params.iter().chain(&t.adam.m).chain(&t.adam.v).all(|p| p.kind() == Kind::Float));
-            acc.push(after.accuracy20);
+            runs.push((after.loss, best));
+            eprintln!("{p:?}: validation loss {} -> {}, best Accuracy20% {best}", before.loss, after.loss);
         }
-        assert!(acc[0] > 0.1, "fp32 learns: {acc:?}");
-        assert!((acc[0] - acc[1]).abs() < 0.05, "bf16 within 0.05 of fp32: {acc:?}");
+        let ((_, best32), (_, best16)) = (runs[0], runs[1]);
+        assert!((best32 - best16).abs() <= 0.02, "best Accuracy20%: fp32 {best32}, bf16 {best16}");
     }
 
     #[test]
@@ -416,6 +438,7 @@ mod tests {
 
     #[test]
     fn our_adam_matches_torchs_definition() {
+        let _rng = crate::torch_rng_lock();
         // One parameter, gradient 2x at x = 1: after one step, x = 1 - lr (Adam's first step is
         // lr * sign(g)).
         let vs = nn::VarStore::new(Device::Cpu);
