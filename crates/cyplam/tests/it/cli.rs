@@ -51,6 +51,25 @@ fn dry_run_prints_script_and_arithmetic_and_writes_nothing() {
 }
 
 #[test]
+fn a_gpu_partition_form_shares_one_gpu_between_the_trainings_of_a_task() {
+    // The form of docs/slurm.md: one GPU per array task, four trainings on it. Checked as the
+    // rendered script only: no GPU has been at hand to run it (docs/status.md).
+    let env = Env::new();
+    let gpu = FIVE.replace(
+        "trainings_per_node = 2\ncpus_per_training = 12\n",
+        "trainings_per_node = 4\ncpus_per_training = 4\npartition = \"gpu\"\ngres = \"gpu:1\"\n",
+    );
+    let grid = env.grid("gpu", &gpu);
+    let out = env.ok(&["submit", grid.to_str().unwrap(), "--dry-run", "--device", "cuda"]);
+    for line in ["#SBATCH --gres=gpu:1", "#SBATCH --partition=gpu", "#SBATCH --ntasks=4", "#SBATCH --cpus-per-task=4", "#SBATCH --array=0-1"] {
+        assert!(out.lines().any(|l| l == line), "{line} in {out}");
+    }
+    let srun = out.lines().find(|l| l.starts_with("srun ")).unwrap_or_else(|| panic!("no srun line: {out}"));
+    assert!(srun.contains("--ntasks=4 --cpus-per-task=4") && srun.contains("--device cuda --index"), "{srun}");
+    assert!(out.contains("2 in 1 array(s), 4 training(s) x 4 core(s) each"), "{out}");
+}
+
+#[test]
 fn without_slurm_submit_points_at_cyplam_run() {
     let env = Env::new();
     let grid = env.grid("noslurm", FIVE);
