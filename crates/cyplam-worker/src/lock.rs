@@ -38,7 +38,6 @@ pub enum LockError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-
 fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }

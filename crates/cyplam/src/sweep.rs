@@ -212,7 +212,6 @@ pub fn local_alive(job_id: &str) -> bool {
     host == me && Path::new(&format!("/proc/{pid}")).exists()
 }
 
-
 /// Per-model state from the model files, the submissions and what the scheduler says.
 pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], scheduler: Option<&S>) -> Result<Vec<ModelStatus>> {
     let tpn = frozen.sweep.grid.slurm.trainings_per_node as usize;
