@@ -4,6 +4,7 @@
 
 use crate::cli::{Format, Global};
 use crate::db::{Db, ModelRow};
+use crate::plot::{Packing, Scaling, ScalingPoint};
 use crate::sweep::{self, Frozen};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -63,12 +64,87 @@ pub async fn print_ranking(db: &Db, id: i64, f: &Frozen, top: usize, format: For
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    let (header, table) = ranking_table(&shown, &varying);
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    print_rows(&header, &table, format)?;
+    // A sweep of which only the scalability study ran (`cyplam scale`) has no accuracy to rank
+    // by: its report is the study's tables. The CSV stays one table.
+    let scaling = if format == Format::Csv { None } else { crate::html::load_scaling(db, id, f).await? };
+    let trained = rows.iter().any(|r| r.best_accuracy20.is_some());
+    if trained || scaling.is_none() {
+        let (header, table) = ranking_table(&shown, &varying);
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        print_rows(&header, &table, format)?;
+    }
     if format == Format::Table {
         let done = rows.iter().filter(|r| r.status == "completed").count();
-        println!("sweep {}: top {} of {} models ({done} completed), ranked by maximum validation Accuracy20%", f.sweep.name, shown.len(), rows.len());
+        if trained {
+            println!("sweep {}: top {} of {} models ({done} completed), ranked by maximum validation Accuracy20%", f.sweep.name, shown.len(), rows.len());
+        } else {
+            println!("sweep {}: {} models, none with a validation snapshot yet ({done} completed)", f.sweep.name, rows.len());
+        }
+    }
+    if let Some(s) = &scaling {
+        println!();
+        println!("scalability study ({}, measured {}):", s.node_key, crate::html::utc(s.measured_unix.max(0) as u64));
+        print_scaling(s, format)?;
+    }
+    Ok(())
+}
+
+/// The scalability study's rows: per model and core count the mean and standard deviation of the
+/// time, the speed-up T(first)/T(N) against the fewest cores measured, and the efficiency
+/// speed-up / (N / first). `cyplam scale` and `cyplam report` print the same table.
+pub fn scaling_rows(s: &Scaling) -> Vec<ScalingRow> {
+    let mut out = Vec::new();
+    for m in &s.models {
+        let points = m.points();
+        let Some(first) = points.first().copied() else { continue };
+        for p in points {
+            let speedup = first.mean / p.mean;
+            out.push(ScalingRow { model: m.name.clone(), arch: m.arch.clone(), free_params: m.free_params, point: p,
+                speedup, efficiency: speedup / (p.cores as f64 / first.cores as f64) });
+        }
+    }
+    out
+}
+
+pub struct ScalingRow {
+    pub model: String,
+    pub arch: String,
+    pub free_params: i64,
+    pub point: ScalingPoint,
+    pub speedup: f64,
+    pub efficiency: f64,
+}
+
+/// The scalability study as two tables (times per core count, then the packings and the
+/// recommendation), or as JSON.
+pub fn print_scaling(s: &Scaling, format: Format) -> Result<()> {
+    let rows = scaling_rows(s);
+    let best = s.packings.iter().map(|p| p.trainings_per_hour).fold(0.0, f64::max);
+    let relative = |p: &Packing| if best > 0.0 { p.trainings_per_hour / best } else { 0.0 };
+    if format == Format::Json {
+        let scaling: Vec<serde_json::Value> = rows.iter().map(|r| serde_json::json!({"model": r.model, "arch": r.arch,
+            "free_params": r.free_params, "cores": r.point.cores, "runs": r.point.runs, "mean_seconds": r.point.mean,
+            "sd_seconds": r.point.sd, "speedup": r.speedup, "efficiency": r.efficiency})).collect();
+        let packings: Vec<serde_json::Value> = s.packings.iter().map(|p| serde_json::json!({"trainings": p.trainings,
+            "cores_each": p.cores_each, "wall_seconds": p.wall_seconds, "trainings_per_hour": p.trainings_per_hour,
+            "recommended": p.recommended})).collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"node": s.node_key, "scaling": scaling, "packings": packings}))?);
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows.iter().map(|r| vec![r.model.clone(), r.arch.clone(), r.free_params.to_string(),
+        r.point.cores.to_string(), r.point.runs.to_string(), format!("{:.2}", r.point.mean), format!("{:.2}", r.point.sd),
+        format!("{:.2}", r.speedup), format!("{:.2}", r.efficiency)]).collect();
+    print_rows(&["model", "arch", "free params", "cores", "runs", "mean s", "sd s", "speed-up", "efficiency"], &table, format)?;
+    if !s.packings.is_empty() {
+        println!();
+        let packs: Vec<Vec<String>> = s.packings.iter().map(|p| vec![p.label(), format!("{:.2}", p.wall_seconds),
+            format!("{:.1}", p.trainings_per_hour), format!("{:.2}", relative(p)),
+            if p.recommended { "recommended".into() } else { String::new() }]).collect();
+        print_rows(&["packing (trainings x cores)", "wall s", "trainings/hour", "relative", ""], &packs, format)?;
+        if let Some(p) = s.packings.iter().find(|p| p.recommended) {
+            println!("recommendation: {} trainings of {} cores each per node ({:.1} trainings/hour, measured concurrently); `cyplam submit --packing auto` uses it",
+                p.trainings, p.cores_each, p.trainings_per_hour);
+        }
     }
     Ok(())
 }

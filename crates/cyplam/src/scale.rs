@@ -254,13 +254,11 @@ pub async fn run<S: Scheduler>(g: &Global, a: &ScaleArgs, sched: &S) -> Result<(
 
     // Store and print.
     let now = cyplam_core::files::now_unix() as i64;
-    let mut times: Vec<(usize, u32, f64)> = Vec::new();
     for r in &runs {
         let (secs, iters) = run_seconds(&frozen, &r.tag, r.model)?;
         sqlx::query("INSERT INTO scaling_runs (sweep_id, node_key, model_idx, cores, repeat, iterations, seconds, measured_unix) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(id).bind(&node_key).bind(r.model as i64).bind(r.threads as i64).bind(r.repeat as i64).bind(iters as i64).bind(secs).bind(now)
             .execute(&db.pool).await?;
-        times.push((r.model, r.threads, secs));
     }
     let iters = match packs.first() {
         Some(p) => run_seconds(&frozen, &format!("{}/0", p.tag), pack_model)?.1,
@@ -274,8 +272,13 @@ pub async fn run<S: Scheduler>(g: &Global, a: &ScaleArgs, sched: &S) -> Result<(
             .bind(iters as i64).bind(*w).bind(tph[i]).bind((Some(i) == best) as i64).bind(now)
             .execute(&db.pool).await?;
     }
-    print_tables(&frozen, &times, &packs, &pack_walls, &tph, best, a.format)?;
-    Ok(())
+    // Printed from what was just stored, by the printer `cyplam report` uses for the same study.
+    let mut s = crate::html::load_scaling(&db, id, &frozen).await?.context("the scaling study just stored is not in the database")?;
+    if packs.is_empty() {
+        s.packings.clear(); // --no-packing: the packings of an earlier run are not this run's
+    }
+    crate::report::print_scaling(&s, a.format)
+
 }
 
 /// Mean and sample standard deviation (0 for a single value).
@@ -284,50 +287,6 @@ pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     let m = v.iter().sum::<f64>() / n;
     let sd = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
     (m, sd)
-}
-
-fn print_tables(frozen: &Frozen, times: &[(usize, u32, f64)], packs: &[Pack], walls: &[f64], tph: &[f64], best: Option<usize>, format: Format) -> Result<()> {
-    let grid = &frozen.sweep.grid;
-    let mut rows = Vec::new();
-    let mut json_rows = Vec::new();
-    for m in 0..grid.models.len() {
-        let mut cores: Vec<u32> = times.iter().filter(|t| t.0 == m).map(|t| t.1).collect();
-        cores.sort();
-        cores.dedup();
-        let base = cores.first().map(|&c| mean_sd(&times.iter().filter(|t| t.0 == m && t.1 == c).map(|t| t.2).collect::<Vec<_>>()).0);
-        for &c in &cores {
-            let v: Vec<f64> = times.iter().filter(|t| t.0 == m && t.1 == c).map(|t| t.2).collect();
-            let (mean, sd) = mean_sd(&v);
-            let first = cores[0] as f64;
-            let speedup = base.map(|b| b / mean).unwrap_or(1.0);
-            let eff = speedup / (c as f64 / first);
-            let spec = &grid.models[m];
-            rows.push(vec![spec.name.clone(), spec.arch_label(), spec.free_params.to_string(), c.to_string(), v.len().to_string(),
-                format!("{mean:.2}"), format!("{sd:.2}"), format!("{speedup:.2}"), format!("{eff:.2}")]);
-            json_rows.push(serde_json::json!({"model": spec.name, "arch": spec.arch_label(), "free_params": spec.free_params, "cores": c,
-                "runs": v.len(), "mean_seconds": mean, "sd_seconds": sd, "speedup": speedup, "efficiency": eff}));
-        }
-    }
-    let pack_rows: Vec<Vec<String>> = packs.iter().enumerate().map(|(i, p)| vec![
-        format!("{} x {}", p.trainings, p.cores_each), format!("{:.2}", walls[i]), format!("{:.1}", tph[i]),
-        format!("{:.2}", tph[i] / best.map(|b| tph[b]).unwrap_or(1.0)), if Some(i) == best { "recommended".into() } else { String::new() },
-    ]).collect();
-    if format == Format::Json {
-        let packs_json: Vec<serde_json::Value> = packs.iter().enumerate().map(|(i, p)| serde_json::json!({
-            "trainings": p.trainings, "cores_each": p.cores_each, "wall_seconds": walls[i], "trainings_per_hour": tph[i], "recommended": Some(i) == best})).collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"scaling": json_rows, "packings": packs_json}))?);
-        return Ok(());
-    }
-    crate::report::print_rows(&["model", "arch", "free params", "cores", "runs", "mean s", "sd s", "speed-up", "efficiency"], &rows, format)?;
-    if !packs.is_empty() {
-        println!();
-        crate::report::print_rows(&["packing (trainings x cores)", "wall s", "trainings/hour", "relative", ""], &pack_rows, format)?;
-        if let Some(b) = best {
-            println!("recommendation: {} trainings of {} cores each per node ({:.1} trainings/hour, measured concurrently); `cyplam submit --packing auto` uses it",
-                packs[b].trainings, packs[b].cores_each, tph[b]);
-        }
-    }
-    Ok(())
 }
 
 /// The packing recommended for a grid's partition (or this machine), from the database.

@@ -23,6 +23,17 @@ fn scale_locally_measures_packings_and_submit_uses_the_recommendation() {
     let o = Command::new("python3").args(["-c", &py]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "12 (2, 1)", "3 models x 2 core counts x 2 runs; 2 packings, 1 recommended");
     let rec = text.lines().find(|l| l.starts_with("recommendation:")).unwrap();
+
+    // No model of this sweep was trained: its report is the scalability study, the same tables,
+    // read back from the database, and no ranking by an Accuracy20% nobody measured.
+    let report = env.ok(&["report", "scaling-small"]);
+    assert!(report.contains("sweep scaling-small: 3 models, none with a validation snapshot yet (0 completed)"), "{report}");
+    assert!(report.contains("scalability study (local:") && !report.contains("max acc20"), "{report}");
+    for m in ["Model-000", "Model-001", "Model-002"] {
+        let rows = |t: &str| t.lines().filter(|l| l.contains(m)).map(String::from).collect::<Vec<_>>();
+        assert_eq!(rows(&report), rows(&text), "the report shows the rows scale printed for {m}");
+    }
+    assert!(report.contains(rec), "{report}");
     let k: u32 = rec.split_whitespace().nth(1).unwrap().parse().unwrap();
 
     let five = env.grid("packed", FIVE);
