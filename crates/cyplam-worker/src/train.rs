@@ -116,8 +116,8 @@ fn evaluate_batched(net: &Net, x: &Tensor, y: &Tensor, label_scale: [f64; 2], ba
 }
 
 /// The validation pass of a snapshot: loss and Accuracy20% of each (frames, labels) set, with
-/// no autograd and no dropout, channels-last convolutions (in bf16 under `precision = "bf16"`),
-/// in batches of `fast_eval_batch()` frames.
+/// no autograd and no dropout, channels-last convolutions, in fp32 (under `precision = "bf16"`
+/// too), in batches of `fast_eval_batch()` frames.
 pub fn evaluate_sets(net: &Net, sets: &[(&Tensor, &Tensor)], label_scale: [f64; 2]) -> Vec<Eval> {
     let batch = fast_eval_batch();
     sets.iter().map(|(x, y)| evaluate_batched(net, x, y, label_scale, batch, true)).collect()

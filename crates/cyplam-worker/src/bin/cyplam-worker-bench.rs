@@ -1,5 +1,5 @@
 //! Times the worker's own training step (`Trainer::step` on pre-made batches) and validation pass
-//! (`evaluate_sets` over N frames), for bench/run, which sets it beside the PyTorch reference
+//! (`evaluate_sets` over N frames; fp32 only, as the worker's validation pass is), for bench/run, which sets it beside the PyTorch reference
 //! (bench/reference.py). Prints one JSON object a line.
 
 use anyhow::{Context, Result};
@@ -120,6 +120,9 @@ fn main() -> Result<()> {
                     })
                     .collect();
                 emit("train", "ms_per_it", median(times));
+                if p != Precision::Fp32 {
+                    continue; // the validation pass is fp32 whatever the training precision
+                }
 
                 let x = Tensor::rand([a.eval_frames, 1, 28, 28], (Kind::Float, Device::Cpu));
                 let y = Tensor::randn([a.eval_frames, 2], (Kind::Float, Device::Cpu)) * 0.1 + 1.0;
