@@ -116,8 +116,7 @@ pub fn run_model(
 
     let data = sweep.grid.data.as_ref().context("the sweep has no [data] table")?;
     let (train, val) = load_data(sweep)?;
-    let prep = Prepared::new(&train, &val, data.input_scale, opts.device);
-    drop((train, val));
+    let prep = Prepared::new(train, val, data.input_scale, opts.device);
     let n = prep.train_len() as u64;
     let bs = spec.batch_size as u64;
     if bs > n {

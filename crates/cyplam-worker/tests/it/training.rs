@@ -42,7 +42,7 @@ fn a_short_training_learns_and_leaves_every_file() {
     let data = data_dir();
     let train = cyplam_core::data::load_dataset(&data.join("train")).unwrap();
     let val = cyplam_core::data::load_dataset(&data.join("validation")).unwrap();
-    let prep = Prepared::new(&train, &val, cyplam_core::grid::InputScale::Max, tch::Device::Cpu);
+    let prep = Prepared::new(train, val, cyplam_core::grid::InputScale::Max, tch::Device::Cpu);
     let untrained = evaluate(&Trainer::new(&sweep.grid.models[0], tch::Device::Cpu).net, &prep.val_x, &prep.val_y, prep.label_scale);
     assert!(
         best.validation_accuracy20 > untrained.accuracy20 + 0.3,
