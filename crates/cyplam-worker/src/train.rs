@@ -24,7 +24,7 @@ impl Prepared {
     /// Takes the data sets by value: each set's frames are freed as soon as its tensor is made
     /// (and scaled in place), so at most one set is held twice. With the study's data set
     /// (44,505 + 162,216 frames, 648 MB as fp32) that lowered a worker's peak memory from 2.12 to
-    /// 1.6 GB (docs/performance.md).
+    /// 1.49 GB for Model-108 (docs/performance.md).
     pub fn new(train: Dataset, val: Dataset, scale: InputScale, device: Device) -> Prepared {
         let input_factor = match scale {
             InputScale::None => 1.0,
