@@ -126,7 +126,6 @@ pub async fn load_scaling(db: &Db, sweep_id: i64, f: &Frozen) -> Result<Option<S
 /// The packings measured, as a table: packing, trainings, cores each, wall time, trainings per
 /// hour, relative to the best; the recommended row marked.
 fn packings_table(h: &mut String, s: &Scaling) {
-    let best = s.packings.iter().map(|p| p.trainings_per_hour).fold(0.0, f64::max);
     h.push_str("<table id=\"packings-table\">\n<thead><tr><th class=\"text\">packing</th><th>trainings</th><th>cores each</th>\
                 <th>wall s</th><th>trainings / hour</th><th>relative</th><th class=\"text\"></th></tr></thead>\n<tbody>\n");
     for p in &s.packings {
@@ -139,7 +138,7 @@ fn packings_table(h: &mut String, s: &Scaling) {
             p.cores_each,
             p.wall_seconds,
             p.trainings_per_hour,
-            if best > 0.0 { p.trainings_per_hour / best } else { 0.0 },
+            s.relative(p),
             if p.recommended { "recommended" } else { "" }
         );
     }

@@ -766,6 +766,14 @@ pub struct ScalingPoint {
     pub sd: f64,
 }
 
+impl Scaling {
+    /// A packing's trainings per hour relative to the best packing measured (1 for the best).
+    pub fn relative(&self, p: &Packing) -> f64 {
+        let best = self.packings.iter().map(|p| p.trainings_per_hour).fold(0.0, f64::max);
+        if best > 0.0 { p.trainings_per_hour / best } else { 0.0 }
+    }
+}
+
 impl ScalingModel {
     /// Mean and standard deviation per core count, fewest cores first.
     pub fn points(&self) -> Vec<ScalingPoint> {

@@ -4,7 +4,7 @@
 
 use crate::cli::{Format, Global};
 use crate::db::{Db, ModelRow};
-use crate::plot::{Packing, Scaling, ScalingPoint};
+use crate::plot::{Scaling, ScalingModel, ScalingPoint};
 use crate::sweep::{self, Frozen};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -90,26 +90,22 @@ pub async fn print_ranking(db: &Db, id: i64, f: &Frozen, top: usize, format: For
 }
 
 /// The scalability study's rows: per model and core count the mean and standard deviation of the
-/// time, the speed-up T(first)/T(N) against the fewest cores measured, and the efficiency
-/// speed-up / (N / first). `cyplam scale` and `cyplam report` print the same table.
-pub fn scaling_rows(s: &Scaling) -> Vec<ScalingRow> {
+/// time, the speed-up against the fewest cores measured (`ScalingModel::speedups`) and the
+/// efficiency speed-up / (N / fewest). `cyplam scale` and `cyplam report` print the same table.
+pub fn scaling_rows(s: &Scaling) -> Vec<ScalingRow<'_>> {
     let mut out = Vec::new();
     for m in &s.models {
         let points = m.points();
-        let Some(first) = points.first().copied() else { continue };
-        for p in points {
-            let speedup = first.mean / p.mean;
-            out.push(ScalingRow { model: m.name.clone(), arch: m.arch.clone(), free_params: m.free_params, point: p,
-                speedup, efficiency: speedup / (p.cores as f64 / first.cores as f64) });
+        let Some(fewest) = points.first().map(|p| p.cores as f64) else { continue };
+        for (point, (_, speedup)) in points.into_iter().zip(m.speedups()) {
+            out.push(ScalingRow { model: m, point, speedup, efficiency: speedup / (point.cores as f64 / fewest) });
         }
     }
     out
 }
 
-pub struct ScalingRow {
-    pub model: String,
-    pub arch: String,
-    pub free_params: i64,
+pub struct ScalingRow<'a> {
+    pub model: &'a ScalingModel,
     pub point: ScalingPoint,
     pub speedup: f64,
     pub efficiency: f64,
@@ -119,11 +115,9 @@ pub struct ScalingRow {
 /// recommendation), or as JSON.
 pub fn print_scaling(s: &Scaling, format: Format) -> Result<()> {
     let rows = scaling_rows(s);
-    let best = s.packings.iter().map(|p| p.trainings_per_hour).fold(0.0, f64::max);
-    let relative = |p: &Packing| if best > 0.0 { p.trainings_per_hour / best } else { 0.0 };
     if format == Format::Json {
-        let scaling: Vec<serde_json::Value> = rows.iter().map(|r| serde_json::json!({"model": r.model, "arch": r.arch,
-            "free_params": r.free_params, "cores": r.point.cores, "runs": r.point.runs, "mean_seconds": r.point.mean,
+        let scaling: Vec<serde_json::Value> = rows.iter().map(|r| serde_json::json!({"model": r.model.name, "arch": r.model.arch,
+            "free_params": r.model.free_params, "cores": r.point.cores, "runs": r.point.runs, "mean_seconds": r.point.mean,
             "sd_seconds": r.point.sd, "speedup": r.speedup, "efficiency": r.efficiency})).collect();
         let packings: Vec<serde_json::Value> = s.packings.iter().map(|p| serde_json::json!({"trainings": p.trainings,
             "cores_each": p.cores_each, "wall_seconds": p.wall_seconds, "trainings_per_hour": p.trainings_per_hour,
@@ -131,14 +125,14 @@ pub fn print_scaling(s: &Scaling, format: Format) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"node": s.node_key, "scaling": scaling, "packings": packings}))?);
         return Ok(());
     }
-    let table: Vec<Vec<String>> = rows.iter().map(|r| vec![r.model.clone(), r.arch.clone(), r.free_params.to_string(),
+    let table: Vec<Vec<String>> = rows.iter().map(|r| vec![r.model.name.clone(), r.model.arch.clone(), r.model.free_params.to_string(),
         r.point.cores.to_string(), r.point.runs.to_string(), format!("{:.2}", r.point.mean), format!("{:.2}", r.point.sd),
         format!("{:.2}", r.speedup), format!("{:.2}", r.efficiency)]).collect();
     print_rows(&["model", "arch", "free params", "cores", "runs", "mean s", "sd s", "speed-up", "efficiency"], &table, format)?;
     if !s.packings.is_empty() {
         println!();
         let packs: Vec<Vec<String>> = s.packings.iter().map(|p| vec![p.label(), format!("{:.2}", p.wall_seconds),
-            format!("{:.1}", p.trainings_per_hour), format!("{:.2}", relative(p)),
+            format!("{:.1}", p.trainings_per_hour), format!("{:.2}", s.relative(p)),
             if p.recommended { "recommended".into() } else { String::new() }]).collect();
         print_rows(&["packing (trainings x cores)", "wall s", "trainings/hour", "relative", ""], &packs, format)?;
         if let Some(p) = s.packings.iter().find(|p| p.recommended) {

@@ -278,7 +278,6 @@ pub async fn run<S: Scheduler>(g: &Global, a: &ScaleArgs, sched: &S) -> Result<(
         s.packings.clear(); // --no-packing: the packings of an earlier run are not this run's
     }
     crate::report::print_scaling(&s, a.format)
-
 }
 
 /// Mean and sample standard deviation (0 for a single value).

@@ -1,6 +1,7 @@
 //! Times the worker's own training step (`Trainer::step` on pre-made batches) and validation pass
-//! (`evaluate_sets` over N frames; fp32 only, as the worker's validation pass is), for bench/run, which sets it beside the PyTorch reference
-//! (bench/reference.py). Prints one JSON object a line.
+//! (`evaluate_sets` over N frames; once, in fp32, as the worker's validation pass always is), for
+//! bench/run, which sets it beside the PyTorch reference (bench/reference.py). Prints one JSON
+//! object a line.
 
 use anyhow::{Context, Result};
 use cyplam_core::spec::{Activation, KeepSnapshots, Length, ModelSpec, Precision, Regularization};
