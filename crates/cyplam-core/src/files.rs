@@ -2,6 +2,8 @@
 //! reads them) and the worker (which writes them): the frozen sweep, each model's metrics file and
 //! result file, and the atomic write every one of them goes through.
 
+pub use crate::layout::{ModelDir, SweepDir};
+
 use crate::grid::Grid;
 use crate::spec::ModelSpec;
 use serde::{Deserialize, Serialize};
@@ -17,27 +19,74 @@ pub const EXIT_PREEMPTED: i32 = 75;
 /// Exit code of a worker that found the model locked by another live worker.
 pub const EXIT_LOCKED: i32 = 73;
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// crash leaves either the old file or the new one, never a torn one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
+/// A problem with one of a sweep's files, naming the file (and the line, for line-based files).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error("{}: {error}", path.display())]
+    Json { path: PathBuf, error: serde_json::Error },
+    #[error("{}:{line}: {message}", path.display())]
+    Line { path: PathBuf, line: usize, message: String },
+    #[error("{}: written by a newer cyplam (format {found}, this one reads {FORMAT_VERSION})", path.display())]
+    NewerFormat { path: PathBuf, found: u32 },
+}
+
+impl FileError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            FileError::Io { path, .. } | FileError::Json { path, .. } | FileError::Line { path, .. } | FileError::NewerFormat { path, .. } => path,
         }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
     }
-    result
+    /// Whether the file does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, FileError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// The name a file is written under before it is renamed into place: `.<name>.partial.<pid>` in
+/// the same directory (hidden, and never taken for the finished file).
+pub fn partial_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+    path.with_file_name(format!(".{name}.partial.{}", std::process::id()))
+}
+
+/// The one atomic write: `write` fills the temporary file [`partial_path`], which is then synced
+/// and renamed to `path` (and the rename made durable), so a crash leaves either the old file or
+/// the new one, never a torn one. On any failure the temporary file is removed. `io_error` turns a
+/// failed sync or rename (of the temporary file) into the caller's error type.
+pub fn write_atomic_with<E>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+    io_error: impl FnOnce(&Path, std::io::Error) -> E,
+) -> Result<(), E> {
+    let tmp = partial_path(path);
+    let result = write(&tmp).and_then(|()| {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| io_error(&tmp, e))
+    });
+    match result {
+        Ok(()) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(d) = std::fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically ([`write_atomic_with`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |tmp| std::fs::File::create(tmp).and_then(|mut f| f.write_all(bytes)), |_, e| e)
 }
 
 /// JSON, pretty, written atomically.
@@ -48,51 +97,25 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> std::io::Resul
 }
 
 /// Reads a JSON file, with the path in the error.
-pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|error| FileError::Io { path: path.to_path_buf(), error })?;
+    serde_json::from_str(&text).map_err(|error| FileError::Json { path: path.to_path_buf(), error })
 }
 
-/// Layout of a sweep directory `RUNS/<name>/`.
-#[derive(Debug, Clone)]
-pub struct SweepDir {
-    pub root: PathBuf,
+/// Reads a sweep's `sweep.json`, refusing one written in a newer format.
+pub fn load_sweep(dir: &SweepDir) -> Result<SweepFile, FileError> {
+    let path = dir.sweep_json();
+    let sweep: SweepFile = read_json(&path)?;
+    if sweep.format > FORMAT_VERSION {
+        return Err(FileError::NewerFormat { path, found: sweep.format });
+    }
+    Ok(sweep)
 }
 
 impl SweepDir {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        SweepDir { root: root.into() }
-    }
-    /// The frozen, fully resolved sweep the workers read.
-    pub fn sweep_json(&self) -> PathBuf {
-        self.root.join("sweep.json")
-    }
-    /// A copy of the grid file as it was when the sweep was frozen.
-    pub fn grid_copy(&self) -> PathBuf {
-        self.root.join("grid.toml")
-    }
-    pub fn models_dir(&self) -> PathBuf {
-        self.root.join("models")
-    }
-    pub fn model_dir(&self, name: &str) -> PathBuf {
-        self.models_dir().join(name)
-    }
-    pub fn logs_dir(&self) -> PathBuf {
-        self.root.join("logs")
-    }
-    pub fn submit_dir(&self) -> PathBuf {
-        self.root.join("submit")
-    }
-    pub fn load(&self) -> Result<SweepFile, String> {
-        let sweep: SweepFile = read_json(&self.sweep_json())?;
-        if sweep.format > FORMAT_VERSION {
-            return Err(format!(
-                "{}: written by a newer cyplam (format {}, this one reads {FORMAT_VERSION})",
-                self.sweep_json().display(),
-                sweep.format
-            ));
-        }
-        Ok(sweep)
+    /// [`load_sweep`].
+    pub fn load(&self) -> Result<SweepFile, FileError> {
+        load_sweep(self)
     }
 }
 
@@ -114,42 +137,6 @@ impl SweepFile {
     }
     pub fn model_by_name(&self, name: &str) -> Option<&ModelSpec> {
         self.grid.models.iter().find(|m| m.name == name)
-    }
-}
-
-/// Files of one model's directory.
-#[derive(Debug, Clone)]
-pub struct ModelDir {
-    pub root: PathBuf,
-}
-
-impl ModelDir {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        ModelDir { root: root.into() }
-    }
-    pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.csv")
-    }
-    pub fn result(&self) -> PathBuf {
-        self.root.join("result.json")
-    }
-    pub fn best(&self) -> PathBuf {
-        self.root.join("best.safetensors")
-    }
-    pub fn snapshots_dir(&self) -> PathBuf {
-        self.root.join("snapshots")
-    }
-    pub fn snapshot(&self, iteration: u64) -> PathBuf {
-        self.snapshots_dir().join(format!("iter-{iteration:09}.safetensors"))
-    }
-    pub fn checkpoint_dir(&self) -> PathBuf {
-        self.root.join("checkpoint")
-    }
-    pub fn lock(&self) -> PathBuf {
-        self.root.join("lock")
-    }
-    pub fn log(&self) -> PathBuf {
-        self.root.join("worker.log")
     }
 }
 
@@ -231,13 +218,13 @@ impl MetricsRow {
 
 /// Reads a metrics file up to its last complete row: a line cut by a crash (no final newline) is
 /// ignored. A complete line that does not parse is an error naming the file and line.
-pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>, String> {
+pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>, FileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(error) => return Err(FileError::Io { path: path.to_path_buf(), error }),
     };
-    parse_metrics(&text).map_err(|(line, m)| format!("{}:{line}: {m}", path.display()))
+    parse_metrics(&text).map_err(|(line, message)| FileError::Line { path: path.to_path_buf(), line, message })
 }
 
 /// Parses metrics text; see [`read_metrics`]. Errors carry the 1-based line.

@@ -165,13 +165,7 @@ pub fn synthesize(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, Synth
 // Random numbers
 // ------------------------------------------------------------------------------------------------
 
-/// SplitMix64's finaliser: a good 64-bit mixing function.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::rng::splitmix64 as mix;
 
 /// xoshiro256++ with a Gaussian spare.
 #[derive(Debug, Clone)]
@@ -466,18 +460,9 @@ fn write_set(dir: &Path, plan: &SetPlan) -> Result<(), SynthError> {
     Ok(())
 }
 
-/// Writes `array` to `path.partial.<pid>`, syncs it, then renames it to `path`; removes the
-/// temporary file on failure.
+/// Writes `array` to `path` through the one atomic write ([`crate::files::write_atomic_with`]).
 fn write_atomically<A: WriteNpyExt>(path: &Path, array: &A) -> Result<(), SynthError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!("{name}.partial.{}", std::process::id()));
-    let result = write_and_sync(&tmp, array).and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|source| SynthError::Rename { from: tmp.clone(), to: path.to_path_buf(), source })
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::files::write_atomic_with(path, |tmp| write_and_sync(tmp, array), |tmp, source| SynthError::Rename { from: tmp.to_path_buf(), to: path.to_path_buf(), source })
 }
 
 fn write_and_sync<A: WriteNpyExt>(path: &Path, array: &A) -> Result<(), SynthError> {
@@ -486,8 +471,8 @@ fn write_and_sync<A: WriteNpyExt>(path: &Path, array: &A) -> Result<(), SynthErr
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
     array.write_npy(&mut writer).map_err(|source| SynthError::Encode { path: path.to_path_buf(), source })?;
     writer.flush().map_err(io_err)?;
-    let file = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
-    file.sync_all().map_err(io_err)
+    // Synced by the atomic write, before the rename.
+    writer.into_inner().map(drop).map_err(|e| io_err(e.into_error()))
 }
 
 #[cfg(test)]
