@@ -43,6 +43,9 @@ impl WorkerInvocation {
             Word::Literal("--sweep".into()),
             Word::Literal(self.sweep.display().to_string()),
         ];
+        if let Some(d) = &self.device {
+            w.extend([Word::Literal("--device".into()), Word::Literal(d.clone())]);
+        }
         match &self.target {
             Target::ArrayTask { offset } => {
                 w.push(Word::Literal("--index".into()));
@@ -57,9 +60,6 @@ impl WorkerInvocation {
         }
         if let Some(t) = self.threads {
             w.extend([Word::Literal("--threads".into()), Word::Literal(t.to_string())]);
-        }
-        if let Some(d) = &self.device {
-            w.extend([Word::Literal("--device".into()), Word::Literal(d.clone())]);
         }
         w
     }
@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(inv(Target::ArrayTask { offset: 0 }).render(), "/opt/w --sweep '/r/it'\\''s' --index \"$SLURM_ARRAY_TASK_ID\"");
         let mut i = inv(Target::ArrayTask { offset: 1001 });
         i.device = Some("cuda".into());
-        assert_eq!(i.render(), "/opt/w --sweep '/r/it'\\''s' --index \"$((SLURM_ARRAY_TASK_ID + 1001))\" --device cuda");
+        assert_eq!(i.render(), "/opt/w --sweep '/r/it'\\''s' --device cuda --index \"$((SLURM_ARRAY_TASK_ID + 1001))\"");
         let mut i = inv(Target::Model(3));
         i.threads = Some(4);
         assert_eq!(i.render(), "/opt/w --sweep '/r/it'\\''s' --model 3 --threads 4");

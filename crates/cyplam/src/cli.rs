@@ -1,12 +1,11 @@
-//! The `cyplam` command line: a root with the global options (runs directory, database) and one
-//! subcommand per verb; each verb's work lives in its own module.
+//! The `cyplam` command line: a root with the global options and one subcommand per verb. This
+//! file only parses and dispatches; each verb is a file under `commands/`.
 
-use crate::db::Db;
+use crate::commands::{cancel, collect, completions, data, grid, report, resubmit, run, scale, status, submit};
+use crate::ctx::{Ctx, Global};
 use crate::slurm::{Scheduler, Slurm};
-use crate::sweep;
-use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "cyplam", version, about = "Run neural-network hyper-parameter sweeps on Slurm, gather results in SQLite, rank them")]
@@ -17,73 +16,64 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct Global {
-    /// Where sweeps live: RUNS/<sweep>/.
-    #[arg(long, global = true, env = "CYPLAM_RUNS", default_value = "runs")]
-    pub runs_dir: PathBuf,
-    /// The results database; default RUNS/cyplam.db.
-    #[arg(long, global = true, env = "CYPLAM_DB")]
-    pub db: Option<PathBuf>,
-}
-
-impl Global {
-    pub fn db_path(&self) -> PathBuf {
-        self.db.clone().unwrap_or_else(|| self.runs_dir.join("cyplam.db"))
-    }
-    pub async fn open_db(&self) -> Result<Db> {
-        Db::open(&self.db_path()).await
-    }
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Expand a grid file and print its models.
-    Grid(GridArgs),
+    Grid(grid::GridArgs),
     /// Make or import data sets.
     #[command(subcommand)]
-    Data(crate::data_cmd::DataCommand),
+    Data(data::DataCommand),
     /// Check a grid and its data, freeze the sweep and submit it as a Slurm job array.
-    Submit(crate::submit::SubmitArgs),
+    Submit(submit::SubmitArgs),
     /// Submit again the models of a sweep that failed, were preempted or were lost.
-    Resubmit(crate::submit::ResubmitArgs),
+    Resubmit(resubmit::ResubmitArgs),
     /// Run a sweep on this machine, without Slurm, with the same worker, files and database.
-    Run(crate::local::RunArgs),
+    Run(run::RunArgs),
     /// Where each model of a sweep stands.
-    Status(crate::status::StatusArgs),
+    Status(status::StatusArgs),
     /// Ingest the workers' files into the database (status and report do it too).
-    Collect(SweepArg),
+    Collect(collect::CollectArgs),
     /// Rank the models of a sweep, or show one model's learning curve.
-    Report(crate::report::ReportArgs),
+    Report(report::ReportArgs),
     /// Cancel a sweep's Slurm jobs.
-    Cancel(SweepArg),
+    Cancel(cancel::CancelArgs),
     /// The scalability study: time the grid's models per core count, measure packings, recommend one.
-    Scale(crate::scale::ScaleArgs),
+    Scale(scale::ScaleArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions(completions::CompletionsArgs),
 }
 
-#[derive(Args, Debug)]
-pub struct SweepArg {
-    /// Sweep name (or directory); default: the newest sweep in the database.
-    pub sweep: Option<String>,
+impl Command {
+    pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
+        match self {
+            Command::Grid(a) => a.run(ctx).await,
+            Command::Data(a) => a.run(ctx).await,
+            Command::Submit(a) => a.run(ctx).await,
+            Command::Resubmit(a) => a.run(ctx).await,
+            Command::Run(a) => a.run(ctx).await,
+            Command::Status(a) => a.run(ctx).await,
+            Command::Collect(a) => a.run(ctx).await,
+            Command::Report(a) => a.run(ctx).await,
+            Command::Cancel(a) => a.run(ctx).await,
+            Command::Scale(a) => a.run(ctx).await,
+            Command::Completions(a) => a.run(ctx).await,
+        }
+    }
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
-    Markdown,
-}
-
-#[derive(Args, Debug)]
-pub struct GridArgs {
-    /// The grid file (TOML).
-    pub file: PathBuf,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+/// `cyplam --version`: this version, and the worker's (which names the libtorch it was built
+/// against).
+fn version() -> String {
+    format!("cyplam {}\nworker: {}", env!("CARGO_PKG_VERSION"), crate::worker::worker_version())
 }
 
 pub fn main() -> std::process::ExitCode {
+    // clap's own --version knows only this crate's version; the worker's libtorch is asked at
+    // run time.
+    if matches!(std::env::args().nth(1).as_deref(), Some("--version" | "-V")) {
+        println!("{}", version());
+        return std::process::ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CYPLAM_LOG").unwrap_or_else(|_| "warn".into()))
@@ -96,7 +86,8 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(dispatch(cli)) {
+    let ctx = Ctx::new(cli.global, &Slurm);
+    match rt.block_on(cli.command.run(&ctx)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // A closed pipe (`cyplam report | head`) is not an error.
@@ -107,89 +98,4 @@ pub fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-pub async fn dispatch(cli: Cli) -> Result<()> {
-    let g = cli.global;
-    match cli.command {
-        Command::Grid(a) => grid(&a),
-        Command::Data(c) => crate::data_cmd::run(c),
-        Command::Submit(a) => crate::submit::submit(&g, &a, &Slurm).await,
-        Command::Resubmit(a) => crate::submit::resubmit(&g, &a, &Slurm).await,
-        Command::Run(a) => crate::local::run(&g, &a).await,
-        Command::Status(a) => crate::status::run(&g, &a, &Slurm).await,
-        Command::Collect(a) => {
-            let db = g.open_db().await?;
-            let f = sweep::pick(&g.runs_dir, &db, a.sweep.as_deref()).await?;
-            let id = db.register_sweep(&f.dir, &f.sweep).await?;
-            let n = db.collect(id, &f.dir, &f.sweep).await?;
-            println!("collected {n} model(s) of sweep {} into {}", f.sweep.name, g.db_path().display());
-            Ok(())
-        }
-        Command::Report(a) => crate::report::run(&g, &a).await,
-        Command::Cancel(a) => cancel(&g, &a, &Slurm).await,
-        Command::Scale(a) => crate::scale::run(&g, &a, &Slurm).await,
-    }
-}
-
-fn grid(a: &GridArgs) -> Result<()> {
-    let g = cyplam_core::grid::load(&a.file)?;
-    let varying = g.varying_settings();
-    match a.format {
-        Format::Json => {
-            let rows: Vec<serde_json::Value> = g.models.iter().map(|m| {
-                let mut o = serde_json::Map::new();
-                o.insert("index".into(), m.index.into());
-                o.insert("name".into(), m.name.clone().into());
-                for (k, v) in cyplam_core::grid::model_settings(m) {
-                    o.insert(k, v);
-                }
-                serde_json::Value::Object(o)
-            }).collect();
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-        }
-        Format::Csv | Format::Table | Format::Markdown => {
-            let mut cols: Vec<&str> = vec!["wc1", "ncv1", "wc2", "ncv2", "nfc1"];
-            for v in &varying {
-                if !cols.contains(v) {
-                    cols.push(v);
-                }
-            }
-            cols.push("free_params");
-            let mut header = vec!["index", "name"];
-            header.extend(&cols);
-            let rows: Vec<Vec<String>> = g.models.iter().map(|m| {
-                let s = cyplam_core::grid::model_settings(m);
-                let mut r = vec![m.index.to_string(), m.name.clone()];
-                r.extend(cols.iter().map(|c| match s.get(*c) {
-                    Some(serde_json::Value::String(x)) => x.clone(),
-                    Some(v) => v.to_string(),
-                    None => String::new(),
-                }));
-                r
-            }).collect();
-            crate::report::print_rows(&header, &rows, a.format)?;
-            if a.format == Format::Table {
-                let min = g.models.iter().map(|m| m.free_params).min().unwrap_or(0);
-                let max = g.models.iter().map(|m| m.free_params).max().unwrap_or(0);
-                println!("{} models ({}), {} to {} free parameters", g.models.len(),
-                    g.axes.iter().map(|a| format!("{} x{}", a.name, a.len)).collect::<Vec<_>>().join(", "), min, max);
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn cancel<S: Scheduler>(g: &Global, a: &SweepArg, s: &S) -> Result<()> {
-    let db = g.open_db().await?;
-    let f = sweep::pick(&g.runs_dir, &db, a.sweep.as_deref()).await?;
-    let id = db.sweep_id(&f.sweep.name).await?.context("the sweep is not in the database")?;
-    let jobs: Vec<String> = db.submissions(id).await?.into_iter().filter(|s| s.backend == "slurm").map(|s| s.job_id).collect();
-    if jobs.is_empty() {
-        println!("sweep {} has no Slurm jobs", f.sweep.name);
-        return Ok(());
-    }
-    s.cancel(&jobs).await?;
-    println!("cancelled job(s) {} of sweep {}; workers checkpoint on SIGTERM, `cyplam submit` resumes them", jobs.join(", "), f.sweep.name);
-    Ok(())
 }

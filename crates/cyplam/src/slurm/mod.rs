@@ -1,13 +1,96 @@
 //! Slurm behind a small trait (submit, states of many jobs, cancel, cluster limits), so the
 //! orchestration runs against the real `sbatch`/`squeue`/`sacct`/`scontrol` or a fake. Parsing
-//! their output is pure and tested against output captured from the dev cluster.
+//! their output (parse.rs) and rendering scripts (script.rs) are pure and tested.
 
+pub mod parse;
 pub mod script;
 
-use anyhow::{bail, Context, Result};
+pub use parse::{parse_max_array_size, parse_sacct, parse_sbatch_parsable, parse_squeue};
+
+use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tokio::process::Command;
+
+/// A job's state as Slurm names it (`squeue %T`, `sacct State`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlurmState {
+    Pending,
+    Running,
+    Configuring,
+    Completing,
+    Completed,
+    Failed,
+    Cancelled,
+    Timeout,
+    NodeFail,
+    Preempted,
+    OutOfMemory,
+    Requeued,
+    RequeueHold,
+    RequeueFed,
+    Resizing,
+    Suspended,
+    StageOut,
+    Signaling,
+    /// Any other state, as Slurm wrote it.
+    Other(String),
+}
+
+impl SlurmState {
+    const NAMES: [(&'static str, SlurmState); 18] = [
+        ("PENDING", SlurmState::Pending),
+        ("RUNNING", SlurmState::Running),
+        ("CONFIGURING", SlurmState::Configuring),
+        ("COMPLETING", SlurmState::Completing),
+        ("COMPLETED", SlurmState::Completed),
+        ("FAILED", SlurmState::Failed),
+        ("CANCELLED", SlurmState::Cancelled),
+        ("TIMEOUT", SlurmState::Timeout),
+        ("NODE_FAIL", SlurmState::NodeFail),
+        ("PREEMPTED", SlurmState::Preempted),
+        ("OUT_OF_MEMORY", SlurmState::OutOfMemory),
+        ("REQUEUED", SlurmState::Requeued),
+        ("REQUEUE_HOLD", SlurmState::RequeueHold),
+        ("REQUEUE_FED", SlurmState::RequeueFed),
+        ("RESIZING", SlurmState::Resizing),
+        ("SUSPENDED", SlurmState::Suspended),
+        ("STAGE_OUT", SlurmState::StageOut),
+        ("SIGNALING", SlurmState::Signaling),
+    ];
+
+    /// The name Slurm prints.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SlurmState::Other(s) => s,
+            known => Self::NAMES.iter().find(|(_, k)| k == known).map(|(n, _)| *n).unwrap_or(""),
+        }
+    }
+
+    /// Waiting, running or about to run again: its model is taken care of.
+    pub fn is_active(&self) -> bool {
+        use SlurmState::*;
+        matches!(self, Pending | Running | Configuring | Completing | Requeued | RequeueHold | RequeueFed | Resizing | Suspended | StageOut | Signaling)
+    }
+}
+
+impl From<&str> for SlurmState {
+    fn from(s: &str) -> SlurmState {
+        Self::NAMES.iter().find(|(n, _)| *n == s).map(|(_, k)| k.clone()).unwrap_or_else(|| SlurmState::Other(s.to_string()))
+    }
+}
+
+impl PartialEq<&str> for SlurmState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for SlurmState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Where one array task stands, as Slurm says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,8 +98,7 @@ pub struct TaskState {
     /// The array's job id (what sbatch printed).
     pub array_job: String,
     pub task: usize,
-    /// PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, NODE_FAIL, PREEMPTED, ...
-    pub state: String,
+    pub state: SlurmState,
     pub reason: String,
     pub node: String,
     pub exit_code: Option<String>,
@@ -24,11 +106,22 @@ pub struct TaskState {
 
 impl TaskState {
     pub fn is_active(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "RESIZING" | "SUSPENDED" | "STAGE_OUT" | "SIGNALING"
-        )
+        self.state.is_active()
     }
+}
+
+/// What can go wrong running a Slurm command, by kind.
+#[derive(Debug, thiserror::Error)]
+pub enum SlurmError {
+    #[error("`{command}` was not found on PATH: this machine is not a Slurm login node. To run the sweep on this machine instead, use `cyplam run GRID`")]
+    NotInstalled { command: String },
+    #[error("running {command}: {error}")]
+    Spawn { command: String, error: std::io::Error },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed { command: String, status: std::process::ExitStatus, stderr: String },
+    /// Every job asked about is unknown to the controller (squeue's "Invalid job id").
+    #[error("`{command}`: {stderr}")]
+    UnknownJob { command: String, stderr: String },
 }
 
 /// The scheduler operations cyplam needs.
@@ -45,22 +138,20 @@ pub trait Scheduler {
 /// The real Slurm commands on PATH.
 pub struct Slurm;
 
-async fn run(cmd: &str, args: &[String]) -> Result<String> {
+async fn run(cmd: &str, args: &[String]) -> Result<String, SlurmError> {
     let out = match Command::new(cmd).args(args).output().await {
         Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "`{cmd}` was not found on PATH: this machine is not a Slurm login node. \
-             To run the sweep on this machine instead, use `cyplam run GRID`"
-        ),
-        Err(e) => return Err(e).with_context(|| format!("running {cmd}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SlurmError::NotInstalled { command: cmd.to_string() }),
+        Err(error) => return Err(SlurmError::Spawn { command: cmd.to_string(), error }),
     };
     if !out.status.success() {
-        bail!(
-            "`{cmd} {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        let command = format!("{cmd} {}", args.join(" "));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        // squeue's only way of saying that it knows none of the jobs.
+        if cmd == "squeue" && stderr.contains("Invalid job id") {
+            return Err(SlurmError::UnknownJob { command, stderr });
+        }
+        return Err(SlurmError::Failed { command, status: out.status, stderr });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -90,16 +181,14 @@ impl Scheduler for Slurm {
                 by_task.insert((t.array_job.clone(), t.task), t);
             }
         }
-        // squeue exits non-zero when every listed job is unknown to it.
-        let out = run("squeue", &["-h".into(), "-r".into(), "-j".into(), ids, "-o".into(), SQUEUE_FORMAT.into()]).await;
-        match out {
+        match run("squeue", &["-h".into(), "-r".into(), "-j".into(), ids, "-o".into(), SQUEUE_FORMAT.into()]).await {
             Ok(out) => {
                 for t in parse_squeue(&out) {
                     by_task.insert((t.array_job.clone(), t.task), t);
                 }
             }
-            Err(e) if e.to_string().contains("Invalid job id") => {}
-            Err(e) => return Err(e),
+            Err(SlurmError::UnknownJob { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
         Ok(by_task.into_values().collect())
     }
@@ -108,7 +197,8 @@ impl Scheduler for Slurm {
         if array_jobs.is_empty() {
             return Ok(());
         }
-        run("scancel", array_jobs).await.map(|_| ())
+        run("scancel", array_jobs).await?;
+        Ok(())
     }
 
     async fn max_array_size(&self) -> Result<usize> {
@@ -117,150 +207,18 @@ impl Scheduler for Slurm {
     }
 }
 
-/// `sbatch --parsable` prints `jobid` or `jobid;cluster`.
-pub fn parse_sbatch_parsable(out: &str) -> Result<String> {
-    let line = out.lines().map(str::trim).find(|l| !l.is_empty()).context("sbatch printed no job id")?;
-    let id = line.split(';').next().unwrap_or(line);
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-        bail!("sbatch printed {line:?}, not a job id");
-    }
-    Ok(id.to_string())
-}
-
-/// MaxArraySize from `scontrol show config`.
-pub fn parse_max_array_size(out: &str) -> Result<usize> {
-    for line in out.lines() {
-        if let Some((k, v)) = line.split_once('=') {
-            if k.trim() == "MaxArraySize" {
-                return v.trim().parse().with_context(|| format!("MaxArraySize = {:?} is not a number", v.trim()));
-            }
-        }
-    }
-    bail!("`scontrol show config` does not say MaxArraySize")
-}
-
-/// Splits `123_4` into ("123", 4); array ranges such as `123_[5-9]` are expanded; a job that is
-/// not an array (`123`) is task 0.
-fn array_ids(id: &str) -> Vec<(String, usize)> {
-    let Some((job, task)) = id.split_once('_') else {
-        return if !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) { vec![(id.to_string(), 0)] } else { Vec::new() };
-    };
-    if let Ok(t) = task.parse::<usize>() {
-        return vec![(job.to_string(), t)];
-    }
-    let inner = task.trim_start_matches('[').trim_end_matches(']');
-    let inner = inner.split('%').next().unwrap_or("");
-    let mut out = Vec::new();
-    for part in inner.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
-                    out.extend((a..=b).map(|t| (job.to_string(), t)));
-                }
-            }
-            None => {
-                if let Ok(t) = part.parse::<usize>() {
-                    out.push((job.to_string(), t));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Parses `squeue -h -r -o '%i|%A|%K|%T|%r|%N'`.
-pub fn parse_squeue(out: &str) -> Vec<TaskState> {
-    let mut v = Vec::new();
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split('|').collect();
-        if f.len() < 6 {
-            continue;
-        }
-        for (job, task) in array_ids(f[0]) {
-            v.push(TaskState {
-                array_job: job,
-                task,
-                state: f[3].to_string(),
-                reason: f[4].to_string(),
-                node: f[5].to_string(),
-                exit_code: None,
-            });
-        }
-    }
-    v
-}
-
-/// Parses `sacct -n -P -X -o JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End`.
-pub fn parse_sacct(out: &str) -> Vec<TaskState> {
-    let mut v = Vec::new();
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split('|').collect();
-        if f.len() < 5 {
-            continue;
-        }
-        // "CANCELLED by 0" -> CANCELLED.
-        let state = f[2].split_whitespace().next().unwrap_or("").to_string();
-        for (job, task) in array_ids(f[0]) {
-            v.push(TaskState {
-                array_job: job,
-                task,
-                state: state.clone(),
-                reason: f[2].to_string(),
-                node: f[4].to_string(),
-                exit_code: Some(f[3].to_string()),
-            });
-        }
-    }
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> String {
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/slurm-output").join(name)).unwrap()
-    }
-
     #[test]
-    fn real_squeue_output() {
-        let cmd = fixture("squeue-array.cmd");
-        assert!(cmd.contains(SQUEUE_FORMAT), "the fixture was captured with our format: {cmd}");
-        let t = parse_squeue(&fixture("squeue-array.txt"));
-        assert_eq!(t.len(), 5);
-        let running: Vec<usize> = t.iter().filter(|t| t.state == "RUNNING").map(|t| t.task).collect();
-        assert_eq!(running, vec![1, 0]);
-        assert!(t.iter().all(|t| t.array_job == "8" && t.is_active()));
-        assert_eq!(t[0].reason, "Resources");
-        assert_eq!(t[3].node, "vm");
-    }
-
-    #[test]
-    fn real_sacct_output() {
-        let cmd = fixture("sacct-array.cmd");
-        assert!(cmd.contains(SACCT_FORMAT), "{cmd}");
-        let t = parse_sacct(&fixture("sacct-array.txt"));
-        let states: Vec<(usize, &str)> = t.iter().map(|t| (t.task, t.state.as_str())).collect();
-        assert_eq!(states, vec![(0, "COMPLETED"), (1, "COMPLETED"), (2, "RUNNING"), (3, "FAILED"), (4, "CANCELLED")]);
-        assert_eq!(t[3].exit_code.as_deref(), Some("3:0"));
-        assert!(!t[3].is_active() && t[2].is_active());
-    }
-
-    #[test]
-    fn real_scontrol_and_sbatch_output() {
-        assert_eq!(parse_max_array_size(&fixture("scontrol-show-config.txt")).unwrap(), 1001);
-        assert_eq!(parse_sbatch_parsable(&fixture("sbatch-parsable.txt")).unwrap(), "8");
-        assert_eq!(parse_sbatch_parsable("1234;cluster2\n").unwrap(), "1234");
-        assert!(parse_sbatch_parsable("sbatch: error: Batch job submission failed").is_err());
-        assert!(parse_max_array_size("Foo = 1").is_err());
-    }
-
-    #[test]
-    fn unexpanded_pending_ranges() {
-        let t = parse_squeue("77_[3-5,9%2]|77|N/A|PENDING|JobArrayTaskLimit|\n");
-        assert_eq!(t.iter().map(|t| t.task).collect::<Vec<_>>(), vec![3, 4, 5, 9]);
-        // A job that is not an array (the scaling study's).
-        let t = parse_squeue("33|33|N/A|RUNNING|None|vm\n");
-        assert_eq!((t[0].array_job.as_str(), t[0].task, t[0].is_active()), ("33", 0, true));
+    fn states_round_trip_their_names() {
+        for (name, state) in SlurmState::NAMES.iter() {
+            assert_eq!(SlurmState::from(*name), *state);
+            assert_eq!(state.as_str(), *name);
+        }
+        assert_eq!(SlurmState::from("BOOT_FAIL"), SlurmState::Other("BOOT_FAIL".into()));
+        assert_eq!(SlurmState::from("BOOT_FAIL").as_str(), "BOOT_FAIL");
+        assert!(SlurmState::Pending.is_active() && !SlurmState::Completed.is_active() && !SlurmState::Other("X".into()).is_active());
     }
 }

@@ -1,17 +1,15 @@
-//! Renders the sbatch script of a sweep (pure: tested with snapshots) and plans the job arrays:
-//! which array task indices to submit, split under the cluster's MaxArraySize.
+//! Renders the sbatch scripts (pure: tested with snapshots): the sweep's job array and the
+//! scalability study's job share one renderer for the `#SBATCH` lines and the set-up lines, and
+//! start workers through `WorkerInvocation`. Also plans the job arrays: which array task indices
+//! to submit, split under the cluster's MaxArraySize.
 
 use cyplam_core::files::EXIT_PREEMPTED;
 use cyplam_core::grid::SlurmConfig;
-use std::path::Path;
+use cyplam_core::invocation::{shell_quote_path, Target, WorkerInvocation};
+use std::path::{Path, PathBuf};
+use cyplam_core::packing::Packing;
 
-/// Quotes a string for a POSIX shell: safe for any content.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
+pub use cyplam_core::invocation::shell_quote;
 
 /// One job array to submit: array task ids `tasks` (already offset), worker index = id + offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,10 +50,7 @@ impl ArrayPlan {
 
 /// Array task indices holding `models` (sorted, unique), for `trainings_per_node` per task.
 pub fn task_indices(models: &[usize], trainings_per_node: u32) -> Vec<usize> {
-    let mut t: Vec<usize> = models.iter().map(|m| m / trainings_per_node as usize).collect();
-    t.sort_unstable();
-    t.dedup();
-    t
+    Packing::new(trainings_per_node).tasks_of(models)
 }
 
 /// Splits task indices into arrays whose ids stay below `max_array_size`.
@@ -72,7 +67,7 @@ pub fn plan_arrays(tasks: &[usize], max_array_size: usize) -> Vec<ArrayPlan> {
     plans
 }
 
-/// Everything the script needs.
+/// Everything the sweep's script needs.
 pub struct ScriptInput<'a> {
     pub sweep_name: &'a str,
     pub sweep_dir: &'a Path,
@@ -80,55 +75,45 @@ pub struct ScriptInput<'a> {
     pub slurm: &'a SlurmConfig,
     pub plan: &'a ArrayPlan,
     pub n_models: usize,
-    /// Extra arguments for every worker (e.g. ["--device", "cuda"]).
-    pub worker_args: &'a [String],
+    /// The workers' device (`--device`), when not the default.
+    pub device: Option<&'a str>,
 }
 
-/// The sbatch script. `#SBATCH` values were checked when the grid was read; everything that
-/// reaches the shell is quoted.
-pub fn render(i: &ScriptInput) -> String {
-    let s = i.slurm;
-    let mut out = String::new();
-    out.push_str("#!/bin/bash\n");
-    out.push_str(&format!(
-        "# Rendered by cyplam {} for sweep {} ({} models, {} per array task). `cyplam submit` renders it again.\n",
-        env!("CARGO_PKG_VERSION"),
-        i.sweep_name,
-        i.n_models,
-        s.trainings_per_node
-    ));
-    let mut sb = |opt: String| out.push_str(&format!("#SBATCH {opt}\n"));
-    sb(format!("--job-name=cyplam-{}", i.sweep_name));
-    sb(format!("--array={}", i.plan.spec(s.throttle)));
-    sb("--nodes=1".into());
-    sb(format!("--ntasks={}", s.trainings_per_node));
-    sb(format!("--cpus-per-task={}", s.cpus_per_training));
-    sb("--requeue".into());
-    sb(format!("--signal=USR1@{}", s.signal_lead_seconds));
-    sb("--open-mode=append".into());
-    if let Some(v) = &s.partition {
-        sb(format!("--partition={v}"));
+/// The job-level `#SBATCH` lines a script asks for, before the grid's own `[slurm]` settings.
+pub struct Job<'a> {
+    pub comment: String,
+    pub options: Vec<String>,
+    pub slurm: &'a SlurmConfig,
+    /// Take the grid's `mem`, `gres` and extra options too (the sweep's arrays do; the
+    /// scalability study's exclusive job does not).
+    pub per_task_resources: bool,
+}
+
+/// `#!/bin/bash`, the comment, the `#SBATCH` lines (the job's, then partition, account, qos,
+/// time, and with per-task resources mem, constraint, gres and the grid's extra options),
+/// `set -u` and the grid's set-up lines. Values were checked when the grid was read.
+pub fn header(job: &Job) -> String {
+    let s = job.slurm;
+    let mut out = format!("#!/bin/bash\n{}\n", job.comment);
+    let mut sb = |opt: &str| out.push_str(&format!("#SBATCH {opt}\n"));
+    for o in &job.options {
+        sb(o);
     }
-    if let Some(v) = &s.account {
-        sb(format!("--account={v}"));
+    let mut named: Vec<(&str, &Option<String>)> = vec![("partition", &s.partition), ("account", &s.account), ("qos", &s.qos), ("time", &s.time)];
+    if job.per_task_resources {
+        named.extend([("mem", &s.mem), ("constraint", &s.constraint), ("gres", &s.gres)]);
+    } else {
+        named.push(("constraint", &s.constraint));
     }
-    if let Some(v) = &s.qos {
-        sb(format!("--qos={v}"));
+    for (k, v) in named {
+        if let Some(v) = v {
+            sb(&format!("--{k}={v}"));
+        }
     }
-    if let Some(v) = &s.time {
-        sb(format!("--time={v}"));
-    }
-    if let Some(v) = &s.mem {
-        sb(format!("--mem={v}"));
-    }
-    if let Some(v) = &s.constraint {
-        sb(format!("--constraint={v}"));
-    }
-    if let Some(v) = &s.gres {
-        sb(format!("--gres={v}"));
-    }
-    for e in &s.extra {
-        sb(e.clone());
+    if job.per_task_resources {
+        for e in &s.extra {
+            sb(e);
+        }
     }
     out.push_str("\nset -u\n");
     if !s.setup.is_empty() {
@@ -138,20 +123,50 @@ pub fn render(i: &ScriptInput) -> String {
             out.push('\n');
         }
     }
-    let index = if i.plan.offset == 0 {
-        "\"$SLURM_ARRAY_TASK_ID\"".to_string()
-    } else {
-        format!("\"$((SLURM_ARRAY_TASK_ID + {}))\"", i.plan.offset)
+    out
+}
+
+/// The sweep's sbatch script: one array task runs `trainings_per_node` workers through one
+/// `srun`, and requeues itself when they were preempted. Everything that reaches the shell is
+/// quoted.
+pub fn render(i: &ScriptInput) -> String {
+    let s = i.slurm;
+    let job = Job {
+        comment: format!(
+            "# Rendered by cyplam {} for sweep {} ({} models, {} per array task). `cyplam submit` renders it again.",
+            env!("CARGO_PKG_VERSION"),
+            i.sweep_name,
+            i.n_models,
+            s.trainings_per_node
+        ),
+        options: vec![
+            format!("--job-name=cyplam-{}", i.sweep_name),
+            format!("--array={}", i.plan.spec(s.throttle)),
+            "--nodes=1".into(),
+            format!("--ntasks={}", s.trainings_per_node),
+            format!("--cpus-per-task={}", s.cpus_per_training),
+            "--requeue".into(),
+            format!("--signal=USR1@{}", s.signal_lead_seconds),
+            "--open-mode=append".into(),
+        ],
+        slurm: s,
+        per_task_resources: true,
     };
-    let mut worker_cmd = vec![shell_quote(&i.worker.display().to_string()), "--sweep".into(), shell_quote(&i.sweep_dir.display().to_string())];
-    worker_cmd.extend(i.worker_args.iter().map(|a| shell_quote(a)));
+    let mut out = header(&job);
+    let worker = WorkerInvocation {
+        worker: i.worker.to_path_buf(),
+        sweep: i.sweep_dir.to_path_buf(),
+        target: Target::ArrayTask { offset: i.plan.offset },
+        threads: None,
+        device: i.device.map(str::to_string),
+    };
     out.push_str(&format!(
         "\n# {} training(s) of {} core(s) each; task k trains models k*{} ... k*{}+{}.\n",
         s.trainings_per_node, s.cpus_per_training, s.trainings_per_node, s.trainings_per_node, s.trainings_per_node - 1
     ));
     out.push_str(&format!(
-        "srun --kill-on-bad-exit=0 --ntasks={} --cpus-per-task={} {} --index {index}\n",
-        s.trainings_per_node, s.cpus_per_training, worker_cmd.join(" ")
+        "srun --kill-on-bad-exit=0 --ntasks={} --cpus-per-task={} {}\n",
+        s.trainings_per_node, s.cpus_per_training, worker.render()
     ));
     out.push_str("rc=$?\n");
     out.push_str(&format!(
@@ -170,24 +185,55 @@ pub fn render(i: &ScriptInput) -> String {
     out
 }
 
+/// One step of the scalability study's job: `srun` of one worker with `cores` cores.
+pub struct ScaleStep {
+    pub worker: WorkerInvocation,
+    pub cores: u32,
+}
+
+/// A group of steps run at once (a packing), timed: its start and end go to `times`.
+pub struct ScaleGroup {
+    pub comment: String,
+    pub steps: Vec<ScaleStep>,
+    pub times: PathBuf,
+}
+
+/// The scalability study's job: one exclusive node, the timed trainings one after another, then
+/// each packing's trainings at once with its wall time written down.
+pub fn render_scale(sweep_name: &str, slurm: &SlurmConfig, node_cores: u32, runs: &[ScaleStep], groups: &[ScaleGroup]) -> String {
+    let job = Job {
+        comment: format!("# Rendered by cyplam {}: the scaling study of sweep {sweep_name}.", env!("CARGO_PKG_VERSION")),
+        options: vec![
+            format!("--job-name=cyplam-scale-{sweep_name}"),
+            "--nodes=1".into(),
+            "--exclusive".into(),
+            "--ntasks=1".into(),
+            format!("--cpus-per-task={node_cores}"),
+        ],
+        slurm,
+        per_task_resources: false,
+    };
+    let mut out = header(&job);
+    let step = |r: &ScaleStep| format!("srun --exact --ntasks=1 --cpus-per-task={} {}", r.cores, r.worker.render());
+    out.push('\n');
+    for r in runs {
+        out.push_str(&step(r));
+        out.push('\n');
+    }
+    for g in groups {
+        out.push_str(&format!("\n# {}\nt0=$(date +%s.%N)\n", g.comment));
+        for r in &g.steps {
+            out.push_str(&format!("{} &\n", step(r)));
+        }
+        out.push_str(&format!("wait\nt1=$(date +%s.%N)\necho \"$t0 $t1\" > {}\n", shell_quote_path(&g.times)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
-
-    #[test]
-    fn quoting_is_safe_for_anything() {
-        assert_eq!(shell_quote("/a/b-c_d.e"), "/a/b-c_d.e");
-        assert_eq!(shell_quote("my dir"), "'my dir'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
-        assert_eq!(shell_quote(""), "''");
-        // The shell gives back exactly what was quoted.
-        for s in ["a b", "it's", "$(echo hi)", "`x`", "a\"b", "new\nline", "semi;colon", "back\\slash"] {
-            let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", shell_quote(s))).output().unwrap();
-            assert_eq!(String::from_utf8(out.stdout).unwrap(), s);
-        }
-    }
 
     #[test]
     fn arrays_are_ranges_and_split_under_max_array_size() {
@@ -214,7 +260,7 @@ mod tests {
             slurm,
             plan,
             n_models: 5,
-            worker_args: &[],
+            device: None,
         })
     }
 
@@ -243,5 +289,26 @@ mod tests {
         insta::assert_snapshot!(s);
         // The hostile path reaches the worker intact through a real shell.
         assert!(s.contains("--sweep '/home/u/my runs/it'\\''s $(quick)'"));
+    }
+
+    #[test]
+    fn scale_script_times_runs_and_packings() {
+        let slurm = SlurmConfig { partition: Some("cpu".into()), mem: Some("20G".into()), setup: vec!["module load libtorch/2.11".into()], ..SlurmConfig::default() };
+        let inv = |tag: &str, model: usize, threads: u32| WorkerInvocation {
+            worker: PathBuf::from("/opt/cyplam/bin/cyplam-worker"),
+            sweep: PathBuf::from(format!("/home/u/my runs/scaling/scale/{tag}")),
+            target: Target::Model(model),
+            threads: Some(threads),
+            device: None,
+        };
+        let runs = vec![ScaleStep { worker: inv("m0-c1-r0", 0, 1), cores: 1 }, ScaleStep { worker: inv("m0-c2-r0", 0, 2), cores: 2 }];
+        let groups = vec![ScaleGroup {
+            comment: "2 trainings x 1 cores at once".into(),
+            steps: vec![ScaleStep { worker: inv("pack-2x1/0", 0, 1), cores: 1 }, ScaleStep { worker: inv("pack-2x1/1", 0, 1), cores: 1 }],
+            times: PathBuf::from("/home/u/my runs/scaling/scale/pack-2x1.time"),
+        }];
+        let s = render_scale("scaling", &slurm, 2, &runs, &groups);
+        insta::assert_snapshot!(s);
+        assert!(!s.contains("--mem"), "the exclusive job takes the whole node's memory");
     }
 }

@@ -103,19 +103,19 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
     let env = Env::new();
     let grid = env.grid("split", &FIVE.replace("trainings_per_node = 2", "trainings_per_node = 1"));
     std::env::set_var("CYPLAM_WORKER", worker_bin());
-    let g = cyplam::cli::Global { runs_dir: env.runs(), db: Some(env.db()) };
-    let args = cyplam::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None, packing: None };
+    let g = cyplam::ctx::Global { runs_dir: env.runs(), db: Some(env.db()) };
+    let args = cyplam::commands::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None, packing: None };
 
     // The controller is down: a clear error, nothing recorded as submitted.
     let down = Fake { max_array: 2, down: true, ..Default::default() };
-    let e = rt().block_on(cyplam::submit::submit(&g, &args, &down)).unwrap_err();
+    let e = rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &down))).unwrap_err();
     assert!(format!("{e:#}").contains("Unable to contact slurm controller"), "{e:#}");
     assert!(down.submitted.lock().unwrap().is_empty());
     assert!(!dump(&env.db()).contains("'slurm'"), "no submission row");
 
     // MaxArraySize 2: tasks 0-4 become arrays 0-1, 0-1 (+2) and 0 (+4).
     let fake = Fake { max_array: 2, ..Default::default() };
-    rt().block_on(cyplam::submit::submit(&g, &args, &fake)).unwrap();
+    rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
     let subs = fake.submitted.lock().unwrap().clone();
     assert_eq!(subs.len(), 3);
     assert!(subs[0].0.contains("#SBATCH --array=0-1\n") && subs[0].0.contains("--index \"$SLURM_ARRAY_TASK_ID\""), "{}", subs[0].0);
@@ -133,7 +133,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
         TaskState { array_job: "102".into(), task: 1, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None },
         TaskState { array_job: "103".into(), task: 0, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None },
     ];
-    rt().block_on(cyplam::submit::submit(&g, &args, &fake)).unwrap();
+    rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
     assert_eq!(fake.submitted.lock().unwrap().len(), 3, "nothing submitted twice");
 
     // Task 102_1 (Model-003) failed without a result: resubmit --failed takes it alone.
@@ -143,13 +143,13 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
         let db = cyplam::db::Db::open(&env.db()).await.unwrap();
         let id = db.sweep_id("split").await.unwrap().unwrap();
         let subs = db.submissions(id).await.unwrap();
-        cyplam::sweep::model_states(&f, &subs, Some(&fake)).await.unwrap()
+        cyplam::state::model_states(&f, &subs, Some(&fake)).await.unwrap()
     });
     let states: Vec<&str> = st.iter().map(|m| m.state.as_str()).collect();
     assert_eq!(states, vec!["running", "pending", "pending", "failed", "pending"]);
     assert!(st[3].reason.as_deref().unwrap_or("").contains("Slurm says FAILED (exit 1:0)"), "{:?}", st[3].reason);
-    let re = cyplam::submit::ResubmitArgs { sweep: "split".into(), failed: true, dry_run: false, device: None };
-    rt().block_on(cyplam::submit::resubmit(&g, &re, &fake)).unwrap();
+    let re = cyplam::commands::resubmit::ResubmitArgs { sweep: "split".into(), failed: true, dry_run: false, device: None };
+    rt().block_on(re.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
     let subs = fake.submitted.lock().unwrap().clone();
     assert_eq!(subs.len(), 4);
     assert!(subs[3].0.contains("#SBATCH --array=1\n") && subs[3].0.contains("+ 2))"), "model 3 is task 3 = array 2 + 1: {}", subs[3].0);

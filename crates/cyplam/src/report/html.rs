@@ -2,9 +2,11 @@
 //! fetched) with the ranking and every figure of plot.rs; and the same figures as SVG files.
 //! A sweep measured by `cyplam scale` also gets the scalability figures and the packings table.
 
-use crate::db::Db;
-use crate::plot::{self, Figure, Model, Packing, Scaling, ScalingModel};
-use crate::report::ranking_table;
+use crate::db::{Db, RecordedStatus};
+use crate::output::{escape, utc};
+use crate::plot::{self, Figure, Model};
+use crate::report::{ranking_table, Loaded};
+use crate::scaling::Scaling;
 use crate::sweep::Frozen;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
@@ -12,12 +14,13 @@ use std::path::Path;
 
 /// Writes `html_dir/index.html` and/or one SVG file per figure into `figures_dir`; either may be
 /// absent (then this does nothing).
-pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, top: usize, html_dir: Option<&Path>, figures_dir: Option<&Path>) -> Result<()> {
+pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usize, html_dir: Option<&Path>, figures_dir: Option<&Path>) -> Result<()> {
     if html_dir.is_none() && figures_dir.is_none() {
         return Ok(());
     }
-    let models = load_models(db, sweep_id).await?;
-    let scaling = load_scaling(db, sweep_id, f).await?;
+    let Loaded { rows, scaling } = loaded;
+    let mut curves = db.curves(sweep_id).await?;
+    let models: Vec<Model> = rows.into_iter().map(|row| Model { curve: curves.remove(&row.index).unwrap_or_default(), row }).collect();
     let varying = f.sweep.grid.varying_settings();
     let mut figures = match &scaling {
         Some(s) => plot::scaling(s).with_context(|| format!("sweep {}: the scalability figures", f.sweep.name))?,
@@ -47,82 +50,6 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, top: usize, html_dir: Opt
     Ok(())
 }
 
-/// Every model of the sweep in ranking order, with its learning curve.
-pub async fn load_models(db: &Db, sweep_id: i64) -> Result<Vec<Model>> {
-    let rows = db.ranking(sweep_id).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let curve = db.curve(sweep_id, row.index).await?;
-        out.push(Model { row, curve });
-    }
-    Ok(out)
-}
-
-/// The newest scalability measurement of the sweep (`cyplam scale`), if any: the node measured
-/// last, and of it only the rows of its latest run (the timed trainings and the packings each at
-/// their newest `measured_unix`). Other nodes measured for the same sweep are left out.
-pub async fn load_scaling(db: &Db, sweep_id: i64, f: &Frozen) -> Result<Option<Scaling>> {
-    let newest: Option<(String,)> = sqlx::query_as(
-        "SELECT node_key FROM (SELECT node_key, measured_unix, id, 0 AS k FROM scaling_runs WHERE sweep_id = ?1 \
-         UNION ALL SELECT node_key, measured_unix, id, 1 AS k FROM packings WHERE sweep_id = ?1) \
-         ORDER BY measured_unix DESC, k, id DESC LIMIT 1",
-    )
-    .bind(sweep_id)
-    .fetch_optional(&db.pool)
-    .await
-    .context("reading the scaling study")?;
-    let Some((node_key,)) = newest else { return Ok(None) };
-    let runs: Vec<(i64, i64, i64, f64, i64)> = sqlx::query_as(
-        "SELECT model_idx, cores, iterations, seconds, measured_unix FROM scaling_runs WHERE sweep_id = ?1 AND node_key = ?2 \
-         AND measured_unix = (SELECT MAX(measured_unix) FROM scaling_runs WHERE sweep_id = ?1 AND node_key = ?2) ORDER BY model_idx, cores, repeat",
-    )
-    .bind(sweep_id)
-    .bind(&node_key)
-    .fetch_all(&db.pool)
-    .await
-    .context("reading scaling_runs")?;
-    type PackRow = (i64, i64, i64, i64, i64, f64, f64, bool, i64);
-    let packs: Vec<PackRow> = sqlx::query_as(
-        "SELECT node_cores, trainings, cores_each, model_idx, iterations, wall_seconds, trainings_per_hour, recommended != 0, measured_unix \
-         FROM packings WHERE sweep_id = ?1 AND node_key = ?2 \
-         AND measured_unix = (SELECT MAX(measured_unix) FROM packings WHERE sweep_id = ?1 AND node_key = ?2) ORDER BY trainings, cores_each, id",
-    )
-    .bind(sweep_id)
-    .bind(&node_key)
-    .fetch_all(&db.pool)
-    .await
-    .context("reading packings")?;
-    let spec = |i: i64| usize::try_from(i).ok().and_then(|i| f.sweep.grid.models.get(i));
-    let name = |i: i64| spec(i).map(|m| m.name.clone()).unwrap_or_else(|| format!("model {i}"));
-    let mut models: Vec<(i64, ScalingModel)> = Vec::new();
-    for (idx, cores, iterations, seconds, _) in &runs {
-        if models.last().is_none_or(|(i, _)| i != idx) {
-            models.push((*idx, ScalingModel {
-                name: name(*idx),
-                arch: spec(*idx).map(|m| m.arch_label()).unwrap_or_default(),
-                free_params: spec(*idx).map(|m| m.free_params as i64).unwrap_or_default(),
-                iterations: *iterations,
-                runs: Vec::new(),
-            }));
-        }
-        if let Some((_, m)) = models.last_mut() {
-            m.runs.push((u32::try_from(*cores).unwrap_or(0), *seconds));
-        }
-    }
-    let measured_unix = runs.iter().map(|r| r.4).chain(packs.iter().map(|p| p.8)).max().unwrap_or(0);
-    Ok(Some(Scaling {
-        node_key,
-        measured_unix,
-        models: models.into_iter().map(|(_, m)| m).collect(),
-        packings: packs
-            .into_iter()
-            .map(|(node_cores, trainings, cores_each, model, iterations, wall_seconds, trainings_per_hour, recommended, _)| Packing {
-                node_cores, trainings, cores_each, model: name(model), iterations, wall_seconds, trainings_per_hour, recommended,
-            })
-            .collect(),
-    }))
-}
-
 /// The packings measured, as a table: packing, trainings, cores each, wall time, trainings per
 /// hour, relative to the best; the recommended row marked.
 fn packings_table(h: &mut String, s: &Scaling) {
@@ -143,22 +70,6 @@ fn packings_table(h: &mut String, s: &Scaling) {
         );
     }
     h.push_str("</tbody>\n</table>\n");
-}
-
-/// Text made safe for HTML and XML, in element content and in quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const STYLE: &str = r#"
@@ -204,8 +115,8 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         utc(now)
     );
 
-    let count = |s: &str| models.iter().filter(|m| m.row.status == s).count();
-    let (done, failed) = (count("completed"), count("failed"));
+    let count = |s: RecordedStatus| models.iter().filter(|m| m.row.status == s).count();
+    let (done, failed) = (count(RecordedStatus::Completed), count(RecordedStatus::Failed));
     let other = models.len() - done - failed;
     // (An empty f64 sum is -0.0, shown as "-0.00 h".)
     let hours: f64 = models.iter().filter_map(|m| m.row.train_seconds).fold(0.0, |a, b| a + b) / 3600.0;
@@ -275,38 +186,4 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
     }
     h.push_str("</main>\n</body>\n</html>\n");
     h
-}
-
-/// A Unix time as `2026-05-21 14:03 UTC`.
-pub(crate) fn utc(t: u64) -> String {
-    let days = (t / 86_400) as i64;
-    let secs = t % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes() {
-        assert_eq!(escape("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(utc(1_795_797_513), "2026-11-27 16:38 UTC");
-    }
 }

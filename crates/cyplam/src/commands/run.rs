@@ -1,0 +1,153 @@
+//! `cyplam run GRID`: the same sweep on this machine, without Slurm. Each model gets the same
+//! worker binary, started as the slot of its array task (`--index` and `SLURM_PROCID`, through
+//! `WorkerInvocation`), N at a time; Ctrl-C stops them cleanly (they checkpoint) and a later
+//! `cyplam run` resumes. The ranking is printed at the end.
+
+use crate::ctx::Ctx;
+use crate::db::Backend;
+use crate::output::Format;
+use crate::slurm::Scheduler;
+use crate::state::{model_states, State};
+use crate::sweep;
+use anyhow::{bail, Result};
+use clap::Args;
+use cyplam_core::invocation::{Target, WorkerInvocation};
+use cyplam_core::packing::Packing;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use tokio::process::Command;
+use tokio::sync::Semaphore;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The grid file (TOML).
+    pub grid: PathBuf,
+    /// Trainings at a time; default: cores / cpus_per_training, at least 1.
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Device of the workers (cpu, cuda).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// How many models the final ranking shows.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Format of the final ranking.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+impl RunArgs {
+    pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
+        let a = self;
+        let o = ctx.freeze_sweep(&a.grid, sweep::load_grid(&a.grid)?).await?;
+        let (db, id, frozen) = (&o.db, o.id, &o.sweep);
+        let subs = db.submissions(id).await?;
+        let states = model_states::<S>(frozen, &subs, None).await?;
+        if let Some(m) = states.iter().find(|m| m.state.is_active()) {
+            bail!("{} of sweep {} is {} in another `cyplam run`; wait for it or stop it first", m.name, frozen.sweep.name, m.state.as_str());
+        }
+        let todo: Vec<usize> = states.iter().filter(|m| m.state != State::Completed).map(|m| m.index).collect();
+        let grid = &frozen.sweep.grid;
+        let cpus = grid.slurm.cpus_per_training as usize;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let jobs = a.jobs.unwrap_or((cores / cpus.max(1)).max(1)).max(1);
+        let worker = crate::worker::worker_path()?;
+        let job_id = crate::state::local_job_id();
+        if !todo.is_empty() {
+            db.add_submission(id, Backend::Local, &job_id, "", 0, &todo, None).await?;
+        }
+        eprintln!(
+            "sweep {}: {} model(s) to train ({} already completed), {jobs} at a time with {cpus} thread(s) each; logs in {}",
+            grid.name, todo.len(), grid.models.len() - todo.len(), frozen.layout().logs_dir().display()
+        );
+
+        let bar = ProgressBar::new(todo.len() as u64);
+        bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} models {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+        let sem = Arc::new(Semaphore::new(jobs));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pids = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+        let packing = Packing::new(grid.slurm.trainings_per_node);
+        let mut handles = Vec::new();
+        for &m in &todo {
+            let spec = grid.models[m].clone();
+            sweep::archive_result(&frozen.model_dir(&spec.name))?;
+            let (sem, stop, pids, bar) = (sem.clone(), stop.clone(), pids.clone(), bar.clone());
+            let log = frozen.layout().local_log(&spec.name);
+            let invocation = WorkerInvocation {
+                worker: worker.clone(),
+                sweep: frozen.dir.clone(),
+                target: Target::Task { task: packing.task_of(m), slot: packing.slot_of(m) },
+                threads: Some(cpus as u32),
+                device: a.device.clone(),
+            };
+            handles.push(tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await.ok()?;
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return None;
+                }
+                let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).ok()?;
+                let mut cmd = Command::from(invocation.command());
+                cmd.stdin(Stdio::null())
+                    .stdout(logf.try_clone().ok()?)
+                    .stderr(logf)
+                    .kill_on_drop(false);
+                // Own process group: a terminal's Ctrl-C reaches cyplam, which stops the workers itself.
+                cmd.process_group(0);
+                let mut child = cmd.spawn().ok()?;
+                if let Some(pid) = child.id() {
+                    pids.lock().ok()?.push(pid);
+                }
+                bar.set_message(format!("(started {})", spec.name));
+                let status = child.wait().await.ok()?;
+                bar.inc(1);
+                let code = status.code();
+                bar.println(format!("{} {}", spec.name, match code {
+                    Some(0) => "done".to_string(),
+                    Some(75) => "stopped (checkpoint written)".to_string(),
+                    Some(c) => format!("exited with {c} (see {})", log.display()),
+                    None => "killed by a signal".to_string(),
+                }));
+                Some((m, code))
+            }));
+        }
+
+        let mut all = Box::pin(futures_join(handles));
+        let results = tokio::select! {
+            r = &mut all => r,
+            _ = tokio::signal::ctrl_c() => {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                bar.println("stopping: asking the workers to checkpoint (Ctrl-C again is not needed)");
+                for pid in pids.lock().map(|p| p.clone()).unwrap_or_default() {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+                }
+                all.await
+            }
+        };
+        bar.finish_and_clear();
+        db.collect(id, &frozen.dir, &frozen.sweep).await?;
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("stopped; `cyplam run {}` resumes where the workers left off", a.grid.display());
+            return Ok(());
+        }
+        let failed: Vec<String> = results.iter().flatten().filter(|(_, c)| *c != Some(0)).map(|(m, _)| grid.models[*m].name.clone()).collect();
+        let loaded = crate::report::load(db, id, frozen).await?;
+        crate::report::print_ranking(&loaded, frozen, a.top, a.format)?;
+        if !failed.is_empty() {
+            bail!("{} model(s) did not complete: {} (`cyplam status {}` says why)", failed.len(), failed.join(", "), grid.name);
+        }
+        Ok(())
+    }
+}
+
+async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+

@@ -1,0 +1,69 @@
+//! `cyplam status [SWEEP]`: per-model state (from the sweep's files, one batched squeue call, and
+//! sacct where accounting exists) with summary counts; `--watch` repeats it.
+
+use crate::ctx::Ctx;
+use crate::db::Backend;
+use crate::output::{print_rows, tail, Format};
+use crate::slurm::Scheduler;
+use crate::state::{model_states, State};
+use anyhow::Result;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Sweep name (or directory); default: the newest sweep in the database.
+    pub sweep: Option<String>,
+    /// Refresh every N seconds until nothing is pending or running.
+    #[arg(long, num_args = 0..=1, default_missing_value = "10")]
+    pub watch: Option<u64>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Lines of log shown for each failed model.
+    #[arg(long, default_value_t = 5)]
+    pub log_lines: usize,
+}
+
+impl StatusArgs {
+    pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
+        let a = self;
+        loop {
+            let o = ctx.open_sweep(a.sweep.as_deref()).await?;
+            let f = &o.sweep;
+            let subs = o.db.submissions(o.id).await?;
+            let slurm = subs.iter().any(|s| s.backend == Backend::Slurm).then_some(ctx.scheduler);
+            let states = model_states(f, &subs, slurm).await?;
+            let total = f.sweep.grid.models.len();
+            if a.format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&states)?);
+            } else {
+                let header = ["name", "state", "iteration", "best acc20", "job", "reason"];
+                let rows: Vec<Vec<String>> = states.iter().map(|m| vec![
+                    m.name.clone(),
+                    m.state.as_str().to_string(),
+                    m.iteration.map(|i| i.to_string()).unwrap_or_default(),
+                    m.best_accuracy20.map(|a| format!("{a:.4}")).unwrap_or_default(),
+                    m.job.clone().unwrap_or_default(),
+                    m.reason.clone().unwrap_or_default(),
+                ]).collect();
+                print_rows(&header, &rows, a.format)?;
+                for m in states.iter().filter(|m| matches!(m.state, State::Failed | State::Lost)) {
+                    if let Some(log) = &m.log {
+                        println!("--- {} ({}): last lines of {} ---\n{}", m.name, m.state.as_str(), log.display(), tail(log, a.log_lines));
+                    }
+                }
+                let count = |st: State| states.iter().filter(|m| m.state == st).count();
+                println!(
+                    "sweep {}: {total} models: {} completed, {} running, {} pending, {} failed, {} preempted, {} lost, {} not submitted",
+                    f.sweep.name, count(State::Completed), count(State::Running), count(State::Pending),
+                    count(State::Failed), count(State::Preempted), count(State::Lost), count(State::New)
+                );
+            }
+            match a.watch {
+                Some(secs) if states.iter().any(|m| m.state.is_active()) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))).await;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `cyplam submit GRID`: checks the grid and its data, freezes the sweep, and submits every model
+//! that is neither completed nor pending or running as Slurm job arrays; `--dry-run` prints the
+//! scripts and the arithmetic and submits nothing, writes nothing.
+
+use crate::ctx::Ctx;
+use crate::slurm::Scheduler;
+use crate::state::{model_states, State};
+use crate::submission::{dry_run, submit_models, Frames};
+use crate::sweep::{self, GridFile};
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    /// The grid file (TOML).
+    pub grid: PathBuf,
+    /// Print the script(s) and the arithmetic; submit nothing, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Device of the workers (cpu, cuda).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Trainings per node x cores each, overriding the grid: `4x6`, or `auto` for the packing
+    /// `cyplam scale` recommended for the grid's partition.
+    #[arg(long)]
+    pub packing: Option<String>,
+}
+
+impl SubmitArgs {
+    pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
+        let mut file = sweep::load_grid(&self.grid)?;
+        let pack = self.packing(ctx, &file).await?;
+        sweep::apply_packing(&mut file.grid, pack);
+        let device = self.device.as_deref();
+        if self.dry_run {
+            let frames = Frames { train: file.train_frames, validation: file.validation_frames };
+            let dir = std::path::absolute(&ctx.global.runs_dir)?.join(&file.grid.name);
+            let all: Vec<usize> = (0..file.grid.models.len()).collect();
+            return dry_run(&file.grid, &dir, &all, ctx.scheduler, device, frames).await;
+        }
+        let o = ctx.freeze_sweep(&self.grid, file).await?;
+        let subs = o.db.submissions(o.id).await?;
+        let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
+        let todo: Vec<usize> = states.iter().filter(|m| m.state != State::Completed && !m.state.is_active()).map(|m| m.index).collect();
+        let done = states.iter().filter(|m| m.state == State::Completed).count();
+        let active = states.iter().filter(|m| m.state.is_active()).count();
+        if todo.is_empty() {
+            println!("nothing to submit for sweep {}: {done} completed, {active} pending or running", o.sweep.sweep.name);
+            return Ok(());
+        }
+        submit_models(&o.db, o.id, &o.sweep, &todo, ctx.scheduler, device).await?;
+        if done + active > 0 {
+            println!("skipped {done} completed and {active} pending or running model(s)");
+        }
+        Ok(())
+    }
+
+    /// The packing asked for with `--packing`: `KxC`, or `auto` (measured by `cyplam scale`).
+    async fn packing<S: Scheduler>(&self, ctx: &Ctx<'_, S>, file: &GridFile) -> Result<Option<(u32, u32)>> {
+        let Some(p) = &self.packing else { return Ok(None) };
+        if p == "auto" {
+            let db = ctx.open_db().await?;
+            let (k, c) = crate::scaling::store::recommended_packing(&db, file.grid.slurm.partition.as_deref()).await?;
+            println!("packing: {k} trainings x {c} cores per node (measured by `cyplam scale`)");
+            return Ok(Some((k, c)));
+        }
+        let parse = |s: &str| s.trim().parse::<u32>().ok().filter(|v| *v > 0);
+        match p.split_once('x').map(|(k, c)| (parse(k), parse(c))) {
+            Some((Some(k), Some(c))) => Ok(Some((k, c))),
+            _ => bail!("--packing {p:?}: give TRAININGSxCORES such as 4x6, or auto"),
+        }
+    }
+}

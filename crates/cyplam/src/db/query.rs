@@ -1,0 +1,109 @@
+//! The queries `status` and `report` read: the ranking of a sweep's models and their learning
+//! curves.
+
+use super::{Db, RecordedStatus};
+use anyhow::Result;
+use cyplam_core::files::MetricsRow;
+use sqlx::Row;
+use std::collections::HashMap;
+
+impl Db {
+    /// Every model of a sweep, best validation Accuracy20% first (models without one last).
+    pub async fn ranking(&self, sweep_id: i64) -> Result<Vec<ModelRow>> {
+        let rows = sqlx::query(
+            "SELECT idx, name, wc1, ncv1, wc2, ncv2, nfc1, activation, regularization, free_params, status, reason,
+                    best_accuracy20, best_iteration, iterations_done, train_seconds, host, settings_json
+             FROM models WHERE sweep_id = ?
+             ORDER BY best_accuracy20 IS NULL, best_accuracy20 DESC, best_iteration, idx",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ModelRow {
+                index: r.get::<i64, _>("idx") as usize,
+                name: r.get("name"),
+                wc1: r.get("wc1"),
+                ncv1: r.get("ncv1"),
+                wc2: r.get("wc2"),
+                ncv2: r.get("ncv2"),
+                nfc1: r.get("nfc1"),
+                activation: r.get("activation"),
+                regularization: r.get("regularization"),
+                free_params: r.get("free_params"),
+                status: RecordedStatus::parse(r.get("status")),
+                reason: r.get("reason"),
+                best_accuracy20: r.get("best_accuracy20"),
+                best_iteration: r.get("best_iteration"),
+                iterations_done: r.get("iterations_done"),
+                train_seconds: r.get("train_seconds"),
+                host: r.get("host"),
+                settings: serde_json::from_str(r.get::<&str, _>("settings_json")).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// The learning curve of one model.
+    pub async fn curve(&self, sweep_id: i64, model_idx: usize) -> Result<Vec<MetricsRow>> {
+        let rows = sqlx::query(
+            "SELECT iteration, train_loss, train_accuracy20, validation_loss, validation_accuracy20, elapsed_seconds
+             FROM snapshots WHERE sweep_id = ? AND model_idx = ? ORDER BY iteration",
+        )
+        .bind(sweep_id)
+        .bind(model_idx as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(metrics_row).collect())
+    }
+
+    /// Every model's learning curve, in one query: model index -> rows in iteration order.
+    pub async fn curves(&self, sweep_id: i64) -> Result<HashMap<usize, Vec<MetricsRow>>> {
+        let rows = sqlx::query(
+            "SELECT model_idx, iteration, train_loss, train_accuracy20, validation_loss, validation_accuracy20, elapsed_seconds
+             FROM snapshots WHERE sweep_id = ? ORDER BY model_idx, iteration",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<usize, Vec<MetricsRow>> = HashMap::new();
+        for r in &rows {
+            out.entry(r.get::<i64, _>("model_idx") as usize).or_default().push(metrics_row(r));
+        }
+        Ok(out)
+    }
+}
+
+fn metrics_row(r: &sqlx::sqlite::SqliteRow) -> MetricsRow {
+    MetricsRow {
+        iteration: r.get::<i64, _>("iteration") as u64,
+        train_loss: r.get("train_loss"),
+        train_accuracy20: r.get("train_accuracy20"),
+        validation_loss: r.get("validation_loss"),
+        validation_accuracy20: r.get("validation_accuracy20"),
+        elapsed_seconds: r.get("elapsed_seconds"),
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelRow {
+    pub index: usize,
+    pub name: String,
+    pub wc1: i64,
+    pub ncv1: i64,
+    pub wc2: i64,
+    pub ncv2: i64,
+    pub nfc1: i64,
+    pub activation: String,
+    pub regularization: String,
+    pub free_params: i64,
+    pub status: RecordedStatus,
+    pub reason: Option<String>,
+    pub best_accuracy20: Option<f64>,
+    pub best_iteration: Option<i64>,
+    pub iterations_done: Option<i64>,
+    pub train_seconds: Option<f64>,
+    pub host: Option<String>,
+    #[serde(skip)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}

@@ -1,0 +1,109 @@
+//! How cyplam prints: the `--format` every table-printing command takes, the one table printer
+//! (terminal table, CSV, Markdown), HTML/XML escaping, UTC dates and log tails.
+
+use anyhow::Result;
+use clap::ValueEnum;
+use comfy_table::{presets, ContentArrangement, Table};
+use std::io::Write;
+use std::path::Path;
+
+/// Output format of a command that prints a table.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+}
+
+/// Prints rows as a table, CSV or Markdown (JSON is each caller's own).
+pub fn print_rows(header: &[&str], rows: &[Vec<String>], format: Format) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Csv | Format::Json => {
+            let esc = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+            writeln!(out, "{}", header.iter().map(|h| esc(h)).collect::<Vec<_>>().join(","))?;
+            for r in rows {
+                writeln!(out, "{}", r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(","))?;
+            }
+        }
+        Format::Markdown => {
+            writeln!(out, "| {} |", header.join(" | "))?;
+            writeln!(out, "|{}", header.iter().map(|_| "---|").collect::<String>())?;
+            for r in rows {
+                writeln!(out, "| {} |", r.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "))?;
+            }
+        }
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled).set_header(header.to_vec());
+            for r in rows {
+                t.add_row(r.clone());
+            }
+            writeln!(out, "{t}")?;
+        }
+    }
+    Ok(())
+}
+
+/// An optional value as a table cell (empty when absent).
+pub fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// Text made safe for HTML and XML, in element content and in quoted attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Unix time as `2026-05-21 14:03 UTC`.
+pub fn utc(t: u64) -> String {
+    let days = (t / 86_400) as i64;
+    let secs = t % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+}
+
+/// The last `n` lines of a file.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(escape("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_795_797_513), "2026-11-27 16:38 UTC");
+    }
+}

@@ -1,0 +1,155 @@
+//! Parsers of what `sbatch`, `squeue`, `sacct` and `scontrol` print (pure functions, tested
+//! against output captured from the dev cluster).
+
+use super::{SlurmState, TaskState};
+use anyhow::{bail, Context, Result};
+
+/// `sbatch --parsable` prints `jobid` or `jobid;cluster`.
+pub fn parse_sbatch_parsable(out: &str) -> Result<String> {
+    let line = out.lines().map(str::trim).find(|l| !l.is_empty()).context("sbatch printed no job id")?;
+    let id = line.split(';').next().unwrap_or(line);
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("sbatch printed {line:?}, not a job id");
+    }
+    Ok(id.to_string())
+}
+
+/// MaxArraySize from `scontrol show config`.
+pub fn parse_max_array_size(out: &str) -> Result<usize> {
+    for line in out.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            if k.trim() == "MaxArraySize" {
+                return v.trim().parse().with_context(|| format!("MaxArraySize = {:?} is not a number", v.trim()));
+            }
+        }
+    }
+    bail!("`scontrol show config` does not say MaxArraySize")
+}
+
+/// Splits `123_4` into ("123", 4); array ranges such as `123_[5-9]` are expanded; a job that is
+/// not an array (`123`) is task 0.
+fn array_ids(id: &str) -> Vec<(String, usize)> {
+    let Some((job, task)) = id.split_once('_') else {
+        return if !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) { vec![(id.to_string(), 0)] } else { Vec::new() };
+    };
+    if let Ok(t) = task.parse::<usize>() {
+        return vec![(job.to_string(), t)];
+    }
+    let inner = task.trim_start_matches('[').trim_end_matches(']');
+    let inner = inner.split('%').next().unwrap_or("");
+    let mut out = Vec::new();
+    for part in inner.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                    out.extend((a..=b).map(|t| (job.to_string(), t)));
+                }
+            }
+            None => {
+                if let Ok(t) = part.parse::<usize>() {
+                    out.push((job.to_string(), t));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parses `squeue -h -r -o '%i|%A|%K|%T|%r|%N'`.
+pub fn parse_squeue(out: &str) -> Vec<TaskState> {
+    let mut v = Vec::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('|').collect();
+        if f.len() < 6 {
+            continue;
+        }
+        for (job, task) in array_ids(f[0]) {
+            v.push(TaskState {
+                array_job: job,
+                task,
+                state: SlurmState::from(f[3]),
+                reason: f[4].to_string(),
+                node: f[5].to_string(),
+                exit_code: None,
+            });
+        }
+    }
+    v
+}
+
+/// Parses `sacct -n -P -X -o JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End`.
+pub fn parse_sacct(out: &str) -> Vec<TaskState> {
+    let mut v = Vec::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('|').collect();
+        if f.len() < 5 {
+            continue;
+        }
+        // "CANCELLED by 0" -> CANCELLED.
+        let state = SlurmState::from(f[2].split_whitespace().next().unwrap_or(""));
+        for (job, task) in array_ids(f[0]) {
+            v.push(TaskState {
+                array_job: job,
+                task,
+                state: state.clone(),
+                reason: f[2].to_string(),
+                node: f[4].to_string(),
+                exit_code: Some(f[3].to_string()),
+            });
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slurm::SQUEUE_FORMAT;
+    use crate::slurm::SACCT_FORMAT;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/slurm-output").join(name)).unwrap()
+    }
+
+    #[test]
+    fn real_squeue_output() {
+        let cmd = fixture("squeue-array.cmd");
+        assert!(cmd.contains(SQUEUE_FORMAT), "the fixture was captured with our format: {cmd}");
+        let t = parse_squeue(&fixture("squeue-array.txt"));
+        assert_eq!(t.len(), 5);
+        let running: Vec<usize> = t.iter().filter(|t| t.state == "RUNNING").map(|t| t.task).collect();
+        assert_eq!(running, vec![1, 0]);
+        assert!(t.iter().all(|t| t.array_job == "8" && t.is_active()));
+        assert_eq!(t[0].reason, "Resources");
+        assert_eq!(t[3].node, "vm");
+    }
+
+    #[test]
+    fn real_sacct_output() {
+        let cmd = fixture("sacct-array.cmd");
+        assert!(cmd.contains(SACCT_FORMAT), "{cmd}");
+        let t = parse_sacct(&fixture("sacct-array.txt"));
+        let states: Vec<(usize, &str)> = t.iter().map(|t| (t.task, t.state.as_str())).collect();
+        assert_eq!(states, vec![(0, "COMPLETED"), (1, "COMPLETED"), (2, "RUNNING"), (3, "FAILED"), (4, "CANCELLED")]);
+        assert_eq!(t[3].exit_code.as_deref(), Some("3:0"));
+        assert!(!t[3].is_active() && t[2].is_active());
+    }
+
+    #[test]
+    fn real_scontrol_and_sbatch_output() {
+        assert_eq!(parse_max_array_size(&fixture("scontrol-show-config.txt")).unwrap(), 1001);
+        assert_eq!(parse_sbatch_parsable(&fixture("sbatch-parsable.txt")).unwrap(), "8");
+        assert_eq!(parse_sbatch_parsable("1234;cluster2\n").unwrap(), "1234");
+        assert!(parse_sbatch_parsable("sbatch: error: Batch job submission failed").is_err());
+        assert!(parse_max_array_size("Foo = 1").is_err());
+    }
+
+    #[test]
+    fn unexpanded_pending_ranges() {
+        let t = parse_squeue("77_[3-5,9%2]|77|N/A|PENDING|JobArrayTaskLimit|\n");
+        assert_eq!(t.iter().map(|t| t.task).collect::<Vec<_>>(), vec![3, 4, 5, 9]);
+        // A job that is not an array (the scaling study's).
+        let t = parse_squeue("33|33|N/A|RUNNING|None|vm\n");
+        assert_eq!((t[0].array_job.as_str(), t[0].task, t[0].is_active()), ("33", 0, true));
+    }
+}

@@ -1,0 +1,143 @@
+//! Where each model of a sweep stands: its files (metrics, result, checkpoint), the submissions
+//! recorded for it, and what the scheduler says of their array tasks (or whether the local run
+//! that took it is alive).
+
+use crate::db::{Backend, Submission};
+use crate::slurm::{Scheduler, SlurmState, TaskState};
+use crate::sweep::Frozen;
+use anyhow::Result;
+use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus};
+use cyplam_core::packing::Packing;
+use std::path::{Path, PathBuf};
+
+/// Where a model stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Never submitted, or submitted and not started.
+    New,
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Preempted,
+    /// Started, has no result and nothing runs it: a hard kill or a lost node.
+    Lost,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Pending => "pending",
+            State::Running => "running",
+            State::Completed => "completed",
+            State::Failed => "failed",
+            State::Preempted => "preempted",
+            State::Lost => "lost",
+        }
+    }
+    pub fn is_active(self) -> bool {
+        matches!(self, State::Pending | State::Running)
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelStatus {
+    pub index: usize,
+    pub name: String,
+    pub state: State,
+    /// Latest snapshot iteration, and the best so far.
+    pub iteration: Option<u64>,
+    pub best_accuracy20: Option<f64>,
+    pub reason: Option<String>,
+    /// Slurm's array task (`job_task`) or the local run.
+    pub job: Option<String>,
+    pub log: Option<PathBuf>,
+}
+
+/// The job id of this process's local run: `local:<host>:<pid>`.
+pub fn local_job_id() -> String {
+    format!("local:{}:{}", cyplam_core::files::hostname(), std::process::id())
+}
+
+/// Is a local run (`local:<host>:<pid>`) still alive?
+pub fn local_alive(job_id: &str) -> bool {
+    let mut parts = job_id.splitn(3, ':');
+    let (Some("local"), Some(host), Some(pid)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let me = cyplam_core::files::hostname();
+    host == me && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Per-model state from the model files, the submissions and what the scheduler says.
+pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], scheduler: Option<&S>) -> Result<Vec<ModelStatus>> {
+    let packing = Packing::new(frozen.sweep.grid.slurm.trainings_per_node);
+    let layout = frozen.layout();
+    let slurm_jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();
+    let tasks: Vec<TaskState> = match scheduler {
+        Some(s) if !slurm_jobs.is_empty() => s.states(&slurm_jobs).await?,
+        _ => Vec::new(),
+    };
+    // For each model: the newest submission's task that covers it.
+    let n = frozen.sweep.grid.models.len();
+    let mut slurm_of: Vec<Option<(TaskState, PathBuf)>> = vec![None; n];
+    let mut local_active = vec![false; n];
+    for sub in subs {
+        if sub.backend == Backend::Local {
+            if local_alive(&sub.job_id) {
+                for &m in &sub.models {
+                    if m < n {
+                        local_active[m] = true;
+                    }
+                }
+            }
+            continue;
+        }
+        for t in tasks.iter().filter(|t| t.array_job == sub.job_id) {
+            let Some(index) = t.task.checked_add(sub.offset) else { continue };
+            let log = layout.slurm_log(&t.array_job, t.task);
+            for m in packing.models_of(index, n) {
+                if sub.models.contains(&m) {
+                    slurm_of[m] = Some((t.clone(), log.clone()));
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for m in &frozen.sweep.grid.models {
+        let md = frozen.model_dir(&m.name);
+        let rows = read_metrics(&md.metrics()).unwrap_or_default();
+        let result: Option<ModelResult> = if md.result().exists() { read_json(&md.result()).ok() } else { None };
+        let slurm = slurm_of[m.index].clone();
+        let job = slurm.as_ref().map(|(t, _)| format!("{}_{}", t.array_job, t.task));
+        let log = slurm.as_ref().map(|(_, l)| l.clone()).or_else(|| Some(layout.local_log(&m.name))).filter(|p| p.exists());
+        let active = slurm.as_ref().map(|(t, _)| t.is_active()).unwrap_or(false) || local_active[m.index];
+        let running = slurm.as_ref().map(|(t, _)| t.state == SlurmState::Running).unwrap_or(false) || (local_active[m.index] && md.lock().exists());
+        let (state, reason) = match &result {
+            Some(r) if r.status == ResultStatus::Completed => (State::Completed, None),
+            Some(r) if r.status == ResultStatus::Failed && !active => (State::Failed, r.reason.clone()),
+            Some(r) if r.status == ResultStatus::Preempted && !active => (State::Preempted, r.reason.clone()),
+            _ if active => (if running { State::Running } else { State::Pending }, None),
+            _ => match &slurm {
+                Some((t, _)) if t.state != SlurmState::Completed => (State::Failed, Some(format!(
+                    "Slurm says {} (exit {}) and the model has no result", t.reason, t.exit_code.clone().unwrap_or_default()))),
+                _ if !rows.is_empty() || md.has_checkpoint() => (State::Lost, Some(
+                    "started, but no worker runs it and it has no result (killed or node lost); `cyplam resubmit --failed` resumes it".into())),
+                Some((t, _)) => (State::Lost, Some(format!("Slurm says {} but the model has no result", t.state))),
+                None => (State::New, None),
+            },
+        };
+        out.push(ModelStatus {
+            index: m.index,
+            name: m.name.clone(),
+            state,
+            iteration: rows.last().map(|r| r.iteration),
+            best_accuracy20: cyplam_core::files::best_row(&rows).map(|r| r.validation_accuracy20),
+            reason,
+            job,
+            log,
+        });
+    }
+    Ok(out)
+}
+

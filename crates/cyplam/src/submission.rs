@@ -1,0 +1,126 @@
+//! Submitting models of a sweep to Slurm, shared by `cyplam submit` and `cyplam resubmit`: plan
+//! the job arrays, render their scripts, submit them and record each submission (in the database
+//! and `submit/jobs.txt`); or, for `--dry-run`, print all of it with the arithmetic (models,
+//! tasks, cores, iterations, estimated core-hours) and submit nothing.
+
+use crate::db::{Backend, Db};
+use crate::slurm::script::{plan_arrays, render, ScriptInput};
+use crate::slurm::Scheduler;
+use crate::sweep::Frozen;
+use anyhow::{Context, Result};
+use cyplam_core::grid::Grid;
+use cyplam_core::packing::Packing;
+use cyplam_core::spec::ModelSpec;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Forward FLOPs of one frame through the network.
+pub fn forward_flops(m: &ModelSpec) -> f64 {
+    let (wc1, ncv1, wc2, ncv2, nfc1) = (m.wc1 as f64, m.ncv1 as f64, m.wc2 as f64, m.ncv2 as f64, m.nfc1 as f64);
+    2.0 * (784.0 * ncv1 * wc1 * wc1 + 196.0 * ncv2 * ncv1 * wc2 * wc2 + 49.0 * ncv2 * nfc1 + 2.0 * nfc1)
+}
+
+/// Single-thread throughput the estimates assume, calibrated on 5-8-5-32-700 (about 50 ms per
+/// training iteration of 128 frames on one core with libtorch 2.11).
+pub const REFERENCE_FLOPS_PER_SECOND: f64 = 3.0 * 5.02e6 * 128.0 / 0.050;
+
+/// Estimated single-core hours of a model: training (3x the forward work) plus validation passes.
+pub fn estimate_core_hours(m: &ModelSpec, train_frames: u64, val_frames: u64) -> f64 {
+    let iters = m.length.iterations(train_frames, m.batch_size as u64) as f64;
+    let f = forward_flops(m);
+    let flops = 3.0 * f * m.batch_size as f64 * iters + f * (train_frames + val_frames) as f64 * m.snapshots as f64;
+    flops / REFERENCE_FLOPS_PER_SECOND / 3600.0
+}
+
+/// What submitting `models` costs, in words.
+pub fn arithmetic(grid: &Grid, models: &[usize], tasks: usize, arrays: usize, frames: Frames) -> String {
+    let s = &grid.slurm;
+    let Frames { train: nt, validation: nv } = frames;
+    let core_hours: f64 = models.iter().map(|&i| estimate_core_hours(&grid.models[i], nt, nv)).sum();
+    let iters: u64 = models.iter().map(|&i| grid.models[i].length.iterations(nt, grid.models[i].batch_size as u64)).sum();
+    let cores = tasks as u64 * s.trainings_per_node as u64 * s.cpus_per_training as u64;
+    let mut o = String::new();
+    o.push_str(&format!("models to submit:   {} of {}\n", models.len(), grid.models.len()));
+    o.push_str(&format!("array tasks:        {tasks} in {arrays} array(s), {} training(s) x {} core(s) each\n", s.trainings_per_node, s.cpus_per_training));
+    o.push_str(&format!("nodes:              {tasks} node-task(s) of 1 node{}\n",
+        s.throttle.map(|t| format!(", at most {t} at once")).unwrap_or_default()));
+    o.push_str(&format!("cores:              {cores} in all ({} per node-task)\n", s.trainings_per_node * s.cpus_per_training));
+    o.push_str(&format!("iterations:         {iters} in all ({nt} training, {nv} validation frames)\n"));
+    o.push_str(&format!(
+        "estimated work:     {core_hours:.1} single-core hours (FLOP count at {:.1} GFLOP/s per core, the rate of 5-8-5-32-700 on one thread);\n                    \
+         with {} cores per training expect more core-hours and less wall time: libtorch does not scale linearly\n",
+        REFERENCE_FLOPS_PER_SECOND / 1e9, s.cpus_per_training));
+    if let Some(t) = &s.time {
+        o.push_str(&format!("time limit:         {t} per array task\n"));
+    }
+    o
+}
+
+/// Frames of the training and validation sets (from their headers).
+#[derive(Debug, Clone, Copy)]
+pub struct Frames {
+    pub train: u64,
+    pub validation: u64,
+}
+
+impl Frames {
+    /// Reads the data headers of a frozen grid.
+    pub fn of(grid: &Grid) -> Result<Frames> {
+        let data = grid.data.as_ref().context("the sweep has no [data] table")?;
+        Ok(Frames {
+            train: cyplam_core::data::check_dataset(&data.train)?.frames as u64,
+            validation: cyplam_core::data::check_dataset(&data.validation)?.frames as u64,
+        })
+    }
+}
+
+/// Prints the scripts that submitting `models` would submit, and the arithmetic.
+pub async fn dry_run<S: Scheduler>(grid: &Grid, dir: &Path, models: &[usize], s: &S, device: Option<&str>, frames: Frames) -> Result<()> {
+    let (max, note) = match s.max_array_size().await {
+        Ok(m) => (m, String::new()),
+        Err(e) => (1001, format!("(MaxArraySize unknown: {e:#}; assuming Slurm's default 1001)\n")),
+    };
+    let tasks = Packing::new(grid.slurm.trainings_per_node).tasks_of(models);
+    let plans = plan_arrays(&tasks, max);
+    let worker = crate::worker::worker_path().unwrap_or_else(|_| PathBuf::from("cyplam-worker"));
+    let layout = cyplam_core::layout::SweepDir::new(dir);
+    for (k, plan) in plans.iter().enumerate() {
+        println!("# ---- script {} of {} (submitted with --output={}) ----", k + 1, plans.len(), layout.slurm_log_pattern().display());
+        print!("{}", render(&ScriptInput { sweep_name: &grid.name, sweep_dir: dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device }));
+    }
+    println!("# ---- dry run: nothing was submitted or written ----");
+    print!("{note}{}", arithmetic(grid, models, tasks.len(), plans.len(), frames));
+    Ok(())
+}
+
+/// Submits `todo` (model indices of the sweep, sorted): archives their old results, renders one
+/// script per job array, submits it and records the submission. Asks the controller first: if it
+/// is down, nothing is changed or recorded.
+pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, todo: &[usize], s: &S, device: Option<&str>) -> Result<()> {
+    let grid = &frozen.sweep.grid;
+    let packing = Packing::new(grid.slurm.trainings_per_node);
+    let max = s.max_array_size().await?;
+    let worker = crate::worker::worker_path()?;
+    for &m in todo {
+        crate::sweep::archive_result(&frozen.model_dir(&grid.models[m].name))?;
+    }
+    let plans = plan_arrays(&packing.tasks_of(todo), max);
+    let layout = frozen.layout();
+    let stamp = cyplam_core::files::now_unix();
+    std::fs::create_dir_all(layout.submit_dir()).with_context(|| format!("creating {}", layout.submit_dir().display()))?;
+    for (k, plan) in plans.iter().enumerate() {
+        let script = render(&ScriptInput { sweep_name: &grid.name, sweep_dir: &frozen.dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device });
+        let path = layout.script(stamp, k);
+        cyplam_core::files::write_atomic(&path, script.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        let args = vec![format!("--output={}", layout.slurm_log_pattern().display())];
+        let job = s.submit(&path, &args).await.with_context(|| format!("submitting {}", path.display()))?;
+        let covered = packing.covered(&plan.indices(), todo);
+        let spec = plan.spec(grid.slurm.throttle);
+        db.add_submission(id, Backend::Slurm, &job, &spec, plan.offset, &covered, Some(&path)).await?;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(layout.jobs_txt())?;
+        writeln!(f, "{job} array={spec} offset={} models={} script={}", plan.offset, covered.len(), path.display())?;
+        println!("submitted job {job}: array {spec}, {} model(s) of sweep {} (script {})", covered.len(), grid.name, path.display());
+    }
+    println!("follow it with `cyplam status {}`", grid.name);
+    Ok(())
+}
