@@ -249,21 +249,56 @@ pub fn parse_metrics(text: &str) -> Result<Vec<MetricsRow>, (usize, String)> {
             f[j].parse::<f64>().map_err(|e| (i + 1, format!("field {} {:?}: {e}", j + 1, f[j])))
         };
         let iteration = f[0].parse::<u64>().map_err(|e| (i + 1, format!("iteration {:?}: {e}", f[0])))?;
-        rows.push(MetricsRow {
+        let row = MetricsRow {
             iteration,
             train_loss: num(1)?,
             train_accuracy20: num(2)?,
             validation_loss: num(3)?,
             validation_accuracy20: num(4)?,
             elapsed_seconds: num(5)?,
-        });
+        };
+        check_row(&row, rows.last()).map_err(|m| (i + 1, m))?;
+        rows.push(row);
     }
     Ok(rows)
 }
 
-/// The row with the best validation Accuracy20% (the first one on ties).
+/// What a metrics row may hold: iterations that rise from row to row, Accuracy20% between 0 and 1
+/// and losses of at least 0 (or NaN and infinity, what a diverged model really computes), and
+/// a finite, non-negative time.
+fn check_row(row: &MetricsRow, previous: Option<&MetricsRow>) -> Result<(), String> {
+    if let Some(p) = previous {
+        if row.iteration <= p.iteration {
+            return Err(format!("iteration {} after iteration {}: the rows must rise", row.iteration, p.iteration));
+        }
+    }
+    for (name, v) in [("train_accuracy20", row.train_accuracy20), ("validation_accuracy20", row.validation_accuracy20)] {
+        if (v.is_finite() && !(0.0..=1.0).contains(&v)) || v.is_infinite() {
+            return Err(format!("{name} {v} is not between 0 and 1"));
+        }
+    }
+    for (name, v) in [("train_loss", row.train_loss), ("validation_loss", row.validation_loss)] {
+        if v < 0.0 {
+            return Err(format!("{name} {v} is negative"));
+        }
+    }
+    if !(row.elapsed_seconds.is_finite() && row.elapsed_seconds >= 0.0) {
+        return Err(format!("elapsed_seconds {} is not a time", row.elapsed_seconds));
+    }
+    Ok(())
+}
+
+impl MetricsRow {
+    /// Whether the validation pass gave numbers (a diverged model's give NaN or infinity).
+    pub fn is_finite(&self) -> bool {
+        [self.train_loss, self.train_accuracy20, self.validation_loss, self.validation_accuracy20].iter().all(|v| v.is_finite())
+    }
+}
+
+/// The row with the best validation Accuracy20% (the first one on ties); rows whose values are
+/// not finite (a diverged model's) are never the best.
 pub fn best_row(rows: &[MetricsRow]) -> Option<&MetricsRow> {
-    rows.iter().fold(None, |best: Option<&MetricsRow>, r| match best {
+    rows.iter().filter(|r| r.is_finite()).fold(None, |best: Option<&MetricsRow>, r| match best {
         Some(b) if b.validation_accuracy20 >= r.validation_accuracy20 => Some(b),
         _ => Some(r),
     })
@@ -325,6 +360,35 @@ mod tests {
         let rows = vec![row(1, 0.2), row(2, 0.8), row(3, 0.8), row(4, 0.1)];
         assert_eq!(best_row(&rows).unwrap().iteration, 2);
         assert!(best_row(&[]).is_none());
+    }
+
+    #[test]
+    fn a_diverged_row_is_kept_but_never_the_best() {
+        let text = format!("{METRICS_HEADER}\n10,1,0.5,1,0.5,1\n20,NaN,NaN,NaN,NaN,2\n30,inf,0.1,inf,0.1,3\n");
+        let rows = parse_metrics(&text).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows[1].validation_loss.is_nan() && !rows[1].is_finite());
+        assert_eq!(best_row(&rows).unwrap().iteration, 10);
+        let all_nan = parse_metrics(&format!("{METRICS_HEADER}\n20,NaN,NaN,NaN,NaN,2\n")).unwrap();
+        assert!(best_row(&all_nan).is_none());
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_with_the_line() {
+        for (bad, says) in [
+            ("20,1,1.5,1,0.5,1", "train_accuracy20 1.5 is not between 0 and 1"),
+            ("20,1,0.5,1,-0.1,1", "validation_accuracy20 -0.1 is not between 0 and 1"),
+            ("20,1,0.5,1,inf,1", "validation_accuracy20 inf is not between 0 and 1"),
+            ("20,-1,0.5,1,0.5,1", "train_loss -1 is negative"),
+            ("20,1,0.5,1,0.5,NaN", "elapsed_seconds NaN is not a time"),
+            ("5,1,0.5,1,0.5,1", "iteration 5 after iteration 10: the rows must rise"),
+            ("10,1,0.5,1,0.5,1", "iteration 10 after iteration 10"),
+        ] {
+            let text = format!("{METRICS_HEADER}\n10,1,0.5,1,0.5,1\n{bad}\n");
+            let (line, msg) = parse_metrics(&text).unwrap_err();
+            assert_eq!(line, 3, "{bad}");
+            assert!(msg.contains(says), "{bad}: {msg}");
+        }
     }
 
     #[test]

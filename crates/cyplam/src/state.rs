@@ -23,6 +23,8 @@ pub enum State {
     Preempted,
     /// Started, has no result and nothing runs it: a hard kill or a lost node.
     Lost,
+    /// Its metrics or result file cannot be read (the reason names the file and line).
+    Damaged,
 }
 
 impl State {
@@ -35,6 +37,7 @@ impl State {
             State::Failed => "failed",
             State::Preempted => "preempted",
             State::Lost => "lost",
+            State::Damaged => "damaged",
         }
     }
     pub fn is_active(self) -> bool {
@@ -106,14 +109,23 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
     let mut out = Vec::with_capacity(n);
     for m in &frozen.sweep.grid.models {
         let md = frozen.model_dir(&m.name);
-        let rows = read_metrics(&md.metrics()).unwrap_or_default();
-        let result: Option<ModelResult> = if md.result().exists() { read_json(&md.result()).ok() } else { None };
+        let mut damage: Option<String> = None;
+        let rows = read_metrics(&md.metrics()).unwrap_or_else(|e| {
+            damage = Some(e.to_string());
+            Vec::new()
+        });
+        let result: Option<ModelResult> = if md.result().exists() {
+            read_json(&md.result()).map_err(|e| damage = Some(e.to_string())).ok()
+        } else {
+            None
+        };
         let slurm = slurm_of[m.index].clone();
         let job = slurm.as_ref().map(|(t, _)| format!("{}_{}", t.array_job, t.task));
         let log = slurm.as_ref().map(|(_, l)| l.clone()).or_else(|| Some(layout.local_log(&m.name))).filter(|p| p.exists());
         let active = slurm.as_ref().map(|(t, _)| t.is_active()).unwrap_or(false) || local_active[m.index];
         let running = slurm.as_ref().map(|(t, _)| t.state == SlurmState::Running).unwrap_or(false) || (local_active[m.index] && md.lock().exists());
         let (state, reason) = match &result {
+            _ if damage.is_some() && !active => (State::Damaged, damage),
             Some(r) if r.status == ResultStatus::Completed => (State::Completed, None),
             Some(r) if r.status == ResultStatus::Failed && !active => (State::Failed, r.reason.clone()),
             Some(r) if r.status == ResultStatus::Preempted && !active => (State::Preempted, r.reason.clone()),

@@ -153,17 +153,26 @@ pub fn open(runs: &Path, which: &str) -> Result<Frozen> {
     Ok(Frozen { dir: std::fs::canonicalize(&dir)?, sweep })
 }
 
-/// Picks the sweep: the one named, or the only/newest one in the database.
+/// Picks the sweep: the one named, or the only/newest one in the database. A sweep whose
+/// directory is gone is read from the database, which keeps the frozen sweep (the report of a
+/// sweep whose files were cleaned up still works).
 pub async fn pick(runs: &Path, db: &Db, which: Option<&str>) -> Result<Frozen> {
-    match which {
-        Some(w) => open(runs, w),
-        None => {
-            let names = db.sweep_names().await?;
-            match names.first() {
-                Some(n) => open(runs, n),
-                None => bail!("no sweep yet in this database; start one with `cyplam submit GRID` or `cyplam run GRID`"),
+    let name = match which {
+        Some(w) => w.to_string(),
+        None => match db.sweep_names().await?.into_iter().next() {
+            Some(n) => n,
+            None => bail!("no sweep yet in this database; start one with `cyplam submit GRID` or `cyplam run GRID`"),
+        },
+    };
+    match open(runs, &name) {
+        Ok(f) => Ok(f),
+        Err(e) => match db.stored_sweep(&name).await? {
+            Some((dir, sweep)) if !SweepDir::is_sweep(&dir) => {
+                eprintln!("cyplam: {} is gone; showing sweep {name} as the database {} recorded it", dir.display(), db.path.display());
+                Ok(Frozen { dir, sweep })
             }
-        }
+            _ => Err(e),
+        },
     }
 }
 

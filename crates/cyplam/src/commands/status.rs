@@ -46,7 +46,7 @@ impl StatusArgs {
                     m.reason.clone().unwrap_or_default(),
                 ]).collect();
                 print_rows(&header, &rows, a.format)?;
-                for m in states.iter().filter(|m| matches!(m.state, State::Failed | State::Lost)) {
+                for m in states.iter().filter(|m| matches!(m.state, State::Failed | State::Lost | State::Damaged)) {
                     if let Some(log) = &m.log {
                         println!("--- {} ({}): last lines of {} ---\n{}", m.name, m.state.as_str(), log.display(), tail(log, a.log_lines));
                     }
@@ -57,6 +57,9 @@ impl StatusArgs {
                     f.sweep.name, count(State::Completed), count(State::Running), count(State::Pending),
                     count(State::Failed), count(State::Preempted), count(State::Lost), count(State::New)
                 );
+                if count(State::Damaged) > 0 {
+                    println!("{} damaged: their files cannot be read (see the reasons above); they are not submitted until fixed", count(State::Damaged));
+                }
             }
             match a.watch {
                 Some(secs) if states.iter().any(|m| m.state.is_active()) => {

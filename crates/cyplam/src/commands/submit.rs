@@ -42,7 +42,11 @@ impl SubmitArgs {
         let o = ctx.freeze_sweep(&self.grid, file).await?;
         let subs = o.db.submissions(o.id).await?;
         let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
-        let todo: Vec<usize> = states.iter().filter(|m| m.state != State::Completed && !m.state.is_active()).map(|m| m.index).collect();
+        let todo: Vec<usize> = states.iter().filter(|m| !matches!(m.state, State::Completed | State::Damaged) && !m.state.is_active()).map(|m| m.index).collect();
+        let damaged: Vec<&str> = states.iter().filter(|m| m.state == State::Damaged).map(|m| m.name.as_str()).collect();
+        if !damaged.is_empty() {
+            eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
+        }
         let done = states.iter().filter(|m| m.state == State::Completed).count();
         let active = states.iter().filter(|m| m.state.is_active()).count();
         if todo.is_empty() {

@@ -3,8 +3,9 @@
 //! since the last collect is not read again.
 
 use super::{locked, Db, RecordedStatus};
-use anyhow::{Context, Result};
-use cyplam_core::files::{read_json, read_metrics, ModelDir, ModelResult, SweepDir, SweepFile};
+use anyhow::{bail, Context, Result};
+use cyplam_core::files::{read_json, read_metrics, MetricsRow, ModelDir, ModelResult, SweepDir, SweepFile};
+use cyplam_core::spec::ModelSpec;
 use std::path::Path;
 
 impl Db {
@@ -35,36 +36,58 @@ impl Db {
             if known.get(&(m.index as i64)).and_then(|s| s.as_deref()) == Some(sig.as_str()) {
                 continue;
             }
-            let rows = read_metrics(&md.metrics())?;
-            let result: Option<ModelResult> = if md.result().exists() { Some(read_json::<ModelResult>(&md.result())?) } else { None };
-            sqlx::query("DELETE FROM snapshots WHERE sweep_id = ? AND model_idx = ?")
-                .bind(sweep_id)
-                .bind(m.index as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(locked)?;
-            // Multi-row inserts: one statement per 250 rows rather than one per row.
-            for chunk in rows.chunks(250) {
-                let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-                let sql = format!(
-                    "INSERT INTO snapshots (sweep_id, model_idx, iteration, train_loss, train_accuracy20, validation_loss, validation_accuracy20, elapsed_seconds) VALUES {values}"
-                );
-                let mut q = sqlx::query(&sql);
-                for r in chunk {
-                    q = q
+            n += 1;
+            let files = match read_model(&md, m) {
+                Ok(f) => f,
+                Err(e) => {
+                    // One model's bad file never stops the others: it is recorded as damaged, with
+                    // the file and line, and keeps the rows collected before.
+                    tracing::warn!("{}: {e:#}", m.name);
+                    sqlx::query("UPDATE models SET status = ?, reason = ?, files_sig = ? WHERE sweep_id = ? AND idx = ?")
+                        .bind(RecordedStatus::Damaged.as_str())
+                        .bind(format!("{e:#}"))
+                        .bind(&sig)
                         .bind(sweep_id)
                         .bind(m.index as i64)
-                        .bind(r.iteration as i64)
-                        .bind(r.train_loss)
-                        .bind(r.train_accuracy20)
-                        .bind(r.validation_loss)
-                        .bind(r.validation_accuracy20)
-                        .bind(r.elapsed_seconds);
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(locked)?;
+                    continue;
                 }
-                q.execute(&mut *tx).await.map_err(locked)?;
+            };
+            // A metrics file that is gone (deleted, or the directory lost) takes nothing away:
+            // the rows collected before stay the record.
+            if let Some(rows) = &files.rows {
+                sqlx::query("DELETE FROM snapshots WHERE sweep_id = ? AND model_idx = ?")
+                    .bind(sweep_id)
+                    .bind(m.index as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(locked)?;
+                // Multi-row inserts: one statement per 250 rows rather than one per row.
+                for chunk in rows.chunks(250) {
+                    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "INSERT INTO snapshots (sweep_id, model_idx, iteration, train_loss, train_accuracy20, validation_loss, validation_accuracy20, elapsed_seconds) VALUES {values}"
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for r in chunk {
+                        q = q
+                            .bind(sweep_id)
+                            .bind(m.index as i64)
+                            .bind(r.iteration as i64)
+                            .bind(r.train_loss)
+                            .bind(r.train_accuracy20)
+                            .bind(r.validation_loss)
+                            .bind(r.validation_accuracy20)
+                            .bind(r.elapsed_seconds);
+                    }
+                    q.execute(&mut *tx).await.map_err(locked)?;
+                }
             }
-            let best = cyplam_core::files::best_row(&rows);
-            let q = match &result {
+            let rows = files.rows.as_deref().unwrap_or_default();
+            let best = cyplam_core::files::best_row(rows);
+            let q = match &files.result {
                 Some(res) => sqlx::query(
                     "UPDATE models SET status = ?, reason = ?, best_accuracy20 = ?, best_iteration = ?, iterations_done = ?,
                        iterations_total = ?, train_seconds = ?, host = ?, threads = ?, device = ?, libtorch = ?,
@@ -98,13 +121,50 @@ impl Db {
                 .bind(rows.last().map(|r| r.elapsed_seconds))
                 .bind(&sig),
             };
+            if files.rows.is_none() && files.result.is_none() {
+                // Nothing on disk to say otherwise: the record stands.
+                continue;
+            }
             q.bind(sweep_id).bind(m.index as i64).execute(&mut *tx).await.map_err(locked)?;
-            n += 1;
         }
         tx.commit().await.map_err(locked)?;
         Ok(n)
     }
+}
 
+/// A model's files as collect reads them: its rows (`None` when there is no metrics file) and
+/// its result.
+struct ModelFiles {
+    rows: Option<Vec<MetricsRow>>,
+    result: Option<ModelResult>,
+}
+
+/// Reads and checks one model's files: the metrics rows (each in range, see
+/// `cyplam_core::files::read_metrics`) and result.json, which must be this model's and whose best
+/// must be a row of the metrics file.
+fn read_model(md: &ModelDir, m: &ModelSpec) -> Result<ModelFiles> {
+    let rows = if md.metrics().exists() { Some(read_metrics(&md.metrics())?) } else { None };
+    let result = if md.result().exists() { Some(read_json::<ModelResult>(&md.result())?) } else { None };
+    if let Some(r) = &result {
+        let path = md.result();
+        if r.model != m.name || r.index != m.index {
+            bail!("{}: the result of {} (index {}), not of {} (index {}); the file was not ingested", path.display(), r.model, r.index, m.name, m.index);
+        }
+        if let Some(b) = r.best_accuracy20 {
+            if !(0.0..=1.0).contains(&b) {
+                bail!("{}: best_accuracy20 {b} is not between 0 and 1; the file was not ingested", path.display());
+            }
+        }
+        if let (Some(rows), Some(it), Some(acc)) = (&rows, r.best_iteration, r.best_accuracy20) {
+            if !rows.iter().any(|row| row.iteration == it && (row.validation_accuracy20 - acc).abs() <= 1e-6) {
+                bail!(
+                    "{}: says the best validation Accuracy20% is {acc} at iteration {it}, which no row of {} holds; the file was not ingested",
+                    path.display(), md.metrics().display()
+                );
+            }
+        }
+    }
+    Ok(ModelFiles { rows, result })
 }
 
 /// Sizes and modification times of a model's metrics and result files.

@@ -80,6 +80,9 @@ pub enum RecordedStatus {
     Completed,
     Failed,
     Preempted,
+    /// Its files could not be ingested (the reason names the file and line); it keeps the rows
+    /// collected before.
+    Damaged,
 }
 
 impl RecordedStatus {
@@ -89,6 +92,7 @@ impl RecordedStatus {
             RecordedStatus::Completed => "completed",
             RecordedStatus::Failed => "failed",
             RecordedStatus::Preempted => "preempted",
+            RecordedStatus::Damaged => "damaged",
         }
     }
     /// The stored text; anything else (a row written by another version) reads as `new`.
@@ -97,6 +101,7 @@ impl RecordedStatus {
             "completed" => RecordedStatus::Completed,
             "failed" => RecordedStatus::Failed,
             "preempted" => RecordedStatus::Preempted,
+            "damaged" => RecordedStatus::Damaged,
             _ => RecordedStatus::New,
         }
     }
@@ -153,11 +158,11 @@ impl Db {
         let mut tx = self.pool.begin().await.map_err(locked)?;
         let axes = serde_json::to_string(&sweep.grid.axes)?;
         sqlx::query(
-            "INSERT INTO sweeps (name, dir, grid_sha256, created_unix, n_models, trainings_per_node, cpus_per_training, axes_json)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO sweeps (name, dir, grid_sha256, created_unix, n_models, trainings_per_node, cpus_per_training, axes_json, sweep_json)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(name) DO UPDATE SET dir = excluded.dir, grid_sha256 = excluded.grid_sha256,
                n_models = excluded.n_models, trainings_per_node = excluded.trainings_per_node,
-               cpus_per_training = excluded.cpus_per_training, axes_json = excluded.axes_json",
+               cpus_per_training = excluded.cpus_per_training, axes_json = excluded.axes_json, sweep_json = excluded.sweep_json",
         )
         .bind(&sweep.name)
         .bind(dir.display().to_string())
@@ -167,6 +172,7 @@ impl Db {
         .bind(sweep.grid.slurm.trainings_per_node as i64)
         .bind(sweep.grid.slurm.cpus_per_training as i64)
         .bind(axes)
+        .bind(serde_json::to_string(sweep)?)
         .execute(&mut *tx)
         .await
         .map_err(locked)?;
@@ -205,6 +211,19 @@ impl Db {
         match self.sweep_id(name).await? {
             Some(id) => Ok(id),
             None => Err(DbError::NotFound { sweep: name.to_string(), path: self.path.clone() }.into()),
+        }
+    }
+
+    /// The frozen sweep as registered, and the directory it was in: what a report reads when the
+    /// sweep directory is gone.
+    pub async fn stored_sweep(&self, name: &str) -> Result<Option<(std::path::PathBuf, SweepFile)>> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as("SELECT dir, sweep_json FROM sweeps WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
+        match row {
+            Some((dir, Some(json))) => {
+                let sweep = serde_json::from_str(&json).with_context(|| format!("{}: the stored sweep {name}", self.path.display()))?;
+                Ok(Some((dir.into(), sweep)))
+            }
+            _ => Ok(None),
         }
     }
 

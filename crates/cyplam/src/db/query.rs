@@ -12,7 +12,10 @@ impl Db {
     pub async fn ranking(&self, sweep_id: i64) -> Result<Vec<ModelRow>> {
         let rows = sqlx::query(
             "SELECT idx, name, wc1, ncv1, wc2, ncv2, nfc1, activation, regularization, free_params, status, reason,
-                    best_accuracy20, best_iteration, iterations_done, train_seconds, host, settings_json
+                    best_accuracy20, best_iteration, iterations_done, train_seconds, host, settings_json,
+                    EXISTS (SELECT 1 FROM snapshots s WHERE s.sweep_id = models.sweep_id AND s.model_idx = models.idx
+                            AND (s.validation_accuracy20 IS NULL OR s.validation_loss IS NULL OR s.train_loss IS NULL
+                                 OR s.train_accuracy20 IS NULL OR abs(s.validation_loss) > 1e308 OR abs(s.train_loss) > 1e308)) AS diverged
              FROM models WHERE sweep_id = ?
              ORDER BY best_accuracy20 IS NULL, best_accuracy20 DESC, best_iteration, idx",
         )
@@ -40,6 +43,7 @@ impl Db {
                 train_seconds: r.get("train_seconds"),
                 host: r.get("host"),
                 settings: serde_json::from_str(r.get::<&str, _>("settings_json")).unwrap_or_default(),
+                diverged: r.get::<i64, _>("diverged") != 0,
             })
             .collect())
     }
@@ -74,13 +78,15 @@ impl Db {
     }
 }
 
+/// A snapshot row; a NULL metric is the NaN SQLite stored it as.
 fn metrics_row(r: &sqlx::sqlite::SqliteRow) -> MetricsRow {
+    let v = |c: &str| r.get::<Option<f64>, _>(c).unwrap_or(f64::NAN);
     MetricsRow {
         iteration: r.get::<i64, _>("iteration") as u64,
-        train_loss: r.get("train_loss"),
-        train_accuracy20: r.get("train_accuracy20"),
-        validation_loss: r.get("validation_loss"),
-        validation_accuracy20: r.get("validation_accuracy20"),
+        train_loss: v("train_loss"),
+        train_accuracy20: v("train_accuracy20"),
+        validation_loss: v("validation_loss"),
+        validation_accuracy20: v("validation_accuracy20"),
         elapsed_seconds: r.get("elapsed_seconds"),
     }
 }
@@ -106,4 +112,6 @@ pub struct ModelRow {
     pub host: Option<String>,
     #[serde(skip)]
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// A snapshot of it has a NaN or infinite metric: it diverged.
+    pub diverged: bool,
 }
