@@ -1,5 +1,5 @@
 use super::*;
-use crate::spec::{Activation, Layer, Length};
+use crate::spec::{Activation, KeepSnapshots, Layer, Length};
 
 fn p(text: &str) -> Result<Grid, GridError> {
     parse(Path::new("/tmp/g/test.toml"), text)
