@@ -2,10 +2,13 @@
 //! training, a validation pass at each snapshot, metrics rows, snapshot and best weights,
 //! checkpoints, and a clean stop on SIGTERM/SIGUSR1.
 
+use crate::eval::evaluate_sets;
 use crate::lock;
-use crate::train::{evaluate_sets, epoch_permutation, snapshot_iterations, Prepared, Trainer};
+use crate::prepare::{load_data, Prepared};
+use crate::schedule::{epoch_permutation, snapshot_iterations};
+use crate::train::Trainer;
+use crate::weights;
 use anyhow::{bail, Context, Result};
-use cyplam_core::data::{load_dataset, Dataset};
 use cyplam_core::files::{
     best_row, now_unix, read_json, read_metrics, write_atomic, write_json_atomic, MetricsRow, ModelDir,
     ModelResult, ResultStatus, SweepFile, FORMAT_VERSION, METRICS_HEADER,
@@ -74,24 +77,6 @@ struct CheckpointState {
     resumes: u32,
     started_unix: u64,
     file: String,
-}
-
-fn save_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
-    // safetensors' writer goes through a temporary name: the final name only ever holds a whole file.
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("weights");
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    Tensor::write_safetensors(tensors, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
-
-/// Loads training and validation data of a sweep.
-pub fn load_data(sweep: &SweepFile) -> Result<(Dataset, Dataset)> {
-    let data = sweep.grid.data.as_ref().context("the sweep has no [data] table: name the training and validation directories")?;
-    let train = load_dataset(&data.train)?;
-    let val = load_dataset(&data.validation)?;
-    Ok((train, val))
 }
 
 /// Trains (or resumes) one model. `stop` is set by the signal handler.
@@ -248,10 +233,10 @@ pub fn run_model(
             };
             let weights = trainer.weights(prep.label_scale, prep.input_factor);
             if spec.keep_snapshots == KeepSnapshots::All {
-                save_tensors(&dir.snapshot(it), &weights)?;
+                weights::save(&dir.snapshot(it), &weights)?;
             }
             if best.is_none_or(|b| row.validation_accuracy20 > b.validation_accuracy20) {
-                save_tensors(&dir.best(), &weights)?;
+                weights::save(&dir.best(), &weights)?;
                 best = Some(row);
             }
             metrics.write_all(row.to_csv_line().as_bytes()).and_then(|_| metrics.sync_data())
@@ -304,7 +289,7 @@ fn save_checkpoint(t: &Trainer, prep: &Prepared, dir: &Path, it: u64, secs: f64,
         tensors.push((format!("adam_m.{name}"), m.to_device(Device::Cpu)));
         tensors.push((format!("adam_v.{name}"), v.to_device(Device::Cpu)));
     }
-    save_tensors(&dir.join(&file), &tensors)?;
+    weights::save(&dir.join(&file), &tensors)?;
     let st = CheckpointState { format: FORMAT_VERSION, iteration: it, adam_step: t.adam.step, elapsed_seconds: secs, resumes, started_unix, file: file.clone() };
     write_json_atomic(&dir.join("state.json"), &st).with_context(|| format!("writing {}", dir.join("state.json").display()))?;
     // Older checkpoints are superseded once state.json names the new one.
