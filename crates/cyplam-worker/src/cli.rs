@@ -146,7 +146,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
     }
     tracing::info!("{} ({}, {} free parameters) on {} with {threads} thread(s), libtorch {}",
-        spec.name, spec.arch_label(), spec.free_params, args.device, crate::run::LIBTORCH_VERSION);
+        spec.name, spec.arch_label(), spec.free_params, args.device, crate::LIBTORCH_VERSION);
     let opts = RunOptions { threads, device };
     match run_model(&sweep_root, &sweep, &spec, &opts, &stop)? {
         Outcome::Completed(_) | Outcome::AlreadyDone(_) => Ok(ExitCode::SUCCESS),

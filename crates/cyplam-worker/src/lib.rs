@@ -2,6 +2,7 @@
 //! node (inside an array task) or on the local machine (`cyplam run`).
 
 pub mod adam;
+pub mod checkpoint;
 pub mod cli;
 pub mod eval;
 pub mod lock;
@@ -13,6 +14,9 @@ pub mod run;
 pub mod schedule;
 pub mod train;
 pub mod weights;
+
+/// libtorch version the worker was built against.
+pub const LIBTORCH_VERSION: &str = env!("CYPLAM_LIBTORCH_VERSION");
 
 /// libtorch's random generator is one per process, shared by the unit tests that run in parallel
 /// threads: a test whose result depends on its seed (the bf16 convergence test) takes this lock,
