@@ -45,7 +45,7 @@ fn parse_args() -> Result<Args> {
             "--iters" => a.iters = v.parse()?,
             "--reps" => a.reps = v.parse()?,
             "--eval-frames" => a.eval_frames = v.parse()?,
-            "--precision" => a.precisions = v.split(',').map(|x| x.parse::<Precision>().map_err(anyhow::Error::from)).collect::<Result<_>>()?,
+            "--precision" => a.precisions = v.split(',').map(|x| Ok(x.parse::<Precision>()?)).collect::<Result<_>>()?,
             _ => anyhow::bail!("unknown option {k}; valid: --models, --threads, --iters, --reps, --eval-frames, --precision"),
         }
     }
