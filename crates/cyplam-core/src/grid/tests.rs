@@ -1,3 +1,6 @@
+//! Grid files as users write them: what parses, what expands to which models, and the messages of
+//! what does not.
+
 use super::*;
 use crate::spec::{Activation, KeepSnapshots, Layer, Length};
 
