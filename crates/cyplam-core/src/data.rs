@@ -91,36 +91,68 @@ impl NpyHeader {
     }
 }
 
+/// What is wrong with the header of a `.npy` file (the file is named by [`DataError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NpyHeaderError {
+    #[error("not a .npy file (no \\x93NUMPY magic)")]
+    NoMagic,
+    #[error("truncated .npy header")]
+    TruncatedPreamble,
+    #[error(".npy format version {0} is not supported (1, 2 or 3)")]
+    Version(u8),
+    #[error("header length overflows")]
+    LengthOverflow,
+    #[error("truncated .npy header: {announced} bytes announced, {present} present")]
+    Truncated { announced: usize, present: usize },
+    #[error("the .npy header is not text")]
+    NotText,
+    #[error("the .npy header has no '{0}'")]
+    MissingField(&'static str),
+    #[error("'descr' is not a simple type string (structured arrays are not supported)")]
+    StructuredDescr,
+    #[error("unterminated 'descr'")]
+    UnterminatedDescr,
+    #[error("'fortran_order' is neither True nor False")]
+    FortranOrder,
+    #[error("'shape' is not a tuple")]
+    ShapeNotTuple,
+    #[error("unterminated 'shape'")]
+    UnterminatedShape,
+    #[error("bad dimension {0:?} in 'shape'")]
+    BadDimension(String),
+}
+
 /// Parses the header at the start of a `.npy` file (format versions 1, 2 and 3).
-pub fn parse_npy_header(bytes: &[u8]) -> Result<NpyHeader, String> {
+pub fn parse_npy_header(bytes: &[u8]) -> Result<NpyHeader, NpyHeaderError> {
+    use NpyHeaderError as E;
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err("not a .npy file (no \\x93NUMPY magic)".into());
+        return Err(E::NoMagic);
     }
     let major = bytes[6];
     let (len, start): (usize, usize) = match major {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
         2 | 3 => {
             if bytes.len() < 12 {
-                return Err("truncated .npy header".into());
+                return Err(E::TruncatedPreamble);
             }
             (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
         }
-        v => return Err(format!(".npy format version {v} is not supported (1, 2 or 3)")),
+        v => return Err(E::Version(v)),
     };
-    let end = start.checked_add(len).ok_or("header length overflows")?;
+    let end = start.checked_add(len).ok_or(E::LengthOverflow)?;
     if bytes.len() < end {
-        return Err(format!("truncated .npy header: {len} bytes announced, {} present", bytes.len() - start));
+        return Err(E::Truncated { announced: len, present: bytes.len() - start });
     }
-    let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| "the .npy header is not text")?;
-    let field = |name: &str| -> Result<&str, String> {
+    let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| E::NotText)?;
+    let field = |name: &'static str| -> Result<&str, NpyHeaderError> {
         let key = format!("'{name}':");
-        let at = text.find(&key).ok_or_else(|| format!("the .npy header has no '{name}'"))?;
+        let at = text.find(&key).ok_or(E::MissingField(name))?;
         Ok(text[at + key.len()..].trim_start())
     };
     let descr = {
         let rest = field("descr")?;
-        let rest = rest.strip_prefix('\'').ok_or("'descr' is not a simple type string (structured arrays are not supported)")?;
-        let close = rest.find('\'').ok_or("unterminated 'descr'")?;
+        let rest = rest.strip_prefix('\'').ok_or(E::StructuredDescr)?;
+        let close = rest.find('\'').ok_or(E::UnterminatedDescr)?;
         rest[..close].to_string()
     };
     let fortran_order = {
@@ -130,20 +162,20 @@ pub fn parse_npy_header(bytes: &[u8]) -> Result<NpyHeader, String> {
         } else if rest.starts_with("False") {
             false
         } else {
-            return Err("'fortran_order' is neither True nor False".into());
+            return Err(E::FortranOrder);
         }
     };
     let shape = {
         let rest = field("shape")?;
-        let rest = rest.strip_prefix('(').ok_or("'shape' is not a tuple")?;
-        let close = rest.find(')').ok_or("unterminated 'shape'")?;
+        let rest = rest.strip_prefix('(').ok_or(E::ShapeNotTuple)?;
+        let close = rest.find(')').ok_or(E::UnterminatedShape)?;
         let mut dims = Vec::new();
         for part in rest[..close].split(',') {
             let part = part.trim();
             if part.is_empty() {
                 continue;
             }
-            dims.push(part.trim_end_matches('L').parse::<usize>().map_err(|_| format!("bad dimension {part:?} in 'shape'"))?);
+            dims.push(part.trim_end_matches('L').parse::<usize>().map_err(|_| E::BadDimension(part.to_string()))?);
         }
         dims
     };
@@ -164,7 +196,7 @@ pub fn read_npy_header(path: &Path) -> Result<NpyHeader, DataError> {
         }
         n += k;
     }
-    let h = parse_npy_header(&buf[..n]).map_err(|m| derr(path, m))?;
+    let h = parse_npy_header(&buf[..n]).map_err(|e| derr(path, e.to_string()))?;
     let file_len = f.metadata().map_err(|e| derr(path, e.to_string()))?.len();
     if let (Some(d), Some(el)) = (h.dtype(), h.elements()) {
         let want = h.data_offset as u64 + (el as u64) * d.size() as u64;
@@ -440,5 +472,16 @@ mod tests {
         bytes.extend_from_slice(dict.as_bytes());
         let h = parse_npy_header(&bytes).unwrap();
         assert_eq!(h.dtype(), None);
+    }
+
+    #[test]
+    fn header_errors_say_what_is_wrong() {
+        let e = |b: &[u8]| parse_npy_header(b).unwrap_err().to_string();
+        assert_eq!(e(b"hello world"), "not a .npy file (no \\x93NUMPY magic)");
+        assert_eq!(e(b"\x93NUMPY\x09\x00\x00\x00"), ".npy format version 9 is not supported (1, 2 or 3)");
+        assert_eq!(e(b"\x93NUMPY\x01\x00\x46\x00{'descr'"), "truncated .npy header: 70 bytes announced, 8 present");
+        assert_eq!(e(b"\x93NUMPY\x01\x00\x0c\x00{'descr': 1}"), "'descr' is not a simple type string (structured arrays are not supported)");
+        assert_eq!(e(b"\x93NUMPY\x01\x00\x08\x00{'x': 1}"), "the .npy header has no 'descr'");
+        assert_eq!(e(b"\x93NUMPY\x01\x00\x39\x00{'descr': '<f4', 'fortran_order': False, 'shape': (1, x)}"), "bad dimension \"x\" in 'shape'");
     }
 }

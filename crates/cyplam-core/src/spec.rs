@@ -5,6 +5,23 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// A setting given a name it does not know (`activation = "tanh"`), with the names it knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {setting} {value:?}; valid: {valid}")]
+pub struct ParseSettingError {
+    /// What was being named (`activation`, `layer`, `keep_snapshots`, `precision`).
+    pub setting: &'static str,
+    pub value: String,
+    /// The valid names, as the message lists them.
+    pub valid: &'static str,
+}
+
+impl ParseSettingError {
+    fn new(setting: &'static str, value: &str, valid: &'static str) -> Self {
+        ParseSettingError { setting, value: value.to_string(), valid }
+    }
+}
+
 /// Activation applied after every layer but the last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,12 +51,12 @@ impl fmt::Display for Activation {
 }
 
 impl FromStr for Activation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseSettingError;
+    fn from_str(s: &str) -> Result<Self, ParseSettingError> {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == s)
-            .ok_or_else(|| format!("unknown activation {s:?}; valid: relu, elu, softplus, sigmoid"))
+            .ok_or_else(|| ParseSettingError::new("activation", s, "relu, elu, softplus, sigmoid"))
     }
 }
 
@@ -66,12 +83,12 @@ impl Layer {
 }
 
 impl FromStr for Layer {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseSettingError;
+    fn from_str(s: &str) -> Result<Self, ParseSettingError> {
         Self::ALL
             .into_iter()
             .find(|l| l.as_str() == s)
-            .ok_or_else(|| format!("unknown layer {s:?}; valid: conv1, conv2, fc1, fc2"))
+            .ok_or_else(|| ParseSettingError::new("layer", s, "conv1, conv2, fc1, fc2"))
     }
 }
 
@@ -85,13 +102,13 @@ pub enum KeepSnapshots {
 }
 
 impl FromStr for KeepSnapshots {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseSettingError;
+    fn from_str(s: &str) -> Result<Self, ParseSettingError> {
         match s {
             "all" => Ok(Self::All),
             "best" => Ok(Self::Best),
             "none" => Ok(Self::None),
-            _ => Err(format!("unknown keep_snapshots {s:?}; valid: \"all\", \"best\", \"none\"")),
+            _ => Err(ParseSettingError::new("keep_snapshots", s, "\"all\", \"best\", \"none\"")),
         }
     }
 }
@@ -117,12 +134,12 @@ impl Precision {
 }
 
 impl FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseSettingError;
+    fn from_str(s: &str) -> Result<Self, ParseSettingError> {
         match s {
             "fp32" => Ok(Self::Fp32),
             "bf16" => Ok(Self::Bf16),
-            _ => Err(format!("unknown precision {s:?}; valid: \"fp32\", \"bf16\"")),
+            _ => Err(ParseSettingError::new("precision", s, "\"fp32\", \"bf16\"")),
         }
     }
 }
@@ -298,6 +315,15 @@ mod tests {
         let r = Regularization { l1: 0.001, l2: 0.0, layers: vec![Layer::Conv2, Layer::Fc1] };
         assert_eq!(r.label(), "l1=0.001@conv2+fc1");
         assert_eq!(Regularization { l1: 0.0, l2: 0.0, layers: vec![Layer::Fc1] }.label(), "none");
+    }
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        assert_eq!("tanh".parse::<Activation>().unwrap_err().to_string(), "unknown activation \"tanh\"; valid: relu, elu, softplus, sigmoid");
+        assert_eq!("fc3".parse::<Layer>().unwrap_err().to_string(), "unknown layer \"fc3\"; valid: conv1, conv2, fc1, fc2");
+        assert_eq!("some".parse::<KeepSnapshots>().unwrap_err().to_string(), "unknown keep_snapshots \"some\"; valid: \"all\", \"best\", \"none\"");
+        assert_eq!("fp16".parse::<Precision>().unwrap_err().to_string(), "unknown precision \"fp16\"; valid: \"fp32\", \"bf16\"");
+        assert_eq!("bf16".parse::<Precision>(), Ok(Precision::Bf16));
     }
 
     #[test]

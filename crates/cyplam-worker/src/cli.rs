@@ -5,6 +5,7 @@ use crate::run::{run_model, Outcome, RunOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use cyplam_core::files::{SweepDir, EXIT_LOCKED, EXIT_PREEMPTED};
+use cyplam_core::packing::Packing;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -103,10 +104,13 @@ pub fn select_model(args: &TrainArgs, trainings_per_node: u32, count: usize, nam
         Ok(p) => p.parse().with_context(|| format!("SLURM_PROCID={p:?} is not a number"))?,
         Err(_) => 0,
     };
-    if procid >= trainings_per_node as usize {
+    let packing = Packing::new(trainings_per_node);
+    if procid >= packing.per_task() as usize {
         bail!("SLURM_PROCID {procid} but the sweep packs {trainings_per_node} trainings per array task");
     }
-    let idx = index * trainings_per_node as usize + procid;
+    let idx = packing.model_at(index, procid).with_context(|| {
+        format!("array index {index} is out of range: {index} x {trainings_per_node} trainings per array task + SLURM_PROCID {procid} does not fit in a model number")
+    })?;
     Ok(if idx < count { Some(idx) } else { None })
 }
 
@@ -116,7 +120,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
         None => std::env::current_dir()?,
     };
     let sweep_dir = SweepDir::new(&sweep_root);
-    let sweep = sweep_dir.load().map_err(anyhow::Error::msg)
+    let sweep = sweep_dir.load()
         .with_context(|| format!("{} is not a cyplam sweep directory (no readable sweep.json); pass --sweep DIR", sweep_root.display()))?;
     let names: Vec<String> = sweep.grid.models.iter().map(|m| m.name.clone()).collect();
     let Some(idx) = select_model(args, sweep.grid.slurm.trainings_per_node, names.len(), &names)? else {
@@ -146,7 +150,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
     }
     tracing::info!("{} ({}, {} free parameters) on {} with {threads} thread(s), libtorch {}",
-        spec.name, spec.arch_label(), spec.free_params, args.device, crate::run::LIBTORCH_VERSION);
+        spec.name, spec.arch_label(), spec.free_params, args.device, crate::LIBTORCH_VERSION);
     let opts = RunOptions { threads, device };
     match run_model(&sweep_root, &sweep, &spec, &opts, &stop)? {
         Outcome::Completed(_) | Outcome::AlreadyDone(_) => Ok(ExitCode::SUCCESS),
@@ -155,5 +159,31 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
         Outcome::Preempted(_) => Ok(ExitCode::from(EXIT_PREEMPTED as u8)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(index: Option<usize>, model: Option<&str>) -> TrainArgs {
+        TrainArgs { sweep: None, index, model: model.map(str::to_string), threads: None, device: "cpu".into() }
+    }
+
+    #[test]
+    fn models_are_picked_by_number_name_or_array_index() {
+        let names: Vec<String> = (0..3).map(|i| format!("Model-00{i}")).collect();
+        let pick = |a: &TrainArgs| select_model(a, 2, 3, &names);
+        assert_eq!(pick(&args(None, Some("2"))).unwrap(), Some(2));
+        assert_eq!(pick(&args(None, Some("Model-001"))).unwrap(), Some(1));
+        let e = pick(&args(None, Some("7"))).unwrap_err().to_string();
+        assert_eq!(e, "model 7 does not exist: the sweep has 3 models (0 ... 2)");
+        if std::env::var_os("SLURM_PROCID").is_none() {
+            assert_eq!(pick(&args(Some(1), None)).unwrap(), Some(2));
+            assert_eq!(pick(&args(Some(2), None)).unwrap(), None, "past the last model");
+            // An index whose models' numbers do not fit: an error, not a wrap-around to model 0.
+            let e = pick(&args(Some(usize::MAX), None)).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("array index {} is out of range", usize::MAX)), "{e}");
+        }
     }
 }

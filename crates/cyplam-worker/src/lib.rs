@@ -1,13 +1,22 @@
 //! cyplam-worker: trains and validates models of a cyplam sweep with libtorch, on a Slurm compute
 //! node (inside an array task) or on the local machine (`cyplam run`).
 
+pub mod adam;
+pub mod checkpoint;
 pub mod cli;
+pub mod eval;
 pub mod lock;
 pub mod malloc;
 pub mod model;
 pub mod predict;
+pub mod prepare;
 pub mod run;
+pub mod schedule;
 pub mod train;
+pub mod weights;
+
+/// libtorch version the worker was built against.
+pub const LIBTORCH_VERSION: &str = env!("CYPLAM_LIBTORCH_VERSION");
 
 /// libtorch's random generator is one per process, shared by the unit tests that run in parallel
 /// threads: a test whose result depends on its seed (the bf16 convergence test) takes this lock,

@@ -1,13 +1,13 @@
 //! `cyplam-worker predict`: laser power and process speed for each frame of a `.npy` file, from a
 //! weights file (`best.safetensors` or any snapshot), as CSV; with `--labels`, also Accuracy20%.
 
-use crate::model::Net;
-use crate::train::{accuracy_hits, arch_from_meta, EVAL_BATCH};
+use crate::eval::{accuracy_hits, EVAL_BATCH};
+use crate::weights;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
+use tch::{nn::ModuleT, Kind, Tensor};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -30,23 +30,8 @@ pub struct PredictArgs {
 
 pub fn run(args: &PredictArgs) -> Result<()> {
     tch::set_num_threads(args.threads.max(1) as i32);
-    let tensors = Tensor::read_safetensors(&args.weights).with_context(|| format!("reading {}", args.weights.display()))?;
-    let (arch, act, label_scale, input_factor) = arch_from_meta(&tensors)
-        .with_context(|| format!("{}: not a cyplam weights file (no meta.* tensors)", args.weights.display()))?;
-    let mut vs = nn::VarStore::new(Device::Cpu);
-    let net = Net::new(&vs.root(), arch, act, 1.0);
-    {
-        let vars = vs.variables();
-        tch::no_grad(|| -> Result<()> {
-            for (name, mut var) in vars {
-                let t = tensors.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
-                    .with_context(|| format!("{}: lacks {name}", args.weights.display()))?;
-                var.f_copy_(t)?;
-            }
-            Ok(())
-        })?;
-    }
-    vs.freeze();
+    let weights::LoadedNet { vs: _vs, net, meta } = weights::load(&args.weights)?;
+    let (label_scale, input_factor) = (meta.label_scale, meta.input_factor);
 
     let (frames_path, labels_path) = if args.frames.is_dir() {
         let lp = args.labels.clone().or_else(|| Some(args.frames.join("labels.npy")).filter(|p| p.exists()));

@@ -2,24 +2,26 @@
 //! training, a validation pass at each snapshot, metrics rows, snapshot and best weights,
 //! checkpoints, and a clean stop on SIGTERM/SIGUSR1.
 
+use crate::checkpoint::{self, Progress};
+use crate::eval::evaluate_sets;
 use crate::lock;
-use crate::train::{evaluate_sets, epoch_permutation, snapshot_iterations, Prepared, Trainer};
-use anyhow::{bail, Context, Result};
-use cyplam_core::data::{load_dataset, Dataset};
+use crate::prepare::{load_data, Prepared};
+use crate::schedule::{EpochBatches, Plan};
+use crate::train::Trainer;
+use crate::weights;
+use crate::LIBTORCH_VERSION;
+use anyhow::{Context, Result};
 use cyplam_core::files::{
-    best_row, now_unix, read_json, read_metrics, write_atomic, write_json_atomic, MetricsRow, ModelDir,
-    ModelResult, ResultStatus, SweepFile, FORMAT_VERSION, METRICS_HEADER,
+    best_row, now_unix, read_json, read_metrics, write_atomic, write_json_atomic, MetricsRow, ModelDir, ModelResult,
+    ResultStatus, SweepDir, SweepFile, FORMAT_VERSION, METRICS_HEADER,
 };
 use cyplam_core::spec::{EarlyStopping, KeepSnapshots, ModelSpec};
-use serde::{Deserialize, Serialize};
+use cyplam_core::tensorboard::EventWriter;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use tch::{Device, Tensor};
-
-/// libtorch version the worker was built against.
-pub const LIBTORCH_VERSION: &str = env!("CYPLAM_LIBTORCH_VERSION");
+use tch::Device;
 
 /// How a worker's run of a model ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,36 +66,6 @@ pub fn early_stop(es: &EarlyStopping, rows: &[MetricsRow]) -> Option<String> {
     })
 }
 
-/// The resume point written at every snapshot and on a stop request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointState {
-    format: u32,
-    iteration: u64,
-    adam_step: i64,
-    elapsed_seconds: f64,
-    resumes: u32,
-    started_unix: u64,
-    file: String,
-}
-
-fn save_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
-    // safetensors' writer goes through a temporary name: the final name only ever holds a whole file.
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("weights");
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    Tensor::write_safetensors(tensors, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
-
-/// Loads training and validation data of a sweep.
-pub fn load_data(sweep: &SweepFile) -> Result<(Dataset, Dataset)> {
-    let data = sweep.grid.data.as_ref().context("the sweep has no [data] table: name the training and validation directories")?;
-    let train = load_dataset(&data.train)?;
-    let val = load_dataset(&data.validation)?;
-    Ok((train, val))
-}
-
 /// Trains (or resumes) one model. `stop` is set by the signal handler.
 pub fn run_model(
     sweep_dir: &Path,
@@ -102,235 +74,286 @@ pub fn run_model(
     opts: &RunOptions,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    let dir = ModelDir::new(sweep_dir.join("models").join(&spec.name));
+    let dir = SweepDir::new(sweep_dir).model(&spec.name);
     std::fs::create_dir_all(&dir.root).with_context(|| format!("creating {}", dir.root.display()))?;
     let _lock = lock::acquire(&dir.lock())?;
-
-    if dir.result().exists() {
-        let prev: ModelResult = read_json(&dir.result()).map_err(anyhow::Error::msg)?;
-        if prev.status != ResultStatus::Preempted {
-            tracing::info!("{}: already {} (result.json); nothing to do", spec.name, prev.status.as_str());
-            return Ok(Outcome::AlreadyDone(prev.status));
-        }
+    if let Some(status) = finished_before(&dir)? {
+        tracing::info!("{}: already {} (result.json); nothing to do", spec.name, status.as_str());
+        return Ok(Outcome::AlreadyDone(status));
     }
-
-    let data = sweep.grid.data.as_ref().context("the sweep has no [data] table")?;
-    let (train, val) = load_data(sweep)?;
-    let prep = Prepared::new(train, val, data.input_scale, opts.device);
-    let n = prep.train_len() as u64;
-    let bs = spec.batch_size as u64;
-    if bs > n {
-        bail!("batch_size {bs} is larger than the training set ({n} frames)");
-    }
-    let total = spec.length.iterations(n, bs);
-    let per_epoch = (n / bs).max(1);
-    let snaps = snapshot_iterations(total, spec.snapshots);
-
-    let mut trainer = Trainer::new(spec, opts.device);
-    let mut it: u64 = 0;
-    let mut elapsed_before = 0.0f64;
-    let mut resumes = 0u32;
-    let mut started_unix = now_unix();
-
-    // Resume from the newest checkpoint, and drop metrics rows written after it.
-    let ckpt_dir = dir.checkpoint_dir();
-    let state_path = ckpt_dir.join("state.json");
-    let mut rows: Vec<MetricsRow> = Vec::new();
-    if state_path.exists() {
-        let st: CheckpointState = read_json(&state_path).map_err(anyhow::Error::msg)?;
-        let tensors = Tensor::read_safetensors(ckpt_dir.join(&st.file))
-            .with_context(|| format!("reading checkpoint {}", ckpt_dir.join(&st.file).display()))?;
-        restore(&mut trainer, &tensors)?;
-        trainer.adam.step = st.adam_step;
-        it = st.iteration;
-        elapsed_before = st.elapsed_seconds;
-        resumes = st.resumes + 1;
-        started_unix = st.started_unix;
-        rows = read_metrics(&dir.metrics()).map_err(anyhow::Error::msg)?;
-        rows.retain(|r| r.iteration <= it);
-        tracing::info!("{}: resuming at iteration {it} of {total} (resume {resumes})", spec.name);
-    }
-    // (Re)write the metrics file with exactly the rows we keep.
-    {
-        let mut text = format!("{METRICS_HEADER}\n");
-        for r in &rows {
-            text.push_str(&r.to_csv_line());
-        }
-        write_atomic(&dir.metrics(), text.as_bytes()).with_context(|| format!("writing {}", dir.metrics().display()))?;
-    }
-    let mut metrics = std::fs::OpenOptions::new().append(true).open(dir.metrics())
-        .with_context(|| format!("opening {}", dir.metrics().display()))?;
-    let mut best = best_row(&rows).copied();
-    if spec.keep_snapshots == KeepSnapshots::All {
-        std::fs::create_dir_all(dir.snapshots_dir())?;
-    }
-    std::fs::create_dir_all(&ckpt_dir)?;
-    // TensorBoard: one event file per worker run under models/<name>/tensorboard/, so
-    // `tensorboard --logdir runs/<sweep>` shows every model.
-    let mut tensorboard = if sweep.grid.output.tensorboard {
-        let tb = dir.root.join("tensorboard");
-        Some(cyplam_core::tensorboard::EventWriter::create(&tb).with_context(|| format!("creating an event file in {}", tb.display()))?)
-    } else {
-        None
-    };
-
-    let result = |status, reason: Option<String>, it: u64, secs: f64, best: Option<MetricsRow>, nsnaps: usize| ModelResult {
-        format: FORMAT_VERSION,
-        sweep: sweep.name.clone(),
-        model: spec.name.clone(),
-        index: spec.index,
-        status,
-        reason,
-        best_accuracy20: best.map(|b| b.validation_accuracy20),
-        best_iteration: best.map(|b| b.iteration),
-        iterations_done: it,
-        iterations_total: total,
-        snapshots_done: nsnaps as u32,
-        train_seconds: secs,
-        free_params: spec.free_params,
-        host: cyplam_core::files::hostname(),
-        threads: opts.threads,
-        device: format!("{:?}", opts.device).to_lowercase(),
-        libtorch: LIBTORCH_VERSION.to_string(),
-        started_unix,
-        finished_unix: now_unix(),
-        resumes,
-    };
-
-    let t0 = Instant::now();
-    let mut last_log = Instant::now();
-    let mut it_at_log = it;
-    let mut epoch_cache: Option<(u64, Tensor, Tensor)> = None;
-    let mut loss_sum = 0.0;
-    let mut loss_n = 0u64;
-    // A run resumed after the snapshot that stopped it early (killed before result.json) stops
-    // again at once.
-    let mut stopped_early = spec.early_stopping.as_ref().and_then(|es| early_stop(es, &rows));
-    while it < total && stopped_early.is_none() {
-        if stop.load(Ordering::SeqCst) {
-            let secs = elapsed_before + t0.elapsed().as_secs_f64();
-            save_checkpoint(&trainer, &prep, &ckpt_dir, it, secs, resumes, started_unix)?;
-            let r = result(ResultStatus::Preempted, Some(format!("stopped by a signal at iteration {it}; resumable from its checkpoint")), it, secs, best, rows.len());
-            write_json_atomic(&dir.result(), &r)?;
-            tracing::warn!("{}: stop requested; checkpoint written at iteration {it}", spec.name);
-            return Ok(Outcome::Preempted(r));
-        }
-        let epoch = it / per_epoch;
-        if epoch_cache.as_ref().map(|(e, _, _)| *e) != Some(epoch) {
-            let perm = Tensor::from_slice(&epoch_permutation(n as usize, spec.seed, epoch)).to_device(opts.device);
-            epoch_cache = Some((epoch, prep.train_x.index_select(0, &perm), prep.train_y.index_select(0, &perm)));
-        }
-        let (_, ex, ey) = epoch_cache.as_ref().expect("filled above");
-        let b = ((it % per_epoch) * bs) as i64;
-        let loss = trainer.step(&ex.narrow(0, b, bs as i64), &ey.narrow(0, b, bs as i64), it);
-        it += 1;
-        if !loss.is_finite() {
-            let secs = elapsed_before + t0.elapsed().as_secs_f64();
-            let r = result(ResultStatus::Failed, Some(format!("the training loss became {loss} at iteration {it} (diverged); lower the learning rate")), it, secs, best, rows.len());
-            write_json_atomic(&dir.result(), &r)?;
-            tracing::error!("{}: loss is {loss} at iteration {it}; marked failed", spec.name);
-            return Ok(Outcome::Failed(r));
-        }
-        loss_sum += loss;
-        loss_n += 1;
-
-        if snaps.binary_search(&it).is_ok() {
-            let ev = evaluate_sets(&trainer.net, &[(&prep.train_x, &prep.train_y), (&prep.val_x, &prep.val_y)], prep.label_scale);
-            let (tr, va) = (ev[0], ev[1]);
-            let secs = elapsed_before + t0.elapsed().as_secs_f64();
-            let row = MetricsRow {
-                iteration: it,
-                train_loss: tr.loss,
-                train_accuracy20: tr.accuracy20,
-                validation_loss: va.loss,
-                validation_accuracy20: va.accuracy20,
-                elapsed_seconds: secs,
-            };
-            let weights = trainer.weights(prep.label_scale, prep.input_factor);
-            if spec.keep_snapshots == KeepSnapshots::All {
-                save_tensors(&dir.snapshot(it), &weights)?;
-            }
-            if best.is_none_or(|b| row.validation_accuracy20 > b.validation_accuracy20) {
-                save_tensors(&dir.best(), &weights)?;
-                best = Some(row);
-            }
-            metrics.write_all(row.to_csv_line().as_bytes()).and_then(|_| metrics.sync_data())
-                .with_context(|| format!("appending to {}", dir.metrics().display()))?;
-            rows.push(row);
-            if let Some(tb) = tensorboard.as_mut() {
-                tb.scalars(it, &[
-                    ("loss/train", row.train_loss as f32),
-                    ("loss/validation", row.validation_loss as f32),
-                    ("accuracy20/train", row.train_accuracy20 as f32),
-                    ("accuracy20/validation", row.validation_accuracy20 as f32),
-                ]).with_context(|| format!("writing {}", tb.path.display()))?;
-            }
-            save_checkpoint(&trainer, &prep, &ckpt_dir, it, secs, resumes, started_unix)?;
-            let rate = (it - it_at_log) as f64 / last_log.elapsed().as_secs_f64().max(1e-9);
-            let left = (total - it) as f64 / rate.max(1e-9);
-            tracing::info!(
-                "{} iter {it}/{total} loss {:.5} train acc20 {:.4} val loss {:.5} val acc20 {:.4} | {:.1} it/s, {:.0}s left",
-                spec.name, loss_sum / loss_n.max(1) as f64, tr.accuracy20, va.loss, va.accuracy20, rate, left
-            );
-            last_log = Instant::now();
-            it_at_log = it;
-            loss_sum = 0.0;
-            loss_n = 0;
-            stopped_early = spec.early_stopping.as_ref().and_then(|es| early_stop(es, &rows));
-            if stopped_early.is_some() {
-                break;
-            }
-        }
-    }
-
-    let secs = elapsed_before + t0.elapsed().as_secs_f64();
-    if let Some(why) = &stopped_early {
-        tracing::info!("{}: {why}; stopped at iteration {it} of {total}", spec.name);
-    }
-    let r = result(ResultStatus::Completed, stopped_early, it, secs, best, rows.len());
-    write_json_atomic(&dir.result(), &r)?;
-    let _ = std::fs::remove_dir_all(&ckpt_dir);
-    tracing::info!(
-        "{}: completed; best validation Accuracy20% {:.4} at iteration {} ({:.1}s)",
-        spec.name, r.best_accuracy20.unwrap_or(0.0), r.best_iteration.unwrap_or(0), secs
-    );
-    Ok(Outcome::Completed(r))
+    Run::start(sweep, spec, opts, dir)?.train(stop)
 }
 
-fn save_checkpoint(t: &Trainer, prep: &Prepared, dir: &Path, it: u64, secs: f64, resumes: u32, started_unix: u64) -> Result<()> {
-    let file = format!("ckpt-{it:09}.safetensors");
-    let mut tensors = t.weights(prep.label_scale, prep.input_factor);
-    for (name, (m, v)) in t.adam.names.iter().zip(t.adam.m.iter().zip(&t.adam.v)) {
-        tensors.push((format!("adam_m.{name}"), m.to_device(Device::Cpu)));
-        tensors.push((format!("adam_v.{name}"), v.to_device(Device::Cpu)));
+/// The status of an earlier run that leaves nothing to do (completed or failed; a preempted one
+/// resumes).
+fn finished_before(dir: &ModelDir) -> Result<Option<ResultStatus>> {
+    if !dir.result().exists() {
+        return Ok(None);
     }
-    save_tensors(&dir.join(&file), &tensors)?;
-    let st = CheckpointState { format: FORMAT_VERSION, iteration: it, adam_step: t.adam.step, elapsed_seconds: secs, resumes, started_unix, file: file.clone() };
-    write_json_atomic(&dir.join("state.json"), &st).with_context(|| format!("writing {}", dir.join("state.json").display()))?;
-    // Older checkpoints are superseded once state.json names the new one.
-    for e in std::fs::read_dir(dir)?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("ckpt-") && name != file {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-    Ok(())
+    let prev: ModelResult = read_json(&dir.result())?;
+    Ok((prev.status != ResultStatus::Preempted).then_some(prev.status))
 }
 
-fn restore(t: &mut Trainer, tensors: &[(String, Tensor)]) -> Result<()> {
-    let find = |n: &str| tensors.iter().find(|(k, _)| k == n).map(|(_, v)| v);
-    tch::no_grad(|| -> Result<()> {
-        for i in 0..t.adam.names.len() {
-            let name = t.adam.names[i].clone();
-            let p = find(&name).with_context(|| format!("checkpoint lacks {name}"))?;
-            let m = find(&format!("adam_m.{name}")).with_context(|| format!("checkpoint lacks adam_m.{name}"))?;
-            let v = find(&format!("adam_v.{name}")).with_context(|| format!("checkpoint lacks adam_v.{name}"))?;
-            t.adam.params[i].f_copy_(p)?;
-            t.adam.m[i].f_copy_(m)?;
-            t.adam.v[i].f_copy_(v)?;
+/// The progress line of each snapshot: training loss averaged since the last line, speed and time
+/// left.
+struct ProgressLog {
+    since: Instant,
+    it_at: u64,
+    loss_sum: f64,
+    loss_n: u64,
+}
+
+impl ProgressLog {
+    fn new(it: u64) -> ProgressLog {
+        ProgressLog { since: Instant::now(), it_at: it, loss_sum: 0.0, loss_n: 0 }
+    }
+
+    fn add(&mut self, loss: f64) {
+        self.loss_sum += loss;
+        self.loss_n += 1;
+    }
+
+    /// Logs the snapshot `row` and starts over.
+    fn snapshot(&mut self, name: &str, row: &MetricsRow, total: u64) {
+        let it = row.iteration;
+        let rate = (it - self.it_at) as f64 / self.since.elapsed().as_secs_f64().max(1e-9);
+        let left = (total - it) as f64 / rate.max(1e-9);
+        tracing::info!(
+            "{name} iter {it}/{total} loss {:.5} train acc20 {:.4} val loss {:.5} val acc20 {:.4} | {:.1} it/s, {:.0}s left",
+            self.loss_sum / self.loss_n.max(1) as f64, row.train_accuracy20, row.validation_loss, row.validation_accuracy20, rate, left
+        );
+        *self = ProgressLog::new(it);
+    }
+}
+
+/// One model's training under way: what it has done and the files it writes to.
+struct Run<'a> {
+    sweep: &'a SweepFile,
+    spec: &'a ModelSpec,
+    opts: &'a RunOptions,
+    dir: ModelDir,
+    prep: Prepared,
+    plan: Plan,
+    trainer: Trainer,
+    /// Iterations done.
+    it: u64,
+    /// Training time of the model's earlier runs (before this resume).
+    elapsed_before: f64,
+    /// When this run's training started.
+    t0: Instant,
+    resumes: u32,
+    started_unix: u64,
+    /// Metrics rows so far, one per snapshot; `metrics` is the file they are appended to.
+    rows: Vec<MetricsRow>,
+    best: Option<MetricsRow>,
+    metrics: std::fs::File,
+    tensorboard: Option<EventWriter>,
+    batches: EpochBatches,
+    log: ProgressLog,
+}
+
+impl<'a> Run<'a> {
+    /// Loads the data, builds the network and, if the model has a checkpoint, resumes from it.
+    fn start(sweep: &'a SweepFile, spec: &'a ModelSpec, opts: &'a RunOptions, dir: ModelDir) -> Result<Run<'a>> {
+        let data = sweep.grid.data.as_ref().context("the sweep has no [data] table")?;
+        let (train, val) = load_data(sweep)?;
+        let prep = Prepared::new(train, val, data.input_scale, opts.device);
+        let plan = Plan::new(spec, prep.train_len() as u64)?;
+        let mut trainer = Trainer::new(spec, opts.device);
+        let started_unix = now_unix();
+        let (progress, rows) = match checkpoint::restore(&dir, &mut trainer.adam)? {
+            Some(p) => {
+                // Metrics rows written after the checkpoint are written again.
+                let mut rows = read_metrics(&dir.metrics())?;
+                rows.retain(|r| r.iteration <= p.iteration);
+                let p = Progress { resumes: p.resumes + 1, ..p };
+                tracing::info!("{}: resuming at iteration {} of {} (resume {})", spec.name, p.iteration, plan.total, p.resumes);
+                (p, rows)
+            }
+            None => (Progress { iteration: 0, elapsed_seconds: 0.0, resumes: 0, started_unix }, Vec::new()),
+        };
+        let metrics = rewrite_metrics(&dir, &rows)?;
+        if spec.keep_snapshots == KeepSnapshots::All {
+            std::fs::create_dir_all(dir.snapshots_dir()).with_context(|| format!("creating {}", dir.snapshots_dir().display()))?;
         }
+        // TensorBoard: one event file per worker run under the model's tensorboard directory, so
+        // `tensorboard --logdir runs/<sweep>` shows every model.
+        let tensorboard = if sweep.grid.output.tensorboard {
+            let tb = dir.tensorboard_dir();
+            Some(EventWriter::create(&tb).with_context(|| format!("creating an event file in {}", tb.display()))?)
+        } else {
+            None
+        };
+        Ok(Run {
+            sweep,
+            spec,
+            opts,
+            dir,
+            prep,
+            plan,
+            trainer,
+            it: progress.iteration,
+            elapsed_before: progress.elapsed_seconds,
+            t0: Instant::now(),
+            resumes: progress.resumes,
+            started_unix: progress.started_unix,
+            best: best_row(&rows).copied(),
+            rows,
+            metrics,
+            tensorboard,
+            batches: EpochBatches::default(),
+            log: ProgressLog::new(progress.iteration),
+        })
+    }
+
+    /// Trains to the end, to early stopping, to a diverged loss or to a stop request.
+    fn train(mut self, stop: &AtomicBool) -> Result<Outcome> {
+        // A run resumed after the snapshot that stopped it early (killed before result.json)
+        // stops again at once.
+        let mut stopped_early = self.early_stop();
+        while self.it < self.plan.total && stopped_early.is_none() {
+            if stop.load(Ordering::SeqCst) {
+                return self.preempt();
+            }
+            let (xb, yb) = self.batches.batch(&self.prep, &self.plan, self.spec.seed, self.opts.device, self.it);
+            let loss = self.trainer.step(&xb, &yb, self.it);
+            self.it += 1;
+            if !loss.is_finite() {
+                return self.fail(loss);
+            }
+            self.log.add(loss);
+            if self.plan.is_snapshot(self.it) {
+                self.snapshot()?;
+                stopped_early = self.early_stop();
+            }
+        }
+        self.complete(stopped_early)
+    }
+
+    fn early_stop(&self) -> Option<String> {
+        self.spec.early_stopping.as_ref().and_then(|es| early_stop(es, &self.rows))
+    }
+
+    /// Training time over every run of the model.
+    fn seconds(&self) -> f64 {
+        self.elapsed_before + self.t0.elapsed().as_secs_f64()
+    }
+
+    /// A snapshot: the validation pass, a metrics row, weights files, event file, checkpoint.
+    fn snapshot(&mut self) -> Result<()> {
+        let prep = &self.prep;
+        let ev = evaluate_sets(&self.trainer.net, &[(&prep.train_x, &prep.train_y), (&prep.val_x, &prep.val_y)], prep.label_scale);
+        let (tr, va) = (ev[0], ev[1]);
+        let secs = self.seconds();
+        let row = MetricsRow {
+            iteration: self.it,
+            train_loss: tr.loss,
+            train_accuracy20: tr.accuracy20,
+            validation_loss: va.loss,
+            validation_accuracy20: va.accuracy20,
+            elapsed_seconds: secs,
+        };
+        let weights = self.trainer.weights(prep.label_scale, prep.input_factor);
+        if self.spec.keep_snapshots == KeepSnapshots::All {
+            weights::save(&self.dir.snapshot(self.it), &weights)?;
+        }
+        if self.best.is_none_or(|b| row.validation_accuracy20 > b.validation_accuracy20) {
+            weights::save(&self.dir.best(), &weights)?;
+            self.best = Some(row);
+        }
+        self.metrics.write_all(row.to_csv_line().as_bytes()).and_then(|_| self.metrics.sync_data())
+            .with_context(|| format!("appending to {}", self.dir.metrics().display()))?;
+        self.rows.push(row);
+        if let Some(tb) = self.tensorboard.as_mut() {
+            tb.scalars(row.iteration, &[
+                ("loss/train", row.train_loss as f32),
+                ("loss/validation", row.validation_loss as f32),
+                ("accuracy20/train", row.train_accuracy20 as f32),
+                ("accuracy20/validation", row.validation_accuracy20 as f32),
+            ]).with_context(|| format!("writing {}", tb.path.display()))?;
+        }
+        self.checkpoint(secs)?;
+        self.log.snapshot(&self.spec.name, &row, self.plan.total);
         Ok(())
-    })
+    }
+
+    fn checkpoint(&self, secs: f64) -> Result<()> {
+        let weights = self.trainer.weights(self.prep.label_scale, self.prep.input_factor);
+        let at = Progress { iteration: self.it, elapsed_seconds: secs, resumes: self.resumes, started_unix: self.started_unix };
+        checkpoint::save(&self.dir, &self.trainer.adam, weights, &at)?;
+        Ok(())
+    }
+
+    /// Stopped by a signal: a checkpoint, and a result that says the model can resume.
+    fn preempt(self) -> Result<Outcome> {
+        let secs = self.seconds();
+        self.checkpoint(secs)?;
+        let reason = format!("stopped by a signal at iteration {}; resumable from its checkpoint", self.it);
+        let r = self.finish(ResultStatus::Preempted, Some(reason), secs)?;
+        tracing::warn!("{}: stop requested; checkpoint written at iteration {}", self.spec.name, self.it);
+        Ok(Outcome::Preempted(r))
+    }
+
+    fn fail(self, loss: f64) -> Result<Outcome> {
+        let it = self.it;
+        let reason = format!("the training loss became {loss} at iteration {it} (diverged); lower the learning rate");
+        let r = self.finish(ResultStatus::Failed, Some(reason), self.seconds())?;
+        tracing::error!("{}: loss is {loss} at iteration {it}; marked failed", self.spec.name);
+        Ok(Outcome::Failed(r))
+    }
+
+    fn complete(self, stopped_early: Option<String>) -> Result<Outcome> {
+        let secs = self.seconds();
+        if let Some(why) = &stopped_early {
+            tracing::info!("{}: {why}; stopped at iteration {} of {}", self.spec.name, self.it, self.plan.total);
+        }
+        let r = self.finish(ResultStatus::Completed, stopped_early, secs)?;
+        checkpoint::discard(&self.dir);
+        tracing::info!(
+            "{}: completed; best validation Accuracy20% {:.4} at iteration {} ({:.1}s)",
+            self.spec.name, r.best_accuracy20.unwrap_or(0.0), r.best_iteration.unwrap_or(0), secs
+        );
+        Ok(Outcome::Completed(r))
+    }
+
+    /// Writes the model's result file.
+    fn finish(&self, status: ResultStatus, reason: Option<String>, secs: f64) -> Result<ModelResult> {
+        let r = ModelResult {
+            format: FORMAT_VERSION,
+            sweep: self.sweep.name.clone(),
+            model: self.spec.name.clone(),
+            index: self.spec.index,
+            status,
+            reason,
+            best_accuracy20: self.best.map(|b| b.validation_accuracy20),
+            best_iteration: self.best.map(|b| b.iteration),
+            iterations_done: self.it,
+            iterations_total: self.plan.total,
+            snapshots_done: self.rows.len() as u32,
+            train_seconds: secs,
+            free_params: self.spec.free_params,
+            host: cyplam_core::files::hostname(),
+            threads: self.opts.threads,
+            device: format!("{:?}", self.opts.device).to_lowercase(),
+            libtorch: LIBTORCH_VERSION.to_string(),
+            started_unix: self.started_unix,
+            finished_unix: now_unix(),
+            resumes: self.resumes,
+        };
+        write_json_atomic(&self.dir.result(), &r).with_context(|| format!("writing {}", self.dir.result().display()))?;
+        Ok(r)
+    }
+}
+
+/// (Re)writes the metrics file with exactly `rows`, and opens it to append the next ones.
+fn rewrite_metrics(dir: &ModelDir, rows: &[MetricsRow]) -> Result<std::fs::File> {
+    let mut text = format!("{METRICS_HEADER}\n");
+    for r in rows {
+        text.push_str(&r.to_csv_line());
+    }
+    let path = dir.metrics();
+    write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::OpenOptions::new().append(true).open(&path).with_context(|| format!("opening {}", path.display()))
 }
 
 #[cfg(test)]

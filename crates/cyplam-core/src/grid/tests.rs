@@ -1,5 +1,8 @@
+//! Grid files as users write them: what parses, what expands to which models, and the messages of
+//! what does not.
+
 use super::*;
-use crate::spec::{Activation, Layer, Length};
+use crate::spec::{Activation, KeepSnapshots, Layer, Length};
 
 fn p(text: &str) -> Result<Grid, GridError> {
     parse(Path::new("/tmp/g/test.toml"), text)
@@ -345,4 +348,15 @@ fn output_asks_for_tensorboard() {
     assert!(p(&format!("[output]\ntensorboard = true\n{ARCH}")).unwrap().output.tensorboard);
     let e = err("[output]\ntensorbord = true\n");
     assert!(e.contains(":2:1: unknown field `tensorbord`, expected `tensorboard`"), "{e}");
+}
+
+#[test]
+fn a_grid_too_large_to_count_is_refused_not_overflowed() {
+    // 12 axes of 50 values: 50^12 models, more than a usize holds.
+    let values = (1..=50).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let mut text = String::from("[settings]\nwc1 = 5\nwc2 = 5\n[grid]\n");
+    for k in ["ncv1", "ncv2", "nfc1", "batch_size", "seed", "iterations", "epochs", "snapshots", "threads", "learning_rate", "l1", "l2"] {
+        text.push_str(&format!("{k} = [{values}]\n"));
+    }
+    assert_eq!(err(&text), "/tmp/g/test.toml: key `grid`: the grid expands to more than 1000000 models");
 }

@@ -5,7 +5,8 @@
 
 use anyhow::{Context, Result};
 use cyplam_core::spec::{Activation, KeepSnapshots, Length, ModelSpec, Precision, Regularization};
-use cyplam_worker::train::{evaluate_sets, Trainer};
+use cyplam_worker::eval::evaluate_sets;
+use cyplam_worker::train::Trainer;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -44,7 +45,7 @@ fn parse_args() -> Result<Args> {
             "--iters" => a.iters = v.parse()?,
             "--reps" => a.reps = v.parse()?,
             "--eval-frames" => a.eval_frames = v.parse()?,
-            "--precision" => a.precisions = v.split(',').map(|x| x.parse().map_err(anyhow::Error::msg)).collect::<Result<_>>()?,
+            "--precision" => a.precisions = v.split(',').map(|x| Ok(x.parse::<Precision>()?)).collect::<Result<_>>()?,
             _ => anyhow::bail!("unknown option {k}; valid: --models, --threads, --iters, --reps, --eval-frames, --precision"),
         }
     }

@@ -1,6 +1,6 @@
 use super::*;
 use cyplam_core::files::{read_json, read_metrics, MetricsRow, ModelDir, ModelResult, ResultStatus, EXIT_LOCKED, EXIT_PREEMPTED};
-use cyplam_worker::train::{evaluate, Prepared, Trainer};
+use cyplam_worker::{eval::evaluate, prepare::Prepared, train::Trainer};
 use std::time::{Duration, Instant};
 
 fn curve(rows: &[MetricsRow]) -> Vec<(u64, f64, f64, f64, f64)> {

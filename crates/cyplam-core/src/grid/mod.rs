@@ -1,0 +1,233 @@
+//! Grid files: parsing, validation and expansion of a hyper-parameter table into the model list.
+//!
+//! A grid file has a `[settings]` table of fixed values and a `[grid]` table of axes. Axes expand in
+//! the order they are written, the first outermost and the last fastest. An axis is either a list of
+//! values of one setting (`nfc1 = [128, 256]`) or a list of inline tables that set several settings
+//! at once (`architecture = [{wc1 = 5, ncv1 = 8}, ...]`). The format is documented in docs/grid.md.
+
+mod config;
+mod expand;
+mod raw;
+
+pub use config::{check_sweep_name, ModelError, SbatchValueError, SettingError, SweepNameError, SETTINGS};
+pub use expand::model_settings;
+
+use crate::spec::ModelSpec;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// An error in a grid file, naming the file, the line (and column) and the key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct GridError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for GridError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// How frame values are scaled before they enter the network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputScale {
+    /// As stored.
+    None,
+    /// Divided by the largest value of the training frames.
+    Max,
+    /// Multiplied by a factor.
+    Factor(f64),
+}
+
+impl InputScale {
+    pub fn label(&self) -> String {
+        match self {
+            InputScale::None => "none".into(),
+            InputScale::Max => "max".into(),
+            InputScale::Factor(f) => f.to_string(),
+        }
+    }
+}
+
+/// Where the training and validation sets are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataConfig {
+    pub train: PathBuf,
+    pub validation: PathBuf,
+    pub input_scale: InputScale,
+}
+
+/// How a sweep is packed onto Slurm nodes, and what the sbatch script asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlurmConfig {
+    pub trainings_per_node: u32,
+    pub cpus_per_training: u32,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub time: Option<String>,
+    pub mem: Option<String>,
+    pub constraint: Option<String>,
+    pub gres: Option<String>,
+    /// Extra `#SBATCH` options, one option each (`--exclusive`).
+    pub extra: Vec<String>,
+    /// Shell lines run before the workers (`module load ...`): code, by design.
+    pub setup: Vec<String>,
+    /// At most this many array tasks at once (`%N`).
+    pub throttle: Option<u32>,
+    /// Seconds before the time limit at which Slurm sends USR1 to the workers.
+    pub signal_lead_seconds: u32,
+    /// How often one array task may be requeued after a preemption.
+    pub max_requeues: u32,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        SlurmConfig {
+            trainings_per_node: 2,
+            cpus_per_training: 12,
+            partition: None,
+            account: None,
+            qos: None,
+            time: None,
+            mem: None,
+            constraint: None,
+            gres: None,
+            extra: Vec::new(),
+            setup: Vec::new(),
+            throttle: None,
+            signal_lead_seconds: 300,
+            max_requeues: 5,
+        }
+    }
+}
+
+/// Extra outputs of the workers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutputConfig {
+    /// Also write TensorBoard event files per model (`models/<name>/tensorboard/`).
+    pub tensorboard: bool,
+}
+
+/// One axis of the grid, as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AxisInfo {
+    pub name: String,
+    pub len: usize,
+    /// Settings this axis sets.
+    pub sets: Vec<String>,
+}
+
+/// A parsed, validated and expanded grid file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grid {
+    pub name: String,
+    pub data: Option<DataConfig>,
+    pub slurm: SlurmConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+    pub axes: Vec<AxisInfo>,
+    pub models: Vec<ModelSpec>,
+}
+
+impl Grid {
+    /// The settings whose value differs between models, in SETTINGS order.
+    pub fn varying_settings(&self) -> Vec<&'static str> {
+        expand::varying_settings(&self.models)
+    }
+}
+
+/// Line and column (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, col)
+}
+
+/// The grid file being parsed: its path and text, for the messages.
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    /// The error `msg` at `span` (if known) of the key `key` (if any).
+    fn err(&self, span: Option<std::ops::Range<usize>>, key: Option<&str>, msg: impl fmt::Display) -> GridError {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = line_col(self.text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        GridError {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.map(str::to_string),
+            message: msg.to_string(),
+        }
+    }
+
+    /// The line (1-based) at which `span` starts.
+    fn line(&self, span: std::ops::Range<usize>) -> usize {
+        line_col(self.text, span.start).0
+    }
+}
+
+/// Reads and expands a grid file.
+pub fn load(path: &Path) -> Result<Grid, GridError> {
+    let text = std::fs::read_to_string(path).map_err(|e| GridError {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot read the grid file: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and expands grid file text; `path` is used in messages and to name the sweep.
+pub fn parse(path: &Path, text: &str) -> Result<Grid, GridError> {
+    let cx = Ctx { path, text };
+    let raw = raw::RawFile::parse(&cx)?;
+    let name = config::sweep_name(&cx, raw.name.as_ref())?;
+    let data = raw.data.as_ref().map(|d| config::parse_data(&cx, d)).transpose()?;
+    let slurm = match &raw.slurm {
+        Some(s) => config::parse_slurm(&cx, s)?,
+        None => SlurmConfig::default(),
+    };
+    let mut origins = config::Origins::new();
+    let fixed = config::fixed_settings(&cx, raw.settings.as_ref(), &mut origins)?;
+    let axes = expand::parse_axes(&cx, raw.grid.as_ref(), &mut origins)?;
+    let models = expand::expand(&cx, &fixed, &axes, &slurm)?;
+    Ok(Grid {
+        name,
+        data,
+        slurm,
+        output: config::parse_output(raw.output.as_ref()),
+        axes: axes.iter().map(expand::Axis::info).collect(),
+        models,
+    })
+}
+
+#[cfg(test)]
+mod tests;

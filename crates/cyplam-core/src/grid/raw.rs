@@ -1,0 +1,64 @@
+//! A grid file as TOML gives it: serde structs that refuse unknown keys, every value kept with its
+//! span so that an error can name the line. Nothing here is validated yet (`config`, `expand`).
+
+use super::{Ctx, GridError};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[settings]`: setting name -> value, in file order.
+pub(super) type RawSettings = IndexMap<String, Spanned<toml::Value>>;
+
+/// `[grid]`: axis name -> its list of values (plain values or inline tables), in file order.
+pub(super) type RawAxes = IndexMap<String, Spanned<Vec<Spanned<toml::Value>>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    pub name: Option<Spanned<String>>,
+    pub data: Option<RawData>,
+    pub slurm: Option<RawSlurm>,
+    pub output: Option<RawOutput>,
+    pub settings: Option<RawSettings>,
+    pub grid: Option<RawAxes>,
+}
+
+impl RawFile {
+    /// The TOML text of `cx` as the raw structure; a syntax error or unknown key names its line.
+    pub fn parse(cx: &Ctx) -> Result<RawFile, GridError> {
+        toml::from_str(cx.text).map_err(|e| cx.err(e.span(), None, e.message().trim_end()))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOutput {
+    pub tensorboard: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawData {
+    pub train: Spanned<String>,
+    pub validation: Spanned<String>,
+    pub input_scale: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSlurm {
+    pub trainings_per_node: Option<Spanned<i64>>,
+    pub cpus_per_training: Option<Spanned<i64>>,
+    pub partition: Option<Spanned<String>>,
+    pub account: Option<Spanned<String>>,
+    pub qos: Option<Spanned<String>>,
+    pub time: Option<Spanned<String>>,
+    pub mem: Option<Spanned<String>>,
+    pub constraint: Option<Spanned<String>>,
+    pub gres: Option<Spanned<String>>,
+    pub extra: Option<Vec<Spanned<String>>>,
+    pub setup: Option<Vec<Spanned<String>>>,
+    pub throttle: Option<Spanned<i64>>,
+    pub signal_lead_seconds: Option<Spanned<i64>>,
+    pub max_requeues: Option<Spanned<i64>>,
+}
