@@ -20,24 +20,71 @@ pub const EXIT_LOCKED: i32 = 73;
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// crash leaves either the old file or the new one, never a torn one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(bytes)?;
+    f.commit()
+}
+
+/// A file written in pieces that appears at `path` only once complete: the bytes go to a
+/// temporary file beside it (`.<name>.tmp.<pid>`), which `commit` syncs and renames over `path`.
+/// Dropped without `commit` (an error on the way), the temporary file is removed.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> std::io::Result<AtomicFile> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+        let f = std::fs::File::create(&tmp)?;
+        Ok(AtomicFile { path: path.to_path_buf(), tmp, out: Some(std::io::BufWriter::with_capacity(1 << 20, f)) })
     }
-    result
+
+    /// Flushes and syncs the bytes, then renames the file into place (and syncs the directory).
+    pub fn commit(mut self) -> std::io::Result<()> {
+        let Some(out) = self.out.take() else { return Err(std::io::Error::other("already committed")) };
+        let result = (|| {
+            let f = out.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&self.tmp, &self.path)?;
+            // Make the rename itself durable.
+            if let Ok(d) = std::fs::File::open(self.path.parent().unwrap_or(Path::new("."))) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        result
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.out {
+            Some(o) => o.write(buf),
+            None => Err(std::io::Error::other("already committed")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            Some(o) => o.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// JSON, pretty, written atomically.
@@ -349,5 +396,22 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn an_atomic_file_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("frames.npy");
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"part one, ").unwrap();
+        assert!(!p.exists(), "nothing at the path before the commit");
+        f.write_all(b"part two").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"part one, part two");
+        let mut g = AtomicFile::create(&p).unwrap();
+        g.write_all(b"torn").unwrap();
+        drop(g);
+        assert_eq!(std::fs::read(&p).unwrap(), b"part one, part two", "an abandoned write leaves the old file");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "and no temporary file");
     }
 }
