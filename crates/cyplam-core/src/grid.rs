@@ -503,8 +503,14 @@ fn parse_data(cx: &Ctx, d: &RawData) -> Result<DataConfig, GridError> {
         let p = PathBuf::from(s.get_ref());
         Ok(if p.is_absolute() { p } else { base.join(p) })
     };
+    let train = resolve(&d.train, "data.train")?;
     let input_scale = match &d.input_scale {
-        None => InputScale::Max,
+        // Unset: what the training set records (an imported ConvLMD set: 1/255), else max.
+        None => match crate::data::read_meta(&train) {
+            Ok(Some(crate::data::DatasetMeta { input_scale: Some(f), .. })) => InputScale::Factor(f),
+            Ok(_) => InputScale::Max,
+            Err(e) => return Err(cx.err(Some(d.train.span()), Some("data.train"), e.to_string())),
+        },
         Some(v) => match v.get_ref() {
             toml::Value::String(s) if s == "max" => InputScale::Max,
             toml::Value::String(s) if s == "none" => InputScale::None,
@@ -515,7 +521,7 @@ fn parse_data(cx: &Ctx, d: &RawData) -> Result<DataConfig, GridError> {
         },
     };
     Ok(DataConfig {
-        train: resolve(&d.train, "data.train")?,
+        train,
         validation: resolve(&d.validation, "data.validation")?,
         input_scale,
     })
