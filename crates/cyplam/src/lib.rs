@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod data_cmd;
+pub mod data_page;
 pub mod db;
 pub mod html;
 pub mod local;
