@@ -162,6 +162,9 @@ fn range(v: impl Iterator<Item = f32>) -> (f32, f32) {
     v.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
 }
 
+/// Frames of one (LP, PS) pair and the tracks they come from.
+type Tally = (usize, BTreeSet<Option<i64>>);
+
 struct Loaded {
     view: SetView,
     labels: Vec<f32>,
@@ -223,8 +226,8 @@ fn load_set(name: &str, dir: &Path, samples_per_track: usize) -> Result<Loaded, 
     if let Some((r, v)) = bad {
         return Err(derr(&fpath, format!("frame {r} holds a non-finite value ({v})")));
     }
-    // By the labels' bits: (frames, tracks).
-    let mut counts: BTreeMap<(u32, u32), (usize, BTreeSet<Option<i64>>)> = BTreeMap::new();
+    // By the labels' bits: frames and the tracks they come from.
+    let mut counts: BTreeMap<(u32, u32), Tally> = BTreeMap::new();
     for (r, id) in ids.iter().enumerate() {
         let e = counts.entry((labels[2 * r].to_bits(), labels[2 * r + 1].to_bits())).or_default();
         e.0 += 1;
