@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn cluster() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
     let g = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().map(|o| o.status.success()).unwrap_or(false);
     assert!(ok, "the dev Slurm cluster is not up: run slurm/dev-cluster/up (`.ci/run` does)");
@@ -14,7 +14,7 @@ fn cluster() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Polls `cyplam status --format json` until no model is pending or running.
-fn wait_idle(env: &Env, sweep: &str, limit: Duration) -> Vec<Value> {
+pub(crate) fn wait_idle(env: &Env, sweep: &str, limit: Duration) -> Vec<Value> {
     let t0 = Instant::now();
     loop {
         let v = env.json(&["status", sweep, "--format", "json"]);
