@@ -8,7 +8,8 @@
 //! handles own, or on buffers sized by this module.
 
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
-use hdf5::{Dataspace, Datatype, H5Type};
+use hdf5::filters::Filter;
+use hdf5::{Dataspace, Datatype};
 use hdf5_sys::h5t::H5T_class_t;
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ pub enum Error {
     NoNode { path: PathBuf, node: String, found: String },
     #[error("{}: `{node}` is {what}, not a table (a one-dimensional dataset of rows with named fields)", path.display())]
     NotATable { path: PathBuf, node: String, what: String },
+    #[error("{}: `{node}` is compressed with {filter}, which this HDF5 library cannot decode; re-save it with zlib (PyTables: `ptrepack --complib=zlib --complevel=5 {}:/{node} NEW.hdf5:/{node}`) and import that", path.display(), path.display())]
+    Filter { path: PathBuf, node: String, filter: String },
     #[error("{}: `{node}`: {message}", path.display())]
     Hdf5 { path: PathBuf, node: String, message: String },
 }
@@ -228,6 +231,20 @@ impl Table {
         if shape.len() != 1 {
             return Err(not_table(format!("a dataset of shape {shape:?}")));
         }
+        for f in ds.filters() {
+            if !Filter::get_info(f.id()).decode_enabled {
+                let filter = match f.id() {
+                    32001 => "blosc (a compressor PyTables registers itself)".to_string(),
+                    32000 => "lzf".into(),
+                    32004 => "lz4".into(),
+                    32008 => "bitshuffle".into(),
+                    32015 => "zstd".into(),
+                    307 => "bzip2".into(),
+                    id => format!("HDF5 filter {id}"),
+                };
+                return Err(Error::Filter { path: path.to_path_buf(), node: node.to_string(), filter });
+            }
+        }
         let ty = ds.dtype().map_err(h5)?;
         let class = hdf5::h5lock!(hdf5_sys::h5t::H5Tget_class(ty.id()));
         if class != H5T_class_t::H5T_COMPOUND {
@@ -306,28 +323,3 @@ impl Table {
         Ok(())
     }
 }
-
-/// Native-endian decoding of the packed rows `read` fills.
-pub fn get<T: H5Type + FromNe>(row: &[u8], offset: usize, index: usize) -> Option<T> {
-    let n = std::mem::size_of::<T>();
-    let at = offset + index * n;
-    row.get(at..at + n).map(T::from_ne)
-}
-
-/// Types `get` decodes.
-pub trait FromNe: Sized {
-    fn from_ne(b: &[u8]) -> Self;
-}
-
-macro_rules! from_ne {
-    ($($t:ty),*) => {$(
-        impl FromNe for $t {
-            fn from_ne(b: &[u8]) -> Self {
-                let mut a = [0u8; std::mem::size_of::<$t>()];
-                a.copy_from_slice(b);
-                <$t>::from_ne_bytes(a)
-            }
-        }
-    )*};
-}
-from_ne!(u8, u16, i64, u64, f32, f64);

@@ -127,6 +127,7 @@ fn each_bad_convlmd_input_is_named() {
         ("nan-frame", json!({"image_dtype": "float32", "bad": {"field": "image", "row": 9, "value": "nan"}}), "row 9: image holds a non-finite value (NaN) at pixel (3, 5) of the cropped frame".into()),
         ("half-id", json!({"id_dtype": "float64", "bad": {"field": "id_recording", "row": 11, "value": 2.5}}), "row 11: id_recording 2.5 is not an integer recording id".into()),
         ("empty", json!({}), "the table `/df` holds no rows".into()),
+        ("blosc", json!({"complib": "blosc"}), "`df` is compressed with blosc (a compressor PyTables registers itself), which this HDF5 library cannot decode; re-save it with zlib (PyTables: `ptrepack --complib=zlib".into()),
     ];
     let mut specs: Vec<Value> = cases.iter().map(|(n, extra, _)| spec(&f(n), if *n == "empty" { 0 } else { 3000 }, extra.clone())).collect();
     specs.push(spec(&f("good"), 1000, json!({})));
