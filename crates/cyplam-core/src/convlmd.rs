@@ -32,6 +32,8 @@ const FIELDS: [&str; 4] = ["image", "power", "velocity", "id_recording"];
 pub enum ConvlmdError {
     #[error("{}: missing file", path.display())]
     Missing { path: PathBuf },
+    #[error("{}: no such directory (the folder holding {TRAIN_FILE} and {VALIDATION_FILE})", dir.display())]
+    NoDir { dir: PathBuf },
     #[error("{}: holds no {file} (the ConvLMD {what} file); found: {found}", dir.display())]
     NotInDir { dir: PathBuf, file: &'static str, what: &'static str, found: String },
     #[error(transparent)]
@@ -91,7 +93,7 @@ pub fn files_in(dir: &Path) -> Result<(PathBuf, PathBuf), ConvlmdError> {
         if names.is_empty() { "nothing".into() } else { names.join(", ") }
     };
     if !dir.is_dir() {
-        return Err(ConvlmdError::Missing { path: dir.to_path_buf() });
+        return Err(ConvlmdError::NoDir { dir: dir.to_path_buf() });
     }
     let train = dir.join(TRAIN_FILE);
     let validation = dir.join(VALIDATION_FILE);
@@ -241,11 +243,15 @@ impl SetFiles {
 }
 
 fn label(src: &Source, row: usize, field: &'static str, v: f64) -> Result<f32, ConvlmdError> {
-    // Checked as stored (f32): a tiny positive float64 could round to 0.
+    label_at(&src.path, row, field, v)
+}
+
+/// A label as stored (float32), checked there: a tiny positive float64 could round to 0.
+fn label_at(path: &Path, row: usize, field: &'static str, v: f64) -> Result<f32, ConvlmdError> {
     if v.is_finite() && v > 0.0 && (v as f32) > 0.0 && (v as f32).is_finite() {
         Ok(v as f32)
     } else {
-        Err(ConvlmdError::BadLabel { path: src.path.clone(), row, field, value: v })
+        Err(ConvlmdError::BadLabel { path: path.to_path_buf(), row, field, value: v })
     }
 }
 
@@ -358,4 +364,45 @@ pub fn import(train: &Path, validation: &Path, out: &Path) -> Result<ImportSumma
         }
     }
     Ok(ImportSummary { train, validation, shared_recordings, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directory_form_names_what_is_missing() {
+        let t = tempfile::tempdir().unwrap();
+        let e = files_in(&t.path().join("nope")).unwrap_err().to_string();
+        assert!(e.ends_with("nope: no such directory (the folder holding train_pow_speed.hdf5 and test_pow_speed.hdf5)"), "{e}");
+        let e = files_in(t.path()).unwrap_err().to_string();
+        assert!(e.ends_with("holds no train_pow_speed.hdf5 (the ConvLMD training file); found: nothing"), "{e}");
+        std::fs::write(t.path().join(TRAIN_FILE), b"").unwrap();
+        std::fs::write(t.path().join("notes.txt"), b"").unwrap();
+        let e = files_in(t.path()).unwrap_err().to_string();
+        assert!(e.ends_with("holds no test_pow_speed.hdf5 (the ConvLMD validation file); found: notes.txt, train_pow_speed.hdf5"), "{e}");
+        std::fs::write(t.path().join(VALIDATION_FILE), b"").unwrap();
+        assert_eq!(files_in(t.path()).unwrap(), (t.path().join(TRAIN_FILE), t.path().join(VALIDATION_FILE)));
+    }
+
+    #[test]
+    fn labels_are_checked_as_stored() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("x.hdf5");
+        let check = |v: f64| label_at(&p, 4, "power", v);
+        assert_eq!(check(612.5).unwrap(), 612.5f32);
+        assert!(check(1e-50).unwrap_err().to_string().contains("row 4: power is 0.0000"), "a float64 that rounds to 0 in float32 is refused");
+        assert!(check(1e300).is_err(), "and one that overflows float32");
+        assert!(check(-1.0).unwrap_err().to_string().ends_with("x.hdf5: row 4: power is -1; labels must be finite and > 0 (Accuracy20% divides by them)"));
+        assert!(check(f64::NAN).is_err() && check(0.0).is_err());
+    }
+
+    #[test]
+    fn pixels_decode_native_endian() {
+        assert_eq!(Pixels::U8.value(&[200]), 200.0);
+        assert_eq!(Pixels::U16.value(&1023u16.to_ne_bytes()), 1023.0);
+        assert_eq!(Pixels::F32.value(&0.5f32.to_ne_bytes()), 0.5);
+        assert!(Pixels::F64.value(&f64::NAN.to_ne_bytes()).is_nan());
+        assert_eq!((Pixels::U8.descr(), Pixels::U16.descr(), Pixels::F32.descr(), Pixels::F64.descr()), ("|u1", "<u2", "<f4", "<f8"));
+    }
 }
