@@ -1,6 +1,7 @@
 //! Data sets: a directory with `frames.npy` (N x 784 or N x 28 x 28; float32, float64, uint8 or
 //! uint16), `labels.npy` (N x 2: laser power, process speed; float32 or float64, all > 0) and
-//! optionally `tracks.npy` (N recording ids). Header checks are cheap (what `cyplam submit` runs
+//! optionally `tracks.npy` (N recording ids) and `dataset.json` (where the set came from and the
+//! input scale it asks for; see `DatasetMeta`). Header checks are cheap (what `cyplam submit` runs
 //! before submitting); loading checks every value.
 
 use ndarray::ArrayD;
@@ -180,6 +181,58 @@ pub fn parse_npy_header(bytes: &[u8]) -> Result<NpyHeader, NpyHeaderError> {
         dims
     };
     Ok(NpyHeader { descr, fortran_order, shape, data_offset: end })
+}
+
+/// A version 1.0 `.npy` header for a C-order array of `descr` (e.g. `<f4`, `|u1`) and `shape`,
+/// padded so the data starts on a 64-byte boundary: what a streamed writer puts first.
+pub fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let unpadded = 10 + dict.len() + 1;
+    dict.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+/// The file in a data set directory that says where the set came from and how its frames are to
+/// be scaled.
+pub const META_FILE: &str = "dataset.json";
+
+/// `dataset.json`: written by importers whose source fixes the input scale (ConvLMD: the lab
+/// divides every frame by 255). A grid that does not set `data.input_scale` takes the training
+/// set's `input_scale` from here (docs/data.md); without the file it divides by the training
+/// set's largest value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DatasetMeta {
+    /// What the set was imported from (e.g. `ConvLMD /data/train_pow_speed.hdf5`).
+    pub source: String,
+    /// The factor frames are multiplied by before they enter the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_scale: Option<f64>,
+    /// Why that factor, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Reads `dir/dataset.json` if there is one; checks that its `input_scale` is finite and > 0.
+pub fn read_meta(dir: &Path) -> Result<Option<DatasetMeta>, DataError> {
+    let p = dir.join(META_FILE);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(derr(&p, e.to_string())),
+    };
+    let m: DatasetMeta = serde_json::from_str(&text).map_err(|e| derr(&p, e.to_string()))?;
+    if let Some(f) = m.input_scale {
+        if !(f.is_finite() && f > 0.0) {
+            return Err(derr(&p, format!("input_scale {f} must be finite and > 0")));
+        }
+    }
+    Ok(Some(m))
 }
 
 /// Reads and checks a `.npy` header, including that the file holds all the data it announces.
@@ -456,6 +509,29 @@ mod tests {
         assert!(msg(d).contains("frames.npy: truncated .npy header"));
         std::fs::write(d.join("frames.npy"), b"hello").unwrap();
         assert!(msg(d).contains("frames.npy: not a .npy file"));
+    }
+
+    #[test]
+    fn written_headers_parse_back_and_align_the_data() {
+        for shape in [vec![3usize, 28, 28], vec![1_000_000], vec![7, 2]] {
+            let h = npy_header("<f4", &shape);
+            assert_eq!(h.len() % 64, 0);
+            let back = parse_npy_header(&h).unwrap();
+            assert_eq!((back.dtype(), back.shape, back.data_offset), (Some(Dtype::F32), shape, h.len()));
+        }
+    }
+
+    #[test]
+    fn dataset_meta_is_optional_and_checked() {
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(read_meta(t.path()).unwrap(), None);
+        std::fs::write(t.path().join(META_FILE), r#"{"source": "ConvLMD x.hdf5", "input_scale": 0.00392156862745098}"#).unwrap();
+        assert_eq!(read_meta(t.path()).unwrap().unwrap().input_scale, Some(1.0 / 255.0));
+        std::fs::write(t.path().join(META_FILE), r#"{"source": "x", "input_scale": -1}"#).unwrap();
+        let e = read_meta(t.path()).unwrap_err().to_string();
+        assert!(e.ends_with("dataset.json: input_scale -1 must be finite and > 0"), "{e}");
+        std::fs::write(t.path().join(META_FILE), "{").unwrap();
+        assert!(read_meta(t.path()).unwrap_err().to_string().contains("dataset.json: EOF while parsing"));
     }
 
     #[test]

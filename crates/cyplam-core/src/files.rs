@@ -30,13 +30,20 @@ pub enum FileError {
     Line { path: PathBuf, line: usize, message: String },
     #[error("{}: written by a newer cyplam (format {found}, this one reads {FORMAT_VERSION})", path.display())]
     NewerFormat { path: PathBuf, found: u32 },
+    /// The file reads, but what it says cannot be so.
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
 }
 
 impl FileError {
     /// The file the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            FileError::Io { path, .. } | FileError::Json { path, .. } | FileError::Line { path, .. } | FileError::NewerFormat { path, .. } => path,
+            FileError::Io { path, .. }
+            | FileError::Json { path, .. }
+            | FileError::Line { path, .. }
+            | FileError::NewerFormat { path, .. }
+            | FileError::Invalid { path, .. } => path,
         }
     }
     /// Whether the file does not exist.
@@ -63,30 +70,79 @@ pub fn write_atomic_with<E>(
 ) -> Result<(), E> {
     let tmp = partial_path(path);
     let result = write(&tmp).and_then(|()| {
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| io_error(&tmp, e))
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).and_then(|()| put_in_place(&tmp, path)).map_err(|e| io_error(&tmp, e))
     });
-    match result {
-        Ok(()) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if let Ok(d) = std::fs::File::open(dir) {
-                    let _ = d.sync_all();
-                }
-            }
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Renames a synced temporary file over `path` and makes the rename durable.
+fn put_in_place(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::rename(tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
         }
     }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically ([`write_atomic_with`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, |tmp| std::fs::File::create(tmp).and_then(|mut f| f.write_all(bytes)), |_, e| e)
+}
+
+/// The streaming form of the atomic write, for a file written in pieces (an import that never
+/// holds the whole file): the bytes go to [`partial_path`], which `commit` syncs and puts in
+/// place as [`write_atomic_with`] does. Dropped without `commit` (an error on the way), the
+/// temporary file is removed.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> std::io::Result<AtomicFile> {
+        let tmp = partial_path(path);
+        let f = std::fs::File::create(&tmp)?;
+        Ok(AtomicFile { path: path.to_path_buf(), tmp, out: Some(std::io::BufWriter::with_capacity(1 << 20, f)) })
+    }
+
+    /// Flushes and syncs the bytes, then puts the file in place.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        let Some(out) = self.out.take() else { return Err(std::io::Error::other("already committed")) };
+        let result = out.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).and_then(|()| put_in_place(&self.tmp, &self.path));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        result
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.out {
+            Some(o) => o.write(buf),
+            None => Err(std::io::Error::other("already committed")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            Some(o) => o.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// JSON, pretty, written atomically.
@@ -185,6 +241,29 @@ pub struct ModelResult {
     pub finished_unix: u64,
     /// How many times this model was resumed from a checkpoint.
     pub resumes: u32,
+}
+
+impl ModelResult {
+    /// Checks that a result read from `path` is the one of model `name` (index `index`), that its
+    /// best Accuracy20% is between 0 and 1 and, when the model's metrics rows are at hand, that
+    /// its best is one of them.
+    pub fn check(&self, path: &Path, name: &str, index: usize, rows: Option<&[MetricsRow]>) -> Result<(), FileError> {
+        let invalid = |message: String| Err(FileError::Invalid { path: path.to_path_buf(), message });
+        if self.model != name || self.index != index {
+            return invalid(format!("the result of {} (index {}), not of {name} (index {index})", self.model, self.index));
+        }
+        if let Some(b) = self.best_accuracy20 {
+            if !(0.0..=1.0).contains(&b) {
+                return invalid(format!("best_accuracy20 {b} is not between 0 and 1"));
+            }
+        }
+        if let (Some(rows), Some(it), Some(acc)) = (rows, self.best_iteration, self.best_accuracy20) {
+            if !rows.iter().any(|r| r.iteration == it && (r.validation_accuracy20 - acc).abs() <= 1e-6) {
+                return invalid(format!("says the best validation Accuracy20% is {acc} at iteration {it}, which no row of the metrics file holds"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One learning-curve point: a row of `metrics.csv`.
@@ -400,5 +479,22 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn an_atomic_file_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("frames.npy");
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"part one, ").unwrap();
+        assert!(!p.exists(), "nothing at the path before the commit");
+        f.write_all(b"part two").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"part one, part two");
+        let mut g = AtomicFile::create(&p).unwrap();
+        g.write_all(b"torn").unwrap();
+        drop(g);
+        assert_eq!(std::fs::read(&p).unwrap(), b"part one, part two", "an abandoned write leaves the old file");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "and no temporary file");
     }
 }

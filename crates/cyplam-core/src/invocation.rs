@@ -10,9 +10,10 @@ pub enum Target {
     /// Inside a job array: `--index` is the array task id plus `offset`, read from
     /// `SLURM_ARRAY_TASK_ID` when the script runs; the slot comes from `SLURM_PROCID`.
     ArrayTask { offset: usize },
-    /// One array task's slot, run outside Slurm (`cyplam run`): `--index task` with
-    /// `SLURM_PROCID=slot` in the worker's environment.
-    Task { task: usize, slot: usize },
+    /// One array task's slot, run outside Slurm (`cyplam run`): `--index task` with the
+    /// environment the array task would give it (`SLURM_ARRAY_TASK_ID`, `SLURM_PROCID=slot`,
+    /// `SLURM_CPUS_PER_TASK=cpus`).
+    Task { task: usize, slot: usize, cpus: u32 },
     /// One model by its index (`--model`).
     Model(usize),
 }
@@ -76,10 +77,11 @@ impl WorkerInvocation {
             .join(" ")
     }
 
-    /// The process to start on this machine, with the environment of its target: a `Task`
-    /// gets the `SLURM_PROCID` of its slot; no Slurm job variable leaks in from the caller (the
-    /// worker's lock would take this process for a Slurm job's). An `ArrayTask` only runs inside
-    /// a job array, and is started by its script.
+    /// The process to start on this machine, with the environment of its target: a `Task` gets
+    /// its array task's variables (and keeps a `CYPLAM_WORKER_THREADS` the user set, as in an
+    /// array task); no other Slurm job variable leaks in from the caller (the worker's lock would
+    /// take this process for a Slurm job's). An `ArrayTask` only runs inside a job array, and is
+    /// started by its script.
     pub fn command(&self) -> std::process::Command {
         let words = self.words();
         let mut c = std::process::Command::new(&self.worker);
@@ -90,11 +92,16 @@ impl WorkerInvocation {
                 }
             }
         }
-        for v in ["SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_PROCID", "SLURM_CPUS_PER_TASK", "CYPLAM_WORKER_THREADS"] {
+        for v in ["SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_PROCID", "SLURM_CPUS_PER_TASK"] {
             c.env_remove(v);
         }
-        if let Target::Task { task, slot } = self.target {
-            c.env("SLURM_ARRAY_TASK_ID", task.to_string()).env("SLURM_PROCID", slot.to_string());
+        match self.target {
+            Target::Task { task, slot, cpus } => {
+                c.env("SLURM_ARRAY_TASK_ID", task.to_string()).env("SLURM_PROCID", slot.to_string()).env("SLURM_CPUS_PER_TASK", cpus.to_string());
+            }
+            _ => {
+                c.env_remove("CYPLAM_WORKER_THREADS");
+            }
         }
         c
     }
@@ -134,11 +141,13 @@ mod tests {
 
     #[test]
     fn a_local_task_gets_its_slot() {
-        let c = inv(Target::Task { task: 2, slot: 1 }).command();
+        let c = inv(Target::Task { task: 2, slot: 1, cpus: 3 }).command();
         let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(args, vec!["--sweep", "/r/it's", "--index", "2"]);
         let env: Vec<_> = c.get_envs().filter_map(|(k, v)| v.map(|v| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))).collect();
-        assert!(env.contains(&"SLURM_PROCID=1".to_string()) && env.contains(&"SLURM_ARRAY_TASK_ID=2".to_string()), "{env:?}");
+        for v in ["SLURM_PROCID=1", "SLURM_ARRAY_TASK_ID=2", "SLURM_CPUS_PER_TASK=3"] {
+            assert!(env.contains(&v.to_string()), "{v}: {env:?}");
+        }
         assert!(c.get_envs().any(|(k, v)| k == "SLURM_JOB_ID" && v.is_none()), "SLURM_JOB_ID is removed");
     }
 

@@ -168,7 +168,7 @@ impl Length {
     pub fn iterations(self, train_frames: u64, batch_size: u64) -> u64 {
         match self {
             Length::Iterations(n) => n,
-            Length::Epochs(e) => e * (train_frames / batch_size).max(1),
+            Length::Epochs(e) => e.saturating_mul((train_frames / batch_size.max(1)).max(1)),
         }
     }
 }

@@ -89,6 +89,8 @@ pub fn main() -> std::process::ExitCode {
     let ctx = Ctx::new(cli.global, &Slurm);
     match rt.block_on(cli.command.run(&ctx)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // Said already ("stopped; ... resumes"); 128 + SIGINT, as a shell reports it.
+        Err(e) if e.downcast_ref::<run::Interrupted>().is_some() => std::process::ExitCode::from(130),
         Err(e) => {
             // A closed pipe (`cyplam report | head`) is not an error.
             if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {

@@ -3,9 +3,11 @@
 //! the modules: `cli` parses, `commands/` holds one file per verb, `ctx` opens sweeps, and the
 //! domain modules below do the work.
 
+pub mod args;
 pub mod cli;
 pub mod commands;
 pub mod ctx;
+pub mod data_page;
 pub mod db;
 pub mod output;
 pub mod plot;

@@ -115,7 +115,10 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             Vec::new()
         });
         let result: Option<ModelResult> = if md.result().exists() {
-            read_json(&md.result()).map_err(|e| damage = Some(e.to_string())).ok()
+            read_json::<ModelResult>(&md.result())
+                .and_then(|r| r.check(&md.result(), &m.name, m.index, (damage.is_none() && md.metrics().exists()).then_some(rows.as_slice())).map(|()| r))
+                .map_err(|e| damage = Some(e.to_string()))
+                .ok()
         } else {
             None
         };

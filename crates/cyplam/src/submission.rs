@@ -53,6 +53,14 @@ pub fn arithmetic(grid: &Grid, models: &[usize], tasks: usize, arrays: usize, fr
     if let Some(t) = &s.time {
         o.push_str(&format!("time limit:         {t} per array task\n"));
     }
+    if let Some((m, need)) = models.iter().map(|&i| (&grid.models[i], cyplam_core::memory::need(&grid.models[i], nt, nv).total())).max_by(|a, b| a.1.total_cmp(&b.1)) {
+        let share = match s.mem.as_deref().and_then(cyplam_core::memory::parse_slurm_mem) {
+            Some(b) => format!("; [slurm] mem {} gives each of {} trainings {}", s.mem.as_deref().unwrap_or_default(), s.trainings_per_node,
+                cyplam_core::memory::human_bytes(b as f64 / s.trainings_per_node.max(1) as f64)),
+            None => "; set [slurm] mem to reserve it".to_string(),
+        };
+        o.push_str(&format!("memory:             about {} for the largest model ({}, {}){share}\n", cyplam_core::memory::human_bytes(need), m.name, m.arch_label()));
+    }
     o
 }
 

@@ -4,7 +4,8 @@
 use crate::db::Db;
 use anyhow::{bail, Context, Result};
 use cyplam_core::files::{write_json_atomic, ModelDir, SweepDir, SweepFile, FORMAT_VERSION};
-use cyplam_core::grid::{self, model_settings, Grid};
+use cyplam_core::grid::{self, model_settings, Grid, InputScale};
+use cyplam_core::memory;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -45,8 +46,59 @@ pub fn load_grid(path: &Path) -> Result<GridFile> {
         frames[k] = cyplam_core::data::check_dataset(p).with_context(|| format!("{}: the {what} set", path.display()))?.frames as u64;
         *p = std::fs::canonicalize(&*p)?;
     }
+    check_trainable(path, &g, frames[0], frames[1])?;
     let sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
     Ok(GridFile { grid: g, sha256, train_frames: frames[0], validation_frames: frames[1] })
+}
+
+/// Refuses, before anything is submitted, what a worker could only fail on or overrun: a batch
+/// larger than the training set, more snapshots than iterations, a model whose memory need is
+/// more than its share of `[slurm] mem` (or, without it, [`memory::DEFAULT_LIMIT_BYTES`]), and
+/// training frames that are all zero under `input_scale = "max"`.
+fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) -> Result<()> {
+    let per_training = match &g.slurm.mem {
+        Some(m) => memory::parse_slurm_mem(m).map(|b| (b as f64 / g.slurm.trainings_per_node.max(1) as f64, true)),
+        None => None,
+    };
+    let (limit, from_mem) = per_training.unwrap_or((memory::DEFAULT_LIMIT_BYTES, false));
+    for m in &g.models {
+        if m.batch_size as u64 > train_frames {
+            bail!("{}: {}: batch_size {} is larger than the training set ({train_frames} frames); valid: 1 to {train_frames}", path.display(), m.name, m.batch_size);
+        }
+        let iterations = m.length.iterations(train_frames, m.batch_size as u64);
+        if m.snapshots as u64 > iterations {
+            bail!("{}: {}: snapshots {} is more than the {iterations} iterations it trains; valid: 1 to {iterations}", path.display(), m.name, m.snapshots);
+        }
+        let need = memory::need(m, train_frames, val_frames);
+        if need.total() > limit {
+            let against = if from_mem {
+                format!("its share of [slurm] mem = {:?} ({} for each of {} trainings per node)",
+                    g.slurm.mem.as_deref().unwrap_or_default(), memory::human_bytes(limit), g.slurm.trainings_per_node)
+            } else {
+                format!("cyplam's limit of {} per training without [slurm] mem (set mem to allow more)", memory::human_bytes(limit))
+            };
+            bail!(
+                "{}: {} ({}, {} free parameters) needs about {} of memory (weights and Adam {}, activations {}, data {}), more than {against}",
+                path.display(), m.name, m.arch_label(), m.free_params, memory::human_bytes(need.total()),
+                memory::human_bytes(need.weights), memory::human_bytes(need.activations), memory::human_bytes(need.data)
+            );
+        }
+    }
+    if let Some(data) = &g.data {
+        if data.input_scale == InputScale::Max {
+            let view = cyplam_core::datashow::show(&data.train, 0).with_context(|| format!("{}: the training set", path.display()))?;
+            if let Some(set) = view.sets.first() {
+                if !(set.max_value > 0.0) {
+                    bail!(
+                        "{}: every training frame of {} is {} or less, so input_scale = \"max\" has nothing to divide by; \
+                         check the data (`cyplam data show`) or set data.input_scale to a factor",
+                        path.display(), data.train.display(), set.max_value
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The differences between two grids that would change what the workers train, listed.
@@ -94,33 +146,45 @@ pub fn apply_packing(grid: &mut Grid, packing: Option<(u32, u32)>) {
     }
 }
 
+/// The sweep already frozen under the grid's name in `runs`, if there is one; a grid that would
+/// train other models under that name is refused with the differences. Writes nothing (what
+/// `submit --dry-run` asks, as the real submit does).
+pub fn existing(runs: &Path, grid_path: &Path, grid: &Grid) -> Result<Option<Frozen>> {
+    let dir = runs.join(&grid.name);
+    let sd = SweepDir::new(&dir);
+    if !sd.sweep_json().exists() {
+        return Ok(None);
+    }
+    let old = sd.load()?;
+    let diff = differences(&old.grid, grid);
+    if !diff.is_empty() {
+        let shown: Vec<&String> = diff.iter().take(12).collect();
+        bail!(
+            "{}: sweep {:?} already exists in {} with other settings; its workers read the frozen copy, so it is not changed.\n\
+             Differences ({}):\n  {}{}\nGive the grid another `name` to start a new sweep.",
+            grid_path.display(), grid.name, dir.display(), diff.len(),
+            shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
+            if diff.len() > shown.len() { format!("\n  ... and {} more", diff.len() - shown.len()) } else { String::new() }
+        );
+    }
+    Ok(Some(Frozen { dir, sweep: old }))
+}
+
 /// [`freeze`] of a grid already read (and perhaps re-packed with [`apply_packing`]).
 pub fn freeze_grid(runs: &Path, grid_path: &Path, file: GridFile) -> Result<Frozen> {
     let GridFile { grid, sha256: sha, .. } = file;
     std::fs::create_dir_all(runs).with_context(|| format!("creating {}", runs.display()))?;
     let runs = std::fs::canonicalize(runs)?;
+    if let Some(mut old) = existing(&runs, grid_path, &grid)? {
+        // Scheduling settings (partition, time, throttle, ...) may change between submissions.
+        if old.sweep.grid.slurm != grid.slurm {
+            old.sweep.grid.slurm = grid.slurm.clone();
+            write_json_atomic(&old.layout().sweep_json(), &old.sweep)?;
+        }
+        return Ok(old);
+    }
     let dir = runs.join(&grid.name);
     let sd = SweepDir::new(&dir);
-    if sd.sweep_json().exists() {
-        let mut old = sd.load()?;
-        let diff = differences(&old.grid, &grid);
-        if !diff.is_empty() {
-            let shown: Vec<&String> = diff.iter().take(12).collect();
-            bail!(
-                "{}: sweep {:?} already exists in {} with other settings; its workers read the frozen copy, so it is not changed.\n\
-                 Differences ({}):\n  {}{}\nGive the grid another `name` to start a new sweep.",
-                grid_path.display(), grid.name, dir.display(), diff.len(),
-                shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
-                if diff.len() > shown.len() { format!("\n  ... and {} more", diff.len() - shown.len()) } else { String::new() }
-            );
-        }
-        // Scheduling settings (partition, time, throttle, ...) may change between submissions.
-        if old.grid.slurm != grid.slurm {
-            old.grid.slurm = grid.slurm.clone();
-            write_json_atomic(&sd.sweep_json(), &old)?;
-        }
-        return Ok(Frozen { dir, sweep: old });
-    }
     for d in [sd.models_dir(), sd.logs_dir(), sd.submit_dir()] {
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     }

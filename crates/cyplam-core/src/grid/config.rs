@@ -157,8 +157,14 @@ pub(super) fn parse_data(cx: &Ctx, d: &RawData) -> Result<DataConfig, GridError>
         let p = PathBuf::from(s.get_ref());
         Ok(if p.is_absolute() { p } else { base.join(p) })
     };
+    let train = resolve(&d.train, "data.train")?;
     let input_scale = match &d.input_scale {
-        None => InputScale::Max,
+        // Unset: what the training set records (an imported ConvLMD set: 1/255), else max.
+        None => match crate::data::read_meta(&train) {
+            Ok(Some(crate::data::DatasetMeta { input_scale: Some(f), .. })) => InputScale::Factor(f),
+            Ok(_) => InputScale::Max,
+            Err(e) => return Err(cx.err(Some(d.train.span()), Some("data.train"), e.to_string())),
+        },
         Some(v) => match v.get_ref() {
             toml::Value::String(s) if s == "max" => InputScale::Max,
             toml::Value::String(s) if s == "none" => InputScale::None,
@@ -169,7 +175,7 @@ pub(super) fn parse_data(cx: &Ctx, d: &RawData) -> Result<DataConfig, GridError>
         },
     };
     Ok(DataConfig {
-        train: resolve(&d.train, "data.train")?,
+        train,
         validation: resolve(&d.validation, "data.validation")?,
         input_scale,
     })
@@ -223,7 +229,19 @@ pub(super) fn parse_slurm(cx: &Ctx, s: &RawSlurm) -> Result<SlurmConfig, GridErr
     out.account = text(&s.account, "slurm.account")?;
     out.qos = text(&s.qos, "slurm.qos")?;
     out.time = text(&s.time, "slurm.time")?;
+    if let (Some(t), Some(v)) = (&out.time, &s.time) {
+        if crate::memory::parse_slurm_time(t).is_err() {
+            return Err(cx.err(Some(v.span()), Some("slurm.time"), format!(
+                "{t:?} is not a time Slurm reads; valid: MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS, DAYS-HOURS, DAYS-HOURS:MINUTES, DAYS-HOURS:MINUTES:SECONDS (\"3-00:00:00\") or UNLIMITED")));
+        }
+    }
     out.mem = text(&s.mem, "slurm.mem")?;
+    if let (Some(m), Some(v)) = (&out.mem, &s.mem) {
+        if crate::memory::parse_slurm_mem(m).is_none() {
+            return Err(cx.err(Some(v.span()), Some("slurm.mem"), format!(
+                "{m:?} is not a memory size Slurm reads; valid: a whole number with an optional unit K, M, G or T, such as \"20G\" or \"4096\" (megabytes)")));
+        }
+    }
     out.constraint = text(&s.constraint, "slurm.constraint")?;
     out.gres = text(&s.gres, "slurm.gres")?;
     for e in s.extra.iter().flatten() {

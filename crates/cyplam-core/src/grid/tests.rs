@@ -248,6 +248,23 @@ fn data_paths_are_relative_to_the_file() {
     assert!(e.contains(":4:15: key `data.input_scale`: invalid value \"huge\"; valid: \"max\""), "{e}");
 }
 
+#[test]
+fn an_unset_input_scale_is_the_one_the_training_set_records() {
+    let t = tempfile::tempdir().unwrap();
+    let grid = t.path().join("g.toml");
+    let text = format!("[data]\ntrain = \"train\"\nvalidation = \"validation\"\n{ARCH}");
+    std::fs::create_dir_all(t.path().join("train")).unwrap();
+    assert_eq!(parse(&grid, &text).unwrap().data.unwrap().input_scale, InputScale::Max, "no dataset.json: max");
+    let meta = t.path().join("train").join(crate::data::META_FILE);
+    std::fs::write(&meta, r#"{"source": "ConvLMD", "input_scale": 0.00392156862745098}"#).unwrap();
+    assert_eq!(parse(&grid, &text).unwrap().data.unwrap().input_scale, InputScale::Factor(1.0 / 255.0));
+    let set = format!("[data]\ntrain = \"train\"\nvalidation = \"validation\"\ninput_scale = \"max\"\n{ARCH}");
+    assert_eq!(parse(&grid, &set).unwrap().data.unwrap().input_scale, InputScale::Max, "the grid's own setting wins");
+    std::fs::write(&meta, "{").unwrap();
+    let e = parse(&grid, &text).unwrap_err().to_string();
+    assert!(e.contains(":2:9: key `data.train`: ") && e.contains("dataset.json: EOF while parsing"), "{e}");
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

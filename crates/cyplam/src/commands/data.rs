@@ -1,9 +1,10 @@
-//! `cyplam data synth|import-tracks`: synthesize a melt-pool data set, or import recordings kept
-//! one file per track.
+//! `cyplam data synth|import-tracks|import-convlmd|show`: synthesize a melt-pool data set, import
+//! recordings kept one file per track or the lab's ConvLMD HDF5 files, and show what a data set
+//! holds (`--html`: the page of data_page.rs).
 
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -34,6 +35,41 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Import the lab's ConvLMD data set (HDF5): DIR holding train_pow_speed.hdf5 and
+    /// test_pow_speed.hdf5, or --train FILE --validation FILE.
+    #[command(name = "import-convlmd")]
+    ImportConvlmd {
+        #[arg(required_unless_present_all = ["train", "validation"], conflicts_with_all = ["train", "validation"])]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// The training file (default DIR/train_pow_speed.hdf5).
+        #[arg(long, requires = "validation")]
+        train: Option<PathBuf>,
+        /// The validation file (default DIR/test_pow_speed.hdf5).
+        #[arg(long, requires = "train")]
+        validation: Option<PathBuf>,
+    },
+    /// What a data set holds: frames, labels, tracks, train/validation overlap; --html for a page
+    /// with histograms and sample frames of every track.
+    Show {
+        /// A data set (with train/ and validation/) or one set.
+        dir: PathBuf,
+        /// Write the page to OUT/index.html.
+        #[arg(long, value_name = "OUT")]
+        html: Option<PathBuf>,
+        /// Sample frames per track on the page.
+        #[arg(long, default_value_t = 8)]
+        samples: usize,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShowFormat {
+    Table,
+    Json,
 }
 
 impl DataCommand {
@@ -62,7 +98,68 @@ impl DataCommand {
                     s.validation_frames, s.validation_tracks.len(), s.validation_tracks.join(" ")
                 );
             }
+            DataCommand::ImportConvlmd { dir, out, train, validation } => {
+                let (train, validation) = match (dir, train, validation) {
+                    (_, Some(t), Some(v)) => (t, v),
+                    (Some(d), _, _) => cyplam_core::convlmd::files_in(&d)?,
+                    _ => anyhow::bail!("give DIR, or --train FILE and --validation FILE"),
+                };
+                let t = std::time::Instant::now();
+                let s = cyplam_core::convlmd::import(&train, &validation, &out)?;
+                for (name, set) in [("training", &s.train), ("validation", &s.validation)] {
+                    println!("{name}: {} frames ({}, cropped to 28 x 28) from {} recordings of {} -> {}",
+                        set.frames, set.image, set.tracks.len(), set.source.display(), set.dir.display());
+                }
+                println!("input scale recorded: x1/255 (dataset.json), used by grids that do not set data.input_scale; {:.1}s", t.elapsed().as_secs_f64());
+                for w in &s.warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
+            DataCommand::Show { dir, html, samples, format } => {
+                let v = cyplam_core::datashow::show(&dir, if html.is_some() { samples } else { 0 })?;
+                match format {
+                    ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+                    ShowFormat::Table => print_view(&v),
+                }
+                if let Some(out) = html {
+                    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+                    let p = out.join("index.html");
+                    cyplam_core::files::write_atomic(&p, crate::data_page::page(&v)?.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+                    eprintln!("wrote {}", p.display());
+                }
+            }
         }
         Ok(())
+    }
+}
+
+fn print_view(v: &cyplam_core::datashow::DataView) {
+    let r = |(lo, hi): (f32, f32)| if lo == hi { format!("{lo}") } else { format!("{lo}..{hi}") };
+    for s in &v.sets {
+        let scale = match (s.input_scale, &s.source) {
+            (Some(f), Some(src)) => format!("x{f} recorded ({src})"),
+            (Some(f), None) => format!("x{f} recorded"),
+            (None, _) => "none recorded".into(),
+        };
+        println!("{} ({}): {} frames, {}, values {}..{}, input scale {scale}", s.name, s.dir.display(), s.frames, s.frames_dtype, s.min_value, s.max_value);
+        println!("  LP {}, PS {}; {} tracks, {} (LP, PS) pairs", r(s.lp_range), r(s.ps_range), s.tracks.len(), s.label_counts.len());
+        println!("  {:>10} {:>8} {:>14} {:>12}", "track", "frames", "LP", "PS");
+        for t in &s.tracks {
+            let id = t.id.map(|i| i.to_string()).unwrap_or_else(|| "all".into());
+            println!("  {id:>10} {:>8} {:>14} {:>12}", t.frames, r(t.lp), r(t.ps));
+        }
+        for (what, h) in [("LP", &s.lp_histogram), ("PS", &s.ps_histogram)] {
+            let top = h.counts.iter().copied().max().unwrap_or(0).max(1);
+            let bars: String = h.counts.iter().map(|&c| [' ', '.', ':', '-', '=', '+', '*', '#'][if c == 0 { 0 } else { 1 + c * 6 / top }]).collect();
+            println!("  {what} histogram {}..{} |{bars}|", h.lo, h.hi);
+        }
+    }
+    if v.sets.len() == 2 {
+        if v.shared_tracks.is_empty() {
+            println!("overlap: no recording is in both sets; {} (LP, PS) pair(s) in both", v.shared_labels.len());
+        } else {
+            let ids: Vec<String> = v.shared_tracks.iter().map(|i| i.to_string()).collect();
+            println!("overlap: {} recording(s) in both sets ({}); {} (LP, PS) pair(s) in both", ids.len(), ids.join(", "), v.shared_labels.len());
+        }
     }
 }

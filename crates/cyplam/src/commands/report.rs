@@ -15,7 +15,7 @@ pub struct ReportArgs {
     /// Sweep name (or directory); default: the newest sweep in the database.
     pub sweep: Option<String>,
     /// How many models to list.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true, value_parser = crate::args::count)]
     pub top: usize,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

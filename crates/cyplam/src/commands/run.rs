@@ -25,18 +25,24 @@ pub struct RunArgs {
     /// The grid file (TOML).
     pub grid: PathBuf,
     /// Trainings at a time; default: cores / cpus_per_training, at least 1.
-    #[arg(long, short)]
+    #[arg(long, short, allow_negative_numbers = true, value_parser = crate::args::positive)]
     pub jobs: Option<usize>,
     /// Device of the workers (cpu, cuda).
     #[arg(long)]
     pub device: Option<String>,
     /// How many models the final ranking shows.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true, value_parser = crate::args::count)]
     pub top: usize,
     /// Format of the final ranking.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
+
+/// `cyplam run` was stopped by Ctrl-C (the workers checkpointed): the command exits 130, as an
+/// interrupted command does.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
 
 impl RunArgs {
     pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
@@ -78,8 +84,8 @@ impl RunArgs {
             let invocation = WorkerInvocation {
                 worker: worker.clone(),
                 sweep: frozen.dir.clone(),
-                target: Target::Task { task: packing.task_of(m), slot: packing.slot_of(m) },
-                threads: Some(cpus as u32),
+                target: Target::Task { task: packing.task_of(m), slot: packing.slot_of(m), cpus: cpus as u32 },
+                threads: None,
                 device: a.device.clone(),
             };
             handles.push(tokio::spawn(async move {
@@ -129,7 +135,7 @@ impl RunArgs {
         db.collect(id, &frozen.dir, &frozen.sweep).await?;
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             eprintln!("stopped; `cyplam run {}` resumes where the workers left off", a.grid.display());
-            return Ok(());
+            return Err(Interrupted.into());
         }
         let failed: Vec<String> = results.iter().flatten().filter(|(_, c)| *c != Some(0)).map(|(m, _)| grid.models[*m].name.clone()).collect();
         let loaded = crate::report::load(db, id, frozen).await?;

@@ -25,17 +25,17 @@ pub struct ScaleArgs {
     /// The grid of the models to measure (examples/scaling.toml).
     pub grid: PathBuf,
     /// Core counts to measure; default 1, 2, 4, ... up to the node's cores, and the node's cores.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
     pub cores: Option<Vec<u32>>,
     /// Runs per model and core count.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
     pub repeats: u32,
     /// Run on this machine instead of in a Slurm job.
     #[arg(long)]
     pub local: bool,
     /// Cores of the node to plan packings for; default: this machine's (local) or
     /// trainings_per_node x cpus_per_training of the grid (Slurm).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
     pub node_cores: Option<u32>,
     /// The model the packings train (name or index); default: the middle one.
     #[arg(long)]

@@ -14,12 +14,12 @@ pub struct StatusArgs {
     /// Sweep name (or directory); default: the newest sweep in the database.
     pub sweep: Option<String>,
     /// Refresh every N seconds until nothing is pending or running.
-    #[arg(long, num_args = 0..=1, default_missing_value = "10")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "10", allow_negative_numbers = true, value_parser = crate::args::seconds)]
     pub watch: Option<u64>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Lines of log shown for each failed model.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = crate::args::count)]
     pub log_lines: usize,
 }
 

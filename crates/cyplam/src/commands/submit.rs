@@ -34,10 +34,7 @@ impl SubmitArgs {
         sweep::apply_packing(&mut file.grid, pack);
         let device = self.device.as_deref();
         if self.dry_run {
-            let frames = Frames { train: file.train_frames, validation: file.validation_frames };
-            let dir = std::path::absolute(&ctx.global.runs_dir)?.join(&file.grid.name);
-            let all: Vec<usize> = (0..file.grid.models.len()).collect();
-            return dry_run(&file.grid, &dir, &all, ctx.scheduler, device, frames).await;
+            return self.dry_run(ctx, file).await;
         }
         let o = ctx.freeze_sweep(&self.grid, file).await?;
         let subs = o.db.submissions(o.id).await?;
@@ -58,6 +55,44 @@ impl SubmitArgs {
             println!("skipped {done} completed and {active} pending or running model(s)");
         }
         Ok(())
+    }
+
+    /// What the real submit would do, said and not done: the same refusal of a changed grid, the
+    /// same models skipped (completed, pending or running, damaged), and the scripts of the rest.
+    async fn dry_run<S: Scheduler>(&self, ctx: &Ctx<'_, S>, file: GridFile) -> Result<()> {
+        let frames = Frames { train: file.train_frames, validation: file.validation_frames };
+        let runs = std::path::absolute(&ctx.global.runs_dir)?;
+        let dir = runs.join(&file.grid.name);
+        let todo: Vec<usize> = match sweep::existing(&runs, &self.grid, &file.grid)? {
+            None => (0..file.grid.models.len()).collect(),
+            Some(frozen) => {
+                // Read what the database knows without creating one.
+                let subs = if ctx.global.db_path().exists() {
+                    let db = ctx.open_db().await?;
+                    match db.sweep_id(&frozen.sweep.name).await? {
+                        Some(id) => db.submissions(id).await?,
+                        None => Vec::new(),
+                    }
+                } else {
+                    Vec::new()
+                };
+                let states = model_states(&frozen, &subs, Some(ctx.scheduler)).await?;
+                let todo: Vec<usize> = states.iter().filter(|m| !matches!(m.state, State::Completed | State::Damaged) && !m.state.is_active()).map(|m| m.index).collect();
+                let done = states.iter().filter(|m| m.state == State::Completed).count();
+                let active = states.iter().filter(|m| m.state.is_active()).count();
+                let damaged = states.iter().filter(|m| m.state == State::Damaged).count();
+                if todo.is_empty() {
+                    println!("nothing to submit for sweep {}: {done} completed, {active} pending or running", frozen.sweep.name);
+                    println!("# ---- dry run: nothing was submitted or written ----");
+                    return Ok(());
+                }
+                if done + active + damaged > 0 {
+                    println!("# would skip {done} completed, {active} pending or running and {damaged} damaged model(s)");
+                }
+                todo
+            }
+        };
+        dry_run(&file.grid, &dir, &todo, ctx.scheduler, self.device.as_deref(), frames).await
     }
 
     /// The packing asked for with `--packing`: `KxC`, or `auto` (measured by `cyplam scale`).

@@ -3,7 +3,7 @@
 //! since the last collect is not read again.
 
 use super::{locked, Db, RecordedStatus};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use cyplam_core::files::{read_json, read_metrics, MetricsRow, ModelDir, ModelResult, SweepDir, SweepFile};
 use cyplam_core::spec::ModelSpec;
 use std::path::Path;
@@ -146,23 +146,7 @@ fn read_model(md: &ModelDir, m: &ModelSpec) -> Result<ModelFiles> {
     let rows = if md.metrics().exists() { Some(read_metrics(&md.metrics())?) } else { None };
     let result = if md.result().exists() { Some(read_json::<ModelResult>(&md.result())?) } else { None };
     if let Some(r) = &result {
-        let path = md.result();
-        if r.model != m.name || r.index != m.index {
-            bail!("{}: the result of {} (index {}), not of {} (index {}); the file was not ingested", path.display(), r.model, r.index, m.name, m.index);
-        }
-        if let Some(b) = r.best_accuracy20 {
-            if !(0.0..=1.0).contains(&b) {
-                bail!("{}: best_accuracy20 {b} is not between 0 and 1; the file was not ingested", path.display());
-            }
-        }
-        if let (Some(rows), Some(it), Some(acc)) = (&rows, r.best_iteration, r.best_accuracy20) {
-            if !rows.iter().any(|row| row.iteration == it && (row.validation_accuracy20 - acc).abs() <= 1e-6) {
-                bail!(
-                    "{}: says the best validation Accuracy20% is {acc} at iteration {it}, which no row of {} holds; the file was not ingested",
-                    path.display(), md.metrics().display()
-                );
-            }
-        }
+        r.check(&md.result(), &m.name, m.index, rows.as_deref()).context("the file was not ingested")?;
     }
     Ok(ModelFiles { rows, result })
 }

@@ -54,7 +54,7 @@ fn ctrl_c_stops_the_workers_and_a_later_run_resumes() {
     }
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(130), "an interrupted run exits 130: {}", stderr(&out));
     assert!(stderr(&out).contains("stopped; `cyplam run"), "{}", stderr(&out));
     let r: cyplam_core::files::ModelResult = cyplam_core::files::read_json(&env.runs().join("stop/models/Model-000/result.json")).unwrap();
     assert_eq!(r.status, cyplam_core::files::ResultStatus::Preempted);

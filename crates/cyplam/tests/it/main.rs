@@ -3,6 +3,7 @@
 //! (`slurm/dev-cluster/up`). One integration test binary (modules below).
 
 mod cli;
+mod convlmd;
 mod html;
 
 mod local;

@@ -191,3 +191,84 @@ fn a_read_only_database_gives_a_clear_error_and_stays_whole() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_ne!(dump(&db), before);
 }
+
+/// Issue 13's rule 1: one model's bad numbers or files never block the others. A sweep with a
+/// diverged model (NaN metrics), a garbage metrics line, another model's result.json and a lock
+/// of another host still collects, reports and shows the status of every sound model; the
+/// database stays the record when a metrics file, then the whole sweep directory, is gone.
+#[test]
+fn a_diverged_model_and_damaged_files_never_hide_the_sound_models() {
+    let env = Env::new();
+    let grid = env.grid("mixed", &FIVE.replace("iterations = 300", "iterations = 20").replace("snapshots = 5", "snapshots = 2"));
+    env.ok(&["run", grid.to_str().unwrap()]);
+    let models = env.runs().join("mixed/models");
+    // Model-001 diverged right after a snapshot: its last row is NaN and it failed.
+    let m1 = models.join("Model-001");
+    let mut text = std::fs::read_to_string(m1.join("metrics.csv")).unwrap();
+    text.push_str("21,NaN,NaN,NaN,NaN,9.000\n");
+    std::fs::write(m1.join("metrics.csv"), text).unwrap();
+    let mut r1: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m1.join("result.json")).unwrap()).unwrap();
+    r1["status"] = "failed".into();
+    r1["reason"] = "the training loss became NaN at iteration 21 (diverged); lower the learning rate".into();
+    std::fs::write(m1.join("result.json"), serde_json::to_string(&r1).unwrap()).unwrap();
+    // Model-002: a garbage line in the middle of its metrics.
+    let m2 = models.join("Model-002/metrics.csv");
+    let text = std::fs::read_to_string(&m2).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(2, "garbage,,here");
+    std::fs::write(&m2, lines.join("\n") + "\n").unwrap();
+    // Model-003 holds Model-004's result.json.
+    std::fs::copy(models.join("Model-004/result.json"), models.join("Model-003/result.json")).unwrap();
+    // Model-004 is locked by a worker of another host.
+    std::fs::write(models.join("Model-004/lock"), r#"{"host":"node-elsewhere","pid":4242,"slurm_job":"77_1","since_unix":1}"#).unwrap();
+
+    let out = env.ok(&["collect", "mixed"]);
+    assert!(out.contains("collected 3 model(s)"), "{out}");
+    let report = env.json(&["report", "mixed", "--format", "json"]);
+    let rows = report.as_array().unwrap();
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("{name} is not in {report}"));
+    for sound in ["Model-000", "Model-004"] {
+        assert_eq!(row(sound)["status"], "completed", "{report}");
+        assert!(row(sound)["best_accuracy20"].as_f64().is_some(), "{report}");
+    }
+    assert_eq!((row("Model-001")["status"].as_str(), row("Model-001")["diverged"].as_bool()), (Some("failed"), Some(true)), "{report}");
+    let best1 = row("Model-001")["best_accuracy20"].as_f64().unwrap();
+    assert!(best1.is_finite() && (0.0..=1.0).contains(&best1), "the diverged model's best is its best finite snapshot: {report}");
+    for damaged in ["Model-002", "Model-003"] {
+        assert_eq!(row(damaged)["status"], "damaged", "{report}");
+    }
+    let table = env.ok(&["report", "mixed"]);
+    assert!(table.contains("failed (diverged)"), "{table}");
+    let curve = env.ok(&["report", "mixed", "--model", "Model-001"]);
+    assert!(curve.contains("NaN") && curve.contains("3 snapshots"), "the NaN row is stored and shown: {curve}");
+
+    let st = env.json(&["status", "mixed", "--format", "json"]);
+    let reason = |i: usize| st[i]["reason"].as_str().unwrap_or("").to_string();
+    assert_eq!(st[2]["state"], "damaged", "{st}");
+    assert!(reason(2).contains("Model-002/metrics.csv:3: expected 6 fields, found 3"), "the file and line: {}", reason(2));
+    assert_eq!(st[3]["state"], "damaged", "{st}");
+    assert!(reason(3).contains("Model-003/result.json"), "{}", reason(3));
+    let collect_reason = rows.iter().find(|r| r["name"] == "Model-003").unwrap();
+    assert_eq!(collect_reason["status"], "damaged");
+    assert_eq!(st[0]["state"], "completed");
+    assert_eq!(st[4]["state"], "completed", "a lock does not change a completed model: {st}");
+    let text = env.ok(&["status", "mixed"]);
+    assert!(text.contains("2 damaged"), "{text}");
+    // Submitting leaves the damaged models alone and says so.
+    let o = env.cmd().args(["submit", grid.to_str().unwrap()]).env("PATH", "/nonexistent").output().unwrap();
+    assert!(stderr(&o).contains("not submitting 2 damaged model(s) (Model-002, Model-003)"), "{}", stderr(&o));
+
+    // The database is the record: a deleted metrics file takes nothing away...
+    let before = env.ok(&["report", "mixed", "--model", "Model-000"]);
+    std::fs::remove_file(models.join("Model-000/metrics.csv")).unwrap();
+    env.ok(&["collect", "mixed"]);
+    assert_eq!(env.ok(&["report", "mixed", "--model", "Model-000"]), before);
+    // ...and neither does the whole sweep directory.
+    std::fs::rename(env.runs().join("mixed"), env.dir.path().join("moved-away")).unwrap();
+    let o = env.run(&["report", "mixed", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is gone; showing sweep mixed as the database"), "{}", stderr(&o));
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again.as_array().unwrap().len(), 5);
+    assert_eq!(env.ok(&["report", "mixed", "--model", "Model-000"]), before);
+}

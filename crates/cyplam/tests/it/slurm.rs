@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn cluster() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
     let g = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().map(|o| o.status.success()).unwrap_or(false);
     assert!(ok, "the dev Slurm cluster is not up: run slurm/dev-cluster/up (`.ci/run` does)");
@@ -14,7 +14,7 @@ fn cluster() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Polls `cyplam status --format json` until no model is pending or running.
-fn wait_idle(env: &Env, sweep: &str, limit: Duration) -> Vec<Value> {
+pub(crate) fn wait_idle(env: &Env, sweep: &str, limit: Duration) -> Vec<Value> {
     let t0 = Instant::now();
     loop {
         let v = env.json(&["status", sweep, "--format", "json"]);
@@ -206,7 +206,8 @@ fn scale_through_slurm_runs_one_exclusive_job() {
     assert!(stderr(&o).contains("in one exclusive Slurm job"), "{}", stderr(&o));
     assert!(out.contains("recommendation: "), "{out}");
     let script = std::fs::read_to_string(env.runs().join("scaling-small/scale/scale.sbatch")).unwrap();
-    assert!(script.contains("#SBATCH --exclusive") && script.contains("srun --exact --ntasks=1 --cpus-per-task=\"$3\""), "{script}");
+    // Each timed run is its own srun step, rendered by the sweep's script renderer.
+    assert!(script.contains("#SBATCH --exclusive") && script.contains("srun --exact --ntasks=1 --cpus-per-task=2 ") && script.contains(" --model 0 --threads 2"), "{script}");
 }
 
 #[test]
