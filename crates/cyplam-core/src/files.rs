@@ -336,35 +336,37 @@ pub fn parse_metrics(text: &str) -> Result<Vec<MetricsRow>, (usize, String)> {
             validation_accuracy20: num(4)?,
             elapsed_seconds: num(5)?,
         };
-        check_row(&row, rows.last()).map_err(|m| (i + 1, m))?;
+        if let Some(problem) = row_problem(&row, rows.last()) {
+            return Err((i + 1, problem));
+        }
         rows.push(row);
     }
     Ok(rows)
 }
 
-/// What a metrics row may hold: iterations that rise from row to row, Accuracy20% between 0 and 1
+/// What is wrong with a metrics row, if anything. A row may hold: iterations that rise from row to row, Accuracy20% between 0 and 1
 /// and losses of at least 0 (or NaN and infinity, what a diverged model really computes), and
 /// a finite, non-negative time.
-fn check_row(row: &MetricsRow, previous: Option<&MetricsRow>) -> Result<(), String> {
+fn row_problem(row: &MetricsRow, previous: Option<&MetricsRow>) -> Option<String> {
     if let Some(p) = previous {
         if row.iteration <= p.iteration {
-            return Err(format!("iteration {} after iteration {}: the rows must rise", row.iteration, p.iteration));
+            return Some(format!("iteration {} after iteration {}: the rows must rise", row.iteration, p.iteration));
         }
     }
     for (name, v) in [("train_accuracy20", row.train_accuracy20), ("validation_accuracy20", row.validation_accuracy20)] {
         if (v.is_finite() && !(0.0..=1.0).contains(&v)) || v.is_infinite() {
-            return Err(format!("{name} {v} is not between 0 and 1"));
+            return Some(format!("{name} {v} is not between 0 and 1"));
         }
     }
     for (name, v) in [("train_loss", row.train_loss), ("validation_loss", row.validation_loss)] {
         if v < 0.0 {
-            return Err(format!("{name} {v} is negative"));
+            return Some(format!("{name} {v} is negative"));
         }
     }
     if !(row.elapsed_seconds.is_finite() && row.elapsed_seconds >= 0.0) {
-        return Err(format!("elapsed_seconds {} is not a time", row.elapsed_seconds));
+        return Some(format!("elapsed_seconds {} is not a time", row.elapsed_seconds));
     }
-    Ok(())
+    None
 }
 
 impl MetricsRow {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tch::Device;
 
 #[derive(Parser, Debug)]
-#[command(name = "cyplam-worker", version, about = "Train and validate models of a cyplam sweep",
+#[command(name = "cyplam-worker", version = concat!(env!("CARGO_PKG_VERSION"), " (libtorch ", env!("CYPLAM_LIBTORCH_VERSION"), ")"), about = "Train and validate models of a cyplam sweep",
     args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]

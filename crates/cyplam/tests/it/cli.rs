@@ -129,3 +129,99 @@ fn data_problems_are_caught_before_submitting() {
     let e = stderr(&env.run(&["submit", p.to_str().unwrap(), "--dry-run"]));
     assert!(e.contains("the training set: ") && e.contains("missing/train: the data set directory does not exist"), "{e}");
 }
+
+/// Issue 13, rules 3 and 6: what a worker could only fail on, or overrun a node with, is refused
+/// before anything is submitted, naming the model, the key and what is valid.
+#[test]
+fn impossible_models_are_refused_before_submitting() {
+    let env = Env::new();
+    let refused = |name: &str, body: &str| -> String {
+        let grid = env.grid(name, body);
+        let o = env.run(&["submit", grid.to_str().unwrap(), "--dry-run"]);
+        assert!(!o.status.success(), "{name} was accepted:\n{}", String::from_utf8_lossy(&o.stdout));
+        assert!(!env.runs().join(name).exists(), "nothing written for {name}");
+        stderr(&o)
+    };
+    let e = refused("bigbatch", &FIVE.replace("batch_size = 32", "batch_size = 100000"));
+    assert!(e.contains("Model-000: batch_size 100000 is larger than the training set (8000 frames); valid: 1 to 8000"), "{e}");
+    let e = refused("manysnaps", &FIVE.replace("snapshots = 5", "snapshots = 500"));
+    assert!(e.contains("Model-000: snapshots 500 is more than the 300 iterations it trains; valid: 1 to 300"), "{e}");
+    let e = refused("huge", &FIVE.replace("nfc1 = [8, 16, 24, 32, 48]", "nfc1 = [8, 1000000000]"));
+    assert!(e.contains("Model-001 (3-4-3-8-1000000000, 395000000338 free parameters) needs about") && e.contains("more than cyplam's limit of"), "{e}");
+    let e = refused("overmem", &FIVE.replace("cpus_per_training = 12", "cpus_per_training = 12\nmem = \"2G\"").replace("ncv1 = 4", "ncv1 = 512"));
+    assert!(e.contains("more than its share of [slurm] mem = \"2G\" (1.07 GB for each of 2 trainings per node)"), "{e}");
+    let e = refused("badtime", &FIVE.replace("cpus_per_training = 12", "cpus_per_training = 12\ntime = \"3 days\""));
+    assert!(e.contains("slurm.time") && e.contains("\"3 days\" is not a time Slurm reads; valid: MINUTES"), "{e}");
+    let e = refused("badmem", &FIVE.replace("cpus_per_training = 12", "cpus_per_training = 12\nmem = \"20GB\""));
+    assert!(e.contains("slurm.mem") && e.contains("\"20GB\" is not a memory size Slurm reads"), "{e}");
+
+    // All-zero training frames under input_scale = "max": nothing to divide by.
+    let zeros = env.dir.path().join("zeros");
+    std::fs::create_dir_all(&zeros).unwrap();
+    let n = 200;
+    let mut frames = cyplam_core::data::npy_header("|u1", &[n, 784]);
+    frames.extend(std::iter::repeat_n(0u8, n * 784));
+    std::fs::write(zeros.join("frames.npy"), frames).unwrap();
+    let mut labels = cyplam_core::data::npy_header("<f4", &[n, 2]);
+    for _ in 0..n {
+        labels.extend(1000f32.to_le_bytes());
+        labels.extend(10f32.to_le_bytes());
+    }
+    std::fs::write(zeros.join("labels.npy"), labels).unwrap();
+    let grid = env.dir.path().join("zero.toml");
+    let body = FIVE.replace("batch_size = 32", "batch_size = 16");
+    std::fs::write(&grid, format!("name = \"zero\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}", zeros.display(), data_dir().join("validation").display())).unwrap();
+    let o = env.run(&["submit", grid.to_str().unwrap(), "--dry-run"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("every training frame of") && stderr(&o).contains("input_scale = \"max\" has nothing to divide by"), "{}", stderr(&o));
+
+    // Counts on the command line.
+    let o = env.run(&["report", "--top", "-1"]);
+    assert!(!o.status.success() && stderr(&o).contains("\"-1\" is not a valid count: give a whole number of at least 0"), "{}", stderr(&o));
+}
+
+/// Issue 13, rule 5: the dry run reports exactly what submit would do, refusals included.
+#[test]
+fn the_dry_run_agrees_with_the_real_submit() {
+    let env = Env::new();
+    let body = FIVE.replace("iterations = 300", "iterations = 10").replace("snapshots = 5", "snapshots = 1");
+    let grid = env.grid("agree", &body);
+    let out = env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]);
+    assert!(out.contains("models to submit:   5 of 5") && out.contains("memory:             about"), "{out}");
+    assert!(out.contains("for the largest model (Model-004, 3-4-3-8-48); set [slurm] mem to reserve it"), "{out}");
+    env.ok(&["run", grid.to_str().unwrap()]);
+    // A completed sweep: nothing to submit, said by both.
+    let dry = env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.contains("nothing to submit for sweep agree: 5 completed, 0 pending or running"), "{dry}");
+    assert!(!dry.contains("#SBATCH"), "{dry}");
+    let real = env.ok(&["submit", grid.to_str().unwrap()]);
+    assert!(real.contains("nothing to submit for sweep agree: 5 completed, 0 pending or running"), "{real}");
+    // One model failed: both would submit that one alone.
+    let r = env.runs().join("agree/models/Model-003/result.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+    v["status"] = "failed".into();
+    std::fs::write(&r, serde_json::to_string(&v).unwrap()).unwrap();
+    let dry = env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.contains("models to submit:   1 of 5") && dry.contains("#SBATCH --array=1\n") && dry.contains("would skip 4 completed"), "{dry}");
+    // An edited grid under the same name: both refuse, with the differences.
+    std::fs::write(&grid, std::fs::read_to_string(&grid).unwrap().replace("nfc1 = [8, 16, 24, 32, 48]", "nfc1 = [8, 16, 24, 32, 64]")).unwrap();
+    for args in [vec!["submit", grid.to_str().unwrap(), "--dry-run"], vec!["submit", grid.to_str().unwrap()]] {
+        let o = env.run(&args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains("already exists") && stderr(&o).contains("Model-004: nfc1 48 -> 64"), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn version_names_the_workers_libtorch_and_completions_are_generated() {
+    let env = Env::new();
+    let v = env.ok(&["--version"]);
+    assert!(v.starts_with(&format!("cyplam {}\n", env!("CARGO_PKG_VERSION"))), "{v}");
+    assert!(v.contains("worker: cyplam-worker ") && v.contains(" (libtorch 2.11.0"), "{v}");
+    for (shell, mark) in [("bash", "_cyplam()"), ("zsh", "#compdef cyplam"), ("fish", "complete -c cyplam")] {
+        let c = env.ok(&["completions", shell]);
+        assert!(c.contains(mark) && c.contains("submit"), "{shell}: {}", &c[..c.len().min(300)]);
+    }
+    let o = env.run(&["completions", "tcsh"]);
+    assert!(!o.status.success() && stderr(&o).contains("possible values"), "{}", stderr(&o));
+}

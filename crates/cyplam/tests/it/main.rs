@@ -126,7 +126,7 @@ nfc1 = [8, 16, 24, 32, 48]
 
 /// Reads every model's result.json of a sweep.
 pub fn results(runs: &Path, sweep: &str) -> Vec<cyplam_core::files::ModelResult> {
-    let mut v: Vec<cyplam_core::files::ModelResult> = std::fs::read_dir(runs.join(sweep).join("models")).unwrap().flatten()
+    let mut v: Vec<cyplam_core::files::ModelResult> = std::fs::read_dir(cyplam_core::layout::SweepDir::new(runs.join(sweep)).models_dir()).unwrap().flatten()
         .filter(|e| e.path().join("result.json").exists())
         .map(|e| cyplam_core::files::read_json(&e.path().join("result.json")).unwrap())
         .collect();

@@ -28,7 +28,7 @@ pub(crate) fn wait_idle(env: &Env, sweep: &str, limit: Duration) -> Vec<Value> {
 }
 
 fn lock_pid(env: &Env, sweep: &str, model: &str, limit: Duration) -> u32 {
-    let p = env.runs().join(sweep).join("models").join(model).join("lock");
+    let p = cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).lock();
     let t0 = Instant::now();
     loop {
         if let Ok(text) = std::fs::read_to_string(&p) {
@@ -132,7 +132,7 @@ fn resubmit_failed_reruns_only_the_killed_model() {
 }
 
 fn curve(env: &Env, sweep: &str, model: &str) -> Vec<(u64, f64, f64, f64, f64)> {
-    cyplam_core::files::read_metrics(&env.runs().join(sweep).join("models").join(model).join("metrics.csv")).unwrap()
+    cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap()
         .iter().map(|r| (r.iteration, r.train_loss, r.train_accuracy20, r.validation_loss, r.validation_accuracy20)).collect()
 }
 
