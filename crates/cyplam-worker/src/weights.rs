@@ -176,7 +176,7 @@ pub fn load(path: &Path) -> Result<LoadedNet, WeightsError> {
         if t.size() != want {
             return Err(WeightsError::Shape { path: path.to_path_buf(), name: name.to_string(), arch: meta.arch, found: t.size(), want });
         }
-        let finite = t.f_isfinite().and_then(|f| f.f_all()).and_then(|a| bool::try_from(a))
+        let finite = t.f_isfinite().and_then(|f| f.f_all()).and_then(bool::try_from)
             .map_err(|error| WeightsError::Load { path: path.to_path_buf(), name: name.to_string(), error })?;
         if !finite {
             return Err(WeightsError::NonFinite { path: path.to_path_buf(), name: name.to_string() });
