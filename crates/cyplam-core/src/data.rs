@@ -4,8 +4,6 @@
 //! input scale it asks for; see `DatasetMeta`). Header checks are cheap (what `cyplam submit` runs
 //! before submitting); loading checks every value.
 
-use ndarray::ArrayD;
-use ndarray_npy::ReadNpyExt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -34,13 +32,14 @@ pub enum Dtype {
 
 impl Dtype {
     fn from_descr(descr: &str) -> Option<Dtype> {
-        // '<' little-endian, '|' not applicable, '=' native (little on the machines we run on).
+        // '<' little-endian, '|' not applicable, '=' native (little on the machines we run on);
+        // '>' big-endian, which only a one-byte type may be.
         // By characters: the header is text from the file, not necessarily ASCII (found by the
         // fuzzer: a multi-byte first character made a byte split panic).
         let mut chars = descr.chars();
         let order = chars.next()?;
         let kind = chars.as_str();
-        if !matches!(order, '<' | '|' | '=') {
+        if !matches!(order, '<' | '|' | '=' | '>') || (order == '>' && kind != "u1") {
             return None;
         }
         Some(match kind {
@@ -89,6 +88,17 @@ impl NpyHeader {
     }
     pub fn elements(&self) -> Option<usize> {
         self.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+    }
+    /// Whether the dtype is a big-endian multi-byte one (`>f4`), which is not read.
+    pub fn is_big_endian(&self) -> bool {
+        self.descr.starts_with('>') && self.dtype().is_none() && Dtype::from_descr(&self.descr.replacen('>', "<", 1)).is_some()
+    }
+    /// The length a file with this header must have: the header, then every value (None when that
+    /// does not fit in 64 bits, or the dtype is not one cyplam reads).
+    pub fn file_len(&self) -> Option<u64> {
+        let values = u64::try_from(self.elements()?).ok()?;
+        let bytes = values.checked_mul(self.dtype()?.size() as u64)?;
+        bytes.checked_add(self.data_offset as u64)
     }
 }
 
@@ -235,11 +245,21 @@ pub fn read_meta(dir: &Path) -> Result<Option<DatasetMeta>, DataError> {
     Ok(Some(m))
 }
 
-/// Reads and checks a `.npy` header, including that the file holds all the data it announces.
-pub fn read_npy_header(path: &Path) -> Result<NpyHeader, DataError> {
-    let mut f = std::fs::File::open(path).map_err(|e| {
+/// Opens a data file; a missing one or a directory in its place is said so.
+fn open_data_file(path: &Path) -> Result<std::fs::File, DataError> {
+    if path.is_dir() {
+        return Err(derr(path, "is a directory, not a .npy file"));
+    }
+    std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound { derr(path, "missing file") } else { derr(path, e.to_string()) }
-    })?;
+    })
+}
+
+/// Reads and checks a `.npy` header, including that the file holds exactly the data it announces
+/// (nothing missing, nothing after it): what the values are read with ([`read_npy_f32`]), so a
+/// file that passes here is not refused later for its size.
+pub fn read_npy_header(path: &Path) -> Result<NpyHeader, DataError> {
+    let mut f = open_data_file(path)?;
     let mut buf = vec![0u8; 4096];
     let mut n = 0;
     while n < buf.len() {
@@ -251,15 +271,103 @@ pub fn read_npy_header(path: &Path) -> Result<NpyHeader, DataError> {
     }
     let h = parse_npy_header(&buf[..n]).map_err(|e| derr(path, e.to_string()))?;
     let file_len = f.metadata().map_err(|e| derr(path, e.to_string()))?.len();
-    if let (Some(d), Some(el)) = (h.dtype(), h.elements()) {
-        let want = h.data_offset as u64 + (el as u64) * d.size() as u64;
+    if h.elements().is_none() {
+        return Err(derr(path, format!("the header announces shape {:?}: more values than a file can hold", h.shape)));
+    }
+    if let Some(d) = h.dtype() {
+        let Some(want) = h.file_len() else {
+            return Err(derr(path, format!("the header announces shape {:?} of {}: more bytes than a file can hold", h.shape, d.name())));
+        };
         if file_len < want {
             return Err(derr(path, format!(
                 "truncated: the header announces shape {:?} of {} ({want} bytes in all), the file has {file_len} bytes",
                 h.shape, d.name())));
         }
+        if file_len > want {
+            return Err(derr(path, format!(
+                "the header announces shape {:?} of {} ({want} bytes in all), the file has {file_len} bytes: {} bytes after the data",
+                h.shape, d.name(), file_len - want)));
+        }
     }
     Ok(h)
+}
+
+/// What a dtype error says: big-endian data gets the way to convert it.
+fn dtype_error(path: &Path, h: &NpyHeader, valid: &str) -> DataError {
+    if h.is_big_endian() {
+        let little = h.descr.replacen('>', "<", 1);
+        return derr(path, format!(
+            "dtype {:?} is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('{little}'))", h.descr));
+    }
+    derr(path, format!("dtype {:?} is not supported; valid: {valid}", h.descr))
+}
+
+/// Reads every value of a `.npy` file as f32, in C (row-major) order whatever the file's order,
+/// with the header of [`read_npy_header`] (the same grammar and size checks as `cyplam submit`).
+pub fn read_npy_f32(path: &Path) -> Result<(NpyHeader, Vec<f32>), DataError> {
+    let h = read_npy_header(path)?;
+    let dtype = h.dtype().ok_or_else(|| dtype_error(path, &h, "float32, float64, uint8, uint16, int32, int64"))?;
+    let values = read_values(path, &h, dtype)?;
+    Ok((h, values))
+}
+
+fn read_values(path: &Path, h: &NpyHeader, dtype: Dtype) -> Result<Vec<f32>, DataError> {
+    use std::io::{Seek, SeekFrom};
+    // Both known to fit: read_npy_header checked the file length they give.
+    let n = h.elements().ok_or_else(|| derr(path, "too many values"))?;
+    let size = dtype.size();
+    let mut f = open_data_file(path)?;
+    f.seek(SeekFrom::Start(h.data_offset as u64)).map_err(|e| derr(path, e.to_string()))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| derr(path, format!("{n} values do not fit in memory")))?;
+    let mut chunk = vec![0u8; size * 65536];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(65536);
+        let bytes = &mut chunk[..k * size];
+        r.read_exact(bytes).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof { derr(path, "the file ended before its data did (changed while read?)") } else { derr(path, e.to_string()) }
+        })?;
+        match dtype {
+            Dtype::F32 => out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            Dtype::F64 => out.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)),
+            Dtype::U8 => out.extend(bytes.iter().map(|&b| f32::from(b))),
+            Dtype::U16 => out.extend(bytes.chunks_exact(2).map(|b| f32::from(u16::from_le_bytes([b[0], b[1]])))),
+            Dtype::I32 => out.extend(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)),
+            Dtype::I64 => out.extend(bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)),
+        }
+        left -= k;
+    }
+    if h.fortran_order && h.shape.len() > 1 {
+        out = fortran_to_c(&out, &h.shape);
+    }
+    Ok(out)
+}
+
+/// The values of a Fortran-ordered (column-major) array of `shape`, in C order.
+fn fortran_to_c(values: &[f32], shape: &[usize]) -> Vec<f32> {
+    // Fortran strides: 1, d0, d0*d1, ...; visit the indices in C order (last fastest).
+    let mut strides = Vec::with_capacity(shape.len());
+    let mut s = 1usize;
+    for &d in shape {
+        strides.push(s);
+        s = s.saturating_mul(d);
+    }
+    let mut idx = vec![0usize; shape.len()];
+    let mut out = Vec::with_capacity(values.len());
+    for _ in 0..values.len() {
+        let at: usize = idx.iter().zip(&strides).map(|(i, st)| i * st).sum();
+        out.push(values[at]);
+        for k in (0..shape.len()).rev() {
+            idx[k] += 1;
+            if idx[k] < shape[k] {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+    out
 }
 
 /// What the headers of a data set say.
@@ -277,7 +385,7 @@ pub fn check_frames_header(fpath: &Path) -> Result<(usize, Dtype), DataError> {
     let fh = read_npy_header(fpath)?;
     let dtype = match fh.dtype() {
         Some(d @ (Dtype::F32 | Dtype::F64 | Dtype::U8 | Dtype::U16)) => d,
-        _ => return Err(derr(fpath, format!("dtype {:?} is not supported; valid: float32, float64, uint8, uint16", fh.descr))),
+        _ => return Err(dtype_error(fpath, &fh, "float32, float64, uint8, uint16")),
     };
     let n = match fh.shape.as_slice() {
         [n, 784] | [n, 28, 28] => *n,
@@ -294,7 +402,7 @@ pub fn check_labels_header(lpath: &Path, n: usize, frames_path: &Path) -> Result
     let lh = read_npy_header(lpath)?;
     let dtype = match lh.dtype() {
         Some(d @ (Dtype::F32 | Dtype::F64)) => d,
-        _ => return Err(derr(lpath, format!("dtype {:?} is not supported; valid: float32, float64", lh.descr))),
+        _ => return Err(dtype_error(lpath, &lh, "float32, float64")),
     };
     match lh.shape.as_slice() {
         [m, 2] if *m == n => Ok(dtype),
@@ -305,6 +413,13 @@ pub fn check_labels_header(lpath: &Path, n: usize, frames_path: &Path) -> Result
 
 /// Checks a data set's headers: files present, dtypes and shapes valid, counts equal.
 pub fn check_dataset(dir: &Path) -> Result<DatasetInfo, DataError> {
+    if dir.exists() && !dir.is_dir() {
+        let hint = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("frames.npy" | "labels.npy" | "tracks.npy") => "; name the directory that holds it",
+            _ => "",
+        };
+        return Err(derr(dir, format!("is a file, not a data set directory (a directory holding frames.npy and labels.npy){hint}")));
+    }
     if !dir.is_dir() {
         return Err(derr(dir, "the data set directory does not exist (create one with `cyplam data synth --out DIR`)"));
     }
@@ -321,7 +436,7 @@ pub fn check_dataset(dir: &Path) -> Result<DatasetInfo, DataError> {
             s => return Err(derr(&tpath, format!("shape {s:?} is not valid; expected ({n},), one recording id per frame"))),
         }
         if !matches!(th.dtype(), Some(Dtype::I32 | Dtype::I64 | Dtype::U8 | Dtype::U16)) {
-            return Err(derr(&tpath, format!("dtype {:?} is not supported; valid: int32, int64, uint8, uint16", th.descr)));
+            return Err(dtype_error(&tpath, &th, "int32, int64, uint8, uint16"));
         }
     }
     Ok(DatasetInfo { dir: dir.to_path_buf(), frames: n, frames_dtype, labels_dtype, has_tracks })
@@ -350,30 +465,10 @@ impl Dataset {
     }
 }
 
-fn read_all<T>(path: &Path) -> Result<Vec<T>, DataError>
-where
-    T: ndarray_npy::ReadableElement + Copy,
-{
-    let f = std::fs::File::open(path).map_err(|e| derr(path, e.to_string()))?;
-    let a: ArrayD<T> = ArrayD::<T>::read_npy(std::io::BufReader::new(f)).map_err(|e| derr(path, format!("cannot read: {e}")))?;
-    Ok(a.iter().copied().collect())
-}
-
-fn read_as_f32(path: &Path, dtype: Dtype) -> Result<Vec<f32>, DataError> {
-    Ok(match dtype {
-        Dtype::F32 => read_all::<f32>(path)?,
-        Dtype::F64 => read_all::<f64>(path)?.into_iter().map(|x| x as f32).collect(),
-        Dtype::U8 => read_all::<u8>(path)?.into_iter().map(f32::from).collect(),
-        Dtype::U16 => read_all::<u16>(path)?.into_iter().map(f32::from).collect(),
-        Dtype::I32 => read_all::<i32>(path)?.into_iter().map(|x| x as f32).collect(),
-        Dtype::I64 => read_all::<i64>(path)?.into_iter().map(|x| x as f32).collect(),
-    })
-}
-
 /// Reads a frames file (checked header, every value finite): N * 784 values.
 pub fn read_frames(fpath: &Path) -> Result<Vec<f32>, DataError> {
-    let (_, dtype) = check_frames_header(fpath)?;
-    let frames = read_as_f32(fpath, dtype)?;
+    check_frames_header(fpath)?;
+    let (_, frames) = read_npy_f32(fpath)?;
     if let Some(i) = frames.iter().position(|x| !x.is_finite()) {
         return Err(derr(fpath, format!("frame {} holds a non-finite value ({}) at pixel {}", i / 784, frames[i], i % 784)));
     }
@@ -382,8 +477,8 @@ pub fn read_frames(fpath: &Path) -> Result<Vec<f32>, DataError> {
 
 /// Reads a labels file for `n` frames (every value finite and > 0): N * 2 values.
 pub fn read_labels(lpath: &Path, n: usize, frames_path: &Path) -> Result<Vec<f32>, DataError> {
-    let dtype = check_labels_header(lpath, n, frames_path)?;
-    let labels = read_as_f32(lpath, dtype)?;
+    check_labels_header(lpath, n, frames_path)?;
+    let (_, labels) = read_npy_f32(lpath)?;
     for (i, x) in labels.iter().enumerate() {
         let what = if i % 2 == 0 { "laser power" } else { "process speed" };
         if !x.is_finite() {
@@ -509,6 +604,101 @@ mod tests {
         assert!(msg(d).contains("frames.npy: truncated .npy header"));
         std::fs::write(d.join("frames.npy"), b"hello").unwrap();
         assert!(msg(d).contains("frames.npy: not a .npy file"));
+    }
+
+    /// A `.npy` file as bytes: a version 1 header with `descr` and `shape`, then `data` bytes.
+    fn npy_bytes(descr: &str, shape: &str, data: usize) -> Vec<u8> {
+        let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n");
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        b.extend_from_slice(dict.as_bytes());
+        b.resize(b.len() + data, 0);
+        b
+    }
+
+    #[test]
+    fn sizes_from_a_header_are_checked_never_wrapped() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("frames.npy");
+        let e = |bytes: Vec<u8>| {
+            std::fs::write(&p, bytes).unwrap();
+            check_frames_header(&p).unwrap_err().to_string()
+        };
+        let name = p.display().to_string();
+        // 2^62 rows: more values than a usize counts.
+        assert_eq!(e(npy_bytes("<f4", "(4611686018427387904, 784)", 0)),
+            format!("{name}: the header announces shape [4611686018427387904, 784]: more values than a file can hold"));
+        // The values fit in a usize, their bytes do not fit in a u64.
+        assert_eq!(e(npy_bytes("<f8", "(2305843009213693952,)", 0)),
+            format!("{name}: the header announces shape [2305843009213693952] of float64: more bytes than a file can hold"));
+        // Large but countable: the file is too short for it.
+        let bytes = npy_bytes("<u2", "(1099511627776, 784)", 10);
+        let (len, header) = (bytes.len(), bytes.len() - 10);
+        assert_eq!(e(bytes), format!("{name}: truncated: the header announces shape [1099511627776, 784] of uint16 ({} bytes in all), the file has {len} bytes",
+            1_099_511_627_776u64 * 784 * 2 + header as u64));
+        // A dimension beyond 64 bits is not a number.
+        assert!(e(npy_bytes("<f4", "(99999999999999999999, 784)", 0)).ends_with("bad dimension \"99999999999999999999\" in 'shape'"));
+    }
+
+    #[test]
+    fn the_header_check_refuses_what_the_reader_would() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        good(d, 3);
+        let fpath = d.join("frames.npy");
+        let name = fpath.display().to_string();
+        let whole = std::fs::read(&fpath).unwrap();
+        // Trailing bytes: both sizes named; submit's check (check_dataset) and the reader agree.
+        let mut longer = whole.clone();
+        longer.extend_from_slice(b"extra");
+        std::fs::write(&fpath, &longer).unwrap();
+        let want = whole.len();
+        let said = format!("{name}: the header announces shape [3, 28, 28] of uint16 ({want} bytes in all), the file has {} bytes: 5 bytes after the data", want + 5);
+        assert_eq!(check_dataset(d).unwrap_err().to_string(), said);
+        assert_eq!(load_dataset(d).unwrap_err().to_string(), said);
+        // Truncated: the same for both.
+        std::fs::write(&fpath, &whole[..want - 1]).unwrap();
+        let said = format!("{name}: truncated: the header announces shape [3, 28, 28] of uint16 ({want} bytes in all), the file has {} bytes", want - 1);
+        assert_eq!(check_dataset(d).unwrap_err().to_string(), said);
+        assert_eq!(load_dataset(d).unwrap_err().to_string(), said);
+
+        // Big-endian data: said so, with the way to convert it.
+        std::fs::write(&fpath, npy_bytes(">f4", "(3, 784)", 3 * 784 * 4)).unwrap();
+        assert_eq!(check_dataset(d).unwrap_err().to_string(), format!(
+            "{name}: dtype \">f4\" is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('<f4'))"));
+        good(d, 3);
+        std::fs::write(d.join("labels.npy"), npy_bytes(">f8", "(3, 2)", 3 * 2 * 8)).unwrap();
+        assert!(check_dataset(d).unwrap_err().to_string().ends_with("labels.npy: dtype \">f8\" is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('<f8'))"));
+        // One byte has no order: '>u1' reads as uint8.
+        std::fs::write(&fpath, npy_bytes(">u1", "(3, 784)", 3 * 784)).unwrap();
+        good(d, 3);
+        std::fs::write(&fpath, npy_bytes(">u1", "(3, 784)", 3 * 784)).unwrap();
+        assert_eq!(check_dataset(d).unwrap().frames_dtype, Dtype::U8);
+
+        // A file where the directory should be, and a directory where a file should be.
+        let e = check_dataset(&fpath).unwrap_err().to_string();
+        assert_eq!(e, format!("{name}: is a file, not a data set directory (a directory holding frames.npy and labels.npy); name the directory that holds it"));
+        std::fs::remove_file(&fpath).unwrap();
+        std::fs::create_dir(&fpath).unwrap();
+        assert_eq!(check_dataset(d).unwrap_err().to_string(), format!("{name}: is a directory, not a .npy file"));
+    }
+
+    #[test]
+    fn fortran_ordered_files_read_in_the_same_order() {
+        use ndarray::ShapeBuilder;
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        good(d, 3);
+        let c = Array3::<f32>::from_shape_fn((3, 28, 28), |(i, a, b)| (i * 10_000 + a * 100 + b) as f32);
+        let mut f = Array3::<f32>::zeros((3, 28, 28).f());
+        f.assign(&c);
+        write(&d.join("frames.npy"), &f);
+        assert!(read_npy_header(&d.join("frames.npy")).unwrap().fortran_order, "the test writes a Fortran-ordered file");
+        let loaded = load_dataset(d).unwrap();
+        assert_eq!(loaded.frames, c.iter().copied().collect::<Vec<f32>>());
+        let l = Array2::<f64>::from_shape_fn((3, 2).f(), |(i, j)| (1 + i * 2 + j) as f64);
+        write(&d.join("labels.npy"), &l);
+        assert_eq!(load_dataset(d).unwrap().labels, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            if let Some(crate::lock::LockError::Held { .. }) = e.downcast_ref::<crate::lock::LockError>() {
+            if e.downcast_ref::<crate::lock::LockError>().is_some_and(crate::lock::LockError::is_held) {
                 eprintln!("cyplam-worker: {e:#}");
                 return ExitCode::from(EXIT_LOCKED as u8);
             }

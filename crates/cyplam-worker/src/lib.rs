@@ -11,6 +11,7 @@ pub mod model;
 pub mod predict;
 pub mod prepare;
 pub mod run;
+pub mod safetensors;
 pub mod schedule;
 pub mod train;
 pub mod weights;

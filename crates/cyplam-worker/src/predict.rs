@@ -3,10 +3,10 @@
 
 use crate::eval::{accuracy_hits, EVAL_BATCH};
 use crate::weights;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tch::{nn::ModuleT, Kind, Tensor};
 
 #[derive(Args, Debug)]
@@ -28,17 +28,33 @@ pub struct PredictArgs {
     pub threads: u32,
 }
 
-pub fn run(args: &PredictArgs) -> Result<()> {
-    tch::set_num_threads(args.threads.max(1) as i32);
-    let weights::LoadedNet { vs: _vs, net, meta } = weights::load(&args.weights)?;
-    let (label_scale, input_factor) = (meta.label_scale, meta.input_factor);
+/// Whether `a` and `b` name the same existing file (through links too).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
 
+pub fn run(args: &PredictArgs) -> Result<()> {
     let (frames_path, labels_path) = if args.frames.is_dir() {
         let lp = args.labels.clone().or_else(|| Some(args.frames.join("labels.npy")).filter(|p| p.exists()));
         (args.frames.join("frames.npy"), lp)
     } else {
         (args.frames.clone(), args.labels.clone())
     };
+    if let Some(out) = &args.out {
+        let inputs = [("--weights", Some(&args.weights)), ("--frames", Some(&frames_path)), ("--labels", labels_path.as_ref())];
+        for (what, input) in inputs {
+            if let Some(input) = input.filter(|i| same_file(out, i)) {
+                bail!("--out {} is the {what} file {}: writing the predictions there would destroy it; name another file", out.display(), input.display());
+            }
+        }
+    }
+    tch::set_num_threads(args.threads.max(1) as i32);
+    let weights::LoadedNet { vs: _vs, net, meta } = weights::load(&args.weights)?;
+    let (label_scale, input_factor) = (meta.label_scale, meta.input_factor);
     let ds = load_frames(&frames_path, labels_path.as_deref())?;
     let n = ds.0.len() / 784;
     let x = (Tensor::from_slice(&ds.0).view([n as i64, 1, 28, 28]) * input_factor).to_kind(Kind::Float);
@@ -78,4 +94,31 @@ fn load_frames(frames: &std::path::Path, labels: Option<&std::path::Path>) -> Re
         None => None,
     };
     Ok((x, y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_may_not_be_an_input() {
+        let t = tempfile::tempdir().unwrap();
+        let w = t.path().join("best.safetensors");
+        std::fs::write(&w, b"the weights").unwrap();
+        let link = t.path().join("link.csv");
+        std::os::unix::fs::symlink(&w, &link).unwrap();
+        let frames = t.path().join("frames.npy");
+        std::fs::write(&frames, b"frames").unwrap();
+        let args = |out: &Path| PredictArgs { weights: w.clone(), frames: frames.clone(), labels: None, out: Some(out.to_path_buf()), threads: 1 };
+        for out in [&w, &link] {
+            let e = run(&args(out)).unwrap_err().to_string();
+            assert_eq!(e, format!("--out {} is the --weights file {}: writing the predictions there would destroy it; name another file", out.display(), w.display()));
+        }
+        let e = run(&args(&frames)).unwrap_err().to_string();
+        assert!(e.contains("is the --frames file"), "{e}");
+        assert_eq!(std::fs::read(&w).unwrap(), b"the weights", "untouched");
+        // Another file gets past this check (and on to the weights, which are not weights).
+        let e = format!("{:#}", run(&args(&t.path().join("pred.csv"))).unwrap_err());
+        assert!(e.contains("best.safetensors: not a safetensors file"), "{e}");
+    }
 }

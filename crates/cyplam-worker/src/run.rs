@@ -49,6 +49,13 @@ pub fn early_stop(es: &EarlyStopping, rows: &[MetricsRow]) -> Option<String> {
     let mut best: Option<&MetricsRow> = None;
     let mut stale = 0u32;
     for r in rows {
+        // A row without numbers (NaN or infinite loss) is never an improvement.
+        if !r.is_finite() {
+            if best.is_some() {
+                stale += 1;
+            }
+            continue;
+        }
         match best {
             Some(b) if r.validation_accuracy20 <= b.validation_accuracy20 + es.min_delta => stale += 1,
             _ => {
@@ -66,7 +73,26 @@ pub fn early_stop(es: &EarlyStopping, rows: &[MetricsRow]) -> Option<String> {
     })
 }
 
-/// Trains (or resumes) one model. `stop` is set by the signal handler.
+/// Whether `row` becomes the best snapshot after `best`: a higher validation Accuracy20% (the
+/// first one on ties), and never a row whose values are not finite. The rule of
+/// [`cyplam_core::files::best_row`], one row at a time.
+pub fn is_new_best(best: Option<&MetricsRow>, row: &MetricsRow) -> bool {
+    row.is_finite() && best.is_none_or(|b| row.validation_accuracy20 > b.validation_accuracy20)
+}
+
+/// Creates `path` and its parents; a file where a directory is expected is named as such.
+fn create_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| {
+        match path.ancestors().find(|a| a.exists() && !a.is_dir()) {
+            Some(file) => anyhow::anyhow!("creating {}: {} is a file where a directory is expected; move it away", path.display(), file.display()),
+            None => anyhow::Error::new(e).context(format!("creating {}", path.display())),
+        }
+    })
+}
+
+/// Trains (or resumes) one model. `stop` is set by the signal handler. A model that cannot start
+/// training (bad data, a batch larger than the training set, an unreadable checkpoint) gets a
+/// `failed` result.json with the reason, and the error is returned.
 pub fn run_model(
     sweep_dir: &Path,
     sweep: &SweepFile,
@@ -75,13 +101,68 @@ pub fn run_model(
     stop: &AtomicBool,
 ) -> Result<Outcome> {
     let dir = SweepDir::new(sweep_dir).model(&spec.name);
-    std::fs::create_dir_all(&dir.root).with_context(|| format!("creating {}", dir.root.display()))?;
+    create_dir(&dir.root)?;
     let _lock = lock::acquire(&dir.lock())?;
     if let Some(status) = finished_before(&dir)? {
         tracing::info!("{}: already {} (result.json); nothing to do", spec.name, status.as_str());
         return Ok(Outcome::AlreadyDone(status));
     }
-    Run::start(sweep, spec, opts, dir)?.train(stop)
+    match Run::start(sweep, spec, opts, dir.clone()) {
+        Ok(run) => run.train(stop),
+        Err(e) => {
+            let reason = format!("cannot start training: {e:#}");
+            match failed_before_training(sweep, spec, opts, &dir, reason) {
+                Ok(_) => tracing::error!("{}: marked failed in {}", spec.name, dir.result().display()),
+                Err(w) => tracing::error!("{}: could not record the failure: {w:#}", spec.name),
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What every result file of `spec` says, whatever the outcome (the rest is filled in by the
+/// caller).
+fn result_base(sweep: &SweepFile, spec: &ModelSpec, opts: &RunOptions) -> ModelResult {
+    ModelResult {
+        format: FORMAT_VERSION,
+        sweep: sweep.name.clone(),
+        model: spec.name.clone(),
+        index: spec.index,
+        status: ResultStatus::Failed,
+        reason: None,
+        best_accuracy20: None,
+        best_iteration: None,
+        iterations_done: 0,
+        iterations_total: 0,
+        snapshots_done: 0,
+        train_seconds: 0.0,
+        free_params: spec.free_params,
+        host: cyplam_core::files::hostname(),
+        threads: opts.threads,
+        device: format!("{:?}", opts.device).to_lowercase(),
+        libtorch: LIBTORCH_VERSION.to_string(),
+        started_unix: now_unix(),
+        finished_unix: now_unix(),
+        resumes: 0,
+    }
+}
+
+/// The result of a model that could not start training: failed, with `reason`; what its metrics
+/// file holds from earlier runs (if it reads) is kept in the counts and the best.
+fn failed_before_training(sweep: &SweepFile, spec: &ModelSpec, opts: &RunOptions, dir: &ModelDir, reason: String) -> Result<ModelResult> {
+    let rows = read_metrics(&dir.metrics()).unwrap_or_default();
+    let best = best_row(&rows);
+    let r = ModelResult {
+        reason: Some(reason),
+        best_accuracy20: best.map(|b| b.validation_accuracy20),
+        best_iteration: best.map(|b| b.iteration),
+        iterations_done: rows.last().map(|r| r.iteration).unwrap_or(0),
+        snapshots_done: rows.len() as u32,
+        train_seconds: rows.last().map(|r| r.elapsed_seconds).unwrap_or(0.0),
+        ..result_base(sweep, spec, opts)
+    };
+    write_json_atomic(&dir.result(), &r).with_context(|| format!("writing {}", dir.result().display()))?;
+    Ok(r)
 }
 
 /// The status of an earlier run that leaves nothing to do (completed or failed; a preempted one
@@ -161,7 +242,10 @@ impl<'a> Run<'a> {
         let plan = Plan::new(spec, prep.train_len() as u64)?;
         let mut trainer = Trainer::new(spec, opts.device);
         let started_unix = now_unix();
-        let (progress, rows) = match checkpoint::restore(&dir, &mut trainer.adam)? {
+        let restored = checkpoint::restore(&dir, &mut trainer.adam).with_context(|| {
+            format!("resuming from the checkpoint in {} (remove that directory to train the model from the start)", dir.checkpoint_dir().display())
+        })?;
+        let (progress, rows) = match restored {
             Some(p) => {
                 // Metrics rows written after the checkpoint are written again.
                 let mut rows = read_metrics(&dir.metrics())?;
@@ -174,7 +258,7 @@ impl<'a> Run<'a> {
         };
         let metrics = rewrite_metrics(&dir, &rows)?;
         if spec.keep_snapshots == KeepSnapshots::All {
-            std::fs::create_dir_all(dir.snapshots_dir()).with_context(|| format!("creating {}", dir.snapshots_dir().display()))?;
+            create_dir(&dir.snapshots_dir())?;
         }
         // TensorBoard: one event file per worker run under the model's tensorboard directory, so
         // `tensorboard --logdir runs/<sweep>` shows every model.
@@ -257,7 +341,7 @@ impl<'a> Run<'a> {
         if self.spec.keep_snapshots == KeepSnapshots::All {
             weights::save(&self.dir.snapshot(self.it), &weights)?;
         }
-        if self.best.is_none_or(|b| row.validation_accuracy20 > b.validation_accuracy20) {
+        if is_new_best(self.best.as_ref(), &row) {
             weights::save(&self.dir.best(), &weights)?;
             self.best = Some(row);
         }
@@ -319,10 +403,6 @@ impl<'a> Run<'a> {
     /// Writes the model's result file.
     fn finish(&self, status: ResultStatus, reason: Option<String>, secs: f64) -> Result<ModelResult> {
         let r = ModelResult {
-            format: FORMAT_VERSION,
-            sweep: self.sweep.name.clone(),
-            model: self.spec.name.clone(),
-            index: self.spec.index,
             status,
             reason,
             best_accuracy20: self.best.map(|b| b.validation_accuracy20),
@@ -331,14 +411,9 @@ impl<'a> Run<'a> {
             iterations_total: self.plan.total,
             snapshots_done: self.rows.len() as u32,
             train_seconds: secs,
-            free_params: self.spec.free_params,
-            host: cyplam_core::files::hostname(),
-            threads: self.opts.threads,
-            device: format!("{:?}", self.opts.device).to_lowercase(),
-            libtorch: LIBTORCH_VERSION.to_string(),
             started_unix: self.started_unix,
-            finished_unix: now_unix(),
             resumes: self.resumes,
+            ..result_base(self.sweep, self.spec, self.opts)
         };
         write_json_atomic(&self.dir.result(), &r).with_context(|| format!("writing {}", self.dir.result().display()))?;
         Ok(r)
@@ -372,6 +447,36 @@ mod tests {
                 elapsed_seconds: 0.0,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_row_without_numbers_never_becomes_the_best() {
+        let mut r = rows(&[0.3, 0.5, 0.5, 0.7, 0.6]);
+        r[0].validation_loss = f64::NAN; // a validation pass that gave NaN: accuracy 0.3 but no numbers
+        r[3].train_loss = f64::INFINITY;
+        let mut best: Option<MetricsRow> = None;
+        let mut chosen = Vec::new();
+        for row in &r {
+            if is_new_best(best.as_ref(), row) {
+                best = Some(*row);
+                chosen.push(row.iteration);
+            }
+        }
+        assert_eq!(chosen, vec![20, 50], "not the NaN first row, the first of the ties, not the infinite one");
+        assert_eq!(best.as_ref(), best_row(&r), "the worker and core agree");
+        let nan_first = rows(&[f64::NAN, 0.1]);
+        assert!(!is_new_best(None, &nan_first[0]), "a NaN first row is not taken");
+        assert!(is_new_best(None, &nan_first[1]));
+        // Early stopping ignores such rows as improvements too.
+        let es = EarlyStopping { patience: 2, min_delta: 0.0 };
+        let mut r = rows(&[0.1, 0.2, 0.3]);
+        r[0].validation_loss = f64::NAN;
+        assert_eq!(early_stop(&es, &r), None);
+        let mut r = rows(&[0.1, 0.2, 0.3]);
+        r[1].validation_loss = f64::NAN;
+        r[2].validation_accuracy20 = 0.05;
+        let why = early_stop(&es, &r).expect("two snapshots without improvement");
+        assert!(why.contains("(best 0.1000 at iteration 10)"), "{why}");
     }
 
     #[test]

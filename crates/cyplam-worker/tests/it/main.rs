@@ -2,6 +2,7 @@
 //! real files. One integration test binary (modules below).
 
 mod cuda;
+mod lock;
 mod training;
 
 use cyplam_core::files::{write_json_atomic, SweepFile, FORMAT_VERSION};

@@ -378,3 +378,80 @@ fn bf16_set_in_the_grid_trains_like_fp32_and_keeps_fp32_files() {
     assert!(best[0] > 0.5 && best[1] > 0.5, "both learn: {best:?}");
     assert!((best[0] - best[1]).abs() < 0.1, "fp32 and bf16 best Accuracy20%: {best:?}");
 }
+
+/// A little-endian float32 `.npy` file of `shape`.
+fn write_npy_f32(path: &Path, shape: &[usize], values: &[f32]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}", dims.join(", "));
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(dict.as_bytes());
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Points the sweep's training and validation sets at `set`.
+fn use_data(dir: &Path, sweep: &mut SweepFile, set: &Path) {
+    let data = sweep.grid.data.as_mut().unwrap();
+    data.train = set.to_path_buf();
+    data.validation = set.to_path_buf();
+    write_json_atomic(&dir.join("sweep.json"), &*sweep).unwrap();
+}
+
+fn failed_reason(dir: &Path) -> String {
+    let res: ModelResult = read_json(&model_dir(dir, "Model-000").result()).expect("a result file");
+    assert_eq!(res.status, ResultStatus::Failed);
+    assert_eq!(res.model, "Model-000");
+    res.reason.expect("a reason")
+}
+
+#[test]
+fn a_model_that_cannot_start_training_fails_with_its_reason_in_the_result() {
+    let t = tempfile::tempdir().unwrap();
+    // 64 frames, one pixel NaN.
+    let set = t.path().join("nan-set");
+    std::fs::create_dir_all(&set).unwrap();
+    let mut frames = vec![0.5f32; 64 * 784];
+    frames[3 * 784 + 10] = f32::NAN;
+    write_npy_f32(&set.join("frames.npy"), &[64, 784], &frames);
+    write_npy_f32(&set.join("labels.npy"), &[64, 2], &[500.0f32, 5.0].repeat(64));
+    let (dir, mut sweep) = make_sweep(t.path(), "nanframe", TINY);
+    use_data(&dir, &mut sweep, &set);
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let frames_path = set.join("frames.npy");
+    let reason = failed_reason(&dir);
+    assert_eq!(reason, format!("cannot start training: {}: frame 3 holds a non-finite value (NaN) at pixel 10", frames_path.display()));
+    assert!(stderr(&out).contains(&format!("{}: frame 3 holds a non-finite value", frames_path.display())), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+    // Failed is final for the worker: a second run does nothing (`cyplam resubmit --failed` moves
+    // the result aside).
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success() && stderr(&out).contains("already failed"), "{}", stderr(&out));
+
+    // A batch larger than the training set.
+    frames[3 * 784 + 10] = 0.5;
+    write_npy_f32(&frames_path, &[64, 784], &frames);
+    let (dir, mut sweep) = make_sweep(t.path(), "bigbatch", &TINY.replace("batch_size = 32", "batch_size = 128"));
+    use_data(&dir, &mut sweep, &set);
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(failed_reason(&dir), "cannot start training: batch_size 128 is larger than the training set (64 frames)");
+
+    // A checkpoint that cannot be read.
+    let (dir, _) = make_sweep(t.path(), "badckpt", TINY);
+    let md = model_dir(&dir, "Model-000");
+    std::fs::create_dir_all(md.checkpoint_dir()).unwrap();
+    std::fs::write(md.checkpoint_state(), "{ not json").unwrap();
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let reason = failed_reason(&dir);
+    assert!(reason.starts_with(&format!("cannot start training: resuming from the checkpoint in {} (remove that directory to train the model from the start): {}:",
+        md.checkpoint_dir().display(), md.checkpoint_state().display())), "{reason}");
+}
