@@ -2,20 +2,14 @@
 //! validation share, label histograms (inline SVG) and sample frames of every track (PNG data
 //! URIs, each set on its own grey scale).
 
-use crate::output::escape;
+use crate::output::{escape, PAGE_STYLE};
 use anyhow::{Context, Result};
 use base64::Engine;
 use cyplam_core::datashow::{DataView, Histogram, SetView};
 use std::fmt::Write;
 
+/// This page's own rules, after `output::PAGE_STYLE`.
 const STYLE: &str = r#"
-:root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #222;
-       background: #f6f7f9; margin: 0; line-height: 1.45; }
-main { max-width: 1360px; margin: 0 auto; padding: 24px 28px 48px; }
-h1 { font-size: 1.7rem; margin: 0 0 4px; }
-h2 { font-size: 1.25rem; margin: 32px 0 10px; }
-.meta { color: #555; margin: 0 0 16px; }
 table { border-collapse: collapse; background: #fff; border: 1px solid #e1e4e8; font-size: 0.92rem; }
 th, td { padding: 5px 10px; border-bottom: 1px solid #eceef1; text-align: right; white-space: nowrap; vertical-align: middle; }
 th { background: #eef1f5; }
@@ -123,7 +117,7 @@ pub fn page(v: &DataView) -> Result<String> {
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>cyplam data: {dir}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>Data set {dir}</h1>\n"
+         <title>cyplam data: {dir}</title>\n<style>{PAGE_STYLE}{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>Data set {dir}</h1>\n"
     );
     h.push_str("<table id=\"sets\">\n<thead><tr><th class=\"text\">set</th><th>frames</th><th>stored as</th><th>values</th><th class=\"text\">input scale</th><th>LP</th><th>PS</th><th>tracks</th><th>(LP, PS) pairs</th></tr></thead>\n<tbody>\n");
     for s in &v.sets {

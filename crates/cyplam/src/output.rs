@@ -51,6 +51,17 @@ pub fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 
+/// The look every page cyplam writes shares (the report, `data show --html`); each adds its own.
+pub const PAGE_STYLE: &str = r#"
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #222;
+       background: #f6f7f9; margin: 0; line-height: 1.45; }
+main { max-width: 1360px; margin: 0 auto; padding: 24px 28px 48px; }
+h1 { font-size: 1.7rem; margin: 0 0 4px; }
+h2 { font-size: 1.25rem; margin: 32px 0 10px; }
+.meta { color: #555; margin: 0 0 16px; }
+"#;
+
 /// Text made safe for HTML and XML, in element content and in quoted attributes.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -3,7 +3,7 @@
 //! A sweep measured by `cyplam scale` also gets the scalability figures and the packings table.
 
 use crate::db::{Db, RecordedStatus};
-use crate::output::{escape, utc};
+use crate::output::{escape, utc, PAGE_STYLE};
 use crate::plot::{self, Figure, Model};
 use crate::report::{ranking_table, Loaded};
 use crate::scaling::Scaling;
@@ -72,14 +72,8 @@ fn packings_table(h: &mut String, s: &Scaling) {
     h.push_str("</tbody>\n</table>\n");
 }
 
+/// This page's own rules, after `output::PAGE_STYLE`.
 const STYLE: &str = r#"
-:root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #222;
-       background: #f6f7f9; margin: 0; line-height: 1.45; }
-main { max-width: 1360px; margin: 0 auto; padding: 24px 28px 48px; }
-h1 { font-size: 1.7rem; margin: 0 0 4px; }
-h2 { font-size: 1.25rem; margin: 32px 0 10px; }
-.meta { color: #555; margin: 0 0 16px; }
 .facts { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; padding: 0; list-style: none; }
 .facts li { background: #fff; border: 1px solid #e1e4e8; border-radius: 6px; padding: 8px 14px; }
 .facts b { display: block; font-size: 1.15rem; }
@@ -104,7 +98,7 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>cyplam report: {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>Sweep {name}</h1>\n"
+         <title>cyplam report: {name}</title>\n<style>{PAGE_STYLE}{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>Sweep {name}</h1>\n"
     );
     let axes: Vec<String> = f.sweep.grid.axes.iter().map(|a| format!("{} &times;{}", escape(&a.name), a.len)).collect();
     let _ = writeln!(
