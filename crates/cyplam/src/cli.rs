@@ -56,7 +56,7 @@ impl Command {
             Command::Report(a) => a.run(ctx).await,
             Command::Cancel(a) => a.run(ctx).await,
             Command::Scale(a) => a.run(ctx).await,
-            Command::Completions(a) => a.run(ctx).await,
+            Command::Completions(a) => a.run(&mut <Cli as clap::CommandFactory>::command()),
         }
     }
 }

@@ -1,10 +1,8 @@
 //! `cyplam completions bash|zsh|fish`: prints the shell's completion script for cyplam
 //! (`cyplam completions bash > /etc/bash_completion.d/cyplam`).
 
-use crate::ctx::Ctx;
-use crate::slurm::Scheduler;
 use anyhow::Result;
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 
 #[derive(Args, Debug)]
@@ -15,9 +13,10 @@ pub struct CompletionsArgs {
 }
 
 impl CompletionsArgs {
-    pub async fn run<S: Scheduler>(&self, _ctx: &Ctx<'_, S>) -> Result<()> {
-        let mut cmd = crate::cli::Cli::command();
-        clap_complete::generate(self.shell, &mut cmd, "cyplam", &mut std::io::stdout());
+    /// Writes the script for `cli`, the root command (given by `cli.rs`, which this module does
+    /// not import).
+    pub fn run(&self, cli: &mut clap::Command) -> Result<()> {
+        clap_complete::generate(self.shell, cli, "cyplam", &mut std::io::stdout());
         Ok(())
     }
 }

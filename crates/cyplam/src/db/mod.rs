@@ -4,9 +4,7 @@
 //! (query.rs).
 
 mod collect;
-mod query;
-
-pub use query::ModelRow;
+pub mod query;
 
 use anyhow::{Context, Result};
 use cyplam_core::files::SweepFile;

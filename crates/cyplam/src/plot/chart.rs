@@ -2,7 +2,7 @@
 //! palette), axes whose ticks and labels are chosen here, panels, legends, and the tagged SVG
 //! element every figure ends as.
 
-use super::{Figure, Model, Result, MARKED};
+use super::figure::{Figure, Model, Result, MARKED};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -31,6 +31,7 @@ pub(crate) const CROWD: RGBColor = RGBColor(0x8A, 0x94, 0xA3);
 pub(crate) const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
 pub(crate) const GRID: RGBColor = RGBColor(0xE4, 0xE6, 0xEA);
 pub(crate) const AXIS: RGBColor = RGBColor(0x55, 0x55, 0x55);
+pub(crate) const BLUE_GREY: RGBColor = RGBColor(0x4E, 0x79, 0xA7);
 pub(crate) const HIGHLIGHT: RGBColor = RGBColor(0xD6, 0x27, 0x28);
 
 pub(crate) fn title_font() -> TextStyle<'static> {

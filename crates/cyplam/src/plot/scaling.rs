@@ -2,8 +2,7 @@
 //! and speed-up against cores, and the packings measured.
 
 use super::chart::*;
-use super::{Figure, Result};
-use super::sweep::BLUE_GREY;
+use super::figure::{Figure, Result};
 use crate::scaling::{PackingRun, Scaling, ScalingModel, ScalingPoint};
 use plotters::prelude::*;
 

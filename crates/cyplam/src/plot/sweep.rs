@@ -2,7 +2,7 @@
 //! against free parameters, training times, and the activation and regularization comparisons.
 
 use super::chart::*;
-use super::{Figure, Model, Result};
+use super::figure::{Figure, Model, Result};
 use cyplam_core::files::MetricsRow;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -150,7 +150,6 @@ pub(crate) fn accuracy_vs_params(models: &[Model]) -> Result<Option<Figure>> {
     Ok(Some(fig))
 }
 
-pub(crate) const BLUE_GREY: RGBColor = RGBColor(0x4E, 0x79, 0xA7);
 
 /// Histogram of the training times of the completed models, with the median marked.
 pub(crate) fn train_time_hist(models: &[Model]) -> Result<Option<Figure>> {

@@ -4,7 +4,8 @@
 
 pub mod html;
 
-use crate::db::{Db, ModelRow, RecordedStatus};
+use crate::db::query::ModelRow;
+use crate::db::{Db, RecordedStatus};
 use crate::output::{opt, print_rows, Format};
 use crate::scaling::Scaling;
 use crate::sweep::Frozen;

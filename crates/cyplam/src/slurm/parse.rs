@@ -1,7 +1,7 @@
 //! Parsers of what `sbatch`, `squeue`, `sacct` and `scontrol` print (pure functions, tested
 //! against output captured from the dev cluster).
 
-use super::{SlurmState, TaskState};
+use super::task::{SlurmState, TaskState};
 use anyhow::{bail, Context, Result};
 
 /// `sbatch --parsable` prints `jobid` or `jobid;cluster`.
