@@ -17,5 +17,6 @@ pub mod metric;
 pub mod packing;
 pub mod rng;
 pub mod spec;
+pub mod stopping;
 pub mod synth;
 pub mod tensorboard;

@@ -15,7 +15,7 @@ use cyplam_core::files::{
     best_row, now_unix, read_json, read_metrics, write_atomic, write_json_atomic, MetricsRow, ModelDir, ModelResult,
     ResultStatus, SweepDir, SweepFile, FORMAT_VERSION, METRICS_HEADER,
 };
-use cyplam_core::spec::{EarlyStopping, KeepSnapshots, ModelSpec};
+use cyplam_core::spec::{KeepSnapshots, ModelSpec};
 use cyplam_core::tensorboard::EventWriter;
 use std::io::Write;
 use std::path::Path;
@@ -41,37 +41,9 @@ pub struct RunOptions {
     pub device: Device,
 }
 
-/// Whether early stopping ends the run after the snapshots in `rows` (in iteration order): the
-/// validation Accuracy20% has not risen more than `min_delta` above the best before it for
-/// `patience` snapshots in a row. Computed from the metrics rows alone, so a resumed run decides
-/// as an uninterrupted one. Returns the explanation for result.json.
-pub fn early_stop(es: &EarlyStopping, rows: &[MetricsRow]) -> Option<String> {
-    let mut best: Option<&MetricsRow> = None;
-    let mut stale = 0u32;
-    for r in rows {
-        // A row without numbers (NaN or infinite loss) is never an improvement.
-        if !r.is_finite() {
-            if best.is_some() {
-                stale += 1;
-            }
-            continue;
-        }
-        match best {
-            Some(b) if r.validation_accuracy20 <= b.validation_accuracy20 + es.min_delta => stale += 1,
-            _ => {
-                best = Some(r);
-                stale = 0;
-            }
-        }
-    }
-    let b = best?;
-    (stale >= es.patience).then(|| {
-        format!(
-            "early stopping: validation Accuracy20% did not improve by more than {} for {} snapshots (best {:.4} at iteration {})",
-            es.min_delta, stale, b.validation_accuracy20, b.iteration
-        )
-    })
-}
+/// Early stopping's rule lives in core, beside successive halving's, so that a finished sweep's
+/// curves replay it (`cyplam report --what-if`).
+pub use cyplam_core::stopping::early_stop;
 
 /// Whether `row` becomes the best snapshot after `best`: a higher validation Accuracy20% (the
 /// first one on ties), and never a row whose values are not finite. The rule of
@@ -434,6 +406,7 @@ fn rewrite_metrics(dir: &ModelDir, rows: &[MetricsRow]) -> Result<std::fs::File>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cyplam_core::spec::EarlyStopping;
 
     fn rows(acc: &[f64]) -> Vec<MetricsRow> {
         acc.iter()

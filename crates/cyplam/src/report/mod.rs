@@ -3,6 +3,7 @@
 //! figure (html.rs). `cyplam report` (commands/report.rs) and `cyplam run` print through here.
 
 pub mod html;
+pub mod whatif;
 
 use crate::db::query::ModelRow;
 use crate::db::{Db, RecordedStatus};

@@ -78,3 +78,51 @@ fn the_regularization_study_twin_runs_locally_too() {
     assert!(page.contains("data-figure=\"by_regularization\""), "the page shows the regularization figure");
     assert!(!page.contains("data-figure=\"by_activation\""), "and no activation figure: the activation does not vary");
 }
+
+/// Issue 14's what-if replay (a first part of it): on a sweep whose models ran to the end, what
+/// halving and early stopping would have kept, from the recorded curves alone.
+#[test]
+fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
+    let env = Env::new();
+    let grid = env.grid("whatif", &FIVE.replace("snapshots = 5", "snapshots = 9"));
+    env.ok(&["run", grid.to_str().unwrap()]);
+    let out = env.ok(&["report", "whatif", "--what-if", "--eta", "3", "--rungs", "2", "--patience", "2"]);
+    assert!(out.contains("full grid") && out.contains("halving (eta 3, 2 rungs)") && out.contains("early stopping (patience 2, min_delta 0)"), "{out}");
+    assert!(out.contains("halving rung 0: 5 model(s) train to iteration 100") && out.contains("halving rung 1: 2 model(s) train to iteration 300"), "{out}");
+    let v = env.json(&["report", "whatif", "--what-if", "--eta", "3", "--rungs", "2", "--patience", "2", "--format", "json"]);
+    let p = &v["policies"];
+    assert_eq!(p[0]["iterations_fraction"], 1.0);
+    assert_eq!(p[0]["top10_overlap"], 5);
+    // 5 models to iteration 100 (rung 0 ends at the first snapshot at or after 300 / 3), then the
+    // best ceil(5 / 3) = 2 to 300: 900 of 1500 iterations.
+    assert_eq!(p[1]["iterations"], 900.0);
+    assert!((p[1]["iterations_fraction"].as_f64().unwrap() - 0.6).abs() < 1e-12, "{v}");
+    // The two promoted are the two best by their best validation Accuracy20% up to iteration 100
+    // (ties by index), read here from the metrics files themselves.
+    let mut at100: Vec<(usize, f64)> = (0..5)
+        .map(|i| {
+            let rows = cyplam_core::files::read_metrics(&env.runs().join(format!("whatif/models/Model-00{i}/metrics.csv"))).unwrap();
+            (i, rows.iter().filter(|r| r.iteration <= 100).map(|r| r.validation_accuracy20).fold(f64::MIN, f64::max))
+        })
+        .collect();
+    at100.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut promoted: Vec<String> = at100[..2].iter().map(|(i, _)| format!("Model-00{i}")).collect();
+    promoted.sort();
+    let stopped_at_300: Vec<String> = p[1]["full_top10_stopped_at"].as_array().unwrap().iter()
+        .filter(|s| s["iteration"] == 300).map(|s| s["model"].as_str().unwrap().to_string()).collect();
+    let mut stopped_at_300 = stopped_at_300;
+    stopped_at_300.sort();
+    assert_eq!(stopped_at_300, promoted, "{v}");
+    // Early stopping never trains more than the full grid.
+    assert!(p[2]["iterations_fraction"].as_f64().unwrap() <= 1.0);
+
+    // A model that did not train to the end: the replay says it cannot.
+    let r = env.runs().join("whatif/models/Model-002/result.json");
+    let mut res: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+    res["status"] = "failed".into();
+    std::fs::write(&r, serde_json::to_string(&res).unwrap()).unwrap();
+    let o = env.run(&["report", "whatif", "--what-if"]);
+    assert!(!o.status.success() && stderr(&o).contains("--what-if replays curves of models trained to the end; 1 of 5 are not (Model-002)"), "{}", stderr(&o));
+    let o = env.run(&["report", "whatif", "--what-if", "--eta", "1"]);
+    assert!(!o.status.success() && stderr(&o).contains("eta 1: give 2 or more"), "{}", stderr(&o));
+}
