@@ -115,7 +115,7 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, todo
     let plans = plan_arrays(&packing.tasks_of(todo), max);
     let layout = frozen.layout();
     let stamp = cyplam_core::files::now_unix();
-    std::fs::create_dir_all(layout.submit_dir()).with_context(|| format!("creating {}", layout.submit_dir().display()))?;
+    crate::output::create_dir(&layout.submit_dir())?;
     for (k, plan) in plans.iter().enumerate() {
         let script = render(&ScriptInput { sweep_name: &grid.name, sweep_dir: &frozen.dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device });
         let path = layout.script(stamp, k);

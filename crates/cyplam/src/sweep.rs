@@ -173,7 +173,7 @@ pub fn existing(runs: &Path, grid_path: &Path, grid: &Grid) -> Result<Option<Fro
 /// [`freeze`] of a grid already read (and perhaps re-packed with [`apply_packing`]).
 pub fn freeze_grid(runs: &Path, grid_path: &Path, file: GridFile) -> Result<Frozen> {
     let GridFile { grid, sha256: sha, .. } = file;
-    std::fs::create_dir_all(runs).with_context(|| format!("creating {}", runs.display()))?;
+    crate::output::create_dir(runs)?;
     let runs = std::fs::canonicalize(runs)?;
     if let Some(mut old) = existing(&runs, grid_path, &grid)? {
         // Scheduling settings (partition, time, throttle, ...) may change between submissions.
@@ -186,7 +186,7 @@ pub fn freeze_grid(runs: &Path, grid_path: &Path, file: GridFile) -> Result<Froz
     let dir = runs.join(&grid.name);
     let sd = SweepDir::new(&dir);
     for d in [sd.models_dir(), sd.logs_dir(), sd.submit_dir()] {
-        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        crate::output::create_dir(&d)?;
     }
     std::fs::copy(grid_path, sd.grid_copy()).with_context(|| format!("copying {} into {}", grid_path.display(), dir.display()))?;
     let sweep = SweepFile {

@@ -183,6 +183,18 @@ pub fn model_settings(m: &ModelSpec) -> BTreeMap<String, serde_json::Value> {
 
 /// The settings whose value differs between `models`, in SETTINGS order.
 pub(super) fn varying_settings(models: &[ModelSpec]) -> Vec<&'static str> {
-    let rows: Vec<BTreeMap<String, serde_json::Value>> = models.iter().map(model_settings).collect();
-    SETTINGS.iter().map(|(k, _)| *k).filter(|k| rows.windows(2).any(|w| w[0].get(*k) != w[1].get(*k))).collect()
+    // A setting varies when some model's differs from the first's: one model's settings at a
+    // time, so a grid of a million models needs no million maps.
+    let Some(first) = models.first().map(model_settings) else { return Vec::new() };
+    let mut varies = vec![false; SETTINGS.len()];
+    for m in &models[1..] {
+        if varies.iter().all(|v| *v) {
+            break;
+        }
+        let s = model_settings(m);
+        for (v, (k, _)) in varies.iter_mut().zip(SETTINGS) {
+            *v = *v || first.get(*k) != s.get(*k);
+        }
+    }
+    SETTINGS.iter().zip(varies).filter(|(_, v)| *v).map(|((k, _), _)| *k).collect()
 }

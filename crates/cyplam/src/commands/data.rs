@@ -122,7 +122,7 @@ impl DataCommand {
                     ShowFormat::Table => print_view(&v),
                 }
                 if let Some(out) = html {
-                    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+                    crate::output::create_dir(&out)?;
                     let p = out.join("index.html");
                     cyplam_core::files::write_atomic(&p, crate::data_page::page(&v)?.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
                     eprintln!("wrote {}", p.display());

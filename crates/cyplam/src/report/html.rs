@@ -28,7 +28,7 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usiz
     };
     figures.extend(plot::all(&models, &varying).with_context(|| format!("sweep {}", f.sweep.name))?);
     if let Some(dir) = figures_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::output::create_dir(dir)?;
         for fig in &figures {
             let path = dir.join(format!("{}.svg", fig.name));
             let text = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", fig.svg);
@@ -41,7 +41,7 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usiz
         }
     }
     if let Some(dir) = html_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::output::create_dir(dir)?;
         let path = dir.join("index.html");
         let text = page(f, &models, &varying, top, &figures, scaling.as_ref(), cyplam_core::files::now_unix());
         cyplam_core::files::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;

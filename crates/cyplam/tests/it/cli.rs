@@ -226,3 +226,41 @@ fn version_names_the_workers_libtorch_and_completions_are_generated() {
     let o = env.run(&["completions", "tcsh"]);
     assert!(!o.status.success() && stderr(&o).contains("possible values"), "{}", stderr(&o));
 }
+
+/// Issue 13: a file where cyplam expects a directory (or the database file) is named as such.
+#[test]
+fn a_file_where_a_directory_is_expected_is_named() {
+    let env = Env::new();
+    let grid = env.grid("paths", &FIVE.replace("iterations = 300", "iterations = 10").replace("snapshots = 5", "snapshots = 1"));
+    let file = env.dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let o = env.cmd().args(["run", grid.to_str().unwrap()]).env("CYPLAM_RUNS", &file).env("CYPLAM_DB", env.db()).output().unwrap();
+    assert!(!o.status.success() && stderr(&o).contains(&format!("{} is a file, not a directory", file.display())), "{}", stderr(&o));
+    let o = env.cmd().args(["run", grid.to_str().unwrap()]).env("CYPLAM_DB", file.join("cyplam.db")).output().unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("is a file, not a directory"), "{}", stderr(&o));
+    let o = env.cmd().args(["run", grid.to_str().unwrap()]).env("CYPLAM_DB", env.dir.path()).output().unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("is a directory; --db (CYPLAM_DB) names the database file"), "{}", stderr(&o));
+    env.ok(&["run", grid.to_str().unwrap()]);
+    for flag in ["--html", "--figures"] {
+        let o = env.run(&["report", "paths", flag, file.to_str().unwrap()]);
+        assert!(!o.status.success() && stderr(&o).contains(&format!("cannot create the directory {}: {} is a file", file.display(), file.display())), "{flag}: {}", stderr(&o));
+    }
+}
+
+/// Issue 13: a large grid is printed a row at a time (memory measured in the issue note).
+#[test]
+fn a_large_grid_is_listed_row_by_row() {
+    let env = Env::new();
+    let nfc1: Vec<String> = (1..=200).map(|i| (i * 8).to_string()).collect();
+    let ncv1: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    let grid = env.grid("large", &format!("[settings]\nwc1 = 3\nwc2 = 3\nncv2 = 8\niterations = 10\nsnapshots = 1\n[grid]\nncv1 = [{}]\nnfc1 = [{}]\n", ncv1.join(", "), nfc1.join(", ")));
+    let csv = env.ok(&["grid", grid.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 20_001);
+    assert!(csv.starts_with("index,name,wc1,ncv1,wc2,ncv2,nfc1,free_params\n0,Model-00000,3,1,3,8,8,"), "{}", &csv[..200]);
+    let json = env.json(&["grid", grid.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(json.as_array().unwrap().len(), 20_000);
+    assert_eq!(json[19_999]["name"], "Model-19999");
+    let table = env.ok(&["grid", grid.to_str().unwrap()]);
+    assert!(table.lines().last().unwrap().starts_with("20000 models (ncv1 x100, nfc1 x200)"), "{}", table.lines().last().unwrap());
+    assert_eq!(table.lines().count(), 20_002);
+}
