@@ -146,6 +146,19 @@ fn each_frame(path: &Path, dtype: Dtype, mut f: impl FnMut(usize, &[f32])) -> Re
     Ok(())
 }
 
+/// The largest frame value of a set (`cyplam submit` checks that `input_scale = "max"` has
+/// something to divide by), read a chunk of frames at a time; NaN when the set has no frame.
+pub fn max_frame_value(dir: &Path) -> Result<f32, DataError> {
+    let info = check_dataset(dir)?;
+    let mut hi = f32::NAN;
+    each_frame(&dir.join("frames.npy"), info.frames_dtype, |_, frame| {
+        for &v in frame {
+            hi = hi.max(v);
+        }
+    })?;
+    Ok(hi)
+}
+
 /// Rows `k * (n - 1) / (s - 1)` of a track of `n` rows (all of them when `n <= s`).
 fn spread(rows: &[usize], samples: usize) -> Vec<usize> {
     let n = rows.len();

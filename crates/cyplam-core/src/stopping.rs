@@ -88,9 +88,9 @@ impl Halving {
     }
 }
 
-/// The models that go on from a rung: the best `kept` by score (the best validation Accuracy20%
-/// so far; a model without one last), ties by model index.
-pub fn promote(scores: &[(usize, Option<f64>)], kept: usize) -> Vec<usize> {
+/// Models ranked by score (the best validation Accuracy20% so far; a model without a finite one
+/// last), best first, ties by model index.
+pub fn rank(scores: &[(usize, Option<f64>)]) -> Vec<usize> {
     let mut order: Vec<&(usize, Option<f64>)> = scores.iter().collect();
     order.sort_by(|a, b| match (a.1.filter(|v| v.is_finite()), b.1.filter(|v| v.is_finite())) {
         (Some(x), Some(y)) => y.total_cmp(&x).then(a.0.cmp(&b.0)),
@@ -98,14 +98,24 @@ pub fn promote(scores: &[(usize, Option<f64>)], kept: usize) -> Vec<usize> {
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => a.0.cmp(&b.0),
     });
-    let mut out: Vec<usize> = order.into_iter().take(kept).map(|s| s.0).collect();
+    order.into_iter().map(|s| s.0).collect()
+}
+
+/// The models that go on from a rung: the first `kept` of [`rank`], in model order.
+pub fn promote(scores: &[(usize, Option<f64>)], kept: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = rank(scores).into_iter().take(kept).collect();
     out.sort_unstable();
     out
 }
 
+/// The rows up to `iteration` (rows rise by iteration).
+fn rows_until(rows: &[MetricsRow], iteration: u64) -> &[MetricsRow] {
+    &rows[..rows.partition_point(|r| r.iteration <= iteration)]
+}
+
 /// The best finite validation Accuracy20% among rows up to `iteration`.
 pub fn best_until(rows: &[MetricsRow], iteration: u64) -> Option<f64> {
-    crate::files::best_row(&rows.iter().take_while(|r| r.iteration <= iteration).copied().collect::<Vec<_>>()).map(|r| r.validation_accuracy20)
+    crate::files::best_row(rows_until(rows, iteration)).map(|r| r.validation_accuracy20)
 }
 
 /// Where a policy stops one model: the iteration of its last snapshot trained, and the seconds and
@@ -120,12 +130,12 @@ pub struct Stop {
 }
 
 fn stop_at(rows: &[MetricsRow], iteration: u64) -> Stop {
-    let done: Vec<&MetricsRow> = rows.iter().take_while(|r| r.iteration <= iteration).collect();
+    let done = rows_until(rows, iteration);
     Stop {
         iteration,
         seconds: done.last().map(|r| r.elapsed_seconds).unwrap_or(0.0),
         snapshots: done.len(),
-        best: best_until(rows, iteration),
+        best: crate::files::best_row(done).map(|r| r.validation_accuracy20),
     }
 }
 
@@ -190,6 +200,22 @@ mod tests {
                 elapsed_seconds: (i + 1) as f64,
             })
             .collect()
+    }
+
+    #[test]
+    fn early_stopping_waits_patience_snapshots_without_improvement() {
+        let es = EarlyStopping { patience: 2, min_delta: 0.0 };
+        assert_eq!(early_stop(&es, &[]), None);
+        assert_eq!(early_stop(&es, &curve(&[0.1, 0.2, 0.3])), None);
+        assert_eq!(early_stop(&es, &curve(&[0.1, 0.3, 0.2])), None);
+        let why = early_stop(&es, &curve(&[0.1, 0.3, 0.2, 0.3])).expect("stops");
+        assert!(why.contains("for 2 snapshots (best 0.3000 at iteration 20)"), "{why}");
+        // A new best resets the count.
+        assert_eq!(early_stop(&es, &curve(&[0.1, 0.3, 0.2, 0.4, 0.35])), None);
+        // Rises of at most min_delta do not count as improvements.
+        let es = EarlyStopping { patience: 2, min_delta: 0.05 };
+        assert!(early_stop(&es, &curve(&[0.1, 0.3, 0.33, 0.35])).is_some());
+        assert_eq!(early_stop(&es, &curve(&[0.1, 0.3, 0.33, 0.36])), None);
     }
 
     #[test]

@@ -59,6 +59,26 @@ pub struct ModelStatus {
     pub log: Option<PathBuf>,
 }
 
+/// What `submit` (and its dry run) does with a sweep's models: it submits those neither
+/// completed, damaged nor pending or running, and leaves the rest.
+pub struct ToSubmit {
+    pub todo: Vec<usize>,
+    pub done: usize,
+    pub active: usize,
+    pub damaged: Vec<String>,
+}
+
+impl ToSubmit {
+    pub fn of(states: &[ModelStatus]) -> ToSubmit {
+        ToSubmit {
+            todo: states.iter().filter(|m| !matches!(m.state, State::Completed | State::Damaged) && !m.state.is_active()).map(|m| m.index).collect(),
+            done: states.iter().filter(|m| m.state == State::Completed).count(),
+            active: states.iter().filter(|m| m.state.is_active()).count(),
+            damaged: states.iter().filter(|m| m.state == State::Damaged).map(|m| m.name.clone()).collect(),
+        }
+    }
+}
+
 /// The job id of this process's local run: `local:<host>:<pid>`.
 pub fn local_job_id() -> String {
     format!("local:{}:{}", cyplam_core::files::hostname(), std::process::id())

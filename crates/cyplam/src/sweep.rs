@@ -86,15 +86,13 @@ fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) ->
     }
     if let Some(data) = &g.data {
         if data.input_scale == InputScale::Max {
-            let view = cyplam_core::datashow::show(&data.train, 0).with_context(|| format!("{}: the training set", path.display()))?;
-            if let Some(set) = view.sets.first() {
-                if !(set.max_value > 0.0) {
-                    bail!(
-                        "{}: every training frame of {} is {} or less, so input_scale = \"max\" has nothing to divide by; \
-                         check the data (`cyplam data show`) or set data.input_scale to a factor",
-                        path.display(), data.train.display(), set.max_value
-                    );
-                }
+            let max = cyplam_core::datashow::max_frame_value(&data.train).with_context(|| format!("{}: the training set", path.display()))?;
+            if !(max > 0.0) {
+                bail!(
+                    "{}: every training frame of {} is {max} or less, so input_scale = \"max\" has nothing to divide by; \
+                     check the data (`cyplam data show`) or set data.input_scale to a factor",
+                    path.display(), data.train.display()
+                );
             }
         }
     }

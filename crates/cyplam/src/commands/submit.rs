@@ -4,7 +4,7 @@
 
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
-use crate::state::{model_states, State};
+use crate::state::{model_states, ToSubmit};
 use crate::submission::{dry_run, submit_models, Frames};
 use crate::sweep::{self, GridFile};
 use anyhow::{bail, Result};
@@ -39,13 +39,10 @@ impl SubmitArgs {
         let o = ctx.freeze_sweep(&self.grid, file).await?;
         let subs = o.db.submissions(o.id).await?;
         let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
-        let todo: Vec<usize> = states.iter().filter(|m| !matches!(m.state, State::Completed | State::Damaged) && !m.state.is_active()).map(|m| m.index).collect();
-        let damaged: Vec<&str> = states.iter().filter(|m| m.state == State::Damaged).map(|m| m.name.as_str()).collect();
+        let ToSubmit { todo, done, active, damaged } = ToSubmit::of(&states);
         if !damaged.is_empty() {
             eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
         }
-        let done = states.iter().filter(|m| m.state == State::Completed).count();
-        let active = states.iter().filter(|m| m.state.is_active()).count();
         if todo.is_empty() {
             println!("nothing to submit for sweep {}: {done} completed, {active} pending or running", o.sweep.sweep.name);
             return Ok(());
@@ -77,10 +74,8 @@ impl SubmitArgs {
                     Vec::new()
                 };
                 let states = model_states(&frozen, &subs, Some(ctx.scheduler)).await?;
-                let todo: Vec<usize> = states.iter().filter(|m| !matches!(m.state, State::Completed | State::Damaged) && !m.state.is_active()).map(|m| m.index).collect();
-                let done = states.iter().filter(|m| m.state == State::Completed).count();
-                let active = states.iter().filter(|m| m.state.is_active()).count();
-                let damaged = states.iter().filter(|m| m.state == State::Damaged).count();
+                let ToSubmit { todo, done, active, damaged } = ToSubmit::of(&states);
+                let damaged = damaged.len();
                 if todo.is_empty() {
                     println!("nothing to submit for sweep {}: {done} completed, {active} pending or running", frozen.sweep.name);
                     println!("# ---- dry run: nothing was submitted or written ----");

@@ -12,7 +12,7 @@ impl Db {
     pub async fn ranking(&self, sweep_id: i64) -> Result<Vec<ModelRow>> {
         let rows = sqlx::query(
             "SELECT idx, name, wc1, ncv1, wc2, ncv2, nfc1, activation, regularization, free_params, status, reason,
-                    best_accuracy20, best_iteration, iterations_done, train_seconds, host, settings_json,
+                    best_accuracy20, best_iteration, iterations_done, iterations_total, train_seconds, host, settings_json,
                     EXISTS (SELECT 1 FROM snapshots s WHERE s.sweep_id = models.sweep_id AND s.model_idx = models.idx
                             AND (s.validation_accuracy20 IS NULL OR s.validation_loss IS NULL OR s.train_loss IS NULL
                                  OR s.train_accuracy20 IS NULL OR abs(s.validation_loss) > 1e308 OR abs(s.train_loss) > 1e308)) AS diverged
@@ -40,6 +40,7 @@ impl Db {
                 best_accuracy20: r.get("best_accuracy20"),
                 best_iteration: r.get("best_iteration"),
                 iterations_done: r.get("iterations_done"),
+                iterations_total: r.get("iterations_total"),
                 train_seconds: r.get("train_seconds"),
                 host: r.get("host"),
                 settings: serde_json::from_str(r.get::<&str, _>("settings_json")).unwrap_or_default(),
@@ -108,6 +109,8 @@ pub struct ModelRow {
     pub best_accuracy20: Option<f64>,
     pub best_iteration: Option<i64>,
     pub iterations_done: Option<i64>,
+    /// What it was to train (from result.json; none while it trains).
+    pub iterations_total: Option<i64>,
     pub train_seconds: Option<f64>,
     pub host: Option<String>,
     #[serde(skip)]

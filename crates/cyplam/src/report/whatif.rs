@@ -9,7 +9,7 @@ use crate::output::{print_rows, Format};
 use anyhow::{bail, Result};
 use cyplam_core::files::MetricsRow;
 use cyplam_core::spec::EarlyStopping;
-use cyplam_core::stopping::{full, replay_early_stopping, replay_halving, Halving, Stop};
+use cyplam_core::stopping::{full, rank, replay_early_stopping, replay_halving, Halving, Stop};
 
 /// How many of the best models are compared.
 const TOP: usize = 10;
@@ -20,16 +20,9 @@ pub struct Outcome {
     pub stops: Vec<Stop>,
 }
 
-/// Models ranked by the best each reached under a policy, best first, ties by index.
+/// Models ranked by the best each reached under a policy (`stopping::rank`'s order).
 fn ranked(stops: &[Stop]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..stops.len()).collect();
-    order.sort_by(|&a, &b| match (stops[a].best, stops[b].best) {
-        (Some(x), Some(y)) => y.total_cmp(&x).then(a.cmp(&b)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.cmp(&b),
-    });
-    order
+    rank(&stops.iter().enumerate().map(|(m, s)| (m, s.best)).collect::<Vec<_>>())
 }
 
 /// The recorded curves, in model order, of a sweep whose every model completed its training.
@@ -39,7 +32,7 @@ pub async fn complete_curves(db: &Db, id: i64) -> Result<(Vec<ModelRow>, Vec<Vec
     let mut curves = db.curves(id).await?;
     let unfinished: Vec<&str> = rows
         .iter()
-        .filter(|r| r.status != RecordedStatus::Completed || r.reason.as_deref().is_some_and(|s| s.starts_with("early stopping")) || !curves.contains_key(&r.index))
+        .filter(|r| r.status != RecordedStatus::Completed || r.iterations_done != r.iterations_total || !curves.contains_key(&r.index))
         .map(|r| r.name.as_str())
         .collect();
     if !unfinished.is_empty() {
