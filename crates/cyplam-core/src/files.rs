@@ -33,23 +33,17 @@ pub enum FileError {
     /// The file reads, but what it says cannot be so.
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("cannot create the directory {}: {} is a file, not a directory; give another path or move the file", path.display(), file.display())]
+    NotADirectory { path: PathBuf, file: PathBuf },
 }
 
-impl FileError {
-    /// The file the error is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            FileError::Io { path, .. }
-            | FileError::Json { path, .. }
-            | FileError::Line { path, .. }
-            | FileError::NewerFormat { path, .. }
-            | FileError::Invalid { path, .. } => path,
-        }
-    }
-    /// Whether the file does not exist.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, FileError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
-    }
+/// Creates a directory and its parents; a file standing where a directory is expected is named
+/// as such (not "File exists"). Every directory cyplam and its worker create goes through here.
+pub fn create_dir(path: &Path) -> Result<(), FileError> {
+    std::fs::create_dir_all(path).map_err(|error| match path.ancestors().find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir()) {
+        Some(file) => FileError::NotADirectory { path: path.to_path_buf(), file: file.to_path_buf() },
+        None => FileError::Io { path: path.to_path_buf(), error },
+    })
 }
 
 /// The name a file is written under before it is renamed into place: `.<name>.partial.<pid>` in

@@ -52,16 +52,6 @@ pub fn is_new_best(best: Option<&MetricsRow>, row: &MetricsRow) -> bool {
     row.is_finite() && best.is_none_or(|b| row.validation_accuracy20 > b.validation_accuracy20)
 }
 
-/// Creates `path` and its parents; a file where a directory is expected is named as such.
-fn create_dir(path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path).map_err(|e| {
-        match path.ancestors().find(|a| a.exists() && !a.is_dir()) {
-            Some(file) => anyhow::anyhow!("creating {}: {} is a file where a directory is expected; move it away", path.display(), file.display()),
-            None => anyhow::Error::new(e).context(format!("creating {}", path.display())),
-        }
-    })
-}
-
 /// Trains (or resumes) one model. `stop` is set by the signal handler. A model that cannot start
 /// training (bad data, a batch larger than the training set, an unreadable checkpoint) gets a
 /// `failed` result.json with the reason, and the error is returned.
@@ -73,7 +63,7 @@ pub fn run_model(
     stop: &AtomicBool,
 ) -> Result<Outcome> {
     let dir = SweepDir::new(sweep_dir).model(&spec.name);
-    create_dir(&dir.root)?;
+    cyplam_core::files::create_dir(&dir.root)?;
     let _lock = lock::acquire(&dir.lock())?;
     if let Some(status) = finished_before(&dir)? {
         tracing::info!("{}: already {} (result.json); nothing to do", spec.name, status.as_str());
@@ -230,7 +220,7 @@ impl<'a> Run<'a> {
         };
         let metrics = rewrite_metrics(&dir, &rows)?;
         if spec.keep_snapshots == KeepSnapshots::All {
-            create_dir(&dir.snapshots_dir())?;
+            cyplam_core::files::create_dir(&dir.snapshots_dir())?;
         }
         // TensorBoard: one event file per worker run under the model's tensorboard directory, so
         // `tensorboard --logdir runs/<sweep>` shows every model.
@@ -450,21 +440,5 @@ mod tests {
         r[2].validation_accuracy20 = 0.05;
         let why = early_stop(&es, &r).expect("two snapshots without improvement");
         assert!(why.contains("(best 0.1000 at iteration 10)"), "{why}");
-    }
-
-    #[test]
-    fn early_stopping_waits_patience_snapshots_without_improvement() {
-        let es = EarlyStopping { patience: 2, min_delta: 0.0 };
-        assert_eq!(early_stop(&es, &[]), None);
-        assert_eq!(early_stop(&es, &rows(&[0.1, 0.2, 0.3])), None);
-        assert_eq!(early_stop(&es, &rows(&[0.1, 0.3, 0.2])), None);
-        let why = early_stop(&es, &rows(&[0.1, 0.3, 0.2, 0.3])).expect("stops");
-        assert!(why.contains("for 2 snapshots (best 0.3000 at iteration 20)"), "{why}");
-        // A new best resets the count.
-        assert_eq!(early_stop(&es, &rows(&[0.1, 0.3, 0.2, 0.4, 0.35])), None);
-        // Rises of at most min_delta do not count as improvements.
-        let es = EarlyStopping { patience: 2, min_delta: 0.05 };
-        assert!(early_stop(&es, &rows(&[0.1, 0.3, 0.33, 0.35])).is_some());
-        assert_eq!(early_stop(&es, &rows(&[0.1, 0.3, 0.33, 0.36])), None);
     }
 }

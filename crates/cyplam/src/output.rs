@@ -95,16 +95,10 @@ pub fn utc(t: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
 }
 
-/// Creates a directory cyplam writes into (`--runs-dir`, `--html`, `--figures`, a sweep's own),
-/// with its parents; a file standing where a directory is expected is said so, not "File exists".
+/// Creates a directory cyplam writes into (`--runs-dir`, `--html`, `--figures`, a sweep's own):
+/// `cyplam_core::files::create_dir`.
 pub fn create_dir(path: &Path) -> Result<()> {
-    match std::fs::create_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) => match path.ancestors().find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir()) {
-            Some(file) => anyhow::bail!("cannot create the directory {}: {} is a file, not a directory; give another path or move the file", path.display(), file.display()),
-            None => Err(anyhow::Error::new(e).context(format!("creating {}", path.display()))),
-        },
-    }
+    Ok(cyplam_core::files::create_dir(path)?)
 }
 
 /// The last `n` lines of a file.

@@ -37,12 +37,10 @@ pub enum DbError {
     Locked { waited: f64 },
     #[error("sweep {sweep} is not in the database {}", path.display())]
     NotFound { sweep: String, path: std::path::PathBuf },
-    #[error("creating {}: {error}", path.display())]
-    Create { path: std::path::PathBuf, error: std::io::Error },
+    #[error("the directory of the database: {0}")]
+    Dir(cyplam_core::files::FileError),
     #[error("{}: is a directory; --db (CYPLAM_DB) names the database file", path.display())]
     IsDirectory { path: std::path::PathBuf },
-    #[error("cannot create the directory of the database {}: {} is a file, not a directory", path.display(), file.display())]
-    FileInTheWay { path: std::path::PathBuf, file: std::path::PathBuf },
     #[error("opening the database {}: {error}", path.display())]
     Open { path: std::path::PathBuf, error: sqlx::Error },
     #[error("{}: applying the database migrations: {error}", path.display())]
@@ -127,10 +125,7 @@ impl Db {
         }
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                if let Some(file) = dir.ancestors().find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir()) {
-                    return Err(DbError::FileInTheWay { path: path.to_path_buf(), file: file.to_path_buf() });
-                }
-                std::fs::create_dir_all(dir).map_err(|error| DbError::Create { path: dir.to_path_buf(), error })?;
+                cyplam_core::files::create_dir(dir).map_err(DbError::Dir)?;
             }
         }
         let opts = SqliteConnectOptions::new()
