@@ -197,6 +197,12 @@ pub enum ResultStatus {
     Completed,
     Failed,
     Preempted,
+    /// Successive halving: trained to the end of its rung (`rung`), checkpoint kept; the rung's
+    /// decision says whether it goes on.
+    Waiting,
+    /// Successive halving: not among the best of its rung (`rung`), or failed in it; its files
+    /// and curve are kept.
+    Pruned,
 }
 
 impl ResultStatus {
@@ -205,6 +211,8 @@ impl ResultStatus {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Preempted => "preempted",
+            Self::Waiting => "waiting",
+            Self::Pruned => "pruned",
         }
     }
 }
@@ -235,6 +243,9 @@ pub struct ModelResult {
     pub finished_unix: u64,
     /// How many times this model was resumed from a checkpoint.
     pub resumes: u32,
+    /// Successive halving: the rung (from 0) the model trained in last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<u32>,
 }
 
 impl ModelResult {

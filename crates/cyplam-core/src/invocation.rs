@@ -28,6 +28,8 @@ pub struct WorkerInvocation {
     pub threads: Option<u32>,
     /// `--device` (cpu, cuda, cuda:N); `None` is the worker's default (cpu).
     pub device: Option<String>,
+    /// `--rung K`: successive halving's rung the worker trains in (`None` outside halving).
+    pub rung: Option<u32>,
 }
 
 /// A word of a rendered command line: taken as it is, or quoted.
@@ -58,6 +60,9 @@ impl WorkerInvocation {
             }
             Target::Task { task, .. } => w.extend([Word::Literal("--index".into()), Word::Literal(task.to_string())]),
             Target::Model(m) => w.extend([Word::Literal("--model".into()), Word::Literal(m.to_string())]),
+        }
+        if let Some(k) = self.rung {
+            w.extend([Word::Literal("--rung".into()), Word::Literal(k.to_string())]);
         }
         if let Some(t) = self.threads {
             w.extend([Word::Literal("--threads".into()), Word::Literal(t.to_string())]);
@@ -125,7 +130,7 @@ mod tests {
     use super::*;
 
     fn inv(target: Target) -> WorkerInvocation {
-        WorkerInvocation { worker: "/opt/w".into(), sweep: "/r/it's".into(), target, threads: None, device: None }
+        WorkerInvocation { worker: "/opt/w".into(), sweep: "/r/it's".into(), target, threads: None, device: None, rung: None }
     }
 
     #[test]
@@ -137,6 +142,9 @@ mod tests {
         let mut i = inv(Target::Model(3));
         i.threads = Some(4);
         assert_eq!(i.render(), "/opt/w --sweep '/r/it'\\''s' --model 3 --threads 4");
+        let mut i = inv(Target::ArrayTask { offset: 0 });
+        i.rung = Some(2);
+        assert_eq!(i.render(), "/opt/w --sweep '/r/it'\\''s' --index \"$SLURM_ARRAY_TASK_ID\" --rung 2");
     }
 
     #[test]

@@ -61,6 +61,19 @@ impl SweepDir {
     pub fn jobs_txt(&self) -> PathBuf {
         self.submit_dir().join("jobs.txt")
     }
+    /// Successive halving's decisions, one file per rung.
+    pub fn halving_dir(&self) -> PathBuf {
+        self.root.join("halving")
+    }
+    /// The decision taken at the end of rung `rung`: which models went on.
+    pub fn rung_decision(&self, rung: u32) -> PathBuf {
+        self.halving_dir().join(format!("rung-{rung}.json"))
+    }
+    /// Held by the worker that takes (or reads) the rungs' decisions, so that one worker takes
+    /// each.
+    pub fn decision_lock(&self) -> PathBuf {
+        self.halving_dir().join("decide.lock")
+    }
     /// The scalability study's own directory (`cyplam scale`).
     pub fn scale_dir(&self) -> PathBuf {
         self.root.join("scale")
@@ -162,5 +175,6 @@ mod tests {
         assert_eq!(s.local_log("Model-003"), PathBuf::from("/r/quick/logs/local-Model-003.log"));
         assert_eq!(s.scale_run("m0-c1-r0").model("Model-000").result(), PathBuf::from("/r/quick/scale/m0-c1-r0/models/Model-000/result.json"));
         assert_eq!(s.script(5, 1), PathBuf::from("/r/quick/submit/5-1.sbatch"));
+        assert_eq!(s.rung_decision(2), PathBuf::from("/r/quick/halving/rung-2.json"));
     }
 }

@@ -9,6 +9,7 @@ pub mod data;
 pub mod datashow;
 pub mod files;
 pub mod grid;
+pub mod halving;
 pub mod import;
 pub mod invocation;
 pub mod layout;

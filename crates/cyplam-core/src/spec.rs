@@ -163,6 +163,14 @@ pub enum Length {
     Epochs(u64),
 }
 
+impl ModelSpec {
+    /// The iterations after which this model takes its snapshots, for a training set of
+    /// `train_frames` frames (the last is the end of training).
+    pub fn snapshot_iterations(&self, train_frames: u64) -> Vec<u64> {
+        snapshot_iterations(self.length.iterations(train_frames, self.batch_size as u64), self.snapshots)
+    }
+}
+
 impl Length {
     /// Iterations for a training set of `train_frames` frames.
     pub fn iterations(self, train_frames: u64, batch_size: u64) -> u64 {
@@ -171,6 +179,36 @@ impl Length {
             Length::Epochs(e) => e.saturating_mul((train_frames / batch_size.max(1)).max(1)),
         }
     }
+}
+
+/// Iterations (1-based counts of steps done) at which snapshots are taken: `snapshots` points
+/// evenly spaced, the last at `total`.
+pub fn snapshot_iterations(total: u64, snapshots: u32) -> Vec<u64> {
+    let s = (snapshots as u64).clamp(1, total.max(1));
+    let mut out: Vec<u64> = (1..=s).map(|k| snapshot_at(total, s, k)).filter(|&i| i > 0).collect();
+    out.dedup();
+    out
+}
+
+/// The `k`-th of `s` evenly spaced snapshots of a `total`-iteration run (in u128: no overflow).
+fn snapshot_at(total: u64, s: u64, k: u64) -> u64 {
+    ((k as u128 * total as u128 + (s / 2) as u128) / s.max(1) as u128) as u64
+}
+
+/// The first of `snapshot_iterations(total, snapshots)` at or after `target` (the last when none
+/// is), found without listing them.
+pub fn first_snapshot_at_or_after(total: u64, snapshots: u32, target: u64) -> u64 {
+    let s = (snapshots as u64).clamp(1, total.max(1));
+    let (mut lo, mut hi) = (1u64, s);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if snapshot_at(total, s, mid) >= target {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    snapshot_at(total, s, lo)
 }
 
 /// L1 or L2 penalty on the weights of some layers.

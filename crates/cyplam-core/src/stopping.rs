@@ -41,7 +41,7 @@ pub fn early_stop(es: &EarlyStopping, rows: &[MetricsRow]) -> Option<String> {
 
 /// Successive halving: `rungs` rungs, each keeping the best 1/`eta` of the models of the one
 /// before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Halving {
     pub eta: u32,
     pub rungs: u32,
@@ -68,18 +68,36 @@ impl Halving {
         Ok(Halving { eta, rungs })
     }
 
+    /// Where rung `k` aims to end in a `total`-iteration run: ceil(total / eta^(rungs-1-k)), in
+    /// integers (the same on every machine); the last rung ends at `total`.
+    pub fn rung_target(&self, total: u64, k: u32) -> u64 {
+        let down = self.rungs.saturating_sub(1).saturating_sub(k);
+        match (self.eta as u128).checked_pow(down) {
+            Some(d) => (total as u128).div_ceil(d.max(1)) as u64,
+            None => 1,
+        }
+    }
+
     /// The iteration at which each rung ends, for a model whose snapshots are at `snapshots`
     /// (rising; the last is the end of training): rung k ends at the first snapshot at or after
-    /// eta^-(rungs-1-k) of the length, and the last rung at the end.
+    /// [`Halving::rung_target`], and the last rung at the end.
     pub fn rung_ends(&self, snapshots: &[u64]) -> Vec<u64> {
         let Some(&total) = snapshots.last() else { return Vec::new() };
         (0..self.rungs)
             .map(|k| {
-                let fraction = (self.eta as f64).powi(-((self.rungs - 1 - k) as i32));
-                let target = (total as f64 * fraction).ceil() as u64;
+                let target = self.rung_target(total, k);
                 snapshots.iter().copied().find(|&s| s >= target).unwrap_or(total)
             })
             .collect()
+    }
+
+    /// [`Halving::rung_ends`]`[k]` for a model of `total` iterations and `snapshots` evenly
+    /// spaced snapshots, without listing the snapshots.
+    pub fn rung_end(&self, total: u64, snapshots: u32, k: u32) -> u64 {
+        if k + 1 >= self.rungs {
+            return total;
+        }
+        crate::spec::first_snapshot_at_or_after(total, snapshots, self.rung_target(total, k))
     }
 
     /// How many of `n` models go on from a rung: ceil(n / eta).
@@ -228,6 +246,15 @@ mod tests {
         assert_eq!(h.kept(10), 4);
         assert_eq!(h.kept(1), 1);
         assert!(Halving::new(1, 4).is_err() && Halving::new(3, 0).is_err());
+        // Computed without the list, the same ends.
+        for (total, snaps) in [(2700u64, 27u32), (2700, 3), (1000, 7), (416_400, 200), (5, 5), (100, 1)] {
+            let list = crate::spec::snapshot_iterations(total, snaps);
+            let ends: Vec<u64> = (0..4).map(|k| h.rung_end(total, snaps, k)).collect();
+            assert_eq!(ends, h.rung_ends(&list), "{total} iterations, {snaps} snapshots");
+        }
+        // No overflow on absurd plans.
+        let big = Halving::new(u32::MAX, 16).unwrap();
+        assert_eq!(big.rung_end(u64::MAX, u32::MAX, 0), crate::spec::first_snapshot_at_or_after(u64::MAX, u32::MAX, 1));
     }
 
     #[test]

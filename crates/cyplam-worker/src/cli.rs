@@ -39,6 +39,11 @@ pub struct TrainArgs {
     /// Train one model directly, by number (108) or name (Model-108).
     #[arg(long)]
     pub model: Option<String>,
+    /// Successive halving: train in rung K (from 0) of the sweep's `[halving]`, to the rung's end.
+    /// With --index, the slot picks among the models rung K-1's decision promoted (taken first if
+    /// no worker took it yet).
+    #[arg(long, value_name = "K")]
+    pub rung: Option<u32>,
     /// Threads for libtorch; default SLURM_CPUS_PER_TASK, else the model's `threads` setting.
     #[arg(long, env = "CYPLAM_WORKER_THREADS")]
     pub threads: Option<u32>,
@@ -123,10 +128,28 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
     let sweep = sweep_dir.load()
         .with_context(|| format!("{} is not a cyplam sweep directory (no readable sweep.json); pass --sweep DIR", sweep_root.display()))?;
     let names: Vec<String> = sweep.grid.models.iter().map(|m| m.name.clone()).collect();
-    let Some(idx) = select_model(args, sweep.grid.slurm.trainings_per_node, names.len(), &names)? else {
-        tracing::info!("array index {:?} (SLURM_PROCID {}) is past the last model ({} models): nothing to do",
-            args.index, std::env::var("SLURM_PROCID").unwrap_or_else(|_| "0".into()), names.len());
+    let rung = match args.rung {
+        Some(k) => Some(crate::rung::models_of_rung(&sweep_dir, &sweep, k)?),
+        None => None,
+    };
+    // With --index in a rung, the slot picks among the rung's models.
+    let slots = match &rung {
+        Some(r) if args.model.is_none() => r.models.len(),
+        _ => names.len(),
+    };
+    let Some(picked) = select_model(args, sweep.grid.slurm.trainings_per_node, slots, &names)? else {
+        tracing::info!("array index {:?} (SLURM_PROCID {}) is past the last model ({slots} models{}): nothing to do",
+            args.index, std::env::var("SLURM_PROCID").unwrap_or_else(|_| "0".into()),
+            args.rung.map(|k| format!(" train in rung {k}")).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
+    };
+    let idx = match &rung {
+        Some(r) if args.model.is_none() => r.models[picked],
+        Some(r) if !r.models.contains(&picked) => {
+            tracing::info!("{} does not train in rung {} (an earlier rung pruned it): nothing to do", names[picked], r.rung);
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => picked,
     };
     let spec = sweep.grid.models[idx].clone();
     let threads = match args.threads {
@@ -151,9 +174,14 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
     }
     tracing::info!("{} ({}, {} free parameters) on {} with {threads} thread(s), libtorch {}",
         spec.name, spec.arch_label(), spec.free_params, args.device, crate::LIBTORCH_VERSION);
-    let opts = RunOptions { threads, device };
+    let opts = RunOptions {
+        threads,
+        device,
+        rung: rung.as_ref().map(|r| r.rung),
+        stop_at: rung.as_ref().and_then(|r| r.stop_at(idx)),
+    };
     match run_model(&sweep_root, &sweep, &spec, &opts, &stop)? {
-        Outcome::Completed(_) | Outcome::AlreadyDone(_) => Ok(ExitCode::SUCCESS),
+        Outcome::Completed(_) | Outcome::AlreadyDone(_) | Outcome::Waiting(_) => Ok(ExitCode::SUCCESS),
         Outcome::Failed(r) => {
             eprintln!("cyplam-worker: {} failed: {}", spec.name, r.reason.unwrap_or_default());
             Ok(ExitCode::FAILURE)
@@ -167,7 +195,7 @@ mod tests {
     use super::*;
 
     fn args(index: Option<usize>, model: Option<&str>) -> TrainArgs {
-        TrainArgs { sweep: None, index, model: model.map(str::to_string), threads: None, device: "cpu".into() }
+        TrainArgs { sweep: None, index, model: model.map(str::to_string), rung: None, threads: None, device: "cpu".into() }
     }
 
     #[test]

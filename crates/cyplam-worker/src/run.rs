@@ -30,7 +30,9 @@ pub enum Outcome {
     Failed(ModelResult),
     /// Stopped by a signal, checkpoint written.
     Preempted(ModelResult),
-    /// result.json already said completed or failed.
+    /// Successive halving: at the end of its rung, checkpoint kept, waiting for the decision.
+    Waiting(ModelResult),
+    /// result.json already said completed, failed or pruned (or waiting after this rung).
     AlreadyDone(ResultStatus),
 }
 
@@ -39,6 +41,11 @@ pub enum Outcome {
 pub struct RunOptions {
     pub threads: u32,
     pub device: Device,
+    /// Successive halving: the rung this run trains in, recorded in result.json.
+    pub rung: Option<u32>,
+    /// Successive halving: the iteration at which the rung ends (before the model's end), where
+    /// the run stops with a `waiting` result and its checkpoint.
+    pub stop_at: Option<u64>,
 }
 
 /// Early stopping's rule lives in core, beside successive halving's, so that a finished sweep's
@@ -65,7 +72,7 @@ pub fn run_model(
     let dir = SweepDir::new(sweep_dir).model(&spec.name);
     cyplam_core::files::create_dir(&dir.root)?;
     let _lock = lock::acquire(&dir.lock())?;
-    if let Some(status) = finished_before(&dir)? {
+    if let Some(status) = finished_before(&dir, opts.rung)? {
         tracing::info!("{}: already {} (result.json); nothing to do", spec.name, status.as_str());
         return Ok(Outcome::AlreadyDone(status));
     }
@@ -106,6 +113,7 @@ fn result_base(sweep: &SweepFile, spec: &ModelSpec, opts: &RunOptions) -> ModelR
         started_unix: now_unix(),
         finished_unix: now_unix(),
         resumes: 0,
+        rung: opts.rung,
     }
 }
 
@@ -127,14 +135,19 @@ fn failed_before_training(sweep: &SweepFile, spec: &ModelSpec, opts: &RunOptions
     Ok(r)
 }
 
-/// The status of an earlier run that leaves nothing to do (completed or failed; a preempted one
-/// resumes).
-fn finished_before(dir: &ModelDir) -> Result<Option<ResultStatus>> {
+/// The status of an earlier run that leaves nothing to do (completed, failed or pruned; or
+/// waiting at the end of this rung or a later one). A preempted one resumes, and so does one
+/// waiting after an earlier rung.
+fn finished_before(dir: &ModelDir, rung: Option<u32>) -> Result<Option<ResultStatus>> {
     if !dir.result().exists() {
         return Ok(None);
     }
     let prev: ModelResult = read_json(&dir.result())?;
-    Ok((prev.status != ResultStatus::Preempted).then_some(prev.status))
+    Ok(match prev.status {
+        ResultStatus::Preempted => None,
+        ResultStatus::Waiting if rung.is_none_or(|r| prev.rung.is_none_or(|p| p < r)) => None,
+        s => Some(s),
+    })
 }
 
 /// The progress line of each snapshot: training loss averaged since the last line, speed and time
@@ -257,7 +270,8 @@ impl<'a> Run<'a> {
         // A run resumed after the snapshot that stopped it early (killed before result.json)
         // stops again at once.
         let mut stopped_early = self.early_stop();
-        while self.it < self.plan.total && stopped_early.is_none() {
+        let stop_at = self.opts.stop_at.unwrap_or(self.plan.total).min(self.plan.total);
+        while self.it < stop_at && stopped_early.is_none() {
             if stop.load(Ordering::SeqCst) {
                 return self.preempt();
             }
@@ -272,6 +286,9 @@ impl<'a> Run<'a> {
                 self.snapshot()?;
                 stopped_early = self.early_stop();
             }
+        }
+        if stopped_early.is_none() && self.it < self.plan.total {
+            return self.wait();
         }
         self.complete(stopped_early)
     }
@@ -338,6 +355,16 @@ impl<'a> Run<'a> {
         let r = self.finish(ResultStatus::Preempted, Some(reason), secs)?;
         tracing::warn!("{}: stop requested; checkpoint written at iteration {}", self.spec.name, self.it);
         Ok(Outcome::Preempted(r))
+    }
+
+    /// At the end of its rung: a result that says so (the checkpoint of the rung's last snapshot
+    /// stays, for the next rung).
+    fn wait(self) -> Result<Outcome> {
+        let rung = self.opts.rung.unwrap_or(0);
+        let reason = format!("reached iteration {}, the end of rung {rung}; the rung's decision says whether it goes on", self.it);
+        let r = self.finish(ResultStatus::Waiting, Some(reason), self.seconds())?;
+        tracing::info!("{}: end of rung {rung} at iteration {} of {}", self.spec.name, self.it, self.plan.total);
+        Ok(Outcome::Waiting(r))
     }
 
     fn fail(self, loss: f64) -> Result<Outcome> {

@@ -26,14 +26,8 @@ pub fn iteration_seed(seed: u64, iteration: u64) -> i64 {
     (splitmix64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ iteration) >> 1) as i64
 }
 
-/// Iterations (1-based counts of steps done) at which snapshots are taken: `snapshots` points
-/// evenly spaced, the last at `total`.
-pub fn snapshot_iterations(total: u64, snapshots: u32) -> Vec<u64> {
-    let s = (snapshots as u64).clamp(1, total.max(1));
-    let mut out: Vec<u64> = (1..=s).map(|k| (k * total + s / 2) / s).filter(|&i| i > 0).collect();
-    out.dedup();
-    out
-}
+/// The snapshot iterations: one rule for the worker and for the rung plan of successive halving.
+pub use cyplam_core::spec::snapshot_iterations;
 
 /// How long the model trains and in which batches: the numbers fixed once the data is known.
 pub struct Plan {

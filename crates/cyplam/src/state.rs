@@ -25,6 +25,11 @@ pub enum State {
     Lost,
     /// Its metrics or result file cannot be read (the reason names the file and line).
     Damaged,
+    /// Successive halving: at the end of its rung, waiting for the rung's decision (or for the
+    /// next rung to start).
+    Waiting,
+    /// Successive halving: stopped at its rung, with its partial best.
+    Pruned,
 }
 
 impl State {
@@ -38,6 +43,8 @@ impl State {
             State::Preempted => "preempted",
             State::Lost => "lost",
             State::Damaged => "damaged",
+            State::Waiting => "waiting",
+            State::Pruned => "pruned",
         }
     }
     pub fn is_active(self) -> bool {
@@ -57,6 +64,8 @@ pub struct ModelStatus {
     /// Slurm's array task (`job_task`) or the local run.
     pub job: Option<String>,
     pub log: Option<PathBuf>,
+    /// Successive halving: the rung it trains (or waits) in, or was pruned at.
+    pub rung: Option<u32>,
 }
 
 /// What `submit` (and its dry run) does with a sweep's models: it submits those neither
@@ -79,6 +88,18 @@ impl ToSubmit {
     }
 }
 
+/// The submitted Slurm jobs of which some task is still pending or running.
+pub async fn active_jobs<S: Scheduler>(subs: &[Submission], scheduler: &S) -> Result<Vec<String>> {
+    let jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<String> = scheduler.states(&jobs).await?.into_iter().filter(|t| t.is_active()).map(|t| t.array_job).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// The job id of this process's local run: `local:<host>:<pid>`.
 pub fn local_job_id() -> String {
     format!("local:{}:{}", cyplam_core::files::hostname(), std::process::id())
@@ -94,6 +115,16 @@ pub fn local_alive(job_id: &str) -> bool {
 
 /// Per-model state from the model files, the submissions and what the scheduler says.
 pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], scheduler: Option<&S>) -> Result<Vec<ModelStatus>> {
+    // Successive halving: the models each decided rung trains (a later rung's array slots are
+    // positions among them). A decision that cannot be read leaves those arrays unmapped; status
+    // names the file.
+    let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep).unwrap_or_default();
+    let rung_models = |rung: u32| -> Option<Vec<usize>> {
+        match rung {
+            0 => Some((0..frozen.sweep.grid.models.len()).collect()),
+            k => decisions.get(k as usize - 1).map(|d| d.promoted.clone()),
+        }
+    };
     let packing = Packing::new(frozen.sweep.grid.slurm.trainings_per_node);
     let layout = frozen.layout();
     let slurm_jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();
@@ -103,7 +134,7 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
     };
     // For each model: the newest submission's task that covers it.
     let n = frozen.sweep.grid.models.len();
-    let mut slurm_of: Vec<Option<(TaskState, PathBuf)>> = vec![None; n];
+    let mut slurm_of: Vec<Option<(TaskState, PathBuf, Option<u32>)>> = vec![None; n];
     let mut local_active = vec![false; n];
     for sub in subs {
         if sub.backend == Backend::Local {
@@ -116,12 +147,29 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             }
             continue;
         }
+        let in_rung = match sub.rung {
+            Some(k) if k > 0 => match rung_models(k) {
+                Some(models) => Some(models),
+                None => continue,
+            },
+            _ => None,
+        };
         for t in tasks.iter().filter(|t| t.array_job == sub.job_id) {
             let Some(index) = t.task.checked_add(sub.offset) else { continue };
             let log = layout.slurm_log(&t.array_job, t.task);
-            for m in packing.models_of(index, n) {
-                if sub.models.contains(&m) {
-                    slurm_of[m] = Some((t.clone(), log.clone()));
+            match &in_rung {
+                // A later rung's slot k trains the k-th model of the rung.
+                Some(models) => {
+                    for slot in packing.models_of(index, models.len()) {
+                        slurm_of[models[slot]] = Some((t.clone(), log.clone(), sub.rung));
+                    }
+                }
+                None => {
+                    for m in packing.models_of(index, n) {
+                        if sub.models.contains(&m) {
+                            slurm_of[m] = Some((t.clone(), log.clone(), sub.rung));
+                        }
+                    }
                 }
             }
         }
@@ -143,22 +191,28 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             None
         };
         let slurm = slurm_of[m.index].clone();
-        let job = slurm.as_ref().map(|(t, _)| format!("{}_{}", t.array_job, t.task));
-        let log = slurm.as_ref().map(|(_, l)| l.clone()).or_else(|| Some(layout.local_log(&m.name))).filter(|p| p.exists());
-        let active = slurm.as_ref().map(|(t, _)| t.is_active()).unwrap_or(false) || local_active[m.index];
-        let running = slurm.as_ref().map(|(t, _)| t.state == SlurmState::Running).unwrap_or(false) || (local_active[m.index] && md.lock().exists());
+        let job = slurm.as_ref().map(|(t, _, _)| format!("{}_{}", t.array_job, t.task));
+        let log = slurm.as_ref().map(|(_, l, _)| l.clone()).or_else(|| Some(layout.local_log(&m.name))).filter(|p| p.exists());
+        let active = slurm.as_ref().map(|(t, _, _)| t.is_active()).unwrap_or(false) || local_active[m.index];
+        let running = slurm.as_ref().map(|(t, _, _)| t.state == SlurmState::Running).unwrap_or(false) || (local_active[m.index] && md.lock().exists());
+        let rung = match &slurm {
+            Some((t, _, Some(k))) if t.is_active() => Some(*k),
+            _ => result.as_ref().and_then(|r| r.rung),
+        };
         let (state, reason) = match &result {
             _ if damage.is_some() && !active => (State::Damaged, damage),
             Some(r) if r.status == ResultStatus::Completed => (State::Completed, None),
+            Some(r) if r.status == ResultStatus::Pruned => (State::Pruned, r.reason.clone()),
+            Some(r) if r.status == ResultStatus::Waiting && !active => (State::Waiting, r.reason.clone()),
             Some(r) if r.status == ResultStatus::Failed && !active => (State::Failed, r.reason.clone()),
             Some(r) if r.status == ResultStatus::Preempted && !active => (State::Preempted, r.reason.clone()),
             _ if active => (if running { State::Running } else { State::Pending }, None),
             _ => match &slurm {
-                Some((t, _)) if t.state != SlurmState::Completed => (State::Failed, Some(format!(
+                Some((t, _, _)) if t.state != SlurmState::Completed => (State::Failed, Some(format!(
                     "Slurm says {} (exit {}) and the model has no result", t.reason, t.exit_code.clone().unwrap_or_default()))),
                 _ if !rows.is_empty() || md.has_checkpoint() => (State::Lost, Some(
                     "started, but no worker runs it and it has no result (killed or node lost); `cyplam resubmit --failed` resumes it".into())),
-                Some((t, _)) => (State::Lost, Some(format!("Slurm says {} but the model has no result", t.state))),
+                Some((t, _, _)) => (State::Lost, Some(format!("Slurm says {} but the model has no result", t.state))),
                 None => (State::New, None),
             },
         };
@@ -171,6 +225,7 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             reason,
             job,
             log,
+            rung,
         });
     }
     Ok(out)

@@ -4,7 +4,7 @@
 //! tasks, cores, iterations, estimated core-hours) and submit nothing.
 
 use crate::db::{Backend, Db};
-use crate::slurm::script::{plan_arrays, render, ScriptInput};
+use crate::slurm::script::{plan_arrays, render, ArrayPlan, ScriptInput};
 use crate::slurm::Scheduler;
 use crate::sweep::Frozen;
 use anyhow::{Context, Result};
@@ -82,52 +82,105 @@ impl Frames {
     }
 }
 
-/// Prints the scripts that submitting `models` would submit, and the arithmetic.
-pub async fn dry_run<S: Scheduler>(grid: &Grid, dir: &Path, models: &[usize], s: &S, device: Option<&str>, frames: Frames) -> Result<()> {
+/// Job arrays of one rung to submit (or of the whole sweep outside halving): the array task
+/// slots to fill (model indices outside halving and in rung 0; positions among the rung's models,
+/// in model order, in a later rung) and the models they are known to train (for the record; a
+/// later rung's are known once the rung before is decided).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub rung: Option<u32>,
+    pub slots: Vec<usize>,
+    pub models: Vec<usize>,
+    /// Jobs submitted earlier that this stage waits for too (a rung's arrays still running).
+    pub after: Vec<String>,
+}
+
+impl Stage {
+    /// The models `todo` of a sweep without halving.
+    pub fn plain(todo: &[usize]) -> Stage {
+        Stage { rung: None, slots: todo.to_vec(), models: todo.to_vec(), after: Vec::new() }
+    }
+}
+
+/// Prints the scripts that submitting `stages` would submit, and the arithmetic of the first
+/// (`extra` follows it: the rung plan of a halving sweep).
+pub async fn dry_run<S: Scheduler>(grid: &Grid, dir: &Path, stages: &[Stage], s: &S, device: Option<&str>, frames: Frames, extra: &str) -> Result<()> {
     let (max, note) = match s.max_array_size().await {
         Ok(m) => (m, String::new()),
         Err(e) => (1001, format!("(MaxArraySize unknown: {e:#}; assuming Slurm's default 1001)\n")),
     };
-    let tasks = Packing::new(grid.slurm.trainings_per_node).tasks_of(models);
-    let plans = plan_arrays(&tasks, max);
+    let packing = Packing::new(grid.slurm.trainings_per_node);
     let worker = crate::worker::worker_path().unwrap_or_else(|_| PathBuf::from("cyplam-worker"));
     let layout = cyplam_core::layout::SweepDir::new(dir);
-    for (k, plan) in plans.iter().enumerate() {
-        println!("# ---- script {} of {} (submitted with --output={}) ----", k + 1, plans.len(), layout.slurm_log_pattern().display());
-        print!("{}", render(&ScriptInput { sweep_name: &grid.name, sweep_dir: dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device }));
+    let all: Vec<(usize, &Stage, ArrayPlan)> = stages
+        .iter()
+        .enumerate()
+        .flat_map(|(k, st)| plan_arrays(&packing.tasks_of(&st.slots), max).into_iter().map(move |p| (k, st, p)))
+        .collect();
+    let (mut tasks, mut arrays) = (0, 0);
+    for (n, (k, st, plan)) in all.iter().enumerate() {
+        let mut after: Vec<String> = if *k == 0 { Vec::new() } else { vec![format!("<rung {}'s job ids>", st.rung.unwrap_or(1).saturating_sub(1))] };
+        after.extend(st.after.iter().cloned());
+        println!("# ---- script {} of {} (submitted with --output={}) ----", n + 1, all.len(), layout.slurm_log_pattern().display());
+        print!("{}", render(&ScriptInput { sweep_name: &grid.name, sweep_dir: dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device, rung: st.rung, after: &after }));
+        if *k == 0 {
+            tasks += plan.tasks.len();
+            arrays += 1;
+        }
     }
     println!("# ---- dry run: nothing was submitted or written ----");
-    print!("{note}{}", arithmetic(grid, models, tasks.len(), plans.len(), frames));
+    let first = stages.first().map(|s| s.models.as_slice()).unwrap_or_default();
+    print!("{note}{}{extra}", arithmetic(grid, first, tasks, arrays, frames));
     Ok(())
 }
 
-/// Submits `todo` (model indices of the sweep, sorted): archives their old results, renders one
-/// script per job array, submits it and records the submission. Asks the controller first: if it
-/// is down, nothing is changed or recorded.
-pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, todo: &[usize], s: &S, device: Option<&str>) -> Result<()> {
+/// Submits `stages` in turn, each stage's arrays waiting for the arrays of the stage before and
+/// for its own `after` (`--dependency=afterany`): archives the old results of the first
+/// stage's models, renders one script per job array, submits it and records the submission. Asks
+/// the controller first: if it is down, nothing is changed or recorded.
+pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stages: &[Stage], s: &S, device: Option<&str>) -> Result<()> {
     let grid = &frozen.sweep.grid;
     let packing = Packing::new(grid.slurm.trainings_per_node);
     let max = s.max_array_size().await?;
     let worker = crate::worker::worker_path()?;
-    for &m in todo {
+    for &m in stages.first().map(|s| s.models.as_slice()).unwrap_or_default() {
         crate::sweep::archive_result(&frozen.model_dir(&grid.models[m].name))?;
     }
-    let plans = plan_arrays(&packing.tasks_of(todo), max);
     let layout = frozen.layout();
     let stamp = cyplam_core::files::now_unix();
     crate::output::create_dir(&layout.submit_dir())?;
-    for (k, plan) in plans.iter().enumerate() {
-        let script = render(&ScriptInput { sweep_name: &grid.name, sweep_dir: &frozen.dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device });
-        let path = layout.script(stamp, k);
-        cyplam_core::files::write_atomic(&path, script.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-        let args = vec![format!("--output={}", layout.slurm_log_pattern().display())];
-        let job = s.submit(&path, &args).await.with_context(|| format!("submitting {}", path.display()))?;
-        let covered = packing.covered(&plan.indices(), todo);
-        let spec = plan.spec(grid.slurm.throttle);
-        db.add_submission(id, Backend::Slurm, &job, &spec, plan.offset, &covered, Some(&path)).await?;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(layout.jobs_txt())?;
-        writeln!(f, "{job} array={spec} offset={} models={} script={}", plan.offset, covered.len(), path.display())?;
-        println!("submitted job {job}: array {spec}, {} model(s) of sweep {} (script {})", covered.len(), grid.name, path.display());
+    let mut previous: Vec<String> = Vec::new();
+    let mut k = 0;
+    for st in stages {
+        let before: Vec<String> = previous.iter().chain(&st.after).cloned().collect();
+        let mut jobs = Vec::new();
+        for plan in plan_arrays(&packing.tasks_of(&st.slots), max) {
+            let script = render(&ScriptInput { sweep_name: &grid.name, sweep_dir: &frozen.dir, worker: &worker, slurm: &grid.slurm, plan: &plan, n_models: grid.models.len(), device, rung: st.rung, after: &before });
+            let path = layout.script(stamp, k);
+            k += 1;
+            cyplam_core::files::write_atomic(&path, script.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            let args = vec![format!("--output={}", layout.slurm_log_pattern().display())];
+            let job = s.submit(&path, &args).await.with_context(|| format!("submitting {}", path.display()))?;
+            let covered_slots = packing.covered(&plan.indices(), &st.slots);
+            let covered: Vec<usize> = if st.models.len() == st.slots.len() {
+                covered_slots.iter().filter_map(|c| st.slots.iter().position(|x| x == c).map(|p| st.models[p])).collect()
+            } else {
+                Vec::new()
+            };
+            let spec = plan.spec(grid.slurm.throttle);
+            db.add_submission(id, Backend::Slurm, &job, &spec, plan.offset, &covered, Some(&path), st.rung).await?;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(layout.jobs_txt())?;
+            let rung = st.rung.map(|r| format!(" rung={r}")).unwrap_or_default();
+            let dep = if before.is_empty() { String::new() } else { format!(" after={}", before.join(":")) };
+            writeln!(f, "{job} array={spec} offset={}{rung}{dep} models={} script={}", plan.offset, covered_slots.len(), path.display())?;
+            match st.rung {
+                Some(r) => println!("submitted job {job}: rung {r}, array {spec}, {} slot(s) of sweep {}{} (script {})", covered_slots.len(), grid.name,
+                    if before.is_empty() { String::new() } else { format!(", after job(s) {}", before.join(", ")) }, path.display()),
+                None => println!("submitted job {job}: array {spec}, {} model(s) of sweep {} (script {})", covered.len(), grid.name, path.display()),
+            }
+            jobs.push(job);
+        }
+        previous = jobs;
     }
     println!("follow it with `cyplam status {}`", grid.name);
     Ok(())

@@ -3,12 +3,13 @@
 //! resolve them into a `ModelSpec`, the sweep name, and the `[data]`, `[slurm]` and `[output]`
 //! tables.
 
-use super::raw::{RawData, RawOutput, RawSettings, RawSlurm};
+use super::raw::{RawData, RawHalving, RawOutput, RawSettings, RawSlurm};
 use super::{Ctx, DataConfig, GridError, InputScale, OutputConfig, SlurmConfig};
 use crate::spec::{
     Activation, Arch, EarlyStopping, KeepSnapshots, Layer, Length, ModelSpec, ParseSettingError, Precision,
     Regularization,
 };
+use crate::stopping::{Halving, HalvingError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -265,6 +266,27 @@ pub(super) fn parse_slurm(cx: &Ctx, s: &RawSlurm) -> Result<SlurmConfig, GridErr
 
 pub(super) fn parse_output(o: Option<&RawOutput>) -> OutputConfig {
     OutputConfig { tensorboard: o.and_then(|o| o.tensorboard).unwrap_or(false) }
+}
+
+/// `[halving]`: `eta` (default 3) and `rungs` (default 4), checked by [`Halving::new`].
+pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result<Option<Halving>, GridError> {
+    let Some(h) = h else { return Ok(None) };
+    let get = |v: &Option<Spanned<i64>>, key: &str, default: u32| -> Result<u32, GridError> {
+        match v {
+            None => Ok(default),
+            Some(v) => u32::try_from(*v.get_ref())
+                .map_err(|_| cx.err(Some(v.span()), Some(key), format!("{} is out of range; valid: {}", v.get_ref(), if key == "halving.eta" { "2 or more" } else { "1 to 16" }))),
+        }
+    };
+    let eta = get(&h.get_ref().eta, "halving.eta", 3)?;
+    let rungs = get(&h.get_ref().rungs, "halving.rungs", 4)?;
+    Halving::new(eta, rungs).map(Some).map_err(|e| {
+        let (span, key) = match e {
+            HalvingError::Eta(_) => (h.get_ref().eta.as_ref().map(|v| v.span()), "halving.eta"),
+            HalvingError::Rungs(_) => (h.get_ref().rungs.as_ref().map(|v| v.span()), "halving.rungs"),
+        };
+        cx.err(span.or(Some(h.span())), Some(key), e)
+    })
 }
 
 /// Where each setting was set (`[settings]` or an axis, and the line), so that a setting set twice

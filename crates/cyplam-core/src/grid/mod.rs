@@ -13,6 +13,7 @@ pub use config::{check_sweep_name, ModelError, SbatchValueError, SettingError, S
 pub use expand::model_settings;
 
 use crate::spec::ModelSpec;
+use crate::stopping::Halving;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -143,6 +144,10 @@ pub struct Grid {
     pub slurm: SlurmConfig,
     #[serde(default)]
     pub output: OutputConfig,
+    /// `[halving]`: successive halving across the models (docs/halving.md); `None` trains every
+    /// model to its end.
+    #[serde(default)]
+    pub halving: Option<Halving>,
     pub axes: Vec<AxisInfo>,
     pub models: Vec<ModelSpec>,
 }
@@ -215,6 +220,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Grid, GridError> {
         Some(s) => config::parse_slurm(&cx, s)?,
         None => SlurmConfig::default(),
     };
+    let halving = config::parse_halving(&cx, raw.halving.as_ref())?;
     let mut origins = config::Origins::new();
     let fixed = config::fixed_settings(&cx, raw.settings.as_ref(), &mut origins)?;
     let axes = expand::parse_axes(&cx, raw.grid.as_ref(), &mut origins)?;
@@ -224,6 +230,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Grid, GridError> {
         data,
         slurm,
         output: config::parse_output(raw.output.as_ref()),
+        halving,
         axes: axes.iter().map(expand::Axis::info).collect(),
         models,
     })

@@ -19,6 +19,7 @@ pub(super) struct RawFile {
     pub data: Option<RawData>,
     pub slurm: Option<RawSlurm>,
     pub output: Option<RawOutput>,
+    pub halving: Option<Spanned<RawHalving>>,
     pub settings: Option<RawSettings>,
     pub grid: Option<RawAxes>,
 }
@@ -34,6 +35,14 @@ impl RawFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutput {
     pub tensorboard: Option<bool>,
+}
+
+/// `[halving]`: successive halving across the sweep's models.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHalving {
+    pub eta: Option<Spanned<i64>>,
+    pub rungs: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

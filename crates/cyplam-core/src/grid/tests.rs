@@ -119,7 +119,7 @@ fn unknown_keys_are_named_with_the_valid_ones() {
     assert!(e.contains("key `settings.width`: unknown setting; valid settings: wc1, ncv1"), "{e}");
 
     let e = err("nmae = \"x\"\n");
-    assert!(e.contains(":1:1: unknown field `nmae`, expected one of `name`, `data`, `slurm`, `output`, `settings`, `grid`"), "{e}");
+    assert!(e.contains(":1:1: unknown field `nmae`, expected one of `name`, `data`, `slurm`, `output`, `halving`, `settings`, `grid`"), "{e}");
 
     let e = err("[slurm]\npartiton = \"x\"\n");
     assert!(e.contains(":2:1: unknown field `partiton`"), "{e}");
@@ -376,4 +376,20 @@ fn a_grid_too_large_to_count_is_refused_not_overflowed() {
         text.push_str(&format!("{k} = [{values}]\n"));
     }
     assert_eq!(err(&text), "/tmp/g/test.toml: key `grid`: the grid expands to more than 1000000 models");
+}
+
+#[test]
+fn halving_is_off_by_default_and_checked() {
+    use crate::stopping::Halving;
+    assert_eq!(p(ARCH).unwrap().halving, None);
+    assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving, Some(Halving { eta: 3, rungs: 4 }), "defaults eta 3, rungs 4");
+    assert_eq!(p(&format!("[halving]\neta = 2\nrungs = 3\n{ARCH}")).unwrap().halving, Some(Halving { eta: 2, rungs: 3 }));
+    let e = err("[halving]\neta = 1\n");
+    assert!(e.contains(":2:7: key `halving.eta`: eta 1: give 2 or more"), "{e}");
+    let e = err("[halving]\nrungs = 17\n");
+    assert!(e.contains(":2:9: key `halving.rungs`: rungs 17: give 1 to 16"), "{e}");
+    let e = err("[halving]\nrungs = -1\n");
+    assert!(e.contains("key `halving.rungs`: -1 is out of range; valid: 1 to 16"), "{e}");
+    let e = err("[halving]\nrung = 3\n");
+    assert!(e.contains("unknown field `rung`, expected `eta` or `rungs`"), "{e}");
 }

@@ -9,7 +9,8 @@ use crate::output::Format;
 use crate::slurm::Scheduler;
 use crate::state::{model_states, State};
 use crate::sweep;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use cyplam_core::halving::RungPlan;
 use clap::Args;
 use cyplam_core::invocation::{Target, WorkerInvocation};
 use cyplam_core::packing::Packing;
@@ -54,39 +55,111 @@ impl RunArgs {
         if let Some(m) = states.iter().find(|m| m.state.is_active()) {
             bail!("{} of sweep {} is {} in another `cyplam run`; wait for it or stop it first", m.name, frozen.sweep.name, m.state.as_str());
         }
-        let todo: Vec<usize> = states.iter().filter(|m| m.state != State::Completed).map(|m| m.index).collect();
         let grid = &frozen.sweep.grid;
         let cpus = grid.slurm.cpus_per_training as usize;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let jobs = a.jobs.unwrap_or((cores / cpus.max(1)).max(1)).max(1);
-        let worker = crate::worker::worker_path()?;
+        let launcher = Launcher { worker: crate::worker::worker_path()?, frozen, jobs, device: a.device.clone() };
+        let packing = Packing::new(grid.slurm.trainings_per_node);
         let job_id = crate::state::local_job_id();
-        if !todo.is_empty() {
-            db.add_submission(id, Backend::Local, &job_id, "", 0, &todo, None).await?;
+        let mut failed: Vec<String> = Vec::new();
+        let mut interrupted = false;
+        match grid.halving {
+            None => {
+                let todo: Vec<usize> = states.iter().filter(|m| m.state != State::Completed).map(|m| m.index).collect();
+                if !todo.is_empty() {
+                    db.add_submission(id, Backend::Local, &job_id, "", 0, &todo, None, None).await?;
+                }
+                eprintln!(
+                    "sweep {}: {} model(s) to train ({} already completed), {jobs} at a time with {cpus} thread(s) each; logs in {}",
+                    grid.name, todo.len(), grid.models.len() - todo.len(), frozen.layout().logs_dir().display()
+                );
+                let items = todo.iter().map(|&m| (m, Target::Task { task: packing.task_of(m), slot: packing.slot_of(m), cpus: cpus as u32 })).collect();
+                let (f, stopped) = launcher.launch(items, None).await?;
+                failed.extend(f);
+                interrupted = stopped;
+            }
+            Some(h) => {
+                // The rungs in turn: before each, the decision of the rung before (the workers'
+                // rule, from the same files), then its models, each to the rung's end.
+                let frames = crate::submission::Frames::of(grid)?;
+                let plan = RungPlan::of(grid, frames.train).context("the sweep has no [halving] table")?;
+                let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?;
+                let start = crate::halving::current_rung(&decisions).min(h.rungs - 1);
+                for k in start..h.rungs {
+                    let models = cyplam_core::halving::alive(&frozen.layout(), &frozen.sweep, &plan, k, &crate::halving::local_not_training)?;
+                    let states = model_states::<S>(frozen, &db.submissions(id).await?, None).await?;
+                    let todo: Vec<(usize, usize)> = models.iter().copied().enumerate().filter(|&(_, m)| match states[m].state {
+                        State::Completed | State::Pruned => false,
+                        State::Waiting => states[m].rung.is_none_or(|r| r < k),
+                        _ => true,
+                    }).collect();
+                    eprintln!(
+                        "sweep {}: rung {k} of {}: {} model(s) to train to iteration {} ({} of the rung's {} done), {jobs} at a time; logs in {}",
+                        grid.name, h.rungs, todo.len(), plan.end(models.first().copied().unwrap_or(0), k), models.len() - todo.len(), models.len(),
+                        frozen.layout().logs_dir().display()
+                    );
+                    if todo.is_empty() {
+                        continue;
+                    }
+                    let todo_models: Vec<usize> = todo.iter().map(|t| t.1).collect();
+                    db.add_submission(id, Backend::Local, &job_id, "", 0, &todo_models, None, Some(k)).await?;
+                    let items = todo.iter().map(|&(pos, m)| (m, Target::Task { task: packing.task_of(pos), slot: packing.slot_of(pos), cpus: cpus as u32 })).collect();
+                    let (f, stopped) = launcher.launch(items, Some(k)).await?;
+                    failed.extend(f);
+                    if stopped {
+                        interrupted = true;
+                        break;
+                    }
+                }
+            }
         }
-        eprintln!(
-            "sweep {}: {} model(s) to train ({} already completed), {jobs} at a time with {cpus} thread(s) each; logs in {}",
-            grid.name, todo.len(), grid.models.len() - todo.len(), frozen.layout().logs_dir().display()
-        );
+        db.collect(id, &frozen.dir, &frozen.sweep).await?;
+        if interrupted {
+            eprintln!("stopped; `cyplam run {}` resumes where the workers left off", a.grid.display());
+            return Err(Interrupted.into());
+        }
+        let loaded = crate::report::load(db, id, frozen).await?;
+        crate::report::print_ranking(&loaded, frozen, a.top, a.format)?;
+        if !failed.is_empty() {
+            bail!("{} model(s) did not complete: {} (`cyplam status {}` says why)", failed.len(), failed.join(", "), grid.name);
+        }
+        Ok(())
+    }
+}
 
-        let bar = ProgressBar::new(todo.len() as u64);
+/// Starts workers on this machine, `jobs` at a time, each as the slot of its array task.
+struct Launcher<'a> {
+    worker: PathBuf,
+    frozen: &'a crate::sweep::Frozen,
+    jobs: usize,
+    device: Option<String>,
+}
+
+impl Launcher<'_> {
+    /// Runs a worker for each `(model, target)` (in `rung`, for successive halving) and waits for
+    /// them; Ctrl-C asks them to checkpoint. Returns the models whose worker did not exit 0, and
+    /// whether it was stopped.
+    async fn launch(&self, items: Vec<(usize, Target)>, rung: Option<u32>) -> Result<(Vec<String>, bool)> {
+        let grid = &self.frozen.sweep.grid;
+        let bar = ProgressBar::new(items.len() as u64);
         bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} models {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
-        let sem = Arc::new(Semaphore::new(jobs));
+        let sem = Arc::new(Semaphore::new(self.jobs));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let pids = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
-        let packing = Packing::new(grid.slurm.trainings_per_node);
         let mut handles = Vec::new();
-        for &m in &todo {
+        for (m, target) in items {
             let spec = grid.models[m].clone();
-            sweep::archive_result(&frozen.model_dir(&spec.name))?;
+            sweep::archive_result(&self.frozen.model_dir(&spec.name))?;
             let (sem, stop, pids, bar) = (sem.clone(), stop.clone(), pids.clone(), bar.clone());
-            let log = frozen.layout().local_log(&spec.name);
+            let log = self.frozen.layout().local_log(&spec.name);
             let invocation = WorkerInvocation {
-                worker: worker.clone(),
-                sweep: frozen.dir.clone(),
-                target: Target::Task { task: packing.task_of(m), slot: packing.slot_of(m), cpus: cpus as u32 },
+                worker: self.worker.clone(),
+                sweep: self.frozen.dir.clone(),
+                target,
                 threads: None,
-                device: a.device.clone(),
+                device: self.device.clone(),
+                rung,
             };
             handles.push(tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await.ok()?;
@@ -132,18 +205,8 @@ impl RunArgs {
             }
         };
         bar.finish_and_clear();
-        db.collect(id, &frozen.dir, &frozen.sweep).await?;
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            eprintln!("stopped; `cyplam run {}` resumes where the workers left off", a.grid.display());
-            return Err(Interrupted.into());
-        }
-        let failed: Vec<String> = results.iter().flatten().filter(|(_, c)| *c != Some(0)).map(|(m, _)| grid.models[*m].name.clone()).collect();
-        let loaded = crate::report::load(db, id, frozen).await?;
-        crate::report::print_ranking(&loaded, frozen, a.top, a.format)?;
-        if !failed.is_empty() {
-            bail!("{} model(s) did not complete: {} (`cyplam status {}` says why)", failed.len(), failed.join(", "), grid.name);
-        }
-        Ok(())
+        let failed = results.iter().flatten().filter(|(_, c)| *c != Some(0)).map(|(m, _)| grid.models[*m].name.clone()).collect();
+        Ok((failed, stop.load(std::sync::atomic::Ordering::SeqCst)))
     }
 }
 

@@ -95,7 +95,7 @@ fn run_seconds(frozen: &Frozen, tag: &str, model: usize) -> Result<(f64, u64)> {
 
 /// The worker of one run: model `model` with `threads` threads, in the run's own directory.
 fn invocation(worker: &Path, frozen: &Frozen, tag: &str, model: usize, threads: u32) -> WorkerInvocation {
-    WorkerInvocation { worker: worker.to_path_buf(), sweep: frozen.layout().scale_run(tag).root, target: Target::Model(model), threads: Some(threads), device: None }
+    WorkerInvocation { worker: worker.to_path_buf(), sweep: frozen.layout().scale_run(tag).root, target: Target::Model(model), threads: Some(threads), device: None, rung: None }
 }
 
 /// Starts a run here; its stderr is kept for the error message.

@@ -33,18 +33,28 @@ impl StatusArgs {
             let slurm = subs.iter().any(|s| s.backend == Backend::Slurm).then_some(ctx.scheduler);
             let states = model_states(f, &subs, slurm).await?;
             let total = f.sweep.grid.models.len();
+            let halving = f.sweep.grid.halving.is_some();
             if a.format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&states)?);
             } else {
-                let header = ["name", "state", "iteration", "best acc20", "job", "reason"];
-                let rows: Vec<Vec<String>> = states.iter().map(|m| vec![
+                let mut header = vec!["name", "state", "iteration", "best acc20", "job", "reason"];
+                if halving {
+                    header.insert(2, "rung");
+                }
+                let rows: Vec<Vec<String>> = states.iter().map(|m| {
+                    let mut row = vec![
                     m.name.clone(),
                     m.state.as_str().to_string(),
                     m.iteration.map(|i| i.to_string()).unwrap_or_default(),
                     m.best_accuracy20.map(|a| format!("{a:.4}")).unwrap_or_default(),
                     m.job.clone().unwrap_or_default(),
                     m.reason.clone().unwrap_or_default(),
-                ]).collect();
+                    ];
+                    if halving {
+                        row.insert(2, m.rung.map(|k| k.to_string()).unwrap_or_default());
+                    }
+                    row
+                }).collect();
                 print_rows(&header, &rows, a.format)?;
                 for m in states.iter().filter(|m| matches!(m.state, State::Failed | State::Lost | State::Damaged)) {
                     if let Some(log) = &m.log {
@@ -57,6 +67,19 @@ impl StatusArgs {
                     f.sweep.name, count(State::Completed), count(State::Running), count(State::Pending),
                     count(State::Failed), count(State::Preempted), count(State::Lost), count(State::New)
                 );
+                if halving {
+                    // The rung plan needs the training set's size; without the data it is left out.
+                    let plan = crate::submission::Frames::of(&f.sweep.grid).ok().and_then(|fr| cyplam_core::halving::RungPlan::of(&f.sweep.grid, fr.train));
+                    match cyplam_core::halving::read_decisions(&f.layout(), &f.sweep) {
+                        Ok(decisions) => {
+                            for line in crate::halving::status_lines(&f.sweep, plan.as_ref(), &decisions, &states) {
+                                println!("{line}");
+                            }
+                        }
+                        Err(e) => println!("the rungs' decisions cannot be read: {e}"),
+                    }
+                    println!("{} waiting at the end of their rung, {} pruned", count(State::Waiting), count(State::Pruned));
+                }
                 if count(State::Damaged) > 0 {
                     println!("{} damaged: their files cannot be read (see the reasons above); they are not submitted until fixed", count(State::Damaged));
                 }

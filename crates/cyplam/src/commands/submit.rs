@@ -4,10 +4,13 @@
 
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
-use crate::state::{model_states, ToSubmit};
-use crate::submission::{dry_run, submit_models, Frames};
-use crate::sweep::{self, GridFile};
-use anyhow::{bail, Result};
+use crate::db::Submission;
+use crate::halving::{plan as halving_plan, Pick, Plan};
+use crate::state::{active_jobs, model_states, ToSubmit};
+use crate::submission::{dry_run, submit_models, Frames, Stage};
+use crate::sweep::{self, Frozen, GridFile};
+use anyhow::{bail, Context, Result};
+use cyplam_core::halving::RungPlan;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -39,6 +42,26 @@ impl SubmitArgs {
         let o = ctx.freeze_sweep(&self.grid, file).await?;
         let subs = o.db.submissions(o.id).await?;
         let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
+        if o.sweep.sweep.grid.halving.is_some() {
+            let decisions = cyplam_core::halving::read_decisions(&o.sweep.layout(), &o.sweep.sweep)?;
+            let active = active_jobs(&subs, ctx.scheduler).await?;
+            let grid = &o.sweep.sweep.grid;
+            return match halving_plan(grid, &decisions, &states, &subs, &active, Pick::Unfinished) {
+                Plan::Nothing(why) => {
+                    println!("nothing to submit for sweep {}: {why}", grid.name);
+                    Ok(())
+                }
+                Plan::Submit { stages, damaged, done, active, rung } => {
+                    if !damaged.is_empty() {
+                        eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
+                    }
+                    if done + active > 0 {
+                        println!("rung {rung}: skipping {done} model(s) done with it and {active} pending or running");
+                    }
+                    submit_models(&o.db, o.id, &o.sweep, &stages, ctx.scheduler, device).await
+                }
+            };
+        }
         let ToSubmit { todo, done, active, damaged } = ToSubmit::of(&states);
         if !damaged.is_empty() {
             eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
@@ -47,7 +70,7 @@ impl SubmitArgs {
             println!("nothing to submit for sweep {}: {done} completed, {active} pending or running", o.sweep.sweep.name);
             return Ok(());
         }
-        submit_models(&o.db, o.id, &o.sweep, &todo, ctx.scheduler, device).await?;
+        submit_models(&o.db, o.id, &o.sweep, &[Stage::plain(&todo)], ctx.scheduler, device).await?;
         if done + active > 0 {
             println!("skipped {done} completed and {active} pending or running model(s)");
         }
@@ -60,19 +83,15 @@ impl SubmitArgs {
         let frames = Frames { train: file.train_frames, validation: file.validation_frames };
         let runs = std::path::absolute(&ctx.global.runs_dir)?;
         let dir = runs.join(&file.grid.name);
-        let todo: Vec<usize> = match sweep::existing(&runs, &self.grid, &file.grid)? {
+        let existing = sweep::existing(&runs, &self.grid, &file.grid)?;
+        if file.grid.halving.is_some() {
+            return self.dry_run_halving(ctx, &file, &dir, existing.as_ref(), frames).await;
+        }
+        let todo: Vec<usize> = match existing {
             None => (0..file.grid.models.len()).collect(),
             Some(frozen) => {
                 // Read what the database knows without creating one.
-                let subs = if ctx.global.db_path().exists() {
-                    let db = ctx.open_db().await?;
-                    match db.sweep_id(&frozen.sweep.name).await? {
-                        Some(id) => db.submissions(id).await?,
-                        None => Vec::new(),
-                    }
-                } else {
-                    Vec::new()
-                };
+                let subs = self.recorded_submissions(ctx, &frozen).await?;
                 let states = model_states(&frozen, &subs, Some(ctx.scheduler)).await?;
                 let ToSubmit { todo, done, active, damaged } = ToSubmit::of(&states);
                 let damaged = damaged.len();
@@ -87,7 +106,47 @@ impl SubmitArgs {
                 todo
             }
         };
-        dry_run(&file.grid, &dir, &todo, ctx.scheduler, self.device.as_deref(), frames).await
+        dry_run(&file.grid, &dir, &[Stage::plain(&todo)], ctx.scheduler, self.device.as_deref(), frames, "").await
+    }
+
+    /// What the database knows of the sweep's submissions, without creating a database.
+    async fn recorded_submissions<S: Scheduler>(&self, ctx: &Ctx<'_, S>, frozen: &Frozen) -> Result<Vec<Submission>> {
+        if !ctx.global.db_path().exists() {
+            return Ok(Vec::new());
+        }
+        let db = ctx.open_db().await?;
+        Ok(match db.sweep_id(&frozen.sweep.name).await? {
+            Some(id) => db.submissions(id).await?,
+            None => Vec::new(),
+        })
+    }
+
+    /// The dry run of a halving sweep: the rung arrays it would submit from where the sweep
+    /// stands, and the rung plan.
+    async fn dry_run_halving<S: Scheduler>(&self, ctx: &Ctx<'_, S>, file: &GridFile, dir: &std::path::Path, existing: Option<&Frozen>, frames: Frames) -> Result<()> {
+        let grid = &file.grid;
+        let (decisions, states, subs, active) = match existing {
+            None => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+            Some(frozen) => {
+                let subs = self.recorded_submissions(ctx, frozen).await?;
+                let states = model_states(frozen, &subs, Some(ctx.scheduler)).await?;
+                let active = active_jobs(&subs, ctx.scheduler).await?;
+                (cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?, states, subs, active)
+            }
+        };
+        match halving_plan(grid, &decisions, &states, &subs, &active, Pick::Unfinished) {
+            Plan::Nothing(why) => {
+                println!("nothing to submit for sweep {}: {why}", grid.name);
+                println!("# ---- dry run: nothing was submitted or written ----");
+                Ok(())
+            }
+            Plan::Submit { stages, rung, .. } => {
+                let rplan = RungPlan::of(grid, frames.train).context("the grid has no [halving] table")?;
+                let n_from = crate::halving::models_in(rung.min(decisions.len() as u32), grid.models.len(), &decisions).map(|m| m.len()).unwrap_or(0);
+                let extra = crate::halving::plan_text(grid, &rplan, rung, n_from, frames);
+                dry_run(grid, dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &extra).await
+            }
+        }
     }
 
     /// The packing asked for with `--packing`: `KxC`, or `auto` (measured by `cyplam scale`).

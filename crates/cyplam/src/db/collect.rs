@@ -91,7 +91,7 @@ impl Db {
                 Some(res) => sqlx::query(
                     "UPDATE models SET status = ?, reason = ?, best_accuracy20 = ?, best_iteration = ?, iterations_done = ?,
                        iterations_total = ?, train_seconds = ?, host = ?, threads = ?, device = ?, libtorch = ?,
-                       started_unix = ?, finished_unix = ?, resumes = ?, files_sig = ? WHERE sweep_id = ? AND idx = ?",
+                       started_unix = ?, finished_unix = ?, resumes = ?, rung = ?, files_sig = ? WHERE sweep_id = ? AND idx = ?",
                 )
                 .bind(RecordedStatus::from(res.status).as_str())
                 .bind(res.reason.clone())
@@ -107,12 +107,13 @@ impl Db {
                 .bind(res.started_unix as i64)
                 .bind(res.finished_unix as i64)
                 .bind(res.resumes as i64)
+                .bind(res.rung.map(i64::from))
                 .bind(&sig),
                 // Still training (or interrupted): the learning curve so far, no final status.
                 None => sqlx::query(
                     "UPDATE models SET status = ?, reason = NULL, best_accuracy20 = ?, best_iteration = ?, iterations_done = ?,
                        iterations_total = NULL, train_seconds = ?, host = NULL, threads = NULL, device = NULL, libtorch = NULL,
-                       started_unix = NULL, finished_unix = NULL, resumes = NULL, files_sig = ? WHERE sweep_id = ? AND idx = ?",
+                       started_unix = NULL, finished_unix = NULL, resumes = NULL, rung = NULL, files_sig = ? WHERE sweep_id = ? AND idx = ?",
                 )
                 .bind(RecordedStatus::New.as_str())
                 .bind(best.map(|b| b.validation_accuracy20))

@@ -80,6 +80,10 @@ pub enum RecordedStatus {
     Completed,
     Failed,
     Preempted,
+    /// Successive halving: at the end of its rung, waiting for the rung's decision.
+    Waiting,
+    /// Successive halving: stopped at a rung (not among its best, or failed there).
+    Pruned,
     /// Its files could not be ingested (the reason names the file and line); it keeps the rows
     /// collected before.
     Damaged,
@@ -92,6 +96,8 @@ impl RecordedStatus {
             RecordedStatus::Completed => "completed",
             RecordedStatus::Failed => "failed",
             RecordedStatus::Preempted => "preempted",
+            RecordedStatus::Waiting => "waiting",
+            RecordedStatus::Pruned => "pruned",
             RecordedStatus::Damaged => "damaged",
         }
     }
@@ -101,6 +107,8 @@ impl RecordedStatus {
             "completed" => RecordedStatus::Completed,
             "failed" => RecordedStatus::Failed,
             "preempted" => RecordedStatus::Preempted,
+            "waiting" => RecordedStatus::Waiting,
+            "pruned" => RecordedStatus::Pruned,
             "damaged" => RecordedStatus::Damaged,
             _ => RecordedStatus::New,
         }
@@ -114,6 +122,8 @@ impl From<cyplam_core::files::ResultStatus> for RecordedStatus {
             ResultStatus::Completed => RecordedStatus::Completed,
             ResultStatus::Failed => RecordedStatus::Failed,
             ResultStatus::Preempted => RecordedStatus::Preempted,
+            ResultStatus::Waiting => RecordedStatus::Waiting,
+            ResultStatus::Pruned => RecordedStatus::Pruned,
         }
     }
 }
@@ -235,10 +245,11 @@ impl Db {
     }
 
     /// Records a submission.
-    pub async fn add_submission(&self, sweep_id: i64, backend: Backend, job_id: &str, array_spec: &str, offset: usize, models: &[usize], script: Option<&Path>) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_submission(&self, sweep_id: i64, backend: Backend, job_id: &str, array_spec: &str, offset: usize, models: &[usize], script: Option<&Path>, rung: Option<u32>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO submissions (sweep_id, backend, job_id, array_spec, array_offset, models_json, script_path, submitted_unix)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO submissions (sweep_id, backend, job_id, array_spec, array_offset, models_json, script_path, submitted_unix, rung)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(sweep_id)
         .bind(backend.as_str())
@@ -248,6 +259,7 @@ impl Db {
         .bind(serde_json::to_string(models)?)
         .bind(script.map(|p| p.display().to_string()))
         .bind(cyplam_core::files::now_unix() as i64)
+        .bind(rung.map(i64::from))
         .execute(&self.pool)
         .await
         .map_err(locked)?;
@@ -255,7 +267,7 @@ impl Db {
     }
 
     pub async fn submissions(&self, sweep_id: i64) -> Result<Vec<Submission>> {
-        let rows = sqlx::query("SELECT backend, job_id, array_spec, array_offset, models_json, submitted_unix FROM submissions WHERE sweep_id = ? ORDER BY id")
+        let rows = sqlx::query("SELECT backend, job_id, array_spec, array_offset, models_json, submitted_unix, rung FROM submissions WHERE sweep_id = ? ORDER BY id")
             .bind(sweep_id)
             .fetch_all(&self.pool)
             .await?;
@@ -269,6 +281,7 @@ impl Db {
                     offset: r.get::<i64, _>("array_offset") as usize,
                     models: serde_json::from_str(r.get::<&str, _>("models_json"))?,
                     submitted_unix: r.get::<i64, _>("submitted_unix") as u64,
+                    rung: r.get::<Option<i64>, _>("rung").and_then(|k| u32::try_from(k).ok()),
                 })
             })
             .collect()
@@ -298,5 +311,8 @@ pub struct Submission {
     pub offset: usize,
     pub models: Vec<usize>,
     pub submitted_unix: u64,
+    /// Successive halving: the rung this job array trains (its slots pick among the models rung
+    /// `rung - 1`'s decision promoted).
+    pub rung: Option<u32>,
 }
 

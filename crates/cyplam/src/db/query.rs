@@ -12,7 +12,7 @@ impl Db {
     pub async fn ranking(&self, sweep_id: i64) -> Result<Vec<ModelRow>> {
         let rows = sqlx::query(
             "SELECT idx, name, wc1, ncv1, wc2, ncv2, nfc1, activation, regularization, free_params, status, reason,
-                    best_accuracy20, best_iteration, iterations_done, iterations_total, train_seconds, host, settings_json,
+                    best_accuracy20, best_iteration, iterations_done, iterations_total, train_seconds, host, settings_json, rung,
                     EXISTS (SELECT 1 FROM snapshots s WHERE s.sweep_id = models.sweep_id AND s.model_idx = models.idx
                             AND (s.validation_accuracy20 IS NULL OR s.validation_loss IS NULL OR s.train_loss IS NULL
                                  OR s.train_accuracy20 IS NULL OR abs(s.validation_loss) > 1e308 OR abs(s.train_loss) > 1e308)) AS diverged
@@ -45,6 +45,7 @@ impl Db {
                 host: r.get("host"),
                 settings: serde_json::from_str(r.get::<&str, _>("settings_json")).unwrap_or_default(),
                 diverged: r.get::<i64, _>("diverged") != 0,
+                rung: r.get::<Option<i64>, _>("rung").and_then(|k| u32::try_from(k).ok()),
             })
             .collect())
     }
@@ -117,4 +118,6 @@ pub struct ModelRow {
     pub settings: serde_json::Map<String, serde_json::Value>,
     /// A snapshot of it has a NaN or infinite metric: it diverged.
     pub diverged: bool,
+    /// Successive halving: the rung it trained in last (where it was pruned, for a pruned one).
+    pub rung: Option<u32>,
 }

@@ -77,6 +77,11 @@ pub struct ScriptInput<'a> {
     pub n_models: usize,
     /// The workers' device (`--device`), when not the default.
     pub device: Option<&'a str>,
+    /// Successive halving: the rung this array trains in (its task slots pick among the models
+    /// the decision of the rung before promoted).
+    pub rung: Option<u32>,
+    /// Job ids this array waits for (`--dependency=afterany:...`): the arrays of the rung before.
+    pub after: &'a [String],
 }
 
 /// The job-level `#SBATCH` lines a script asks for, before the grid's own `[slurm]` settings.
@@ -139,8 +144,12 @@ pub fn render(i: &ScriptInput) -> String {
             i.n_models,
             s.trainings_per_node
         ),
-        options: vec![
-            format!("--job-name=cyplam-{}", i.sweep_name),
+        options: [
+            vec![
+            match i.rung {
+                Some(k) => format!("--job-name=cyplam-{}-rung{k}", i.sweep_name),
+                None => format!("--job-name=cyplam-{}", i.sweep_name),
+            },
             format!("--array={}", i.plan.spec(s.throttle)),
             "--nodes=1".into(),
             format!("--ntasks={}", s.trainings_per_node),
@@ -148,7 +157,12 @@ pub fn render(i: &ScriptInput) -> String {
             "--requeue".into(),
             format!("--signal=USR1@{}", s.signal_lead_seconds),
             "--open-mode=append".into(),
-        ],
+            ],
+            // The rung starts once every task of the rung before has ended, however it ended (a
+            // requeued task has not); its workers then take that rung's decision from the files.
+            if i.after.is_empty() { Vec::new() } else { vec![format!("--dependency=afterany:{}", i.after.join(":"))] },
+        ]
+        .concat(),
         slurm: s,
         per_task_resources: true,
     };
@@ -159,7 +173,17 @@ pub fn render(i: &ScriptInput) -> String {
         target: Target::ArrayTask { offset: i.plan.offset },
         threads: None,
         device: i.device.map(str::to_string),
+        rung: i.rung,
     };
+    match i.rung {
+        Some(0) => out.push_str("\n# Successive halving, rung 0: every model trains to the end of the first rung.\n"),
+        Some(k) => out.push_str(&format!(
+            "\n# Successive halving, rung {k}: slot k of this array trains the k-th model (in model order) that\n\
+             # rung {}'s decision promoted (halving/rung-{}.json, taken by the first worker to start).\n",
+            k - 1, k - 1
+        )),
+        None => {}
+    }
     out.push_str(&format!(
         "\n# {} training(s) of {} core(s) each; task k trains models k*{} ... k*{}+{}.\n",
         s.trainings_per_node, s.cpus_per_training, s.trainings_per_node, s.trainings_per_node, s.trainings_per_node - 1
@@ -261,7 +285,31 @@ mod tests {
             plan,
             n_models: 5,
             device: None,
+            rung: None,
+            after: &[],
         })
+    }
+
+    #[test]
+    fn a_rung_waits_for_the_rung_before_and_names_its_rung() {
+        let plan = ArrayPlan { tasks: vec![0, 1], offset: 0 };
+        let after = vec!["41".to_string(), "42".to_string()];
+        let s = render(&ScriptInput {
+            sweep_name: "quick",
+            sweep_dir: &PathBuf::from("/r/quick"),
+            worker: Path::new("/opt/w"),
+            slurm: &SlurmConfig::default(),
+            plan: &plan,
+            n_models: 5,
+            device: None,
+            rung: Some(2),
+            after: &after,
+        });
+        assert!(s.contains("#SBATCH --job-name=cyplam-quick-rung2\n"), "{s}");
+        assert!(s.contains("#SBATCH --dependency=afterany:41:42\n"), "{s}");
+        assert!(s.contains("/opt/w --sweep /r/quick --index \"$SLURM_ARRAY_TASK_ID\" --rung 2\n"), "{s}");
+        assert!(s.contains("rung 1's decision promoted (halving/rung-1.json"), "{s}");
+        assert!(!script(&SlurmConfig::default(), &plan, "/r/quick").contains("--dependency"), "no dependency outside halving");
     }
 
     #[test]

@@ -1,0 +1,192 @@
+//! Successive halving, the coordinator's side (docs/halving.md): what `submit` and `resubmit`
+//! submit for a halving sweep (the rung to go on from, then one job array per later rung, each
+//! waiting for the one before), the rung plan the dry run prints, `status`'s line per rung, and
+//! `cyplam run`'s check that no model of an ended rung is still training. The decisions are
+//! `cyplam_core::halving`'s, taken by the workers of the next rung (or by `cyplam run` between
+//! rungs) from the models' files.
+
+use crate::db::Submission;
+use crate::state::{ModelStatus, State};
+use crate::submission::{estimate_core_hours, Frames, Stage};
+use cyplam_core::files::SweepFile;
+use cyplam_core::grid::Grid;
+use cyplam_core::halving::{RungDecision, RungPlan};
+use cyplam_core::layout::ModelDir;
+
+/// Which models of the current rung `submit` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Every one not done with the rung, not pending or running and not damaged (`submit`).
+    Unfinished,
+    /// Those that failed, were preempted or were lost (`resubmit --failed`).
+    Failed,
+}
+
+/// What submitting a halving sweep does.
+#[derive(Debug)]
+pub enum Plan {
+    /// Nothing to submit, and why.
+    Nothing(String),
+    /// The arrays to submit, the first at rung `rung`.
+    Submit { rung: u32, stages: Vec<Stage>, done: usize, active: usize, damaged: Vec<String> },
+}
+
+/// The first rung without a decision: where the sweep stands.
+pub fn current_rung(decisions: &[RungDecision]) -> u32 {
+    decisions.len() as u32
+}
+
+/// The models that train in rung `rung` by the decisions taken (all for rung 0).
+pub fn models_in(rung: u32, n: usize, decisions: &[RungDecision]) -> Option<Vec<usize>> {
+    match rung {
+        0 => Some((0..n).collect()),
+        k => decisions.get(k as usize - 1).map(|d| d.promoted.clone()),
+    }
+}
+
+/// What to submit: the current rung's models that `pick` takes, then an array per later rung
+/// (slots for ceil(n/eta) of the rung before's), each waiting for the one before. When the
+/// current rung has nothing to submit but has not been decided, the later rungs alone (waiting
+/// for the current rung's arrays still running, `active_jobs`). Refused while a later rung's
+/// array is queued: it waits for the current rung's old arrays, not for new ones.
+pub fn plan(grid: &Grid, decisions: &[RungDecision], states: &[ModelStatus], subs: &[Submission], active_jobs: &[String], pick: Pick) -> Plan {
+    let rungs = grid.halving.map(|h| h.rungs).unwrap_or(1);
+    let r = current_rung(decisions).min(rungs.saturating_sub(1));
+    let n = grid.models.len();
+    let alive = models_in(r, n, decisions).unwrap_or_default();
+    let (mut todo, mut done, mut active, mut damaged) = (Vec::new(), 0, 0, Vec::new());
+    for (pos, &m) in alive.iter().enumerate() {
+        // A model without a state yet (a sweep not frozen, for the dry run) is new.
+        let (state, rung) = states.get(m).map(|s| (s.state, s.rung)).unwrap_or((State::New, None));
+        match state {
+            State::Completed | State::Pruned => done += 1,
+            State::Waiting if rung.is_some_and(|k| k >= r) => done += 1,
+            s if s.is_active() => active += 1,
+            State::Damaged => damaged.push(grid.models[m].name.clone()),
+            State::Failed | State::Preempted | State::Lost => todo.push((pos, m)),
+            _ if pick == Pick::Unfinished => todo.push((pos, m)),
+            _ => {}
+        }
+    }
+    let active_of = |pred: &dyn Fn(u32) -> bool| -> Vec<&Submission> {
+        subs.iter().filter(|s| s.rung.is_some_and(pred) && active_jobs.contains(&s.job_id)).collect()
+    };
+    if let Some(queued) = active_of(&|k| k > r).first() {
+        let why = if todo.is_empty() {
+            format!("rung {} (job {}) is queued or running", queued.rung.unwrap_or(0), queued.job_id)
+        } else {
+            format!(
+                "rung {} (job {}) is queued and waits for rung {r}'s arrays, not for new ones; `cyplam cancel {}` first, then submit again",
+                queued.rung.unwrap_or(0), queued.job_id, grid.name
+            )
+        };
+        return Plan::Nothing(why);
+    }
+    let later = |from: u32, n_from: usize, after: Vec<String>| -> Vec<Stage> {
+        let h = grid.halving.unwrap_or(cyplam_core::stopping::Halving { eta: 3, rungs });
+        let mut size = n_from;
+        let mut out = Vec::new();
+        for k in from + 1..rungs {
+            size = h.kept(size);
+            out.push(Stage { rung: Some(k), slots: (0..size).collect(), models: Vec::new(), after: if k == from + 1 { after.clone() } else { Vec::new() } });
+        }
+        out
+    };
+    let this_rung_jobs: Vec<String> = active_of(&|k| k == r).iter().map(|s| s.job_id.clone()).collect();
+    if todo.is_empty() {
+        return match pick {
+            Pick::Failed => Plan::Nothing(format!("no failed, preempted or lost model in rung {r}")),
+            _ if r + 1 >= rungs => Plan::Nothing(format!("{done} done with the last rung ({r}), {active} pending or running")),
+            _ if active == 0 && done == 0 => Plan::Nothing(format!("no model can go on in rung {r}")),
+            _ => Plan::Submit { rung: r + 1, stages: later(r, alive.len(), this_rung_jobs), done, active, damaged },
+        };
+    }
+    let mut stages = vec![Stage { rung: Some(r), slots: todo.iter().map(|t| t.0).collect(), models: todo.iter().map(|t| t.1).collect(), after: Vec::new() }];
+    stages.extend(later(r, alive.len(), this_rung_jobs));
+    Plan::Submit { rung: r, stages, done, active, damaged }
+}
+
+/// The rung plan in words, for the dry run: models and iterations per rung, and the estimated
+/// core-hours against the full grid's.
+pub fn plan_text(grid: &Grid, plan: &RungPlan, from: u32, n_from: usize, frames: Frames) -> String {
+    let h = plan.halving;
+    let Some(first) = grid.models.first() else { return String::new() };
+    let total = plan.total(0).max(1);
+    let full: Vec<f64> = grid.models.iter().map(|m| estimate_core_hours(m, frames.train, frames.validation)).collect();
+    let mean = full.iter().sum::<f64>() / full.len().max(1) as f64;
+    let mut o = format!("rung plan:          successive halving, eta {}, {} rungs (ends for {}, {} iterations)\n", h.eta, h.rungs, first.name, total);
+    let (mut size, mut work, mut before) = (n_from, 0.0, if from == 0 { 0 } else { plan.end(0, from - 1) });
+    for k in from..h.rungs {
+        if k > from {
+            size = h.kept(size);
+        }
+        let end = plan.end(0, k);
+        let part = end.saturating_sub(before) as f64 / total as f64;
+        work += size as f64 * mean * part;
+        o.push_str(&format!(
+            "  rung {k}:           {size} model(s) to iteration {end} ({:.1} % of the length){}\n",
+            100.0 * end as f64 / total as f64,
+            if k + 1 == h.rungs { ", the end" } else { "" }
+        ));
+        before = end;
+    }
+    let full_sum: f64 = full.iter().sum();
+    o.push_str(&format!(
+        "halving work:       about {work:.1} single-core hours against {full_sum:.1} for the full grid ({:.0} %)\n",
+        100.0 * work / full_sum.max(1e-12)
+    ));
+    o
+}
+
+/// `status`'s line per rung: its models, where it ends, and how far it is.
+pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[RungDecision], states: &[ModelStatus]) -> Vec<String> {
+    let Some(h) = sweep.grid.halving else { return Vec::new() };
+    let n = sweep.grid.models.len();
+    let mut out = Vec::new();
+    let mut size = n;
+    for k in 0..h.rungs {
+        if k > 0 {
+            size = h.kept(size);
+        }
+        let end = plan.map(|p| format!(" to iteration {}", p.end(0, k))).unwrap_or_default();
+        let line = match models_in(k, n, decisions) {
+            None => format!("rung {k}: up to {size} model(s){end}: waits for rung {}'s decision", k - 1),
+            Some(models) => {
+                let mut counts: Vec<(&str, usize)> = Vec::new();
+                for &m in &models {
+                    let Some(st) = states.get(m) else { continue };
+                    // A model promoted past this rung is done with it.
+                    let word = if decisions.get(k as usize).is_some_and(|d| d.promoted.contains(&m)) { "went on" } else {
+                        match st.state {
+                            State::Waiting if st.rung.is_some_and(|r| r > k) => "went on",
+                            s => s.as_str(),
+                        }
+                    };
+                    match counts.iter_mut().find(|c| c.0 == word) {
+                        Some(c) => c.1 += 1,
+                        None => counts.push((word, 1)),
+                    }
+                }
+                let said = counts.iter().map(|(w, c)| format!("{c} {w}")).collect::<Vec<_>>().join(", ");
+                let decided = if decisions.get(k as usize).is_some() { " (decided)" } else { "" };
+                format!("rung {k}: {} model(s){end}{decided}: {said}", models.len())
+            }
+        };
+        out.push(line);
+    }
+    out
+}
+
+/// `cyplam run`'s check before it takes a rung's decision: a model whose lock names a live
+/// process on this machine may still be training.
+pub fn local_not_training(md: &ModelDir) -> Result<(), String> {
+    let Ok(text) = std::fs::read(md.lock()) else { return Ok(()) };
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    let host = v.get("host").and_then(|h| h.as_str()).unwrap_or_default();
+    match v.get("pid").and_then(|p| p.as_u64()) {
+        Some(pid) if host == cyplam_core::files::hostname() && std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+            Err(format!("{} is held by pid {pid}", md.lock().display()))
+        }
+        _ => Ok(()),
+    }
+}
