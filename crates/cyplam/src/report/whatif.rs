@@ -98,7 +98,8 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], h: &Halving, es: &
         }));
     }
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"policies": json, "halving_rungs": rungs.iter().map(|r| r.len()).collect::<Vec<_>>()}))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"policies": json, "halving_rungs": rungs.iter().map(|r| r.len()).collect::<Vec<_>>(),
+            "halving_rung_models": rungs.iter().map(|r| r.iter().map(|&m| models[m].name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>()}))?);
         return Ok(());
     }
     print_rows(

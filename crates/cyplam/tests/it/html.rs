@@ -85,6 +85,7 @@ fn write_model(f: &cyplam::sweep::Frozen, index: usize, rows: &[MetricsRow], sta
             started_unix: 1_700_000_000,
             finished_unix: 1_700_000_000 + last.elapsed_seconds as u64,
             resumes: 0,
+            rung: None,
         };
         write_json_atomic(&md.result(), &result).unwrap();
     }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod convlmd;
+mod halving;
 mod html;
 
 mod local;

@@ -1,0 +1,203 @@
+//! Successive halving (issue 14, docs/halving.md) end to end: locally with `cyplam run`, where
+//! the what-if replay of the same grid trained in full must predict its promotions exactly, and
+//! through the real dev Slurm cluster, where the rungs are job arrays chained by dependencies, one
+//! rung task is preempted (USR1) and requeued, and the decisions are those of `cyplam run`.
+
+use super::slurm::cluster;
+use super::*;
+use std::time::{Duration, Instant};
+
+/// Nine tiny models, 27 snapshots (or 9, [`nine`]): with eta 3 and 3 rungs, rung 0 ends at
+/// iteration 150, rung 1 at 450, the last at 1350.
+const NINE: &str = r#"
+[slurm]
+trainings_per_node = 2
+cpus_per_training = 12
+
+[settings]
+wc1 = 3
+wc2 = 3
+ncv2 = 8
+learning_rate = 3e-3
+batch_size = 32
+iterations = 1350
+snapshots = 27
+seed = 3
+keep_snapshots = "best"
+
+[grid]
+ncv1 = [2, 4, 8]
+nfc1 = [8, 16, 32]
+"#;
+
+fn nine(snapshots: u32) -> String {
+    NINE.replace("snapshots = 27", &format!("snapshots = {snapshots}"))
+}
+
+fn halving_grid(snapshots: u32) -> String {
+    format!("[halving]\neta = 3\nrungs = 3\n{}", nine(snapshots))
+}
+
+/// A row without its time (which differs between runs).
+fn numbers(rows: &[cyplam_core::files::MetricsRow]) -> Vec<(u64, f64, f64, f64, f64)> {
+    rows.iter().map(|r| (r.iteration, r.train_loss, r.train_accuracy20, r.validation_loss, r.validation_accuracy20)).collect()
+}
+
+fn curve(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::files::MetricsRow> {
+    cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap()
+}
+
+/// The names each rung's decision promoted, read from halving/rung-K.json.
+fn promotions(env: &Env, sweep: &str) -> Vec<Vec<String>> {
+    (0..2)
+        .map(|k| {
+            let p = cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).rung_decision(k);
+            let d: cyplam_core::halving::RungDecision = cyplam_core::files::read_json(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            d.promoted.iter().map(|&m| format!("Model-00{m}")).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_promotions() {
+    let env = Env::new();
+    let full = env.grid("full9", &nine(9));
+    env.ok(&["run", full.to_str().unwrap(), "--jobs", "2"]);
+    let hv = env.grid("hv9", &halving_grid(9));
+
+    let dry = env.ok(&["submit", hv.to_str().unwrap(), "--dry-run"]);
+    for want in [
+        "rung 0:           9 model(s) to iteration 150",
+        "rung 1:           3 model(s) to iteration 450",
+        "rung 2:           1 model(s) to iteration 1350 (100.0 % of the length), the end",
+        "#SBATCH --dependency=afterany:<rung 0's job ids>",
+        "#SBATCH --job-name=cyplam-hv9-rung2",
+        "--rung 1",
+        "halving work:       about",
+    ] {
+        assert!(dry.contains(want), "{want:?} in:\n{dry}");
+    }
+
+    let out = env.run(&["run", hv.to_str().unwrap(), "--jobs", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("rung 0 of 3: 9 model(s) to train to iteration 150") && said.contains("rung 1 of 3: 3 model(s)") && said.contains("rung 2 of 3: 1 model(s)"), "{said}");
+
+    // The replay of the full grid's curves predicted every promotion.
+    let v = env.json(&["report", "full9", "--what-if", "--eta", "3", "--rungs", "3", "--format", "json"]);
+    let replay: Vec<Vec<String>> = serde_json::from_value(v["halving_rung_models"].clone()).unwrap();
+    let real = promotions(&env, "hv9");
+    assert_eq!(real, replay[1..].to_vec(), "the decisions of the real run are the replay's");
+    assert_eq!((real[0].len(), real[1].len()), (3, 1));
+
+    // Pruned models stopped at their rung's end, the winner trained to the end, and every curve is
+    // the full run's up to where it stopped (at one thread a resumed run is bit-identical).
+    let results = results(&env.runs(), "hv9");
+    for r in &results {
+        let c = curve(&env, "hv9", &r.model);
+        let end = match (real[0].contains(&r.model), real[1].contains(&r.model)) {
+            (false, _) => 150,
+            (true, false) => 450,
+            (true, true) => 1350,
+        };
+        assert_eq!(c.last().unwrap().iteration, end, "{}", r.model);
+        if end == 1350 {
+            assert_eq!((r.status, r.rung, r.iterations_done), (cyplam_core::files::ResultStatus::Completed, Some(2), 1350), "{r:?}");
+        } else {
+            assert_eq!(r.status, cyplam_core::files::ResultStatus::Pruned, "{r:?}");
+            assert_eq!(r.rung, Some(if end == 150 { 0 } else { 1 }), "{r:?}");
+            assert!(r.reason.as_deref().unwrap().starts_with("pruned at rung"), "{r:?}");
+        }
+        let f = curve(&env, "full9", &r.model);
+        assert_eq!(numbers(&c), numbers(&f[..c.len()]), "{}: the same rows as the full run's", r.model);
+    }
+
+    let st = env.ok(&["status", "hv9"]);
+    assert!(st.contains("rung 0: 9 model(s) to iteration 150 (decided): 6 pruned, 3 went on"), "{st}");
+    assert!(st.contains("rung 1: 3 model(s) to iteration 450 (decided): 2 pruned, 1 went on"), "{st}");
+    assert!(st.contains("rung 2: 1 model(s) to iteration 1350: 1 completed"), "{st}");
+    assert!(st.contains("0 waiting at the end of their rung, 8 pruned"), "{st}");
+    let report = env.ok(&["report", "hv9"]);
+    assert_eq!(report.matches("pruned").count(), 8, "{report}");
+
+    // Nothing is trained twice.
+    let again = env.run(&["run", hv.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("rung 2 of 3: 0 model(s) to train"), "{}", stderr(&again));
+}
+
+/// Polls `cyplam status` until every model is completed, pruned or failed.
+fn wait_decided(env: &Env, sweep: &str, limit: Duration) -> Vec<Value> {
+    let t0 = Instant::now();
+    loop {
+        let v = env.json(&["status", sweep, "--format", "json"]);
+        let states = v.as_array().unwrap().clone();
+        if states.iter().all(|m| matches!(m["state"].as_str(), Some("completed" | "pruned" | "failed" | "damaged"))) {
+            return states;
+        }
+        assert!(t0.elapsed() < limit, "the sweep did not finish within {limit:?}: {states:?}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_decides_as_run_does() {
+    let reference = Env::new();
+    let g = reference.grid("hvs", &halving_grid(27));
+    reference.ok(&["run", g.to_str().unwrap(), "--jobs", "2"]);
+    let want = promotions(&reference, "hvs");
+
+    let _c = cluster();
+    let env = Env::new();
+    let grid = env.grid("hvs", &halving_grid(27));
+    let out = env.ok(&["submit", grid.to_str().unwrap()]);
+    assert_eq!(out.matches("submitted job").count(), 3, "one array per rung: {out}");
+    assert!(out.contains("rung 1, array 0-1") && out.contains("rung 2, array 0") && out.contains("after job(s)"), "{out}");
+    let jobs: Vec<String> = std::fs::read_to_string(env.runs().join("hvs/submit/jobs.txt")).unwrap().lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    assert_eq!(jobs.len(), 3);
+    let script1 = std::fs::read_dir(env.runs().join("hvs/submit")).unwrap().flatten().map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sbatch")).map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|t| t.contains("--rung 1")).unwrap();
+    assert!(script1.contains(&format!("#SBATCH --dependency=afterany:{}\n", jobs[0])), "{script1}");
+
+    // Submitting again while the chain runs submits nothing.
+    let again = env.ok(&["submit", grid.to_str().unwrap()]);
+    assert!(again.contains("nothing to submit"), "{again}");
+
+    // Preempt rung 1 while it trains: once a model of it has gone past rung 0's end.
+    let t0 = Instant::now();
+    let promoted0 = loop {
+        let p = cyplam_core::layout::SweepDir::new(env.runs().join("hvs")).rung_decision(0);
+        if let Ok(d) = cyplam_core::files::read_json::<cyplam_core::halving::RungDecision>(&p) {
+            break d.promoted;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "rung 0 was never decided");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let first = format!("Model-00{}", promoted0[0]);
+    loop {
+        if curve(&env, "hvs", &first).last().is_some_and(|r| r.iteration >= 200) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "rung 1 never trained");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The slot of `first` is 0: task 0 of rung 1's array.
+    let o = Command::new("scancel").args(["--signal=USR1", &format!("{}_0", jobs[1])]).output().unwrap();
+    let sq = Command::new("squeue").args(["-a", "-o", "%i %T %r"]).output().unwrap();
+    assert!(o.status.success(), "scancel: {} {}; squeue: {}", String::from_utf8_lossy(&o.stdout), stderr(&o), String::from_utf8_lossy(&sq.stdout));
+
+    let states = wait_decided(&env, "hvs", Duration::from_secs(600));
+    let count = |s: &str| states.iter().filter(|m| m["state"] == s).count();
+    assert_eq!((count("completed"), count("pruned")), (1, 8), "{states:?}");
+    let log = std::fs::read_to_string(env.runs().join("hvs/logs").join(format!("{}_0.out", jobs[1]))).unwrap();
+    assert!(log.contains("cyplam: preempted; requeueing"), "the rung-1 task was requeued: {log}");
+    assert!(results(&env.runs(), "hvs").iter().any(|r| r.resumes >= 2), "a model resumed after the preemption as well as at its rung");
+    assert_eq!(promotions(&env, "hvs"), want, "the same decisions as `cyplam run`");
+    for m in want[1].iter() {
+        assert_eq!(numbers(&curve(&env, "hvs", m)), numbers(&curve(&reference, "hvs", m)), "{m}: the winner's curve is the local run's");
+    }
+    let st = env.ok(&["status", "hvs"]);
+    assert!(st.contains("rung 0: 9 model(s) to iteration 150 (decided): 6 pruned, 3 went on"), "{st}");
+}
