@@ -133,6 +133,14 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         );
     }
     let _ = writeln!(h, "<li>training time in all<b>{hours:.2} h</b></li>");
+    let rows: Vec<crate::db::query::ModelRow> = models.iter().map(|m| m.row.clone()).collect();
+    if let Some(c) = super::HalvingCompute::of(f, &rows) {
+        let pruned = count(RecordedStatus::Pruned);
+        let _ = writeln!(h, "<li>pruned by successive halving<b>{pruned}</b></li>");
+        let frac = if c.full_seconds > 0.0 { 100.0 * c.seconds / c.full_seconds } else { 0.0 };
+        let _ = writeln!(h, "<li>compute against the full grid<b>{frac:.0} % ({:.1} of {:.1} s, {:.0} of {:.0} iterations)</b></li>",
+            c.seconds, c.full_seconds, c.iterations, c.full_iterations);
+    }
     if let Some(s) = scaling {
         let timed: usize = s.models.iter().map(|m| m.runs.len()).sum();
         let _ = writeln!(h, "<li>scalability study<b>{timed} timed trainings, {} packings</b></li>", s.packings.len());
@@ -165,6 +173,20 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody>\n</table>\n");
+    if f.sweep.grid.halving.is_some() {
+        // Where each curve stopped: pruned models end at their rung, the learning curves below with them.
+        let mut stops: Vec<(u32, i64, usize)> = Vec::new();
+        for m in models {
+            let key = (m.row.rung.unwrap_or(0), m.row.iterations_done.unwrap_or(0));
+            match stops.iter_mut().find(|s| (s.0, s.1) == key) {
+                Some(s) => s.2 += 1,
+                None => stops.push((key.0, key.1, 1)),
+            }
+        }
+        stops.sort();
+        let said: Vec<String> = stops.iter().map(|(r, it, n)| format!("{n} at iteration {it} (rung {r})")).collect();
+        let _ = writeln!(h, "<p class=\"note\" id=\"halving-stops\">Successive halving: the curves stop where their models stopped: {}.</p>", escape(&said.join(", ")));
+    }
 
     h.push_str("<h2>Figures</h2>\n");
     if figures.is_empty() {

@@ -25,6 +25,43 @@ pub async fn load(db: &Db, id: i64, f: &Frozen) -> Result<Loaded> {
 }
 
 /// Prints the ranking's top `top` (and, below it, the scalability study's tables).
+/// What a halving sweep spent against its full grid: seconds and iterations trained, and the
+/// full grid's estimated from each model's own seconds per iteration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HalvingCompute {
+    pub seconds: f64,
+    pub full_seconds: f64,
+    pub iterations: f64,
+    pub full_iterations: f64,
+}
+
+impl HalvingCompute {
+    pub fn of(f: &Frozen, rows: &[crate::db::query::ModelRow]) -> Option<HalvingCompute> {
+        f.sweep.grid.halving?;
+        let mut c = HalvingCompute { seconds: 0.0, full_seconds: 0.0, iterations: 0.0, full_iterations: 0.0 };
+        for r in rows {
+            let (Some(done), Some(total), Some(secs)) = (r.iterations_done, r.iterations_total, r.train_seconds) else { continue };
+            if done <= 0 || total <= 0 {
+                continue;
+            }
+            c.seconds += secs;
+            c.iterations += done as f64;
+            c.full_iterations += total as f64;
+            c.full_seconds += secs * total as f64 / done as f64;
+        }
+        Some(c)
+    }
+
+    /// In words, with the fractions.
+    pub fn text(&self) -> String {
+        let frac = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
+        format!(
+            "successive halving spent {:.1} s of training and validation ({:.0} % of the {:.1} s the full grid would take at the same speeds) and {:.0} iterations ({:.0} % of {:.0})",
+            self.seconds, frac(self.seconds, self.full_seconds), self.full_seconds, self.iterations, frac(self.iterations, self.full_iterations), self.full_iterations
+        )
+    }
+}
+
 pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) -> Result<()> {
     let rows = &loaded.rows;
     let varying = f.sweep.grid.varying_settings();
@@ -52,6 +89,10 @@ pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) ->
         let done = rows.iter().filter(|r| r.status == RecordedStatus::Completed).count();
         if trained {
             println!("sweep {}: top {} of {} models ({done} completed), ranked by maximum validation Accuracy20%", f.sweep.name, shown.len(), rows.len());
+            if let Some(c) = HalvingCompute::of(f, rows) {
+                let pruned = rows.iter().filter(|r| r.status == RecordedStatus::Pruned).count();
+                println!("{pruned} pruned (ranked by the best they reached before their rung ended); {}", c.text());
+            }
         } else {
             println!("sweep {}: {} models, none with a validation snapshot yet ({done} completed)", f.sweep.name, rows.len());
         }

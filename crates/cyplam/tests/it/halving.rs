@@ -118,7 +118,14 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     assert!(st.contains("rung 2: 1 model(s) to iteration 1350: 1 completed"), "{st}");
     assert!(st.contains("0 waiting at the end of their rung, 8 pruned"), "{st}");
     let report = env.ok(&["report", "hv9"]);
-    assert_eq!(report.matches("pruned").count(), 8, "{report}");
+    assert!(report.contains("8 pruned (ranked by the best they reached before their rung ended); successive halving spent"), "{report}");
+    // 9 x 150 + 3 x 300 + 1 x 900 = 3150 of 9 x 1350 = 12150 iterations.
+    assert!(report.contains("and 3150 iterations (26 % of 12150)"), "{report}");
+    let html = env.dir.path().join("html");
+    env.ok(&["report", "hv9", "--html", html.to_str().unwrap()]);
+    let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+    assert!(page.contains("6 at iteration 150 (rung 0), 2 at iteration 450 (rung 1), 1 at iteration 1350 (rung 2)"), "where the curves stopped");
+    assert!(page.contains("<li>pruned by successive halving<b>8</b></li>") && page.contains("compute against the full grid<b>"), "the compute against the full grid");
 
     // Nothing is trained twice.
     let again = env.run(&["run", hv.to_str().unwrap()]);
