@@ -348,6 +348,7 @@ mod tests {
             target: Target::Model(model),
             threads: Some(threads),
             device: None,
+            rung: None,
         };
         let runs = vec![ScaleStep { worker: inv("m0-c1-r0", 0, 1), cores: 1 }, ScaleStep { worker: inv("m0-c2-r0", 0, 2), cores: 2 }];
         let groups = vec![ScaleGroup {

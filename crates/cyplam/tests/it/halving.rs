@@ -148,7 +148,7 @@ fn wait_decided(env: &Env, sweep: &str, limit: Duration) -> Vec<Value> {
 }
 
 #[test]
-fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_decides_as_run_does() {
+fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_cancel_and_decides_as_run_does() {
     let reference = Env::new();
     let g = reference.grid("hvs", &halving_grid(27));
     reference.ok(&["run", g.to_str().unwrap(), "--jobs", "2"]);
@@ -194,6 +194,32 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_deci
     let o = Command::new("scancel").args(["--signal=USR1", &format!("{}_0", jobs[1])]).output().unwrap();
     let sq = Command::new("squeue").args(["-a", "-o", "%i %T %r"]).output().unwrap();
     assert!(o.status.success(), "scancel: {} {}; squeue: {}", String::from_utf8_lossy(&o.stdout), stderr(&o), String::from_utf8_lossy(&sq.stdout));
+
+    // Cancel the chain while the last rung trains, then `resubmit --failed` goes on in it.
+    let t1 = Instant::now();
+    let winner = loop {
+        let p = cyplam_core::layout::SweepDir::new(env.runs().join("hvs")).rung_decision(1);
+        if let Ok(d) = cyplam_core::files::read_json::<cyplam_core::halving::RungDecision>(&p) {
+            break format!("Model-00{}", d.promoted[0]);
+        }
+        assert!(t1.elapsed() < Duration::from_secs(300), "rung 1 was never decided");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while !curve(&env, "hvs", &winner).last().is_some_and(|r| r.iteration >= 500) {
+        assert!(t1.elapsed() < Duration::from_secs(300), "rung 2 never trained");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = env.ok(&["cancel", "hvs"]);
+    assert!(out.contains(&jobs[2]), "the chain's last array is cancelled too: {out}");
+    while !String::from_utf8_lossy(&Command::new("squeue").args(["-h", "-j", &jobs.join(",")]).output().unwrap().stdout).trim().is_empty() {
+        assert!(t1.elapsed() < Duration::from_secs(300), "the chain did not leave the queue");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let v = env.json(&["status", "hvs", "--format", "json"]);
+    let w = v.as_array().unwrap().iter().find(|m| m["name"] == winner.as_str()).unwrap().clone();
+    assert!(w["state"] == "preempted" && w["rung"] == 2, "{w}");
+    let out = env.ok(&["resubmit", "hvs", "--failed"]);
+    assert!(out.contains("rung 2, array 0, 1 slot(s)"), "{out}");
 
     let states = wait_decided(&env, "hvs", Duration::from_secs(600));
     let count = |s: &str| states.iter().filter(|m| m["state"] == s).count();
