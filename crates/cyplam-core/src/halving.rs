@@ -117,7 +117,7 @@ impl RungDecision {
     /// Checks a decision read from `path` against the sweep and the models that trained in its
     /// rung (`candidates`): a file from another sweep or plan, or one naming other models, is
     /// refused.
-    fn check(&self, path: &PathBuf, sweep: &SweepFile, h: Halving, rung: u32, candidates: &[usize]) -> Result<(), DecisionError> {
+    pub fn check(&self, path: &PathBuf, sweep: &SweepFile, h: Halving, rung: u32, candidates: &[usize]) -> Result<(), DecisionError> {
         let bad = |message: String| Err(DecisionError::Invalid { path: path.clone(), message });
         if self.format > DECISION_FORMAT {
             return bad(format!("format {} is newer than this cyplam's ({DECISION_FORMAT})", self.format));
@@ -131,6 +131,9 @@ impl RungDecision {
         let listed: Vec<usize> = self.candidates.iter().map(|c| c.index).collect();
         if listed != candidates {
             return bad(format!("lists models {listed:?} as rung {rung}'s, but the models that trained in it are {candidates:?}"));
+        }
+        if self.kept != h.kept(candidates.len()) {
+            return bad(format!("keeps {} of {} models; eta {} keeps {}", self.kept, candidates.len(), h.eta, h.kept(candidates.len())));
         }
         if self.promoted.len() > self.kept || self.promoted.windows(2).any(|w| w[0] >= w[1]) || self.promoted.iter().any(|m| !listed.contains(m)) {
             return bad(format!("promotes {:?}: not a sorted subset of at most {} of its candidates", self.promoted, self.kept));

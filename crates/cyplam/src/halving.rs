@@ -190,3 +190,81 @@ pub fn local_not_training(md: &ModelDir) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Backend;
+    use cyplam_core::halving::Candidate;
+
+    fn grid(n: usize) -> Grid {
+        let text = format!(
+            "name = \"h\"\n[halving]\neta = 3\nrungs = 3\n[settings]\nwc1 = 5\nncv1 = 2\nwc2 = 5\nncv2 = 2\niterations = 90\nsnapshots = 9\n[grid]\nnfc1 = [{}]\n",
+            (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        cyplam_core::grid::parse(std::path::Path::new("h.toml"), &text).unwrap()
+    }
+
+    fn st(index: usize, state: State, rung: Option<u32>) -> ModelStatus {
+        ModelStatus { index, name: format!("Model-00{index}"), state, iteration: None, best_accuracy20: None, reason: None, job: None, log: None, rung }
+    }
+
+    fn decision(rung: u32, candidates: &[usize], promoted: &[usize]) -> RungDecision {
+        RungDecision {
+            format: 1, sweep: "h".into(), eta: 3, rungs: 3, rung, kept: candidates.len().div_ceil(3),
+            candidates: candidates.iter().map(|&i| Candidate { index: i, model: format!("Model-00{i}"), end_iteration: 10, best_accuracy20: Some(0.5), excluded: None }).collect(),
+            promoted: promoted.to_vec(), decided_unix: 0,
+        }
+    }
+
+    fn sub(job: &str, rung: u32) -> Submission {
+        Submission { backend: Backend::Slurm, job_id: job.into(), array_spec: String::new(), offset: 0, models: Vec::new(), submitted_unix: 0, rung: Some(rung) }
+    }
+
+    fn stages(p: Plan) -> (u32, Vec<(Option<u32>, Vec<usize>, Vec<usize>, Vec<String>)>) {
+        match p {
+            Plan::Submit { rung, stages, .. } => (rung, stages.into_iter().map(|s| (s.rung, s.slots, s.models, s.after)).collect()),
+            Plan::Nothing(why) => panic!("nothing: {why}"),
+        }
+    }
+
+    #[test]
+    fn a_fresh_sweep_submits_every_rung_and_a_later_submit_goes_on_from_the_first_undecided() {
+        let g = grid(9);
+        let fresh = stages(plan(&g, &[], &[], &[], &[], Pick::Unfinished));
+        assert_eq!(fresh.0, 0);
+        assert_eq!(fresh.1, vec![
+            (Some(0), (0..9).collect(), (0..9).collect(), vec![]),
+            (Some(1), vec![0, 1, 2], vec![], vec![]),
+            (Some(2), vec![0], vec![], vec![]),
+        ]);
+        // Rung 0 decided (2, 5, 7 went on); 5 was preempted in rung 1, 2 waits after it, 7 is new.
+        let d = [decision(0, &(0..9).collect::<Vec<_>>(), &[2, 5, 7])];
+        let mut states: Vec<ModelStatus> = (0..9).map(|i| st(i, State::Pruned, Some(0))).collect();
+        states[2] = st(2, State::Waiting, Some(1));
+        states[5] = st(5, State::Preempted, Some(1));
+        states[7] = st(7, State::Waiting, Some(0));
+        let (r, s) = stages(plan(&g, &d, &states, &[], &[], Pick::Unfinished));
+        assert_eq!(r, 1);
+        assert_eq!(s, vec![(Some(1), vec![1, 2], vec![5, 7], vec![]), (Some(2), vec![0], vec![], vec![])], "slots are positions among rung 1's models");
+        // resubmit --failed takes the preempted one only.
+        let (_, s) = stages(plan(&g, &d, &states, &[], &[], Pick::Failed));
+        assert_eq!(s[0], (Some(1), vec![1], vec![5], vec![]));
+        // A queued later rung: nothing, and why.
+        let subs = [sub("40", 1), sub("41", 2)];
+        match plan(&g, &d, &states, &subs, &["41".to_string()], Pick::Unfinished) {
+            Plan::Nothing(why) => assert!(why.contains("rung 2 (job 41) is queued and waits for rung 1's arrays") && why.contains("cyplam cancel h"), "{why}"),
+            p => panic!("{p:?}"),
+        }
+        // Rung 1 running with nothing left to submit in it, the chain after it cancelled: the later
+        // rungs alone, waiting for rung 1's running array.
+        states[5] = st(5, State::Running, Some(1));
+        states[7] = st(7, State::Waiting, Some(1));
+        let (r, s) = stages(plan(&g, &d, &states, &subs, &["40".to_string()], Pick::Unfinished));
+        assert_eq!((r, s), (2, vec![(Some(2), vec![0], vec![], vec!["40".to_string()])]));
+        // Everything decided and the winner completed: nothing.
+        let d2 = [d[0].clone(), decision(1, &[2, 5, 7], &[5])];
+        states[5] = st(5, State::Completed, Some(2));
+        assert!(matches!(plan(&g, &d2, &states, &subs, &[], Pick::Unfinished), Plan::Nothing(w) if w.contains("done with the last rung (2)")));
+    }
+}
