@@ -71,7 +71,7 @@ pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) ->
             "rank": i + 1, "name": r.name, "index": r.index, "wc1": r.wc1, "ncv1": r.ncv1, "wc2": r.wc2, "ncv2": r.ncv2, "nfc1": r.nfc1,
             "activation": r.activation, "regularization": r.regularization, "free_params": r.free_params,
             "best_accuracy20": r.best_accuracy20, "best_iteration": r.best_iteration, "iterations_done": r.iterations_done,
-            "train_seconds": r.train_seconds, "status": r.status, "diverged": r.diverged, "host": r.host, "settings": r.settings,
+            "train_seconds": r.train_seconds, "status": r.status, "rung": r.rung, "diverged": r.diverged, "host": r.host, "settings": r.settings,
         })).collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -125,7 +125,12 @@ pub fn ranking_table(shown: &[&ModelRow], varying: &[&str]) -> (Vec<String>, Vec
         v.push(opt(r.best_iteration));
         v.push(r.free_params.to_string());
         v.push(r.train_seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
-        v.push(if r.diverged { format!("{} (diverged)", r.status.as_str()) } else { r.status.as_str().to_string() });
+        v.push(match (r.diverged, r.status, r.rung) {
+            (true, s, _) => format!("{} (diverged)", s.as_str()),
+            // A pruned model's best is what it reached before its rung ended.
+            (false, RecordedStatus::Pruned, Some(k)) => format!("pruned at rung {k}"),
+            (false, s, _) => s.as_str().to_string(),
+        });
         v
     }).collect();
     (header, table)

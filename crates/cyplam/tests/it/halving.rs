@@ -119,6 +119,7 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     assert!(st.contains("0 waiting at the end of their rung, 8 pruned"), "{st}");
     let report = env.ok(&["report", "hv9"]);
     assert!(report.contains("8 pruned (ranked by the best they reached before their rung ended); successive halving spent"), "{report}");
+    assert_eq!((report.matches("pruned at rung 0").count(), report.matches("pruned at rung 1").count()), (6, 2), "{report}");
     // 9 x 150 + 3 x 300 + 1 x 900 = 3150 of 9 x 1350 = 12150 iterations.
     assert!(report.contains("and 3150 iterations (26 % of 12150)"), "{report}");
     let html = env.dir.path().join("html");
