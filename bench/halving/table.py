@@ -84,6 +84,8 @@ def main():
     curve_tables = []  # per seed: the top models' curves at 10%, 20%, ... of the run
     peaks = []         # per seed: where the top 10 peaked, % of the run
     checks = []        # real halving run against the full grid's curves
+    traces = []        # per seed: where the full grid's best stood at each rung
+    datas = []         # per seed: the data set's frames and tracks
     for s in seeds:
         full = json.load(open(os.path.join(d, f"full-s{s}.json")))
         curves = load_curves(os.path.join(d, f"curves-s{s}.csv"))
@@ -152,7 +154,17 @@ def main():
             overlap = len(set(hr_rank[:TOP]) & set(full_top))
             add("halving (eta 3, 4 rungs), real run", secs, iters, found, full_best.get(found), overlap)
             hr_loss = best_acc - full_best[found]
-            hr_ok = secs / full_secs <= HALVING_MAX_FRACTION and iters / full_iters <= HALVING_MAX_FRACTION and hr_loss <= HALVING_MAX_LOSS
+            # cyplam run's own account (halving-run-sS.txt): the seconds against what the full grid
+            # would take at the speeds of this run, which the measured full grid (another run,
+            # another load on the machine) is not.
+            same_speed = None
+            txt = os.path.join(d, f"halving-run-s{s}.txt")
+            if os.path.exists(txt):
+                m = re.search(r"spent ([0-9.]+) s .*?\(([0-9.]+) % of the ([0-9.]+) s the full grid would take at the same speeds\)", open(txt).read())
+                if m:
+                    same_speed = float(m.group(1)) / float(m.group(3))
+            sec_frac = same_speed if same_speed is not None else secs / full_secs
+            hr_ok = sec_frac <= HALVING_MAX_FRACTION and iters / full_iters <= HALVING_MAX_FRACTION and hr_loss <= HALVING_MAX_LOSS
             # Same seed, same model: the run's curve should be the full grid's, cut where it stopped.
             diffs = []
             for m, c in hr_curves.items():
@@ -162,9 +174,16 @@ def main():
             for r in hr:
                 stopped[r["iterations_done"]] += 1
             checks.append(f"seed {s}: real halving run: models per stop iteration {dict(sorted(stopped.items()))}; "
+                          + ("" if same_speed is None else f"seconds {same_speed:.1%} of what the full grid would take at this run's speeds (cyplam run's account; {secs / full_secs:.1%} of the full grid's measured seconds); ")
+                          +
                           f"its curves against the full grid's at the same snapshots: max |difference| "
                           f"{fmt(max(diffs) if diffs else None, 4)} over {len(diffs)} snapshots")
+        data_path = os.path.join(d, f"data-s{s}.json")
+        if os.path.exists(data_path):
+            ds = json.load(open(data_path))["sets"]
+            datas.append(f"seed {s}: " + ", ".join(f"{x['name']} {x['frames']} frames from {len(x['tracks'])} tracks" for x in ds))
         verdicts.append((s, h, h_loss, h_ok, es_ok, es_detail, hr_ok))
+        traces.append((s, halving_trace(curves, best_name, h["best_model"])))
 
         # Where the top 10 peaked, and the top 5's curves at 10%, ..., 100% of the run.
         pk = []
@@ -212,12 +231,41 @@ def main():
     for c in checks:
         print(f"- {c}")
     print()
+    print("Halving, rung by rung (eta 3, 4 rungs; replayed here from the curves, ranked by best validation Accuracy20% so far): "
+          "where the full grid's best stood, and the line it had to beat:")
+    print()
+    for s, tr in traces:
+        print(f"- seed {s}: {tr}")
+    print()
+    sens = []
+    for s in seeds:
+        for p in sorted(glob.glob(os.path.join(d, f"sensitivity-s{s}-eta*-rungs*.json"))):
+            m = re.search(r"-eta(\d+)-rungs(\d+)\.json$", p)
+            w = json.load(open(p))
+            h = next(x for x in w["policies"] if x["policy"].startswith("halving"))
+            loss = None if h["best_model_full_accuracy20"] is None else h["full_grid_best_accuracy20"] - h["best_model_full_accuracy20"]
+            sens.append((int(m.group(1)), int(m.group(2)), s, w["halving_rungs"], h, loss))
+    if sens:
+        print("Halving with other eta and rungs, replayed on the same curves:")
+        print()
+        print("| eta | rungs | seed | models per rung | seconds of full | iterations of full | best model found | below the full grid's best | top-10 overlap | target |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for e, r, s, per, h, loss in sorted(sens, key=lambda x: (-x[0], -x[1], x[2])):
+            ok = h["seconds_fraction"] <= HALVING_MAX_FRACTION and h["iterations_fraction"] <= HALVING_MAX_FRACTION and loss is not None and loss <= HALVING_MAX_LOSS
+            print(f"| {e} | {r} | {s} | {'-'.join(map(str, per))} | {h['seconds_fraction']:.3f} | {h['iterations_fraction']:.3f} | {h['best_model']} | {fmt(loss, 4)} | {h['top10_overlap']}/{len(h['full_top10_stopped_at'])} | {'met' if ok else 'MISSED'} |")
+        print()
+    if datas:
+        print("Data (`cyplam data synth`, thinned by thin.py):")
+        print()
+        for x in datas:
+            print(f"- {x}")
+        print()
     print("Where the full grid's top 10 peaked (best validation Accuracy20% iteration, % of the run):")
     print()
     for s, pk in peaks:
         print(f"- seed {s}: " + ", ".join(f"{p:.0f}%" for p in pk) + f" (median {pk[len(pk) // 2]:.0f}%)")
     print()
-    print("Validation Accuracy20% of each seed's top 5 at 10%, 20%, ..., 100% of the run (the last snapshot at or before), and the whole curve (one character a snapshot, from the curve's best minus 0.15 or lower, ▁, to its best, █):")
+    print("Validation Accuracy20% of each seed's top 5 at 10%, 20%, ..., 100% of the run (the last snapshot at or before), and the whole curve (one character a snapshot, from the curve's best minus 0.10 or lower, ▁, to its best, █):")
     for s, lines in curve_tables:
         print()
         print(f"seed {s}:")
@@ -228,8 +276,34 @@ def main():
             print("| " + " | ".join(l) + " |")
 
 
+def halving_trace(curves, best_name, whatif_found, eta=3, rungs=4):
+    """Replays halving (as cyplam_core::stopping does) to say where the full grid's best stood."""
+    any_curve = next(iter(curves.values()))
+    iters = [i for i, _, _ in any_curve]
+    total = iters[-1]
+    ends = []
+    for k in range(rungs):
+        target = total * eta ** -(rungs - 1 - k)
+        ends.append(next(i for i in iters if i >= target - 1e-9))
+    alive = sorted(curves)
+    parts = []
+    for k, end in enumerate(ends[:-1]):
+        best = {m: best_until(curves[m], end) for m in alive}
+        order = ranked(best)
+        keep = math.ceil(len(alive) / eta)
+        cut = best[order[keep - 1]]
+        if best_name in order:
+            r = order.index(best_name) + 1
+            parts.append(f"rung {k} (iteration {end}): {best_name} {r} of {len(alive)} with {fmt(best[best_name], 4)}, "
+                         f"the last kept (#{keep}) had {fmt(cut, 4)}" + ("" if r <= keep else " -> dropped"))
+        alive = order[:keep]
+    found = ranked({m: best_until(curves[m], ends[-1]) for m in alive})[0]
+    parts.append(f"found {found}" + ("" if found == whatif_found else f" (cyplam's replay says {whatif_found}: differs!)"))
+    return "; ".join(parts)
+
+
 BLOCKS = "▁▂▃▄▅▆▇█"
-SPARK_RANGE = 0.15
+SPARK_RANGE = 0.10
 
 
 def spark(curve):

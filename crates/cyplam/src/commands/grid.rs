@@ -62,6 +62,11 @@ impl GridArgs {
             let max = g.models.iter().map(|m| m.free_params).max().unwrap_or(0);
             println!("{} models ({}), {} to {} free parameters", g.models.len(),
                 g.axes.iter().map(|a| format!("{} x{}", a.name, a.len)).collect::<Vec<_>>().join(", "), min, max);
+            if let Some(h) = g.halving {
+                let mut n = g.models.len();
+                let sizes: Vec<String> = (0..h.rungs).map(|k| { if k > 0 { n = h.kept(n); } n.to_string() }).collect();
+                println!("successive halving: eta {}, {} rungs: {} models per rung (`submit --dry-run` gives the iterations)", h.eta, h.rungs, sizes.join(", "));
+            }
         }
         Ok(())
     }

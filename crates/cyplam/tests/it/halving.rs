@@ -65,6 +65,8 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     env.ok(&["run", full.to_str().unwrap(), "--jobs", "2"]);
     let hv = env.grid("hv9", &halving_grid(9));
 
+    let g = env.ok(&["grid", hv.to_str().unwrap()]);
+    assert!(g.contains("successive halving: eta 3, 3 rungs: 9, 3, 1 models per rung"), "{g}");
     let dry = env.ok(&["submit", hv.to_str().unwrap(), "--dry-run"]);
     for want in [
         "rung 0:           9 model(s) to iteration 150",
