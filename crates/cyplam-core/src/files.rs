@@ -249,6 +249,36 @@ pub struct ModelResult {
 }
 
 impl ModelResult {
+    /// The result of `spec` in sweep `sweep` before anything was done: `status`, no counts, no
+    /// best, and the fields of the run (host, threads, device, libtorch) empty for the worker to
+    /// fill in.
+    pub fn empty(sweep: &str, spec: &ModelSpec, status: ResultStatus) -> ModelResult {
+        let now = now_unix();
+        ModelResult {
+            format: FORMAT_VERSION,
+            sweep: sweep.to_string(),
+            model: spec.name.clone(),
+            index: spec.index,
+            status,
+            reason: None,
+            best_accuracy20: None,
+            best_iteration: None,
+            iterations_done: 0,
+            iterations_total: 0,
+            snapshots_done: 0,
+            train_seconds: 0.0,
+            free_params: spec.free_params,
+            host: String::new(),
+            threads: 0,
+            device: String::new(),
+            libtorch: String::new(),
+            started_unix: now,
+            finished_unix: now,
+            resumes: 0,
+            rung: None,
+        }
+    }
+
     /// Checks that a result read from `path` is the one of model `name` (index `index`), that its
     /// best Accuracy20% is between 0 and 1 and, when the model's metrics rows are at hand, that
     /// its best is one of them.

@@ -6,7 +6,7 @@
 //! finished in, so no process has to drive the sweep: the workers of rung k+1 take rung k's
 //! decision (one of them, under `halving/decide.lock`; the others read it).
 
-use crate::files::{best_row, now_unix, read_json, read_metrics, write_json_atomic, FileError, ModelResult, ResultStatus, SweepFile, FORMAT_VERSION};
+use crate::files::{best_row, now_unix, read_json, read_metrics, write_json_atomic, FileError, ModelResult, ResultStatus, SweepFile};
 use crate::layout::{ModelDir, SweepDir};
 use crate::stopping::{best_until, promote, rank, Halving};
 use serde::{Deserialize, Serialize};
@@ -257,31 +257,8 @@ fn mark_pruned(dir: &SweepDir, sweep: &SweepFile, d: &RungDecision, c: &Candidat
     }
     let rows = read_metrics(&md.metrics()).unwrap_or_default();
     let best = best_row(&rows);
-    let spec = sweep.grid.models.get(c.index);
-    let now = now_unix();
-    let base = prev.unwrap_or_else(|| ModelResult {
-        format: FORMAT_VERSION,
-        sweep: sweep.name.clone(),
-        model: c.model.clone(),
-        index: c.index,
-        status: ResultStatus::Pruned,
-        reason: None,
-        best_accuracy20: None,
-        best_iteration: None,
-        iterations_done: 0,
-        iterations_total: 0,
-        snapshots_done: 0,
-        train_seconds: 0.0,
-        free_params: spec.map(|s| s.free_params).unwrap_or(0),
-        host: String::new(),
-        threads: 0,
-        device: String::new(),
-        libtorch: String::new(),
-        started_unix: now,
-        finished_unix: now,
-        resumes: 0,
-        rung: None,
-    });
+    let Some(spec) = sweep.grid.models.get(c.index) else { return Ok(()) };
+    let base = prev.unwrap_or_else(|| ModelResult::empty(&sweep.name, spec, ResultStatus::Pruned));
     let r = ModelResult {
         status: ResultStatus::Pruned,
         reason: Some(d.why_pruned(c)),
@@ -290,7 +267,7 @@ fn mark_pruned(dir: &SweepDir, sweep: &SweepFile, d: &RungDecision, c: &Candidat
         iterations_done: rows.last().map(|r| r.iteration).unwrap_or(0),
         snapshots_done: rows.len() as u32,
         train_seconds: rows.last().map(|r| r.elapsed_seconds).unwrap_or(base.train_seconds),
-        finished_unix: now,
+        finished_unix: now_unix(),
         rung: Some(d.rung),
         ..base
     };
@@ -330,7 +307,7 @@ pub fn rung_of(model: usize, decisions: &[RungDecision]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::{MetricsRow, METRICS_HEADER};
+    use crate::files::{MetricsRow, FORMAT_VERSION, METRICS_HEADER};
 
     fn sweep(n: usize, halving: Halving) -> SweepFile {
         let text = format!(

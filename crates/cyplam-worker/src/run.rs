@@ -13,7 +13,7 @@ use crate::LIBTORCH_VERSION;
 use anyhow::{Context, Result};
 use cyplam_core::files::{
     best_row, now_unix, read_json, read_metrics, write_atomic, write_json_atomic, MetricsRow, ModelDir, ModelResult,
-    ResultStatus, SweepDir, SweepFile, FORMAT_VERSION, METRICS_HEADER,
+    ResultStatus, SweepDir, SweepFile, METRICS_HEADER,
 };
 use cyplam_core::spec::{KeepSnapshots, ModelSpec};
 use cyplam_core::tensorboard::EventWriter;
@@ -93,27 +93,12 @@ pub fn run_model(
 /// caller).
 fn result_base(sweep: &SweepFile, spec: &ModelSpec, opts: &RunOptions) -> ModelResult {
     ModelResult {
-        format: FORMAT_VERSION,
-        sweep: sweep.name.clone(),
-        model: spec.name.clone(),
-        index: spec.index,
-        status: ResultStatus::Failed,
-        reason: None,
-        best_accuracy20: None,
-        best_iteration: None,
-        iterations_done: 0,
-        iterations_total: 0,
-        snapshots_done: 0,
-        train_seconds: 0.0,
-        free_params: spec.free_params,
         host: cyplam_core::files::hostname(),
         threads: opts.threads,
         device: format!("{:?}", opts.device).to_lowercase(),
         libtorch: LIBTORCH_VERSION.to_string(),
-        started_unix: now_unix(),
-        finished_unix: now_unix(),
-        resumes: 0,
         rung: opts.rung,
+        ..ModelResult::empty(&sweep.name, spec, ResultStatus::Failed)
     }
 }
 
