@@ -54,10 +54,27 @@ pid_is() {
     local comm want
     [[ "$2" =~ ^[0-9]+$ ]] || return 1
     [[ -r "/proc/$2/comm" ]] || return 1
+    # A zombie (killed, not yet reaped) is no daemon.
+    ! is_zombie "$2" || return 1
     comm="$(cat "/proc/$2/comm" 2>/dev/null)" || return 1
     want="$(daemon_comm "$1")"
     # mariadbd may show up under its older name.
     [[ "$comm" == "$want" || ( "$1" == mariadb && "$comm" == mysqld ) ]]
+}
+
+# is_zombie PID: the process has exited and waits to be reaped (state Z in /proc/PID/stat).
+is_zombie() {
+    [[ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" == Z ]]
+}
+
+# running_named NAME: some process named NAME runs (not a zombie): what `pgrep -x` would say,
+# without the defunct ones a kill -9 leaves behind until they are reaped.
+running_named() {
+    local p
+    for p in $(pgrep -x "$1"); do
+        is_zombie "$p" || return 0
+    done
+    return 1
 }
 
 # daemon_pid DAEMON: prints the live pid from its pid file, fails otherwise.
