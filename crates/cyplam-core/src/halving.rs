@@ -10,7 +10,7 @@ use crate::files::{best_row, now_unix, read_json, read_metrics, write_json_atomi
 use crate::layout::{ModelDir, SweepDir};
 use crate::stopping::{best_until, promote, rank, Halving};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Format of a rung's decision file.
 pub const DECISION_FORMAT: u32 = 1;
@@ -51,16 +51,6 @@ impl RungPlan {
         self.lengths.get(model).map(|l| l.0).unwrap_or(0)
     }
 
-    /// How many models train in each rung at most, starting from `n` in rung 0: n, ceil(n/eta),
-    /// ceil(ceil(n/eta)/eta), ... (fewer when models fail).
-    pub fn sizes(&self, n: usize) -> Vec<usize> {
-        let mut out = vec![n];
-        for _ in 1..self.halving.rungs {
-            let last = *out.last().unwrap_or(&0);
-            out.push(self.halving.kept(last));
-        }
-        out
-    }
 }
 
 /// One model at the end of a rung.
@@ -117,8 +107,8 @@ impl RungDecision {
     /// Checks a decision read from `path` against the sweep and the models that trained in its
     /// rung (`candidates`): a file from another sweep or plan, or one naming other models, is
     /// refused.
-    pub fn check(&self, path: &PathBuf, sweep: &SweepFile, h: Halving, rung: u32, candidates: &[usize]) -> Result<(), DecisionError> {
-        let bad = |message: String| Err(DecisionError::Invalid { path: path.clone(), message });
+    pub fn check(&self, path: &Path, sweep: &SweepFile, h: Halving, rung: u32, candidates: &[usize]) -> Result<(), DecisionError> {
+        let bad = |message: String| Err(DecisionError::Invalid { path: path.to_path_buf(), message });
         if self.format > DECISION_FORMAT {
             return bad(format!("format {} is newer than this cyplam's ({DECISION_FORMAT})", self.format));
         }
@@ -293,15 +283,14 @@ pub fn read_decisions(dir: &SweepDir, sweep: &SweepFile) -> Result<Vec<RungDecis
     Ok(out)
 }
 
-/// The rung each model reached by the decisions taken (`decisions` from [`read_decisions`]):
-/// the rung it was pruned at or, for a model every decision promoted, the first undecided rung.
-pub fn rung_of(model: usize, decisions: &[RungDecision]) -> u32 {
-    for d in decisions {
-        if !d.promoted.contains(&model) {
-            return d.rung;
-        }
+/// The models that train in rung `rung` of a sweep of `n` models by the decisions taken
+/// (`decisions` from [`read_decisions`]): all of them in rung 0, else those rung `rung - 1`'s
+/// decision promoted; `None` while that decision is not taken.
+pub fn models_in(rung: u32, n: usize, decisions: &[RungDecision]) -> Option<Vec<usize>> {
+    match rung {
+        0 => Some((0..n).collect()),
+        k => decisions.get(k as usize - 1).map(|d| d.promoted.clone()),
     }
-    decisions.len() as u32
 }
 
 #[cfg(test)]
@@ -337,7 +326,7 @@ mod tests {
         let s = sweep(5, h);
         let plan = RungPlan::of(&s.grid, 1000).unwrap();
         assert_eq!((plan.end(0, 0), plan.end(0, 1)), (30, 90));
-        assert_eq!(plan.sizes(5), vec![5, 2]);
+        assert_eq!(plan.halving.sizes(5), vec![5, 2]);
         let ok = |_: &ModelDir| Ok(());
         // Model 0: a late bloomer (pruned); 1 and 3 tie at rung 0 (index breaks it); 2 stopped
         // short; 4 never started.
@@ -358,7 +347,8 @@ mod tests {
         assert_eq!(decide(&dir, &s, &plan, 0, &ok).unwrap(), d);
         assert_eq!(alive(&dir, &s, &plan, 1, &ok).unwrap(), vec![1, 3]);
         assert_eq!(read_decisions(&dir, &s).unwrap(), vec![d.clone()]);
-        assert_eq!((rung_of(0, &[d.clone()]), rung_of(1, &[d.clone()])), (0, 1));
+        assert_eq!(models_in(0, 5, &[d.clone()]), Some(vec![0, 1, 2, 3, 4]));
+        assert_eq!((models_in(1, 5, &[d.clone()]), models_in(2, 5, &[d.clone()])), (Some(vec![1, 3]), None));
         // A worker still training blocks the decision of another rung file.
         std::fs::remove_file(dir.rung_decision(0)).unwrap();
         let e = decide(&dir, &s, &plan, 0, &|m: &ModelDir| if m.root.ends_with("Model-002") { Err("locked".into()) } else { Ok(()) }).unwrap_err();

@@ -104,6 +104,12 @@ impl Halving {
     pub fn kept(&self, n: usize) -> usize {
         n.div_ceil(self.eta as usize)
     }
+
+    /// How many models train in each rung at most, starting from `n` in rung 0: n, ceil(n/eta),
+    /// ceil(ceil(n/eta)/eta), ... (`rungs` numbers; fewer models when some fail).
+    pub fn sizes(&self, n: usize) -> Vec<usize> {
+        std::iter::successors(Some(n), |&s| Some(self.kept(s))).take(self.rungs as usize).collect()
+    }
 }
 
 /// Models ranked by score (the best validation Accuracy20% so far; a model without a finite one
@@ -245,6 +251,8 @@ mod tests {
         assert_eq!(h.rung_ends(&[1000, 2000, 2700]), vec![1000, 1000, 1000, 2700]);
         assert_eq!(h.kept(10), 4);
         assert_eq!(h.kept(1), 1);
+        assert_eq!(h.sizes(27), vec![27, 9, 3, 1]);
+        assert_eq!(h.sizes(10), vec![10, 4, 2, 1]);
         assert!(Halving::new(1, 4).is_err() && Halving::new(3, 0).is_err());
         // Computed without the list, the same ends.
         for (total, snaps) in [(2700u64, 27u32), (2700, 3), (1000, 7), (416_400, 200), (5, 5), (100, 1)] {

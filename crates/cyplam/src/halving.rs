@@ -6,12 +6,16 @@
 //! rungs) from the models' files.
 
 use crate::db::Submission;
-use crate::state::{ModelStatus, State};
+use crate::slurm::Scheduler;
+use crate::state::{active_jobs, ModelStatus, State};
 use crate::submission::{estimate_core_hours, Frames, Stage};
+use crate::sweep::Frozen;
+use anyhow::{Context, Result};
 use cyplam_core::files::SweepFile;
 use cyplam_core::grid::Grid;
-use cyplam_core::halving::{RungDecision, RungPlan};
+use cyplam_core::halving::{models_in, RungDecision, RungPlan};
 use cyplam_core::layout::ModelDir;
+use cyplam_core::stopping::Halving;
 
 /// Which models of the current rung `submit` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,21 +40,13 @@ pub fn current_rung(decisions: &[RungDecision]) -> u32 {
     decisions.len() as u32
 }
 
-/// The models that train in rung `rung` by the decisions taken (all for rung 0).
-pub fn models_in(rung: u32, n: usize, decisions: &[RungDecision]) -> Option<Vec<usize>> {
-    match rung {
-        0 => Some((0..n).collect()),
-        k => decisions.get(k as usize - 1).map(|d| d.promoted.clone()),
-    }
-}
-
 /// What to submit: the current rung's models that `pick` takes, then an array per later rung
 /// (slots for ceil(n/eta) of the rung before's), each waiting for the one before. When the
 /// current rung has nothing to submit but has not been decided, the later rungs alone (waiting
 /// for the current rung's arrays still running, `active_jobs`). Refused while a later rung's
 /// array is queued: it waits for the current rung's old arrays, not for new ones.
-pub fn plan(grid: &Grid, decisions: &[RungDecision], states: &[ModelStatus], subs: &[Submission], active_jobs: &[String], pick: Pick) -> Plan {
-    let rungs = grid.halving.map(|h| h.rungs).unwrap_or(1);
+pub fn plan(grid: &Grid, h: Halving, decisions: &[RungDecision], states: &[ModelStatus], subs: &[Submission], active_jobs: &[String], pick: Pick) -> Plan {
+    let rungs = h.rungs;
     let r = current_rung(decisions).min(rungs.saturating_sub(1));
     let n = grid.models.len();
     let alive = models_in(r, n, decisions).unwrap_or_default();
@@ -82,15 +78,15 @@ pub fn plan(grid: &Grid, decisions: &[RungDecision], states: &[ModelStatus], sub
         };
         return Plan::Nothing(why);
     }
+    // Rung `from` holds `n_from` models: each later rung gets slots for ceil(n/eta) of the one before.
     let later = |from: u32, n_from: usize, after: Vec<String>| -> Vec<Stage> {
-        let h = grid.halving.unwrap_or(cyplam_core::stopping::Halving { eta: 3, rungs });
-        let mut size = n_from;
-        let mut out = Vec::new();
-        for k in from + 1..rungs {
-            size = h.kept(size);
-            out.push(Stage { rung: Some(k), slots: (0..size).collect(), models: Vec::new(), after: if k == from + 1 { after.clone() } else { Vec::new() } });
-        }
-        out
+        let sizes = h.sizes(n_from);
+        (from + 1..rungs)
+            .map(|k| {
+                let size = sizes[(k - from) as usize];
+                Stage { rung: Some(k), slots: (0..size).collect(), models: Vec::new(), after: if k == from + 1 { after.clone() } else { Vec::new() } }
+            })
+            .collect()
     };
     let this_rung_jobs: Vec<String> = active_of(&|k| k == r).iter().map(|s| s.job_id.clone()).collect();
     if todo.is_empty() {
@@ -106,27 +102,38 @@ pub fn plan(grid: &Grid, decisions: &[RungDecision], states: &[ModelStatus], sub
     Plan::Submit { rung: r, stages, done, active, damaged }
 }
 
-/// The rung plan in words, for the dry run: models and iterations per rung, and the estimated
-/// core-hours against the full grid's.
-pub fn plan_text(grid: &Grid, plan: &RungPlan, from: u32, n_from: usize, frames: Frames) -> String {
+/// [`plan`] for a frozen sweep: the decisions taken so far (from its files) and the jobs of the
+/// sweep Slurm still runs.
+pub async fn plan_for<S: Scheduler>(frozen: &Frozen, h: Halving, subs: &[Submission], states: &[ModelStatus], scheduler: &S, pick: Pick) -> Result<Plan> {
+    let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?;
+    let active = active_jobs(subs, scheduler).await?;
+    Ok(plan(&frozen.sweep.grid, h, &decisions, states, subs, &active, pick))
+}
+
+/// The rung plan of `stages` in words, for the dry run: the models and iterations of each rung
+/// submitted, and the estimated core-hours against the full grid's.
+pub fn plan_text(grid: &Grid, stages: &[Stage], frames: Frames) -> Result<String> {
+    let plan = RungPlan::of(grid, frames.train).context("the grid has no [halving] table")?;
     let h = plan.halving;
-    let Some(first) = grid.models.first() else { return String::new() };
+    let Some(first) = grid.models.first() else { return Ok(String::new()) };
     let total = plan.total(0).max(1);
     let full: Vec<f64> = grid.models.iter().map(|m| estimate_core_hours(m, frames.train, frames.validation)).collect();
     let mean = full.iter().sum::<f64>() / full.len().max(1) as f64;
     let mut o = format!("rung plan:          successive halving, eta {}, {} rungs (ends for {}, {} iterations)\n", h.eta, h.rungs, first.name, total);
-    let (mut size, mut work, mut before) = (n_from, 0.0, if from == 0 { 0 } else { plan.end(0, from - 1) });
-    for k in from..h.rungs {
-        if k > from {
-            size = h.kept(size);
-        }
-        let end = plan.end(0, k);
-        let part = end.saturating_sub(before) as f64 / total as f64;
-        work += size as f64 * mean * part;
+    // Each rung trains its models from the end of the rung before.
+    let mut before = match stages.first().and_then(|s| s.rung) {
+        Some(k) if k > 0 => plan.end(0, k - 1),
+        _ => 0,
+    };
+    let mut work = 0.0;
+    for st in stages {
+        let Some(k) = st.rung else { continue };
+        let (size, end) = (st.slots.len(), plan.end(0, k));
+        work += size as f64 * mean * end.saturating_sub(before) as f64 / total as f64;
         o.push_str(&format!(
             "  rung {k}:           {size} model(s) to iteration {end} ({:.1} % of the length){}\n",
             100.0 * end as f64 / total as f64,
-            if k + 1 == h.rungs { ", the end" } else { "" }
+            if plan.is_last(k) { ", the end" } else { "" }
         ));
         before = end;
     }
@@ -135,7 +142,7 @@ pub fn plan_text(grid: &Grid, plan: &RungPlan, from: u32, n_from: usize, frames:
         "halving work:       about {work:.1} single-core hours against {full_sum:.1} for the full grid ({:.0} %)\n",
         100.0 * work / full_sum.max(1e-12)
     ));
-    o
+    Ok(o)
 }
 
 /// `status`'s line per rung: its models, where it ends, and how far it is.
@@ -143,11 +150,7 @@ pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[Run
     let Some(h) = sweep.grid.halving else { return Vec::new() };
     let n = sweep.grid.models.len();
     let mut out = Vec::new();
-    let mut size = n;
-    for k in 0..h.rungs {
-        if k > 0 {
-            size = h.kept(size);
-        }
+    for (k, size) in (0..h.rungs).zip(h.sizes(n)) {
         let end = plan.map(|p| format!(" to iteration {}", p.end(0, k))).unwrap_or_default();
         let line = match models_in(k, n, decisions) {
             None => format!("rung {k}: up to {size} model(s){end}: waits for rung {}'s decision", k - 1),
@@ -184,7 +187,7 @@ pub fn local_not_training(md: &ModelDir) -> Result<(), String> {
     let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
     let host = v.get("host").and_then(|h| h.as_str()).unwrap_or_default();
     match v.get("pid").and_then(|p| p.as_u64()) {
-        Some(pid) if host == cyplam_core::files::hostname() && std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+        Some(pid) if crate::state::alive_here(host, pid) => {
             Err(format!("{} is held by pid {pid}", md.lock().display()))
         }
         _ => Ok(()),
@@ -196,6 +199,8 @@ mod tests {
     use super::*;
     use crate::db::Backend;
     use cyplam_core::halving::Candidate;
+
+    const H: Halving = Halving { eta: 3, rungs: 3 };
 
     fn grid(n: usize) -> Grid {
         let text = format!(
@@ -231,7 +236,7 @@ mod tests {
     #[test]
     fn a_fresh_sweep_submits_every_rung_and_a_later_submit_goes_on_from_the_first_undecided() {
         let g = grid(9);
-        let fresh = stages(plan(&g, &[], &[], &[], &[], Pick::Unfinished));
+        let fresh = stages(plan(&g, H, &[], &[], &[], &[], Pick::Unfinished));
         assert_eq!(fresh.0, 0);
         assert_eq!(fresh.1, vec![
             (Some(0), (0..9).collect(), (0..9).collect(), vec![]),
@@ -244,15 +249,15 @@ mod tests {
         states[2] = st(2, State::Waiting, Some(1));
         states[5] = st(5, State::Preempted, Some(1));
         states[7] = st(7, State::Waiting, Some(0));
-        let (r, s) = stages(plan(&g, &d, &states, &[], &[], Pick::Unfinished));
+        let (r, s) = stages(plan(&g, H, &d, &states, &[], &[], Pick::Unfinished));
         assert_eq!(r, 1);
         assert_eq!(s, vec![(Some(1), vec![1, 2], vec![5, 7], vec![]), (Some(2), vec![0], vec![], vec![])], "slots are positions among rung 1's models");
         // resubmit --failed takes the preempted one only.
-        let (_, s) = stages(plan(&g, &d, &states, &[], &[], Pick::Failed));
+        let (_, s) = stages(plan(&g, H, &d, &states, &[], &[], Pick::Failed));
         assert_eq!(s[0], (Some(1), vec![1], vec![5], vec![]));
         // A queued later rung: nothing, and why.
         let subs = [sub("40", 1), sub("41", 2)];
-        match plan(&g, &d, &states, &subs, &["41".to_string()], Pick::Unfinished) {
+        match plan(&g, H, &d, &states, &subs, &["41".to_string()], Pick::Unfinished) {
             Plan::Nothing(why) => assert!(why.contains("rung 2 (job 41) is queued and waits for rung 1's arrays") && why.contains("cyplam cancel h"), "{why}"),
             p => panic!("{p:?}"),
         }
@@ -260,11 +265,11 @@ mod tests {
         // rungs alone, waiting for rung 1's running array.
         states[5] = st(5, State::Running, Some(1));
         states[7] = st(7, State::Waiting, Some(1));
-        let (r, s) = stages(plan(&g, &d, &states, &subs, &["40".to_string()], Pick::Unfinished));
+        let (r, s) = stages(plan(&g, H, &d, &states, &subs, &["40".to_string()], Pick::Unfinished));
         assert_eq!((r, s), (2, vec![(Some(2), vec![0], vec![], vec!["40".to_string()])]));
         // Everything decided and the winner completed: nothing.
         let d2 = [d[0].clone(), decision(1, &[2, 5, 7], &[5])];
         states[5] = st(5, State::Completed, Some(2));
-        assert!(matches!(plan(&g, &d2, &states, &subs, &[], Pick::Unfinished), Plan::Nothing(w) if w.contains("done with the last rung (2)")));
+        assert!(matches!(plan(&g, H, &d2, &states, &subs, &[], Pick::Unfinished), Plan::Nothing(w) if w.contains("done with the last rung (2)")));
     }
 }

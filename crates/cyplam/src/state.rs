@@ -109,8 +109,12 @@ pub fn local_job_id() -> String {
 pub fn local_alive(job_id: &str) -> bool {
     let mut parts = job_id.splitn(3, ':');
     let (Some("local"), Some(host), Some(pid)) = (parts.next(), parts.next(), parts.next()) else { return false };
-    let me = cyplam_core::files::hostname();
-    host == me && Path::new(&format!("/proc/{pid}")).exists()
+    pid.parse().is_ok_and(|pid| alive_here(host, pid))
+}
+
+/// Whether process `pid` of host `host` runs: only a process of this machine can be told.
+pub fn alive_here(host: &str, pid: u64) -> bool {
+    host == cyplam_core::files::hostname() && Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Per-model state from the model files, the submissions and what the scheduler says.
@@ -119,12 +123,6 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
     // positions among them). A decision that cannot be read leaves those arrays unmapped; status
     // names the file.
     let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep).unwrap_or_default();
-    let rung_models = |rung: u32| -> Option<Vec<usize>> {
-        match rung {
-            0 => Some((0..frozen.sweep.grid.models.len()).collect()),
-            k => decisions.get(k as usize - 1).map(|d| d.promoted.clone()),
-        }
-    };
     let packing = Packing::new(frozen.sweep.grid.slurm.trainings_per_node);
     let layout = frozen.layout();
     let slurm_jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();
@@ -148,7 +146,7 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             continue;
         }
         let in_rung = match sub.rung {
-            Some(k) if k > 0 => match rung_models(k) {
+            Some(k) if k > 0 => match cyplam_core::halving::models_in(k, frozen.sweep.grid.models.len(), &decisions) {
                 Some(models) => Some(models),
                 None => continue,
             },

@@ -83,7 +83,7 @@ impl Frames {
 }
 
 /// Job arrays of one rung to submit (or of the whole sweep outside halving): the array task
-/// slots to fill (model indices outside halving and in rung 0; positions among the rung's models,
+/// slots to fill, sorted (model indices outside halving and in rung 0; positions among the rung's models,
 /// in model order, in a later rung) and the models they are known to train (for the record; a
 /// later rung's are known once the rung before is decided).
 #[derive(Debug, Clone, PartialEq)]
@@ -163,7 +163,7 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stag
             let job = s.submit(&path, &args).await.with_context(|| format!("submitting {}", path.display()))?;
             let covered_slots = packing.covered(&plan.indices(), &st.slots);
             let covered: Vec<usize> = if st.models.len() == st.slots.len() {
-                covered_slots.iter().filter_map(|c| st.slots.iter().position(|x| x == c).map(|p| st.models[p])).collect()
+                covered_slots.iter().filter_map(|c| st.slots.binary_search(c).ok().map(|p| st.models[p])).collect()
             } else {
                 Vec::new()
             };

@@ -63,8 +63,7 @@ impl GridArgs {
             println!("{} models ({}), {} to {} free parameters", g.models.len(),
                 g.axes.iter().map(|a| format!("{} x{}", a.name, a.len)).collect::<Vec<_>>().join(", "), min, max);
             if let Some(h) = g.halving {
-                let mut n = g.models.len();
-                let sizes: Vec<String> = (0..h.rungs).map(|k| { if k > 0 { n = h.kept(n); } n.to_string() }).collect();
+                let sizes: Vec<String> = h.sizes(g.models.len()).iter().map(|n| n.to_string()).collect();
                 println!("successive halving: eta {}, {} rungs: {} models per rung (`submit --dry-run` gives the iterations)", h.eta, h.rungs, sizes.join(", "));
             }
         }

@@ -3,10 +3,10 @@
 
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
-use crate::halving::{Pick, Plan};
-use crate::state::{active_jobs, model_states, State};
+use crate::halving::{plan_for, plan_text, Pick, Plan};
+use crate::state::{model_states, State};
 use crate::submission::{dry_run, submit_models, Frames, Stage};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -28,21 +28,16 @@ impl ResubmitArgs {
         let subs = o.db.submissions(o.id).await?;
         let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
         let grid = &o.sweep.sweep.grid;
-        if grid.halving.is_some() {
+        if let Some(h) = grid.halving {
             // Inside a halving sweep: the current rung's failed models, then the later rungs.
-            let decisions = cyplam_core::halving::read_decisions(&o.sweep.layout(), &o.sweep.sweep)?;
-            let active = active_jobs(&subs, ctx.scheduler).await?;
-            return match crate::halving::plan(grid, &decisions, &states, &subs, &active, Pick::Failed) {
+            return match plan_for(&o.sweep, h, &subs, &states, ctx.scheduler, Pick::Failed).await? {
                 Plan::Nothing(why) => {
                     println!("sweep {}: {why}", grid.name);
                     Ok(())
                 }
-                Plan::Submit { stages, rung, .. } if self.dry_run => {
+                Plan::Submit { stages, .. } if self.dry_run => {
                     let frames = Frames::of(grid)?;
-                    let rplan = cyplam_core::halving::RungPlan::of(grid, frames.train).context("the sweep has no [halving] table")?;
-                    let n_from = crate::halving::models_in(rung, grid.models.len(), &decisions).map(|m| m.len()).unwrap_or(0);
-                    let extra = crate::halving::plan_text(grid, &rplan, rung, n_from, frames);
-                    dry_run(grid, &o.sweep.dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &extra).await
+                    dry_run(grid, &o.sweep.dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &plan_text(grid, &stages, frames)?).await
                 }
                 Plan::Submit { stages, .. } => submit_models(&o.db, o.id, &o.sweep, &stages, ctx.scheduler, self.device.as_deref()).await,
             };

@@ -5,12 +5,12 @@
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use crate::db::Submission;
-use crate::halving::{plan as halving_plan, Pick, Plan};
-use crate::state::{active_jobs, model_states, ToSubmit};
+use crate::halving::{plan, plan_for, plan_text, Pick, Plan};
+use crate::state::{model_states, ToSubmit};
 use crate::submission::{dry_run, submit_models, Frames, Stage};
 use crate::sweep::{self, Frozen, GridFile};
-use anyhow::{bail, Context, Result};
-use cyplam_core::halving::RungPlan;
+use anyhow::{bail, Result};
+use cyplam_core::stopping::Halving;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -42,11 +42,9 @@ impl SubmitArgs {
         let o = ctx.freeze_sweep(&self.grid, file).await?;
         let subs = o.db.submissions(o.id).await?;
         let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
-        if o.sweep.sweep.grid.halving.is_some() {
-            let decisions = cyplam_core::halving::read_decisions(&o.sweep.layout(), &o.sweep.sweep)?;
-            let active = active_jobs(&subs, ctx.scheduler).await?;
+        if let Some(h) = o.sweep.sweep.grid.halving {
             let grid = &o.sweep.sweep.grid;
-            return match halving_plan(grid, &decisions, &states, &subs, &active, Pick::Unfinished) {
+            return match plan_for(&o.sweep, h, &subs, &states, ctx.scheduler, Pick::Unfinished).await? {
                 Plan::Nothing(why) => {
                     println!("nothing to submit for sweep {}: {why}", grid.name);
                     Ok(())
@@ -84,8 +82,8 @@ impl SubmitArgs {
         let runs = std::path::absolute(&ctx.global.runs_dir)?;
         let dir = runs.join(&file.grid.name);
         let existing = sweep::existing(&runs, &self.grid, &file.grid)?;
-        if file.grid.halving.is_some() {
-            return self.dry_run_halving(ctx, &file, &dir, existing.as_ref(), frames).await;
+        if let Some(h) = file.grid.halving {
+            return self.dry_run_halving(ctx, &file, h, &dir, existing.as_ref(), frames).await;
         }
         let todo: Vec<usize> = match existing {
             None => (0..file.grid.models.len()).collect(),
@@ -123,28 +121,25 @@ impl SubmitArgs {
 
     /// The dry run of a halving sweep: the rung arrays it would submit from where the sweep
     /// stands, and the rung plan.
-    async fn dry_run_halving<S: Scheduler>(&self, ctx: &Ctx<'_, S>, file: &GridFile, dir: &std::path::Path, existing: Option<&Frozen>, frames: Frames) -> Result<()> {
+    async fn dry_run_halving<S: Scheduler>(&self, ctx: &Ctx<'_, S>, file: &GridFile, h: Halving, dir: &std::path::Path, existing: Option<&Frozen>, frames: Frames) -> Result<()> {
         let grid = &file.grid;
-        let (decisions, states, subs, active) = match existing {
-            None => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+        let planned = match existing {
+            // A sweep not frozen yet: every model is new and nothing is decided.
+            None => plan(grid, h, &[], &[], &[], &[], Pick::Unfinished),
             Some(frozen) => {
                 let subs = self.recorded_submissions(ctx, frozen).await?;
                 let states = model_states(frozen, &subs, Some(ctx.scheduler)).await?;
-                let active = active_jobs(&subs, ctx.scheduler).await?;
-                (cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?, states, subs, active)
+                plan_for(frozen, h, &subs, &states, ctx.scheduler, Pick::Unfinished).await?
             }
         };
-        match halving_plan(grid, &decisions, &states, &subs, &active, Pick::Unfinished) {
+        match planned {
             Plan::Nothing(why) => {
                 println!("nothing to submit for sweep {}: {why}", grid.name);
                 println!("# ---- dry run: nothing was submitted or written ----");
                 Ok(())
             }
-            Plan::Submit { stages, rung, .. } => {
-                let rplan = RungPlan::of(grid, frames.train).context("the grid has no [halving] table")?;
-                let n_from = crate::halving::models_in(rung.min(decisions.len() as u32), grid.models.len(), &decisions).map(|m| m.len()).unwrap_or(0);
-                let extra = crate::halving::plan_text(grid, &rplan, rung, n_from, frames);
-                dry_run(grid, dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &extra).await
+            Plan::Submit { stages, .. } => {
+                dry_run(grid, dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &plan_text(grid, &stages, frames)?).await
             }
         }
     }

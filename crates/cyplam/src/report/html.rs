@@ -133,8 +133,7 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         );
     }
     let _ = writeln!(h, "<li>training time in all<b>{hours:.2} h</b></li>");
-    let rows: Vec<crate::db::query::ModelRow> = models.iter().map(|m| m.row.clone()).collect();
-    if let Some(c) = super::HalvingCompute::of(f, &rows) {
+    if let Some(c) = super::HalvingCompute::of(f, models.iter().map(|m| &m.row)) {
         let pruned = count(RecordedStatus::Pruned);
         let _ = writeln!(h, "<li>pruned by successive halving<b>{pruned}</b></li>");
         let frac = if c.full_seconds > 0.0 { 100.0 * c.seconds / c.full_seconds } else { 0.0 };

@@ -36,7 +36,7 @@ pub struct HalvingCompute {
 }
 
 impl HalvingCompute {
-    pub fn of(f: &Frozen, rows: &[crate::db::query::ModelRow]) -> Option<HalvingCompute> {
+    pub fn of<'a>(f: &Frozen, rows: impl IntoIterator<Item = &'a crate::db::query::ModelRow>) -> Option<HalvingCompute> {
         f.sweep.grid.halving?;
         let mut c = HalvingCompute { seconds: 0.0, full_seconds: 0.0, iterations: 0.0, full_iterations: 0.0 };
         for r in rows {
