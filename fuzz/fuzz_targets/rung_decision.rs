@@ -1,10 +1,9 @@
 //! Any text as a successive-halving decision file (halving/rung-K.json): parsing never panics,
 //! and a decision the check accepts against a sweep of 5 models only promotes its own candidates,
-//! in order, and explains every pruned one without panicking; rung 1's models are the promoted ones.
+//! in order, at most the rule's cap, and explains every pruned one without panicking; rung 1's models are the promoted ones.
 #![no_main]
 use cyplam_core::files::{SweepFile, FORMAT_VERSION};
 use cyplam_core::halving::{models_in, RungDecision};
-use cyplam_core::stopping::Halving;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -24,9 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let path = std::path::Path::new("rung-0.json");
     let candidates: Vec<usize> = (0..5).collect();
     for rung in [0, 1, d.rung] {
-        if d.check(path, s, Halving { eta: 3, rungs: 3 }, rung, &candidates).is_ok() {
+        let h = s.grid.halving.expect("the fuzz grid has [halving]");
+        if d.check(path, s, h, rung, &candidates).is_ok() {
             assert!(d.promoted.iter().all(|m| candidates.contains(m)), "promoted a model that did not train: {:?}", d.promoted);
-            assert!(d.promoted.windows(2).all(|w| w[0] < w[1]) && d.promoted.len() <= d.kept);
+            assert!(d.promoted.windows(2).all(|w| w[0] < w[1]) && d.promoted.len() <= h.max_kept(candidates.len()));
+            let _ = d.verdict().summary();
             for c in d.pruned() {
                 let _ = d.why_pruned(c);
             }

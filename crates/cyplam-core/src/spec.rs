@@ -144,14 +144,32 @@ impl FromStr for Precision {
     }
 }
 
-/// Stop training when the validation Accuracy20% has not improved by more than `min_delta` over
-/// the best so far for `patience` consecutive snapshots.
+/// Stop training when the validation Accuracy20% has not improved by more than the larger of
+/// `min_delta` and `noise` times the curve's jitter over the best so far for `patience`
+/// consecutive snapshots (`stopping::early_stop`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
     /// Snapshots without improvement before stopping, at least 1.
     pub patience: u32,
     /// Smallest rise of validation Accuracy20% that counts as an improvement, >= 0.
     pub min_delta: f64,
+    /// A rise must also exceed this many times the curve's own snapshot-to-snapshot jitter
+    /// (0: off; a sweep frozen before this setting had it off).
+    #[serde(default)]
+    pub noise: f64,
+    /// And stop only once the mean of the last `patience` snapshots lies more than this many
+    /// times the curve's jitter below the best: the curve has fallen, not only flattened (0: off;
+    /// off in a sweep frozen before this setting).
+    #[serde(default)]
+    pub drop: f64,
+}
+
+impl EarlyStopping {
+    /// Early stopping's defaults (bench/halving, docs/halving.md): patience in snapshots, and the
+    /// noise factor.
+    pub const DEFAULT_PATIENCE: u32 = 10;
+    pub const DEFAULT_NOISE: f64 = 1.0;
+    pub const DEFAULT_DROP: f64 = 0.0;
 }
 
 /// How long a model trains: a number of iterations, or of epochs (one epoch is

@@ -443,7 +443,7 @@ mod tests {
         assert!(!is_new_best(None, &nan_first[0]), "a NaN first row is not taken");
         assert!(is_new_best(None, &nan_first[1]));
         // Early stopping ignores such rows as improvements too.
-        let es = EarlyStopping { patience: 2, min_delta: 0.0 };
+        let es = EarlyStopping { patience: 2, min_delta: 0.0, noise: 0.0, drop: 0.0 };
         let mut r = rows(&[0.1, 0.2, 0.3]);
         r[0].validation_loss = f64::NAN;
         assert_eq!(early_stop(&es, &r), None);

@@ -1,7 +1,7 @@
 //! The `cyplam` command line: a root with the global options and one subcommand per verb. This
 //! file only parses and dispatches; each verb is a file under `commands/`.
 
-use crate::commands::{cancel, collect, completions, data, grid, report, resubmit, run, scale, status, submit};
+use crate::commands::{cancel, collect, completions, data, grid, prune, report, resubmit, run, scale, status, submit};
 use crate::ctx::{Ctx, Global};
 use crate::slurm::{Scheduler, Slurm};
 use anyhow::Result;
@@ -37,6 +37,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Cancel a sweep's Slurm jobs.
     Cancel(cancel::CancelArgs),
+    /// Withdraw models from a halving sweep, so that their rung is decided without them.
+    Prune(prune::PruneArgs),
     /// The scalability study: time the grid's models per core count, measure packings, recommend one.
     Scale(scale::ScaleArgs),
     /// Print a shell completion script (bash, zsh, fish, ...).
@@ -55,6 +57,7 @@ impl Command {
             Command::Collect(a) => a.run(ctx).await,
             Command::Report(a) => a.run(ctx).await,
             Command::Cancel(a) => a.run(ctx).await,
+            Command::Prune(a) => a.run(ctx).await,
             Command::Scale(a) => a.run(ctx).await,
             Command::Completions(a) => a.run(&mut <Cli as clap::CommandFactory>::command()),
         }

@@ -41,7 +41,8 @@ pub fn current_rung(decisions: &[RungDecision]) -> u32 {
 }
 
 /// What to submit: the current rung's models that `pick` takes, then an array per later rung
-/// (slots for ceil(n/eta) of the rung before's), each waiting for the one before. When the
+/// (slots for as many as the rule may promote of the rung before's: ceil(n/eta), or up to its cap
+/// with ties; slots past the promoted models exit at once), each waiting for the one before. When the
 /// current rung has nothing to submit but has not been decided, the later rungs alone (waiting
 /// for the current rung's arrays still running, `active_jobs`). Refused while a later rung's
 /// array is queued: it waits for the current rung's old arrays, not for new ones.
@@ -78,9 +79,10 @@ pub fn plan(grid: &Grid, h: Halving, decisions: &[RungDecision], states: &[Model
         };
         return Plan::Nothing(why);
     }
-    // Rung `from` holds `n_from` models: each later rung gets slots for ceil(n/eta) of the one before.
+    // Rung `from` holds `n_from` models: each later rung gets slots for as many as the rule may
+    // promote of the one before.
     let later = |from: u32, n_from: usize, after: Vec<String>| -> Vec<Stage> {
-        let sizes = h.sizes(n_from);
+        let sizes = h.max_sizes(n_from);
         (from + 1..rungs)
             .map(|k| {
                 let size = sizes[(k - from) as usize];
@@ -111,7 +113,8 @@ pub async fn plan_for<S: Scheduler>(frozen: &Frozen, h: Halving, subs: &[Submiss
 }
 
 /// The rung plan of `stages` in words, for the dry run: the models and iterations of each rung
-/// submitted, and the estimated core-hours against the full grid's.
+/// submitted, and the estimated core-hours against the full grid's, from no ties (ceil(n/eta) go
+/// on at every rung) to every rung promoting up to its cap.
 pub fn plan_text(grid: &Grid, stages: &[Stage], frames: Frames) -> Result<String> {
     let plan = RungPlan::of(grid, frames.train).context("the grid has no [halving] table")?;
     let h = plan.halving;
@@ -119,29 +122,43 @@ pub fn plan_text(grid: &Grid, stages: &[Stage], frames: Frames) -> Result<String
     let total = plan.total(0).max(1);
     let full: Vec<f64> = grid.models.iter().map(|m| estimate_core_hours(m, frames.train, frames.validation)).collect();
     let mean = full.iter().sum::<f64>() / full.len().max(1) as f64;
-    let mut o = format!("rung plan:          successive halving, eta {}, {} rungs (ends for {}, {} iterations)\n", h.eta, h.rungs, first.name, total);
+    let mut o = format!(
+        "rung plan:          successive halving, eta {}, {} rungs, promotion {} (ends for {}, {} iterations)\n",
+        h.eta, h.rungs, h.promotion.describe(), first.name, total
+    );
     // Each rung trains its models from the end of the rung before.
     let mut before = match stages.first().and_then(|s| s.rung) {
         Some(k) if k > 0 => plan.end(0, k - 1),
         _ => 0,
     };
-    let mut work = 0.0;
-    for st in stages {
+    // The fewest models per stage: the first as submitted, then ceil(n/eta) of the one before.
+    let least = stages.first().map(|s| h.sizes(s.slots.len())).unwrap_or_default();
+    let (mut low, mut high) = (0.0, 0.0);
+    for (i, st) in stages.iter().enumerate() {
         let Some(k) = st.rung else { continue };
         let (size, end) = (st.slots.len(), plan.end(0, k));
-        work += size as f64 * mean * end.saturating_sub(before) as f64 / total as f64;
+        let min = least.get(i).copied().unwrap_or(size).min(size);
+        let share = mean * end.saturating_sub(before) as f64 / total as f64;
+        low += min as f64 * share;
+        high += size as f64 * share;
+        let count = if min == size { format!("{size} model(s)") } else { format!("{min} to {size} model(s)") };
         o.push_str(&format!(
-            "  rung {k}:           {size} model(s) to iteration {end} ({:.1} % of the length){}\n",
+            "  rung {k}:           {count} to iteration {end} ({:.1} % of the length){}\n",
             100.0 * end as f64 / total as f64,
             if plan.is_last(k) { ", the end" } else { "" }
         ));
         before = end;
     }
-    let full_sum: f64 = full.iter().sum();
-    o.push_str(&format!(
-        "halving work:       about {work:.1} single-core hours against {full_sum:.1} for the full grid ({:.0} %)\n",
-        100.0 * work / full_sum.max(1e-12)
-    ));
+    let full_sum: f64 = full.iter().sum::<f64>().max(1e-12);
+    let pct = |w: f64| 100.0 * w / full_sum;
+    if (high - low).abs() < 1e-9 {
+        o.push_str(&format!("halving work:       about {low:.1} single-core hours against {full_sum:.1} for the full grid ({:.0} %)\n", pct(low)));
+    } else {
+        o.push_str(&format!(
+            "halving work:       about {low:.1} (no ties) to {high:.1} (every rung at its cap) single-core hours against {full_sum:.1} for the full grid ({:.0} to {:.0} %)\n",
+            pct(low), pct(high)
+        ));
+    }
     Ok(o)
 }
 
@@ -150,7 +167,7 @@ pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[Run
     let Some(h) = sweep.grid.halving else { return Vec::new() };
     let n = sweep.grid.models.len();
     let mut out = Vec::new();
-    for (k, size) in (0..h.rungs).zip(h.sizes(n)) {
+    for (k, size) in (0..h.rungs).zip(h.max_sizes(n)) {
         let end = plan.map(|p| format!(" to iteration {}", p.end(0, k))).unwrap_or_default();
         let line = match models_in(k, n, decisions) {
             None => format!("rung {k}: up to {size} model(s){end}: waits for rung {}'s decision", k - 1),
@@ -171,7 +188,10 @@ pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[Run
                     }
                 }
                 let said = counts.iter().map(|(w, c)| format!("{c} {w}")).collect::<Vec<_>>().join(", ");
-                let decided = if decisions.get(k as usize).is_some() { " (decided)" } else { "" };
+                let decided = match decisions.get(k as usize) {
+                    Some(d) => format!(" (decided: {})", d.verdict().summary()),
+                    None => String::new(),
+                };
                 format!("rung {k}: {} model(s){end}{decided}: {said}", models.len())
             }
         };
@@ -200,7 +220,7 @@ mod tests {
     use crate::db::Backend;
     use cyplam_core::halving::Candidate;
 
-    const H: Halving = Halving { eta: 3, rungs: 3 };
+    const H: Halving = Halving { eta: 3, rungs: 3, promotion: cyplam_core::stopping::Promotion::Rank };
 
     fn grid(n: usize) -> Grid {
         let text = format!(
@@ -216,9 +236,10 @@ mod tests {
 
     fn decision(rung: u32, candidates: &[usize], promoted: &[usize]) -> RungDecision {
         RungDecision {
-            format: 1, sweep: "h".into(), eta: 3, rungs: 3, rung, kept: candidates.len().div_ceil(3),
+            format: 2, sweep: "h".into(), eta: 3, rungs: 3, promotion: H.promotion, rung, kept: candidates.len().div_ceil(3), cap: None,
+            noise: None, margin: None, cutoff: None,
             candidates: candidates.iter().map(|&i| Candidate { index: i, model: format!("Model-00{i}"), end_iteration: 10, best_accuracy20: Some(0.5), excluded: None }).collect(),
-            promoted: promoted.to_vec(), decided_unix: 0,
+            promoted: promoted.to_vec(), ties: Vec::new(), by_axis: Vec::new(), decided_unix: 0,
         }
     }
 
@@ -271,5 +292,14 @@ mod tests {
         let d2 = [d[0].clone(), decision(1, &[2, 5, 7], &[5])];
         states[5] = st(5, State::Completed, Some(2));
         assert!(matches!(plan(&g, H, &d2, &states, &subs, &[], Pick::Unfinished), Plan::Nothing(w) if w.contains("done with the last rung (2)")));
+    }
+
+    #[test]
+    fn with_ties_the_later_rungs_get_slots_up_to_the_cap() {
+        let g = grid(9);
+        let h = Halving::new(3, 3).unwrap();
+        assert_eq!(h.max_sizes(9), vec![9, 6, 4], "cap x2 of ceil(9/3) = 6, then of ceil(6/3) = 4");
+        let (_, s) = stages(plan(&g, h, &[], &[], &[], &[], Pick::Unfinished));
+        assert_eq!(s.iter().map(|s| s.1.len()).collect::<Vec<_>>(), vec![9, 6, 4]);
     }
 }

@@ -35,7 +35,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("keep_snapshots", "\"all\", \"best\" or \"none\" (default \"all\")"),
     ("threads", "threads when neither --threads nor Slurm says (default: cpus_per_training)"),
     ("precision", "\"fp32\" or \"bf16\" (bf16 compute, fp32 weights and Adam state; default \"fp32\")"),
-    ("early_stopping", "a table { patience = snapshots >= 1, min_delta = Accuracy20% >= 0 (default 0) } (default: off)"),
+    ("early_stopping", "true (the defaults), false, or a table { patience = snapshots >= 1 (default 10), noise = a rise must exceed this many times the curve's jitter, 0 to 100 (default 1), drop = stop only once the last patience snapshots average this many jitters below the best, 0 to 100 (default 0), min_delta = Accuracy20% >= 0 (default 0) } (default: off)"),
 ];
 
 pub(super) fn setting_names() -> String {
@@ -63,12 +63,10 @@ pub enum SettingError {
     EvenKernel { size: i64, valid: &'static str },
     #[error(transparent)]
     Name(#[from] ParseSettingError),
-    #[error("unknown key `{key}` in early_stopping; valid: patience, min_delta")]
+    #[error("unknown key `{key}` in early_stopping; valid: patience, noise, drop, min_delta")]
     EarlyStoppingKey { key: String },
-    #[error("early_stopping lacks `patience`; valid: {valid}")]
-    NoPatience { valid: &'static str },
-    #[error("min_delta {value} is out of range; valid: {valid}")]
-    MinDelta { value: f64, valid: &'static str },
+    #[error("early_stopping.{key} {value} is out of range; valid: {valid}")]
+    MinDelta { key: &'static str, value: f64, valid: &'static str },
 }
 
 impl SettingError {
@@ -268,9 +266,12 @@ pub(super) fn parse_output(o: Option<&RawOutput>) -> OutputConfig {
     OutputConfig { tensorboard: o.and_then(|o| o.tensorboard).unwrap_or(false) }
 }
 
-/// `[halving]`: `eta` (default 3) and `rungs` (default 4), checked by [`Halving::new`].
+/// `[halving]`: `eta` (default 3), `rungs` (default 4), checked by [`Halving::with`], and the
+/// promotion rule: `promote = "noise"` (default; `noise`, `cap`, `axes`) or `"rank"`.
 pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result<Option<Halving>, GridError> {
+    use crate::stopping::{Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
     let Some(h) = h else { return Ok(None) };
+    let raw = h.get_ref();
     let get = |v: &Option<Spanned<i64>>, key: &str, default: u32| -> Result<u32, GridError> {
         match v {
             None => Ok(default),
@@ -278,12 +279,49 @@ pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result
                 .map_err(|_| cx.err(Some(v.span()), Some(key), format!("{} is out of range; valid: {}", v.get_ref(), if key == "halving.eta" { "2 or more" } else { "1 to 16" }))),
         }
     };
-    let eta = get(&h.get_ref().eta, "halving.eta", 3)?;
-    let rungs = get(&h.get_ref().rungs, "halving.rungs", 4)?;
-    Halving::new(eta, rungs).map(Some).map_err(|e| {
+    let number = |v: &Option<Spanned<toml::Value>>, key: &str, default: f64| -> Result<f64, GridError> {
+        match v {
+            None => Ok(default),
+            Some(v) => match v.get_ref() {
+                toml::Value::Float(f) => Ok(*f),
+                toml::Value::Integer(i) => Ok(*i as f64),
+                other => Err(cx.err(Some(v.span()), Some(key), format!("{other} is not a number; valid: a number, e.g. {default}"))),
+            },
+        }
+    };
+    let eta = get(&raw.eta, "halving.eta", DEFAULT_ETA)?;
+    let rungs = get(&raw.rungs, "halving.rungs", DEFAULT_RUNGS)?;
+    let rule = raw.promote.as_ref().map(|p| p.get_ref().as_str()).unwrap_or("noise");
+    let noise_keys = [("halving.noise", &raw.noise), ("halving.cap", &raw.cap), ("halving.axes", &raw.axes)];
+    let promotion = match rule {
+        "noise" => {
+            let noise = number(&raw.noise, "halving.noise", DEFAULT_NOISE)?;
+            let cap = number(&raw.cap, "halving.cap", DEFAULT_CAP)?;
+            let axes = number(&raw.axes, "halving.axes", DEFAULT_AXES)?;
+            Promotion::noise(noise, cap, axes).map_err(|e| {
+                let (key, v) = match e {
+                    HalvingError::Noise(_) => noise_keys[0],
+                    HalvingError::Cap(_) => noise_keys[1],
+                    _ => noise_keys[2],
+                };
+                cx.err(v.as_ref().map(|v| v.span()).or(Some(h.span())), Some(key), e)
+            })?
+        }
+        "rank" => {
+            if let Some((key, Some(v))) = noise_keys.iter().find(|(_, v)| v.is_some()) {
+                return Err(cx.err(Some(v.span()), Some(key), "applies to promote = \"noise\" only; this table says promote = \"rank\" (the best ceil(n/eta), no ties)"));
+            }
+            Promotion::Rank
+        }
+        other => {
+            let span = raw.promote.as_ref().map(|p| p.span());
+            return Err(cx.err(span, Some("halving.promote"), format!("\"{other}\" is not a promotion rule; valid: \"noise\" (the default: ties within noise of the cutoff go on) or \"rank\" (the best ceil(n/eta) only)")));
+        }
+    };
+    Halving::with(eta, rungs, promotion).map(Some).map_err(|e| {
         let (span, key) = match e {
-            HalvingError::Eta(_) => (h.get_ref().eta.as_ref().map(|v| v.span()), "halving.eta"),
-            HalvingError::Rungs(_) => (h.get_ref().rungs.as_ref().map(|v| v.span()), "halving.rungs"),
+            HalvingError::Eta(_) => (raw.eta.as_ref().map(|v| v.span()), "halving.eta"),
+            _ => (raw.rungs.as_ref().map(|v| v.span()), "halving.rungs"),
         };
         cx.err(span.or(Some(h.span())), Some(key), e)
     })
@@ -333,7 +371,8 @@ pub(super) struct Partial {
     keep_snapshots: Option<KeepSnapshots>,
     threads: Option<u32>,
     precision: Option<Precision>,
-    early_stopping: Option<EarlyStopping>,
+    /// `Some(None)`: set to off (`early_stopping = false`).
+    early_stopping: Option<Option<EarlyStopping>>,
 }
 
 fn int(v: &toml::Value, min: i64, max: i64, what: &'static str) -> Result<i64, SettingError> {
@@ -376,21 +415,41 @@ fn checked_float(v: &toml::Value, what: &'static str, ok: impl Fn(f64) -> bool) 
     Ok(x)
 }
 
-fn early_stopping(v: &toml::Value, what: &'static str) -> Result<EarlyStopping, SettingError> {
-    let t = v.as_table().ok_or_else(|| SettingError::wrong_type("a table", v, what))?;
-    if let Some(k) = t.keys().find(|k| *k != "patience" && *k != "min_delta") {
+fn early_stopping(v: &toml::Value, what: &'static str) -> Result<Option<EarlyStopping>, SettingError> {
+    let defaults = EarlyStopping { patience: EarlyStopping::DEFAULT_PATIENCE, min_delta: 0.0, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP };
+    if let Some(on) = v.as_bool() {
+        return Ok(on.then_some(defaults));
+    }
+    let t = v.as_table().ok_or_else(|| SettingError::wrong_type("true, false or a table", v, what))?;
+    if let Some(k) = t.keys().find(|k| !["patience", "min_delta", "noise", "drop"].contains(&k.as_str())) {
         return Err(SettingError::EarlyStoppingKey { key: k.clone() });
     }
-    let patience = t.get("patience").ok_or(SettingError::NoPatience { valid: what })?;
-    let patience = int(patience, 1, u32::MAX as i64, what)? as u32;
+    let patience = match t.get("patience") {
+        Some(p) => int(p, 1, u32::MAX as i64, what)? as u32,
+        None => defaults.patience,
+    };
     let min_delta = match t.get("min_delta") {
         Some(d) => float(d, what)?,
         None => 0.0,
     };
     if !(min_delta >= 0.0 && min_delta.is_finite()) {
-        return Err(SettingError::MinDelta { value: min_delta, valid: what });
+        return Err(SettingError::MinDelta { key: "min_delta", value: min_delta, valid: what });
     }
-    Ok(EarlyStopping { patience, min_delta })
+    let noise = match t.get("noise") {
+        Some(d) => float(d, what)?,
+        None => defaults.noise,
+    };
+    if !(noise >= 0.0 && noise <= 100.0) {
+        return Err(SettingError::MinDelta { key: "noise", value: noise, valid: what });
+    }
+    let drop = match t.get("drop") {
+        Some(d) => float(d, what)?,
+        None => defaults.drop,
+    };
+    if !(drop >= 0.0 && drop <= 100.0) {
+        return Err(SettingError::MinDelta { key: "drop", value: drop, valid: what });
+    }
+    Ok(Some(EarlyStopping { patience, min_delta, noise, drop }))
 }
 
 fn reg_layers(v: &toml::Value, what: &'static str) -> Result<Vec<Layer>, SettingError> {
@@ -491,7 +550,7 @@ impl Partial {
             seed: self.seed.unwrap_or(0),
             keep_snapshots: self.keep_snapshots.unwrap_or(KeepSnapshots::All),
             precision: self.precision.unwrap_or_default(),
-            early_stopping: self.early_stopping,
+            early_stopping: self.early_stopping.flatten(),
             threads: self.threads.unwrap_or(slurm.cpus_per_training),
             free_params: arch.free_params(),
         })

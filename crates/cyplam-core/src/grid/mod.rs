@@ -157,6 +157,19 @@ impl Grid {
     pub fn varying_settings(&self) -> Vec<&'static str> {
         expand::varying_settings(&self.models)
     }
+
+    /// The position of model `index`'s value in each axis, in axis order (the models are numbered
+    /// with the first axis outermost, the last fastest).
+    pub fn axis_values(&self, index: usize) -> Vec<usize> {
+        let mut rest = index;
+        let mut out = vec![0; self.axes.len()];
+        for (i, a) in self.axes.iter().enumerate().rev() {
+            let len = a.len.max(1);
+            out[i] = rest % len;
+            rest /= len;
+        }
+        out
+    }
 }
 
 /// Line and column (1-based) of a byte offset.

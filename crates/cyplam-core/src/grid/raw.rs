@@ -43,6 +43,10 @@ pub(super) struct RawOutput {
 pub(super) struct RawHalving {
     pub eta: Option<Spanned<i64>>,
     pub rungs: Option<Spanned<i64>>,
+    pub promote: Option<Spanned<String>>,
+    pub noise: Option<Spanned<toml::Value>>,
+    pub cap: Option<Spanned<toml::Value>>,
+    pub axes: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

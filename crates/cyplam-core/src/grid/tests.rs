@@ -326,24 +326,33 @@ fn early_stopping_is_off_by_default_and_checked() {
     let g = p(ARCH).unwrap();
     assert_eq!(g.models[0].early_stopping, None);
     let g = p(&format!("{ARCH}early_stopping = {{ patience = 3, min_delta = 0.005 }}\n")).unwrap();
-    assert_eq!(g.models[0].early_stopping, Some(EarlyStopping { patience: 3, min_delta: 0.005 }));
-    assert_eq!(model_settings(&g.models[0])["early_stopping"], serde_json::json!({"patience": 3, "min_delta": 0.005}));
+    assert_eq!(g.models[0].early_stopping, Some(EarlyStopping { patience: 3, min_delta: 0.005, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP }));
+    assert_eq!(model_settings(&g.models[0])["early_stopping"], serde_json::json!({"patience": 3, "min_delta": 0.005, "noise": EarlyStopping::DEFAULT_NOISE, "drop": EarlyStopping::DEFAULT_DROP}));
+    // true: the defaults; false: off, also over a [settings] that turned it on.
+    let g = p(&format!("{ARCH}early_stopping = true\n")).unwrap();
+    assert_eq!(g.models[0].early_stopping.map(|e| (e.patience, e.noise)), Some((EarlyStopping::DEFAULT_PATIENCE, EarlyStopping::DEFAULT_NOISE)));
+    let g = p(&format!("{ARCH}[grid]\nearly_stopping = [true, false]\n")).unwrap();
+    assert!(g.models[0].early_stopping.is_some() && g.models[1].early_stopping.is_none());
+    let g = p(&format!("{ARCH}early_stopping = {{ noise = 0, drop = 2 }}\n")).unwrap();
+    assert_eq!(g.models[0].early_stopping.map(|e| (e.patience, e.noise, e.drop)), Some((EarlyStopping::DEFAULT_PATIENCE, 0.0, 2.0)));
+    let e = err("[settings]\nearly_stopping = { noise = -1 }\n");
+    assert!(e.contains("early_stopping.noise -1 is out of range"), "{e}");
     let g = p(&format!("{ARCH}early_stopping = {{ patience = 2 }}\n")).unwrap();
-    assert_eq!(g.models[0].early_stopping, Some(EarlyStopping { patience: 2, min_delta: 0.0 }));
+    assert_eq!(g.models[0].early_stopping, Some(EarlyStopping { patience: 2, min_delta: 0.0, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP }));
     // As an axis, inside a table axis (an axis of tables must not be named after a setting).
     let g = p(&format!("{ARCH}[grid]\nstopping = [{{ early_stopping = {{ patience = 2 }} }}, {{ early_stopping = {{ patience = 4 }} }}]\n")).unwrap();
     assert_eq!(g.models[1].early_stopping.map(|e| e.patience), Some(4));
 
     let e = err("[settings]\nearly_stopping = { patience = 0 }\n");
     assert!(e.contains("key `settings.early_stopping`: 0 is out of range"), "{e}");
-    let e = err("[settings]\nearly_stopping = { min_delta = 0.1 }\n");
-    assert!(e.contains("early_stopping lacks `patience`"), "{e}");
+    let g = p(&format!("{ARCH}early_stopping = {{ min_delta = 0.1 }}\n")).unwrap();
+    assert_eq!(g.models[0].early_stopping.map(|e| e.patience), Some(EarlyStopping::DEFAULT_PATIENCE), "patience has a default");
     let e = err("[settings]\nearly_stopping = { patience = 3, min_delta = -0.1 }\n");
     assert!(e.contains("min_delta -0.1 is out of range"), "{e}");
     let e = err("[settings]\nearly_stopping = { patience = 3, delta = 0.1 }\n");
-    assert!(e.contains("unknown key `delta` in early_stopping; valid: patience, min_delta"), "{e}");
+    assert!(e.contains("unknown key `delta` in early_stopping; valid: patience, noise, drop, min_delta"), "{e}");
     let e = err("[settings]\nearly_stopping = 3\n");
-    assert!(e.contains("expected a table, found integer 3"), "{e}");
+    assert!(e.contains("expected true, false or a table, found integer 3"), "{e}");
 }
 
 #[test]
@@ -382,8 +391,8 @@ fn a_grid_too_large_to_count_is_refused_not_overflowed() {
 fn halving_is_off_by_default_and_checked() {
     use crate::stopping::Halving;
     assert_eq!(p(ARCH).unwrap().halving, None);
-    assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving, Some(Halving { eta: 3, rungs: 4 }), "defaults eta 3, rungs 4");
-    assert_eq!(p(&format!("[halving]\neta = 2\nrungs = 3\n{ARCH}")).unwrap().halving, Some(Halving { eta: 2, rungs: 3 }));
+    assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving, Some(Halving::new(3, 4).unwrap()), "defaults eta 3, rungs 4");
+    assert_eq!(p(&format!("[halving]\neta = 2\nrungs = 3\n{ARCH}")).unwrap().halving, Some(Halving::new(2, 3).unwrap()));
     let e = err("[halving]\neta = 1\n");
     assert!(e.contains(":2:7: key `halving.eta`: eta 1: give 2 or more"), "{e}");
     let e = err("[halving]\nrungs = 17\n");
@@ -391,5 +400,19 @@ fn halving_is_off_by_default_and_checked() {
     let e = err("[halving]\nrungs = -1\n");
     assert!(e.contains("key `halving.rungs`: -1 is out of range; valid: 1 to 16"), "{e}");
     let e = err("[halving]\nrung = 3\n");
-    assert!(e.contains("unknown field `rung`, expected `eta` or `rungs`"), "{e}");
+    assert!(e.contains("unknown field `rung`, expected one of `eta`, `rungs`, `promote`, `noise`, `cap`, `axes`"), "{e}");
+    // The promotion rule: noise (the default) with its factors, or rank.
+    use crate::stopping::Promotion;
+    assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving.map(|h| h.promotion), Some(Promotion::noise_default()));
+    let h = p(&format!("[halving]\nnoise = 1.5\ncap = 3\naxes = 2\n{ARCH}")).unwrap().halving.unwrap();
+    assert_eq!(h.promotion, Promotion::Noise { noise: 1.5, cap: 3.0, axes: 2.0 });
+    assert_eq!(p(&format!("[halving]\npromote = \"rank\"\n{ARCH}")).unwrap().halving.map(|h| h.promotion), Some(Promotion::Rank));
+    let e = err("[halving]\npromote = \"best\"\n");
+    assert!(e.contains(":2:11: key `halving.promote`: \"best\" is not a promotion rule; valid: \"noise\""), "{e}");
+    let e = err("[halving]\npromote = \"rank\"\nnoise = 2\n");
+    assert!(e.contains(":3:9: key `halving.noise`: applies to promote = \"noise\" only"), "{e}");
+    let e = err("[halving]\ncap = 0.5\n");
+    assert!(e.contains(":2:7: key `halving.cap`: cap 0.5: give a number from 1 to 100"), "{e}");
+    let e = err("[halving]\nnoise = \"lots\"\n");
+    assert!(e.contains("key `halving.noise`: \"lots\" is not a number"), "{e}");
 }

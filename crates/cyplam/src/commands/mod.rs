@@ -3,6 +3,7 @@
 //! submission, db, slurm, report, scaling).
 
 pub mod cancel;
+pub mod prune;
 pub mod collect;
 pub mod completions;
 pub mod data;

@@ -8,7 +8,7 @@ use crate::report::{self, html, print_curve, print_ranking, whatif};
 use crate::slurm::Scheduler;
 use anyhow::{bail, Result};
 use cyplam_core::spec::EarlyStopping;
-use cyplam_core::stopping::Halving;
+use cyplam_core::stopping::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -34,15 +34,34 @@ pub struct ReportArgs {
     /// early stopping would have kept, and the compute each would have saved.
     #[arg(long, conflicts_with_all = ["model", "html", "figures"])]
     pub what_if: bool,
-    /// --what-if: each rung keeps the best 1/eta of the models.
-    #[arg(long, default_value_t = 3, requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
-    pub eta: u32,
-    /// --what-if: rungs of the halving (the last ends at the end of training).
-    #[arg(long, default_value_t = 4, requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
-    pub rungs: u32,
-    /// --what-if: early stopping's patience, in snapshots without improvement.
-    #[arg(long, default_value_t = 5, requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
-    pub patience: u32,
+    /// --what-if: each rung keeps the best 1/eta of the models; a list (2,3,4) replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_ETA], requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
+    pub eta: Vec<u32>,
+    /// --what-if: rungs of the halving (the last ends at the end of training); a list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_RUNGS], requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
+    pub rungs: Vec<u32>,
+    /// --what-if: the promotion rule, noise (ties within noise of the cutoff go on) or rank (the
+    /// best ceil(n/eta) only); a list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = ["noise".to_string()], requires = "what_if")]
+    pub promote: Vec<String>,
+    /// --what-if: the noise rule's factor: models within this many times the rung's jitter of the
+    /// cutoff go on; a list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_NOISE], requires = "what_if", allow_negative_numbers = true)]
+    pub noise: Vec<f64>,
+    /// --what-if: the noise rule's cap: at most this many times ceil(n/eta) go on; a list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_CAP], requires = "what_if", allow_negative_numbers = true)]
+    pub cap: Vec<f64>,
+    /// --what-if: early stopping's patience, in snapshots without improvement; a list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [EarlyStopping::DEFAULT_PATIENCE], requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
+    pub patience: Vec<u32>,
+    /// --what-if: early stopping's noise factor: a rise must exceed this many times the curve's
+    /// jitter to count; a list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [EarlyStopping::DEFAULT_NOISE], requires = "what_if", allow_negative_numbers = true)]
+    pub es_noise: Vec<f64>,
+    /// --what-if: early stopping's drop factor: stop only once the last `patience` snapshots
+    /// average this many jitters below the best; a list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [EarlyStopping::DEFAULT_DROP], requires = "what_if", allow_negative_numbers = true)]
+    pub es_drop: Vec<f64>,
     /// --what-if: the smallest rise of validation Accuracy20% that counts as an improvement.
     #[arg(long, default_value_t = 0.0, requires = "what_if")]
     pub min_delta: f64,
@@ -52,13 +71,48 @@ impl ReportArgs {
     pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
         let o = ctx.open_sweep(self.sweep.as_deref()).await?;
         if self.what_if {
-            let h = Halving::new(self.eta, self.rungs)?;
+            let mut halvings = Vec::new();
+            for &eta in &self.eta {
+                for &rungs in &self.rungs {
+                    for rule in &self.promote {
+                        match rule.as_str() {
+                            "rank" => halvings.push(Halving::with(eta, rungs, Promotion::Rank)?),
+                            "noise" => {
+                                for &noise in &self.noise {
+                                    for &cap in &self.cap {
+                                        let p = Promotion::noise(noise, cap, DEFAULT_AXES).map_err(|e| anyhow::anyhow!("--noise/--cap: {e}"))?;
+                                        halvings.push(Halving::with(eta, rungs, p)?);
+                                    }
+                                }
+                            }
+                            other => bail!("--promote {other}: give noise or rank"),
+                        }
+                    }
+                }
+            }
             if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
                 bail!("--min-delta {}: give a number of at least 0", self.min_delta);
             }
-            let es = EarlyStopping { patience: self.patience, min_delta: self.min_delta };
+            let mut stoppings = Vec::new();
+            for &patience in &self.patience {
+                for &noise in &self.es_noise {
+                    for &drop in &self.es_drop {
+                        for (flag, v) in [("--es-noise", noise), ("--es-drop", drop)] {
+                            if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
+                                bail!("{flag} {v}: give a number from 0 to 100");
+                            }
+                        }
+                        stoppings.push(EarlyStopping { patience, min_delta: self.min_delta, noise, drop });
+                    }
+                }
+            }
+            if halvings.len() * stoppings.len().max(1) > 10_000 {
+                bail!("--what-if: {} settings asked; give at most 10,000 combinations", halvings.len() * stoppings.len().max(1));
+            }
             let (models, curves) = whatif::complete_curves(&o.db, o.id).await?;
-            return whatif::print(&models, &curves, &h, &es, self.format);
+            let grid = &o.sweep.sweep.grid;
+            let axes: Vec<Vec<usize>> = models.iter().map(|m| grid.axis_values(m.index)).collect();
+            return whatif::print(&models, &curves, &axes, &halvings, &stoppings, self.format);
         }
         match &self.model {
             Some(m) => print_curve(&o.db, o.id, &o.sweep, m, self.format).await,

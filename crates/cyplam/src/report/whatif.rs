@@ -1,7 +1,9 @@
 //! `cyplam report --what-if`: what successive halving and early stopping would have kept of a
-//! sweep whose models all ran to the end, from the recorded curves alone (the rules of
-//! `cyplam_core::stopping`): the compute each policy spends against the full grid, the best model
-//! it finds, and where the full grid's top 10 would have ended.
+//! sweep whose models all ran to the end, from the recorded curves alone, through the functions
+//! the workers call (`cyplam_core::stopping`): for each setting asked (by default the grid file's
+//! defaults; several eta, rungs, rules and noise factors at once), the compute it spends against
+//! the full grid, the best model it finds, and where the full grid's top 10 would have ended; then
+//! the cheapest halving setting that kept the full grid's best: what a user runs on a pilot sweep.
 
 use crate::db::query::ModelRow;
 use crate::db::{Db, RecordedStatus};
@@ -9,21 +11,10 @@ use crate::output::{print_rows, Format};
 use anyhow::{bail, Result};
 use cyplam_core::files::MetricsRow;
 use cyplam_core::spec::EarlyStopping;
-use cyplam_core::stopping::{full, rank, replay_early_stopping, replay_halving, Halving, Stop};
+use cyplam_core::stopping::{judge, replay_early_stopping, replay_halving_verdicts, Halving, Judgement, Stop, Verdict};
 
-/// How many of the best models are compared.
-const TOP: usize = 10;
-
-/// One policy's outcome.
-pub struct Outcome {
-    pub policy: String,
-    pub stops: Vec<Stop>,
-}
-
-/// Models ranked by the best each reached under a policy (`stopping::rank`'s order).
-fn ranked(stops: &[Stop]) -> Vec<usize> {
-    rank(&stops.iter().enumerate().map(|(m, s)| (m, s.best)).collect::<Vec<_>>())
-}
+/// How close to the full grid's best a policy's pick must be to count as having kept it.
+pub const KEPT_TOLERANCE: f64 = 0.005;
 
 /// The recorded curves, in model order, of a sweep whose every model completed its training.
 pub async fn complete_curves(db: &Db, id: i64) -> Result<(Vec<ModelRow>, Vec<Vec<MetricsRow>>)> {
@@ -46,75 +37,137 @@ pub async fn complete_curves(db: &Db, id: i64) -> Result<(Vec<ModelRow>, Vec<Vec
     Ok((rows, c))
 }
 
-/// The three outcomes: the full grid, halving, early stopping.
-pub fn outcomes(curves: &[Vec<MetricsRow>], h: &Halving, es: &EarlyStopping) -> (Vec<Outcome>, Vec<Vec<usize>>) {
-    let halving = replay_halving(h, curves);
-    let rungs = halving.rungs.clone();
-    (
-        vec![
-            Outcome { policy: "full grid".into(), stops: full(curves) },
-            Outcome { policy: format!("halving (eta {}, {} rungs)", h.eta, h.rungs), stops: halving.stops },
-            Outcome { policy: format!("early stopping (patience {}, min_delta {})", es.patience, es.min_delta), stops: replay_early_stopping(es, curves) },
-        ],
-        rungs,
-    )
+/// One policy replayed.
+pub struct Outcome {
+    pub policy: String,
+    pub kind: Kind,
+    pub stops: Vec<Stop>,
+    pub judged: Judgement,
 }
 
-pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], h: &Halving, es: &EarlyStopping, format: Format) -> Result<()> {
-    let (outs, rungs) = outcomes(curves, h, es);
-    let base = &outs[0].stops;
-    let sum = |s: &[Stop], f: fn(&Stop) -> f64| s.iter().map(f).sum::<f64>();
-    let (full_secs, full_iters) = (sum(base, |s| s.seconds), sum(base, |s| s.iteration as f64));
-    let full_top: Vec<usize> = ranked(base).into_iter().take(TOP).collect();
-    let best_full = full_top.first().copied();
+pub enum Kind {
+    Full,
+    /// Halving, with the models of each rung and each decision's verdict.
+    Halving { halving: Halving, rungs: Vec<Vec<usize>>, verdicts: Vec<Verdict> },
+    EarlyStopping(EarlyStopping),
+}
+
+/// Every policy: the full grid, each halving setting, each early-stopping setting. `axes[m]` is
+/// model m's position in each grid axis.
+pub fn outcomes(curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], halvings: &[Halving], stoppings: &[EarlyStopping]) -> Vec<Outcome> {
+    let full = cyplam_core::stopping::full(curves);
+    let mut out = vec![Outcome { policy: "full grid".into(), kind: Kind::Full, judged: judge(curves, &full), stops: full }];
+    for h in halvings {
+        let (r, verdicts) = replay_halving_verdicts(h, curves, axes);
+        out.push(Outcome {
+            policy: format!("halving (eta {}, {} rungs, {})", h.eta, h.rungs, h.promotion.describe()),
+            judged: judge(curves, &r.stops),
+            stops: r.stops,
+            kind: Kind::Halving { halving: *h, rungs: r.rungs, verdicts },
+        });
+    }
+    for es in stoppings {
+        let stops = replay_early_stopping(es, curves);
+        out.push(Outcome {
+            policy: format!("early stopping (patience {}, noise x{}, drop x{}, min_delta {})", es.patience, es.noise, es.drop, es.min_delta),
+            judged: judge(curves, &stops),
+            stops,
+            kind: Kind::EarlyStopping(*es),
+        });
+    }
+    out
+}
+
+/// The cheapest halving outcome (by iterations) whose pick is within [`KEPT_TOLERANCE`] of the
+/// full grid's best.
+pub fn cheapest_that_kept(outs: &[Outcome]) -> Option<&Outcome> {
+    outs.iter()
+        .filter(|o| matches!(o.kind, Kind::Halving { .. }) && o.judged.loss <= KEPT_TOLERANCE)
+        .min_by(|a, b| a.judged.iterations_fraction.total_cmp(&b.judged.iterations_fraction))
+}
+
+pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], halvings: &[Halving], stoppings: &[EarlyStopping], format: Format) -> Result<()> {
+    let outs = outcomes(curves, axes, halvings, stoppings);
+    let name = |m: Option<usize>| m.map(|m| models[m].name.clone()).unwrap_or_default();
     let mut table = Vec::new();
     let mut json = Vec::new();
     for o in &outs {
-        let (secs, iters) = (sum(&o.stops, |s| s.seconds), sum(&o.stops, |s| s.iteration as f64));
-        let top: Vec<usize> = ranked(&o.stops).into_iter().take(TOP).collect();
-        let overlap = top.iter().filter(|m| full_top.contains(m)).count();
-        let found = top.first().copied();
-        let found_acc = found.and_then(|m| o.stops[m].best);
-        let full_acc_of_found = found.and_then(|m| base[m].best);
-        let frac = |x: f64, of: f64| if of > 0.0 { x / of } else { 0.0 };
+        let j = &o.judged;
         table.push(vec![
             o.policy.clone(),
-            format!("{secs:.1}"),
-            format!("{:.3}", frac(secs, full_secs)),
-            format!("{iters:.0}"),
-            format!("{:.3}", frac(iters, full_iters)),
-            found.map(|m| models[m].name.clone()).unwrap_or_default(),
-            full_acc_of_found.map(|a| format!("{a:.4}")).unwrap_or_default(),
-            best_full.and_then(|m| base[m].best).map(|a| format!("{a:.4}")).unwrap_or_default(),
-            format!("{overlap} of {}", full_top.len()),
+            format!("{:.1}", j.seconds),
+            format!("{:.3}", j.seconds_fraction),
+            format!("{:.0}", j.iterations),
+            format!("{:.3}", j.iterations_fraction),
+            name(j.best_found),
+            j.best_found_full.map(|a| format!("{a:.4}")).unwrap_or_default(),
+            format!("{:.4}", -j.loss),
+            format!("{} of {}", j.top_overlap, j.full_top.len()),
+            format!("{:.4}", j.worst_top_loss),
         ]);
-        json.push(serde_json::json!({
-            "policy": o.policy, "seconds": secs, "seconds_fraction": frac(secs, full_secs), "iterations": iters,
-            "iterations_fraction": frac(iters, full_iters), "best_model": found.map(|m| models[m].name.clone()),
-            "best_model_accuracy20_when_stopped": found_acc, "best_model_full_accuracy20": full_acc_of_found,
-            "full_grid_best_model": best_full.map(|m| models[m].name.clone()), "full_grid_best_accuracy20": best_full.and_then(|m| base[m].best),
-            "top10_overlap": overlap,
-            "full_top10_stopped_at": full_top.iter().map(|&m| serde_json::json!({"model": models[m].name, "iteration": o.stops[m].iteration})).collect::<Vec<_>>(),
-        }));
+        let mut v = serde_json::json!({
+            "policy": o.policy, "seconds": j.seconds, "seconds_fraction": j.seconds_fraction, "iterations": j.iterations,
+            "iterations_fraction": j.iterations_fraction, "best_model": name(j.best_found),
+            "best_model_accuracy20_when_stopped": j.best_found.and_then(|m| o.stops[m].best), "best_model_full_accuracy20": j.best_found_full,
+            "full_grid_best_model": name(j.full_best), "full_grid_best_accuracy20": j.full_best_accuracy20,
+            "loss": j.loss, "kept_the_best": j.loss <= KEPT_TOLERANCE,
+            "top10_overlap": j.top_overlap, "worst_top10_loss": j.worst_top_loss,
+            "full_top10_stopped_at": j.full_top.iter().map(|&m| serde_json::json!({"model": models[m].name, "iteration": o.stops[m].iteration})).collect::<Vec<_>>(),
+        });
+        match &o.kind {
+            Kind::Halving { halving, rungs, verdicts } => {
+                v["eta"] = halving.eta.into();
+                v["rungs"] = halving.rungs.into();
+                v["promotion"] = serde_json::to_value(halving.promotion)?;
+                v["rung_models"] = serde_json::json!(rungs.iter().map(|r| r.iter().map(|&m| models[m].name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>());
+                v["rung_decisions"] = serde_json::json!(verdicts.iter().map(|d| serde_json::json!({
+                    "noise": d.noise, "margin": d.margin, "cutoff": d.cutoff, "kept": d.kept, "cap": d.cap, "summary": d.summary(),
+                })).collect::<Vec<_>>());
+            }
+            Kind::EarlyStopping(es) => v["early_stopping"] = serde_json::to_value(es)?,
+            Kind::Full => {}
+        }
+        json.push(v);
     }
+    let first_halving = outs.iter().find_map(|o| match &o.kind {
+        Kind::Halving { rungs, .. } => Some(rungs),
+        _ => None,
+    });
+    let cheapest = cheapest_that_kept(&outs);
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"policies": json, "halving_rungs": rungs.iter().map(|r| r.len()).collect::<Vec<_>>(),
-            "halving_rung_models": rungs.iter().map(|r| r.iter().map(|&m| models[m].name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>()}))?);
+        let rungs = first_halving.cloned().unwrap_or_default();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "policies": json,
+            "halving_rungs": rungs.iter().map(|r| r.len()).collect::<Vec<_>>(),
+            "halving_rung_models": rungs.iter().map(|r| r.iter().map(|&m| models[m].name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "cheapest_halving_that_kept_the_best": cheapest.map(|o| o.policy.clone()),
+        }))?);
         return Ok(());
     }
     print_rows(
-        &["policy", "train+validation s", "of full", "iterations", "of full", "best model found", "its full-length best", "full grid's best", "top-10 overlap"],
+        &["policy", "train+validation s", "of full", "iterations", "of full", "best model found", "its full-length best", "vs full grid's best", "top-10 overlap", "worst top-10 loss"],
         &table,
         format,
     )?;
     if format == Format::Table {
-        let h_stops = &outs[1].stops;
-        for (k, models_k) in rungs.iter().enumerate() {
-            let end = models_k.first().and_then(|&m| h.rung_ends(&curves[m].iter().map(|r| r.iteration).collect::<Vec<_>>()).get(k).copied()).unwrap_or(0);
-            println!("halving rung {k}: {} model(s) train to iteration {end}", models_k.len());
+        for o in &outs {
+            let Kind::Halving { halving, rungs, verdicts } = &o.kind else { continue };
+            println!("{}:", o.policy);
+            for (k, models_k) in rungs.iter().enumerate() {
+                let end = models_k.first().and_then(|&m| halving.rung_ends(&curves[m].iter().map(|r| r.iteration).collect::<Vec<_>>()).get(k).copied()).unwrap_or(0);
+                let how = verdicts.get(k).map(|v| format!("; {} went on: {}", v.promoted.len(), v.summary())).unwrap_or_default();
+                println!("  rung {k}: {} model(s) train to iteration {end}{how}", models_k.len());
+            }
+            let ended: Vec<String> = o.judged.full_top.iter().map(|&m| format!("{} at {}", models[m].name, o.stops[m].iteration)).collect();
+            println!("  the full grid's top {} stopped at: {}", ended.len(), ended.join(", "));
         }
-        let ended: Vec<String> = full_top.iter().map(|&m| format!("{} at {}", models[m].name, h_stops[m].iteration)).collect();
-        println!("the full grid's top {} under halving stopped at: {}", full_top.len(), ended.join(", "));
+        match cheapest {
+            Some(o) => println!(
+                "cheapest halving setting that kept the full grid's best (within {KEPT_TOLERANCE}): {} at {:.3} of the full grid's iterations",
+                o.policy, o.judged.iterations_fraction
+            ),
+            None => println!("no halving setting asked kept the full grid's best (within {KEPT_TOLERANCE}); try a larger --noise or --cap, a smaller --eta or fewer --rungs"),
+        }
         println!("(replayed from the recorded curves: seconds are the recorded training and validation time up to each stop)");
     }
     Ok(())

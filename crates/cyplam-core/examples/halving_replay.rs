@@ -1,0 +1,239 @@
+//! bench/halving's replayer: successive halving and early stopping replayed on recorded curve
+//! sets (bench/halving/sets.txt) through the same functions the workers and `cyplam report
+//! --what-if` call (`cyplam_core::stopping`), judged against each set's full grid. Run through
+//! `bench/halving/replay`; `--help` lists the options.
+
+use cyplam_core::files::MetricsRow;
+use cyplam_core::spec::EarlyStopping;
+use cyplam_core::stopping::{judge, replay_early_stopping, replay_halving, Halving, Judgement, Promotion};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const HELP: &str = "halving_replay [--sets FILE] [--half tune|report|all] [--eta N] [--rungs N] [--promote noise|rank]
+    [--noise X] [--cap X] [--axes X] [--patience N] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
+Replays halving and early stopping on every curve set of --sets (default bench/halving/sets.txt) and
+prints, per set, the iterations spent against the full grid, the best model found against the full
+grid's best, and early stopping's savings and worst top-10 loss. --search tries many settings on the
+chosen half and prints one line per setting. Defaults: the grid file's defaults.";
+
+/// Targets (issue 20): halving within 0.005 of the best; early stopping's top 10 within 0.01.
+const HALVING_TOLERANCE: f64 = 0.005;
+const TOP_TOLERANCE: f64 = 0.01;
+
+struct Set {
+    name: String,
+    half: String,
+    curves: Vec<Vec<MetricsRow>>,
+    axes: Vec<Vec<usize>>,
+}
+
+fn fail(msg: String) -> ! {
+    eprintln!("halving_replay: {msg}");
+    std::process::exit(2)
+}
+
+fn load_sets(path: &Path) -> Vec<Set> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [name, half, grid, curves] = f[..] else { fail(format!("{}:{}: want 4 fields: name half grid curves", path.display(), n + 1)) };
+        let (grid_path, curves_path) = (base.join(grid), base.join(curves));
+        if !curves_path.exists() {
+            eprintln!("halving_replay: {}: not recorded yet, skipped", curves_path.display());
+            continue;
+        }
+        let gtext = std::fs::read_to_string(&grid_path).unwrap_or_else(|e| fail(format!("{}: {e}", grid_path.display())));
+        let g = cyplam_core::grid::parse(&grid_path, &gtext).unwrap_or_else(|e| fail(e.to_string()));
+        let index: BTreeMap<&str, usize> = g.models.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
+        let mut curves_v: Vec<Vec<MetricsRow>> = vec![Vec::new(); g.models.len()];
+        let ctext = std::fs::read_to_string(&curves_path).unwrap_or_else(|e| fail(format!("{}: {e}", curves_path.display())));
+        for (ln, row) in ctext.lines().enumerate().skip(1) {
+            let c: Vec<&str> = row.split(',').collect();
+            let bad = || -> ! { fail(format!("{}:{}: want model,iteration,validation_loss,validation_accuracy20,elapsed_seconds", curves_path.display(), ln + 1)) };
+            if c.len() != 5 {
+                bad()
+            }
+            let Some(&m) = index.get(c[0]) else { fail(format!("{}:{}: {} is not a model of {}", curves_path.display(), ln + 1, c[0], grid_path.display())) };
+            let num = |s: &str| s.parse::<f64>().unwrap_or_else(|_| bad());
+            curves_v[m].push(MetricsRow {
+                iteration: c[1].parse::<u64>().unwrap_or_else(|_| bad()),
+                train_loss: 0.0,
+                train_accuracy20: 0.0,
+                validation_loss: num(c[2]),
+                validation_accuracy20: num(c[3]),
+                elapsed_seconds: num(c[4]),
+            });
+        }
+        let axes = (0..g.models.len()).map(|m| g.axis_values(m)).collect();
+        out.push(Set { name: name.into(), half: half.into(), curves: curves_v, axes });
+    }
+    out
+}
+
+#[derive(Clone, Copy)]
+struct Policy {
+    halving: Halving,
+    es: EarlyStopping,
+}
+
+struct Row {
+    h: Judgement,
+    e: Judgement,
+}
+
+fn replay(set: &Set, p: &Policy) -> Row {
+    let h = replay_halving(&p.halving, &set.curves, &set.axes);
+    let e = replay_early_stopping(&p.es, &set.curves);
+    Row { h: judge(&set.curves, &h.stops), e: judge(&set.curves, &e) }
+}
+
+struct Summary {
+    n: usize,
+    h_ok: usize,
+    h_mean: f64,
+    h_max: f64,
+    e_ok: usize,
+    e_saved: f64,
+}
+
+fn summarize(rows: &[Row]) -> Summary {
+    let n = rows.len().max(1) as f64;
+    Summary {
+        n: rows.len(),
+        h_ok: rows.iter().filter(|r| r.h.loss <= HALVING_TOLERANCE).count(),
+        h_mean: rows.iter().map(|r| r.h.iterations_fraction).sum::<f64>() / n,
+        h_max: rows.iter().map(|r| r.h.iterations_fraction).fold(0.0, f64::max),
+        e_ok: rows.iter().filter(|r| r.e.worst_top_loss <= TOP_TOLERANCE).count(),
+        e_saved: rows.iter().map(|r| 1.0 - r.e.iterations_fraction).sum::<f64>() / n,
+    }
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut get = |flag: &str| -> Option<String> {
+        let i = args.iter().position(|a| a == flag)?;
+        let v = args.get(i + 1).cloned().unwrap_or_else(|| fail(format!("{flag} needs a value")));
+        args.drain(i..=i + 1);
+        Some(v)
+    };
+    let num = |v: Option<String>, d: f64| v.map(|s| s.parse::<f64>().unwrap_or_else(|_| fail(format!("{s}: not a number")))).unwrap_or(d);
+    let sets_path = PathBuf::from(get("--sets").unwrap_or_else(|| "bench/halving/sets.txt".into()));
+    let half = get("--half").unwrap_or_else(|| "all".into());
+    let eta = num(get("--eta"), 3.0) as u32;
+    let rungs = num(get("--rungs"), 4.0) as u32;
+    let promote = get("--promote").unwrap_or_else(|| "noise".into());
+    let (dn, dc, da) = match Promotion::noise_default() {
+        Promotion::Noise { noise, cap, axes } => (noise, cap, axes),
+        Promotion::Rank => (0.0, 1.0, 0.0),
+    };
+    let (noise, cap, axes) = (num(get("--noise"), dn), num(get("--cap"), dc), num(get("--axes"), da));
+    let es = EarlyStopping {
+        patience: num(get("--patience"), EarlyStopping::DEFAULT_PATIENCE as f64) as u32,
+        noise: num(get("--es-noise"), EarlyStopping::DEFAULT_NOISE),
+        min_delta: num(get("--min-delta"), 0.0),
+        drop: num(get("--es-drop"), EarlyStopping::DEFAULT_DROP),
+    };
+    let search = args.iter().any(|a| a == "--search");
+    let markdown = args.iter().any(|a| a == "--markdown");
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{HELP}");
+        return;
+    }
+    if let Some(a) = args.iter().find(|a| !["--search", "--markdown"].contains(&a.as_str())) {
+        fail(format!("unknown argument {a}; see --help"));
+    }
+    let promotion = match promote.as_str() {
+        "rank" => Promotion::Rank,
+        "noise" => Promotion::noise(noise, cap, axes).unwrap_or_else(|e| fail(e.to_string())),
+        other => fail(format!("--promote {other}: noise or rank")),
+    };
+    let halving = Halving::with(eta, rungs, promotion).unwrap_or_else(|e| fail(e.to_string()));
+    let sets: Vec<Set> = load_sets(&sets_path).into_iter().filter(|s| half == "all" || s.half == half).collect();
+    if sets.is_empty() {
+        fail(format!("no recorded set in {} for --half {half}", sets_path.display()));
+    }
+    if search {
+        return run_search(&sets, es);
+    }
+    let p = Policy { halving, es };
+    println!(
+        "halving: eta {eta}, {rungs} rungs, {}; early stopping: patience {}, noise x{}, drop x{}, min_delta {}",
+        promotion.describe(), es.patience, es.noise, es.drop, es.min_delta
+    );
+    let sep = if markdown { " | " } else { "  " };
+    let head = ["set", "half", "models", "halving iterations", "best found", "vs full best", "ok", "ES saved", "ES worst top-10 loss", "ok"];
+    if markdown {
+        println!("| {} |\n|{}", head.join(" | "), "---|".repeat(head.len()));
+    } else {
+        println!("{}", head.join(sep));
+    }
+    let mut by_half: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for s in &sets {
+        let r = replay(s, &p);
+        let cells = [
+            s.name.clone(),
+            s.half.clone(),
+            s.curves.len().to_string(),
+            format!("{:.3}", r.h.iterations_fraction),
+            r.h.best_found.map(|m| format!("Model-{m:03}")).unwrap_or_default(),
+            format!("-{:.4}", r.h.loss),
+            if r.h.loss <= HALVING_TOLERANCE { "yes" } else { "NO" }.into(),
+            format!("{:.3}", 1.0 - r.e.iterations_fraction),
+            format!("{:.4}", r.e.worst_top_loss),
+            if r.e.worst_top_loss <= TOP_TOLERANCE { "yes" } else { "NO" }.into(),
+        ];
+        if markdown {
+            println!("| {} |", cells.join(" | "));
+        } else {
+            println!("{}", cells.join(sep));
+        }
+        by_half.entry(s.half.clone()).or_default().push(r);
+    }
+    let all: Vec<Row> = sets.iter().map(|s| replay(s, &p)).collect();
+    for (h, rows) in by_half.iter().map(|(h, r)| (h.as_str(), r.as_slice())).chain([("all", all.as_slice())]) {
+        let s = summarize(rows);
+        println!(
+            "{h}: halving found the best (within {HALVING_TOLERANCE}) on {} of {} sets, iterations {:.3} on average, {:.3} at most; early stopping: every top-10 model within {TOP_TOLERANCE} on {} of {}, {:.3} of the iterations saved on average",
+            s.h_ok, s.n, s.h_mean, s.h_max, s.e_ok, s.n, s.e_saved
+        );
+    }
+}
+
+/// Many settings on the chosen sets: one line each, halving's then early stopping's.
+fn run_search(sets: &[Set], es: EarlyStopping) {
+    let mut promotions = vec![Promotion::Rank];
+    for noise in [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0] {
+        for cap in [1.25, 1.5, 2.0] {
+            for axes in [0.0, 1.0, 2.0] {
+                promotions.push(Promotion::Noise { noise, cap, axes });
+            }
+        }
+    }
+    println!("eta rungs rule | found of n | mean iterations | max iterations");
+    for (eta, rungs) in [(3, 4), (3, 3), (2, 4), (2, 5), (4, 3), (4, 4), (3, 5)] {
+        for &pr in &promotions {
+            let h = Halving { eta, rungs, promotion: pr };
+            let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: h, es })).collect();
+            let s = summarize(&rows);
+            println!("{eta} {rungs} {} | {} of {} | {:.3} | {:.3}", pr.describe(), s.h_ok, s.n, s.h_mean, s.h_max);
+        }
+    }
+    println!("patience es-noise es-drop | top-10 within {TOP_TOLERANCE} on | mean saved | min saved");
+    for patience in [5, 8, 10, 12, 15, 20] {
+        for noise in [0.0, 0.5, 1.0, 2.0] {
+            for drop in [0.0, 1.0, 2.0, 3.0, 4.0] {
+                let es = EarlyStopping { patience, noise, min_delta: 0.0, drop };
+                let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es })).collect();
+                let s = summarize(&rows);
+                let min = rows.iter().map(|r| 1.0 - r.e.iterations_fraction).fold(1.0, f64::min);
+                println!("{patience} {noise} {drop} | {} of {} | {:.3} | {min:.3}", s.e_ok, s.n, s.e_saved);
+            }
+        }
+    }
+}
