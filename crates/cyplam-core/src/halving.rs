@@ -238,7 +238,13 @@ impl RungDecision {
         if v.promoted_models() != self.promoted {
             return bad(format!("promotes {:?}, but the rule gives {:?} for these scores ({})", self.promoted, v.promoted_models(), v.summary()));
         }
-        if v.promoted != mine.promoted || v.cap != mine.cap || v.noise != self.noise || v.margin != self.margin || v.cutoff != self.cutoff {
+        // JSON numbers read back may differ from the written ones in the last bit.
+        let near = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-12,
+            (None, None) => true,
+            _ => false,
+        };
+        if v.promoted != mine.promoted || v.cap != mine.cap || !near(v.noise, self.noise) || !near(v.margin, self.margin) || !near(v.cutoff, self.cutoff) {
             return bad(format!(
                 "says noise {}, margin {}, cutoff {}, {}; the rule gives noise {}, margin {}, cutoff {}, {}",
                 show(self.noise), show(self.margin), show(self.cutoff), mine.summary(), show(v.noise), show(v.margin), show(v.cutoff), v.summary()

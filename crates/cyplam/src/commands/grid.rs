@@ -63,8 +63,12 @@ impl GridArgs {
             println!("{} models ({}), {} to {} free parameters", g.models.len(),
                 g.axes.iter().map(|a| format!("{} x{}", a.name, a.len)).collect::<Vec<_>>().join(", "), min, max);
             if let Some(h) = g.halving {
-                let sizes: Vec<String> = h.sizes(g.models.len()).iter().map(|n| n.to_string()).collect();
-                println!("successive halving: eta {}, {} rungs: {} models per rung (`submit --dry-run` gives the iterations)", h.eta, h.rungs, sizes.join(", "));
+                let n = g.models.len();
+                let sizes: Vec<String> = h.sizes(n).iter().zip(h.max_sizes(n)).map(|(&a, b)| if a == b { a.to_string() } else { format!("{a} to {b}") }).collect();
+                println!(
+                    "successive halving: eta {}, {} rungs, promotion {}: {} models per rung (`submit --dry-run` gives the iterations)",
+                    h.eta, h.rungs, h.promotion.describe(), sizes.join(", ")
+                );
             }
         }
         Ok(())
