@@ -438,6 +438,15 @@ mod tests {
         assert_eq!(squeue_answer(output(0, "RUNNING|n[1-2]\n", "")), alive("RUNNING", Some(&["n1", "n2"])));
         assert_eq!(squeue_answer(output(0, "RUNNING|n[1-2\n", "")), alive("RUNNING", None));
         assert_eq!(squeue_answer(output(0, "COMPLETED|n1\n", "")), JobState::Gone);
+        // Captured on the multi-node dev cluster: the task of a lost node n2, requeued, then
+        // running again on n1 (slurm/dev-cluster/capture-fixtures).
+        let captured = |name: &str| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cyplam/tests/data/slurm-output");
+            assert!(std::fs::read_to_string(dir.join(format!("{name}.cmd"))).unwrap().contains("-o '%T|%N'"));
+            std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap()
+        };
+        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-requeued"), "")), alive("PENDING", Some(&[])));
+        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-rerun"), "")), alive("RUNNING", Some(&["n1"])));
         assert_eq!(squeue_answer(output(0, "COMPLETED\n", "")), JobState::Gone);
         assert_eq!(squeue_answer(output(0, "", "")), JobState::Gone);
         assert_eq!(squeue_answer(output(0, "WHATEVER\n", "")), JobState::Unknown("squeue says \"WHATEVER\", a state this worker does not know".into()));
