@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034
-# Shared settings and helpers for slurm/dev-cluster/{up,down,smoke-test}.
+# Shared settings and helpers for slurm/dev-cluster/{up,down,node,smoke-test}.
 # Sourced, not executed.
 
 STATE_DIR="${CYPLAM_DEV_CLUSTER_DIR:-/var/lib/cyplam-dev-cluster}"
@@ -25,6 +25,18 @@ MYSQL_SOCK="$MYSQL_DIR/mysqld.sock"
 MYSQL_PID="$MYSQL_DIR/mariadbd.pid"
 MUNGE_PID="/run/munge/munged.pid"
 
+# Multi-node mode (`up --nodes N`, N >= 2): nodes n1..nN, each a network namespace
+# (cyplam-nI, /run/netns) and a UTS namespace (hostname nI, bound at $UTS_DIR/nI), joined by
+# veth pairs to the bridge $BRIDGE, which holds the controller's address $NET.1; node I is
+# $NET.(10+I). No route leads out of a node: its traffic reaches the bridge's /24 only.
+NODES_FILE="$STATE_DIR/nodes"
+NET="${CYPLAM_DEV_CLUSTER_NET:-10.213.0}"
+BRIDGE="cyplam-br0"
+CTLD_ADDR="$NET.1"
+UTS_DIR="/run/cyplam-dev-cluster/uts"
+HOSTS_BEGIN="# cyplam dev cluster nodes: begin (slurm/dev-cluster/up; removed by down)"
+HOSTS_END="# cyplam dev cluster nodes: end"
+
 # Daemon name -> executable name as shown in /proc/PID/comm.
 daemon_comm() {
     case "$1" in
@@ -32,7 +44,7 @@ daemon_comm() {
         mariadb) echo mariadbd ;;
         slurmdbd) echo slurmdbd ;;
         slurmctld) echo slurmctld ;;
-        slurmd) echo slurmd ;;
+        slurmd | slurmd-*) echo slurmd ;;
         *) return 1 ;;
     esac
 }
@@ -45,6 +57,7 @@ daemon_pidfile() {
         slurmdbd) echo "$RUN_DIR/slurmdbd.pid" ;;
         slurmctld) echo "$RUN_DIR/slurmctld.pid" ;;
         slurmd) echo "$RUN_DIR/slurmd.pid" ;;
+        slurmd-*) echo "$RUN_DIR/$1.pid" ;; # slurmd-nI: node nI's (SlurmdPidFile=.../slurmd-%n.pid)
         *) return 1 ;;
     esac
 }
@@ -109,4 +122,94 @@ stop_recorded() {
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
     return 0
+}
+
+# ---------------------------------------------------------------- nodes (multi-node mode)
+
+# recorded_nodes: the node count the last `up` was asked for (1 if none).
+recorded_nodes() {
+    local n
+    n="$(tr -dc '0-9' <"$NODES_FILE" 2>/dev/null || true)"
+    echo "${n:-1}"
+}
+
+node_ns() { echo "cyplam-$1"; }      # node nI's network namespace
+node_addr() { echo "$NET.$((10 + ${1#n}))"; }
+
+# node_exists NODE: its network and UTS namespaces are there.
+node_exists() {
+    [[ -e "/run/netns/$(node_ns "$1")" ]] && mountpoint -q "$UTS_DIR/$1" 2>/dev/null
+}
+
+# on_node NODE COMMAND...: run COMMAND on node NODE (its network and hostname; same files).
+on_node() {
+    local n=$1
+    shift
+    nsenter --net="/run/netns/$(node_ns "$n")" --uts="$UTS_DIR/$n" -- "$@"
+}
+
+# existing_nodes: the nodes whose network namespace exists, whatever the mode.
+existing_nodes() {
+    local f
+    for f in /run/netns/cyplam-n*; do
+        [[ -e "$f" ]] && echo "${f##*/cyplam-}"
+    done
+    return 0
+}
+
+# node_pids NODE: every process running on NODE (in its network namespace).
+node_pids() {
+    [[ -e "/run/netns/$(node_ns "$1")" ]] || return 0
+    ip netns pids "$(node_ns "$1")" 2>/dev/null || true
+}
+
+# kill_node_processes NODE: SIGKILL everything on NODE, as a power cut would (no SIGTERM
+# first), until nothing is left. Prints how many processes it killed.
+kill_node_processes() {
+    local n=$1 pids killed=0
+    for _ in $(seq 1 50); do
+        pids="$(node_pids "$n")"
+        [[ -n "$pids" ]] || break
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+        killed=$((killed + $(wc -w <<<"$pids")))
+        sleep 0.1
+    done
+    echo "$killed"
+}
+
+# remove_node NODE: kill what runs on it and delete its namespaces and link.
+remove_node() {
+    local n=$1
+    kill_node_processes "$n" >/dev/null
+    rm -f "$STARTED_DIR/slurmd-$n"
+    if [[ -e "/run/netns/$(node_ns "$n")" ]]; then
+        ip netns delete "$(node_ns "$n")" 2>/dev/null || true
+    fi
+    ip link delete "$(node_ns "$n")" 2>/dev/null || true
+    if mountpoint -q "$UTS_DIR/$n" 2>/dev/null; then
+        umount "$UTS_DIR/$n" 2>/dev/null || true
+    fi
+    rm -f "$UTS_DIR/$n"
+}
+
+# hosts_without_nodes: /etc/hosts without the block `up` adds.
+hosts_without_nodes() {
+    awk -v b="$HOSTS_BEGIN" -v e="$HOSTS_END" '$0 == b {skip = 1; next} $0 == e {skip = 0; next} !skip' /etc/hosts
+}
+
+# remove_all_nodes: every node namespace, the bridge and the /etc/hosts block gone.
+remove_all_nodes() {
+    local n new
+    for n in $(existing_nodes); do remove_node "$n"; done
+    for f in "$UTS_DIR"/*; do
+        [[ -e "$f" ]] || continue
+        remove_node "${f##*/}"
+    done
+    ip link delete "$BRIDGE" 2>/dev/null || true
+    if grep -qxF "$HOSTS_BEGIN" /etc/hosts 2>/dev/null; then
+        new="$(hosts_without_nodes)"
+        # Rewritten in place (not renamed over): /etc/hosts may be a bind mount.
+        printf '%s\n' "$new" >/etc/hosts
+    fi
 }

@@ -1,9 +1,11 @@
 //! A per-model lock, so two workers never train the same model: created with an exclusive create
-//! (O_EXCL, atomic on local file systems and NFSv3+/Lustre), holding the host, pid and Slurm job of
-//! its owner. A lock is broken only when its owner is known to be gone: on the same host, its pid
-//! is dead; elsewhere, Slurm says its job no longer runs. When that cannot be told (squeue missing
-//! or failing, an owner on another host without a Slurm job, a lock file without an owner in it)
-//! the worker refuses, names the owner, and says how to clear the lock by hand.
+//! (O_EXCL, atomic on local file systems and NFSv3+/Lustre), holding the host, pid, Slurm job and
+//! Slurm node of its owner. A lock is broken only when its owner is known to be gone: on the same
+//! host, its pid is dead; elsewhere, Slurm says its job no longer runs on the owner's node (it
+//! ended, or it was requeued: pending, or running on another node, as after a lost node). Never
+//! because of its age. When that cannot be told (squeue missing or failing, an owner on another
+//! host without a Slurm job, a lock file without an owner in it) the worker refuses, names the
+//! owner, and says how to clear the lock by hand.
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -15,6 +17,10 @@ pub struct LockInfo {
     pub host: String,
     pub pid: u32,
     pub slurm_job: Option<String>,
+    /// The Slurm node the owner ran on (`SLURMD_NODENAME`), as squeue names it. Locks written
+    /// before it was recorded have none: Slurm's word that their job is active keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_node: Option<String>,
     pub since_unix: u64,
 }
 
@@ -22,6 +28,10 @@ impl LockInfo {
     /// "host H, pid P, Slurm job J": who holds the lock.
     fn owner(&self) -> String {
         format!("host {}, pid {}{}", self.host, self.pid, self.slurm_job.as_deref().map(|j| format!(", Slurm job {j}")).unwrap_or_default())
+    }
+    /// The Slurm node the owner ran on, if the lock says.
+    fn node(&self) -> Option<&str> {
+        self.slurm_node.as_deref().filter(|n| !n.is_empty())
     }
     fn age(&self) -> u64 {
         cyplam_core::files::now_unix().saturating_sub(self.since_unix)
@@ -73,15 +83,61 @@ fn pid_alive(pid: u32) -> bool {
 /// What Slurm says of a job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobState {
-    /// Pending, running or about to run again.
-    Alive,
+    /// Pending, running or about to run again: its state, and the nodes it holds now (none while
+    /// pending; `None` when squeue did not say, or said it in a form not read here).
+    Alive { state: String, nodes: Option<Vec<String>> },
     /// Slurm no longer runs it (finished, or an id it does not know any more).
     Gone,
     /// Slurm could not be asked: why.
     Unknown(String),
 }
 
-/// Reads `squeue -h -j JOB -o %T`'s answer (the result of running it).
+/// Expands a Slurm host list (`n1`, `n[1-3,5]`, `a01,b[07-09]`) into node names; `None` for a
+/// form not read here (several brackets in one name).
+pub fn expand_hostlist(list: &str) -> Option<Vec<String>> {
+    let list = list.trim();
+    let mut out = Vec::new();
+    let mut rest = list;
+    while !rest.is_empty() {
+        // One name: up to a comma outside brackets.
+        let mut depth = 0usize;
+        let end = rest.char_indices().find(|&(_, c)| match c {
+            '[' => { depth += 1; false }
+            ']' => { depth = depth.saturating_sub(1); false }
+            ',' => depth == 0,
+            _ => false,
+        }).map(|(i, _)| i).unwrap_or(rest.len());
+        let name = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        match name.find('[') {
+            None if name.contains(']') => return None,
+            None => {
+                if !name.is_empty() {
+                    out.push(name.to_string());
+                }
+            }
+            Some(open) => {
+                let close = name.find(']')?;
+                let (prefix, inner, suffix) = (&name[..open], &name[open + 1..close], &name[close + 1..]);
+                if suffix.contains('[') || suffix.contains(']') || close < open {
+                    return None;
+                }
+                for part in inner.split(',') {
+                    let (a, b) = part.split_once('-').unwrap_or((part, part));
+                    let (lo, hi): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+                    if hi < lo || hi - lo > 100_000 {
+                        return None;
+                    }
+                    let width = a.len();
+                    out.extend((lo..=hi).map(|i| format!("{prefix}{i:0width$}{suffix}")));
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Reads `squeue -h -j JOB -o %T|%N`'s answer (the result of running it).
 pub fn squeue_answer(out: std::io::Result<std::process::Output>) -> JobState {
     let out = match out {
         Ok(o) => o,
@@ -99,9 +155,22 @@ pub fn squeue_answer(out: std::io::Result<std::process::Output>) -> JobState {
         return JobState::Unknown(format!("squeue failed: {said}"));
     }
     let s = String::from_utf8_lossy(&out.stdout);
-    let states: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    if states.iter().any(|st| ACTIVE.contains(st)) {
-        JobState::Alive
+    // One line per job: STATE, or STATE|NODELIST.
+    let lines: Vec<(&str, Option<&str>)> = s.lines().map(str::trim).filter(|l| !l.is_empty())
+        .map(|l| match l.split_once('|') {
+            Some((st, nodes)) => (st.trim(), Some(nodes.trim())),
+            None => (l, None),
+        })
+        .collect();
+    let states: Vec<&str> = lines.iter().map(|(st, _)| *st).collect();
+    let active: Vec<&(&str, Option<&str>)> = lines.iter().filter(|(st, _)| ACTIVE.contains(st)).collect();
+    if let Some((state, _)) = active.first() {
+        // The nodes of every active line; unknown if any line does not say them readably.
+        let nodes = active.iter().try_fold(Vec::new(), |mut all, (_, n)| {
+            all.extend(expand_hostlist(n.filter(|n| *n != "(null)")?)?);
+            Some(all)
+        });
+        JobState::Alive { state: state.to_string(), nodes }
     } else if let Some(odd) = states.iter().find(|st| !ENDED.contains(st)) {
         JobState::Unknown(format!("squeue says {odd:?}, a state this worker does not know"))
     } else {
@@ -120,27 +189,40 @@ const ENDED: &[&str] = &[
     "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED",
 ];
 
-/// Asks Slurm about `job` with `squeue`.
+/// Asks Slurm about `job` with `squeue`: its state and nodes.
 pub fn slurm_job_state(job: &str) -> JobState {
-    squeue_answer(std::process::Command::new("squeue").args(["-h", "-j", job, "-o", "%T"]).output())
+    squeue_answer(std::process::Command::new("squeue").args(["-h", "-j", job, "-o", "%T|%N"]).output())
 }
 
-/// Whether the owner of a lock is gone.
+/// Whether the owner of a lock is gone (and why).
 #[derive(Debug, Clone, PartialEq)]
 enum Owner {
     Alive,
-    Gone,
+    Gone(String),
     Unknown(String),
 }
 
 fn owner_state(info: &LockInfo, me: &LockInfo, job_state: &dyn Fn(&str) -> JobState) -> Owner {
     if info.host == me.host {
-        return if info.pid == me.pid || !pid_alive(info.pid) { Owner::Gone } else { Owner::Alive };
+        return if info.pid == me.pid {
+            Owner::Gone("it was this process".into())
+        } else if !pid_alive(info.pid) {
+            Owner::Gone(format!("no process {} runs on {}", info.pid, me.host))
+        } else {
+            Owner::Alive
+        };
     }
     match &info.slurm_job {
         Some(job) => match job_state(job) {
-            JobState::Alive => Owner::Alive,
-            JobState::Gone => Owner::Gone,
+            // The job runs (or will run) again, but not where the owner was: Slurm requeued it
+            // (a lost node, a preemption), so the owner's copy no longer runs.
+            JobState::Alive { state, nodes: Some(nodes) } if info.node().is_some_and(|n| !nodes.iter().any(|x| x == n)) => {
+                let node = info.node().unwrap_or_default();
+                let now = if nodes.is_empty() { String::new() } else { format!(" on {}", nodes.join(",")) };
+                Owner::Gone(format!("Slurm says job {job} is {state}{now}, no longer running on {node}"))
+            }
+            JobState::Alive { .. } => Owner::Alive,
+            JobState::Gone => Owner::Gone(format!("Slurm says job {job} no longer runs (it ended, or Slurm does not know it any more)")),
             JobState::Unknown(why) => Owner::Unknown(format!("it runs on another host ({}) and Slurm cannot be asked about job {job}: {why}", info.host)),
         },
         None => Owner::Unknown(format!("it runs on another host ({}) outside Slurm, so its pid cannot be checked from {}", info.host, me.host)),
@@ -161,7 +243,8 @@ pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result
             _ => j,
         }
     });
-    let me = LockInfo { host: cyplam_core::files::hostname(), pid: std::process::id(), slurm_job, since_unix: cyplam_core::files::now_unix() };
+    let slurm_node = slurm_job.as_ref().and_then(|_| std::env::var("SLURMD_NODENAME").ok()).filter(|n| !n.is_empty());
+    let me = LockInfo { host: cyplam_core::files::hostname(), pid: std::process::id(), slurm_job, slurm_node, since_unix: cyplam_core::files::now_unix() };
     // A lock without an owner in it may be one being written right now: it is read again for a
     // while before it is reported.
     let mut unreadable_since: Option<std::time::Instant> = None;
@@ -183,8 +266,8 @@ pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result
                     Ok(holder) => match owner_state(&holder, &me, job_state) {
                         Owner::Alive => return Err(LockError::Held { path: path.to_path_buf(), holder }),
                         Owner::Unknown(why) => return Err(LockError::Unverifiable { path: path.to_path_buf(), holder, why }),
-                        Owner::Gone => {
-                            tracing::warn!("removing the stale lock of {} ({}): that worker is gone", holder.owner(), path.display());
+                        Owner::Gone(why) => {
+                            tracing::warn!("removing the stale lock of {} ({}): that worker is gone: {why}", holder.owner(), path.display());
                             remove_if_unchanged(path, &text).map_err(io)?;
                         }
                     },
@@ -243,7 +326,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("lock");
         // A live holder on this host: pid 1 (init) always exists.
-        let holder = LockInfo { host: cyplam_core::files::hostname(), pid: 1, slurm_job: Some("42_3".into()), since_unix: 0 };
+        let holder = LockInfo { host: cyplam_core::files::hostname(), pid: 1, slurm_job: Some("42_3".into()), slurm_node: None, since_unix: 0 };
         std::fs::write(&p, serde_json::to_vec(&holder).unwrap()).unwrap();
         let e = acquire_with(&p, &no_slurm).unwrap_err();
         assert!(e.is_held());
@@ -261,7 +344,7 @@ mod tests {
     }
 
     fn elsewhere(job: Option<&str>) -> LockInfo {
-        LockInfo { host: "node-17.elsewhere".into(), pid: 4242, slurm_job: job.map(str::to_string), since_unix: 0 }
+        LockInfo { host: "node-17.elsewhere".into(), pid: 4242, slurm_job: job.map(str::to_string), slurm_node: None, since_unix: 0 }
     }
 
     #[test]
@@ -285,7 +368,7 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), body, "the lock is left as it was");
 
         // Slurm says it runs: held.
-        let e = acquire_with(&p, &|_| JobState::Alive).unwrap_err().to_string();
+        let e = acquire_with(&p, &|_| running_on(&["node-17"])).unwrap_err().to_string();
         assert!(e.contains("being trained by another worker (host node-17.elsewhere, pid 4242, Slurm job 77_5"), "{e}");
         assert_eq!(std::fs::read(&p).unwrap(), body);
 
@@ -331,7 +414,7 @@ mod tests {
             let p = p.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(300));
-                let gone = LockInfo { host: cyplam_core::files::hostname(), pid: 999_999_999, slurm_job: None, since_unix: 0 };
+                let gone = LockInfo { host: cyplam_core::files::hostname(), pid: 999_999_999, slurm_job: None, slurm_node: None, since_unix: 0 };
                 std::fs::write(&p, serde_json::to_vec(&gone).unwrap()).unwrap();
             })
         };
@@ -346,8 +429,24 @@ mod tests {
 
     #[test]
     fn squeue_answers_are_read_as_alive_gone_or_unknown() {
-        assert_eq!(squeue_answer(output(0, "RUNNING\n", "")), JobState::Alive);
-        assert_eq!(squeue_answer(output(0, "PENDING\n", "")), JobState::Alive);
+        let alive = |state: &str, nodes: Option<&[&str]>| JobState::Alive { state: state.into(), nodes: nodes.map(|n| n.iter().map(|s| s.to_string()).collect()) };
+        assert_eq!(squeue_answer(output(0, "RUNNING\n", "")), alive("RUNNING", None));
+        assert_eq!(squeue_answer(output(0, "PENDING\n", "")), alive("PENDING", None));
+        // With the nodes (`-o %T|%N`), as the dev cluster prints them: a pending task holds none.
+        assert_eq!(squeue_answer(output(0, "RUNNING|n3\n", "")), alive("RUNNING", Some(&["n3"])));
+        assert_eq!(squeue_answer(output(0, "PENDING|\n", "")), alive("PENDING", Some(&[])));
+        assert_eq!(squeue_answer(output(0, "RUNNING|n[1-2]\n", "")), alive("RUNNING", Some(&["n1", "n2"])));
+        assert_eq!(squeue_answer(output(0, "RUNNING|n[1-2\n", "")), alive("RUNNING", None));
+        assert_eq!(squeue_answer(output(0, "COMPLETED|n1\n", "")), JobState::Gone);
+        // Captured on the multi-node dev cluster: the task of a lost node n2, requeued, then
+        // running again on n1 (slurm/dev-cluster/capture-fixtures).
+        let captured = |name: &str| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cyplam/tests/data/slurm-output");
+            assert!(std::fs::read_to_string(dir.join(format!("{name}.cmd"))).unwrap().contains("-o '%T|%N'"));
+            std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap()
+        };
+        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-requeued"), "")), alive("PENDING", Some(&[])));
+        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-rerun"), "")), alive("RUNNING", Some(&["n1"])));
         assert_eq!(squeue_answer(output(0, "COMPLETED\n", "")), JobState::Gone);
         assert_eq!(squeue_answer(output(0, "", "")), JobState::Gone);
         assert_eq!(squeue_answer(output(0, "WHATEVER\n", "")), JobState::Unknown("squeue says \"WHATEVER\", a state this worker does not know".into()));
@@ -360,5 +459,66 @@ mod tests {
         assert_eq!(squeue_answer(output(1, "", "")), JobState::Unknown("squeue failed: exit status: 1".into()));
         let missing = squeue_answer(Err(std::io::Error::from(std::io::ErrorKind::NotFound)));
         assert!(matches!(&missing, JobState::Unknown(w) if w.starts_with("squeue cannot be run (")), "{missing:?}");
+    }
+
+    fn running_on(nodes: &[&str]) -> JobState {
+        JobState::Alive { state: "RUNNING".into(), nodes: Some(nodes.iter().map(|s| s.to_string()).collect()) }
+    }
+
+    #[test]
+    fn another_nodes_lock_is_stale_once_slurm_runs_its_job_elsewhere_or_requeued_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        // What the worker of array task 77_5 on node n2 left when n2 was lost.
+        let on_n2 = LockInfo { host: "n2".into(), pid: 4242, slurm_job: Some("77_5".into()), slurm_node: Some("n2".into()), since_unix: 0 };
+        let body = serde_json::to_vec(&on_n2).unwrap();
+
+        // Slurm still has it running on n2 (it has not noticed the loss yet): held, however old.
+        std::fs::write(&p, &body).unwrap();
+        let e = acquire_with(&p, &|_| running_on(&["n2"])).unwrap_err();
+        assert!(matches!(e, LockError::Held { .. }), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), body, "the lock is left as it was");
+
+        // Requeued: pending (no node), or running again on n3 (this worker's own copy).
+        for (state, nodes) in [("PENDING", &[][..]), ("RUNNING", &["n3"][..]), ("RUNNING", &["n[1,3]"][..])] {
+            std::fs::write(&p, &body).unwrap();
+            let nodes: Vec<String> = nodes.iter().flat_map(|n| expand_hostlist(n).unwrap()).collect();
+            let lock = acquire_with(&p, &|job| {
+                assert_eq!(job, "77_5");
+                JobState::Alive { state: state.into(), nodes: Some(nodes.clone()) }
+            })
+            .unwrap_or_else(|e| panic!("{state} {nodes:?}: {e}"));
+            let now: LockInfo = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            assert_eq!(now.pid, std::process::id());
+            drop(lock);
+        }
+        let why = owner_state(&on_n2, &elsewhere(None), &|_| running_on(&["n3"]));
+        assert_eq!(why, Owner::Gone("Slurm says job 77_5 is RUNNING on n3, no longer running on n2".into()));
+
+        // A lock that does not say its node (written before the node was recorded): Slurm's word
+        // that the job is active keeps it, wherever it runs.
+        let old = LockInfo { slurm_node: None, ..on_n2.clone() };
+        std::fs::write(&p, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert!(matches!(acquire_with(&p, &|_| running_on(&["n3"])).unwrap_err(), LockError::Held { .. }));
+        // Nor is one broken when squeue's node list cannot be read.
+        std::fs::write(&p, &body).unwrap();
+        let unread = |_: &str| JobState::Alive { state: "RUNNING".into(), nodes: None };
+        assert!(matches!(acquire_with(&p, &unread).unwrap_err(), LockError::Held { .. }));
+        // Old lock files (no slurm_node key) still read.
+        let text = r#"{"host":"n2","pid":4242,"slurm_job":"77_5","since_unix":0}"#;
+        assert_eq!(serde_json::from_str::<LockInfo>(text).unwrap(), old);
+    }
+
+    #[test]
+    fn host_lists_expand() {
+        let e = |s: &str| expand_hostlist(s).map(|v| v.join(" "));
+        assert_eq!(e("n1").as_deref(), Some("n1"));
+        assert_eq!(e("").as_deref(), Some(""));
+        assert_eq!(e("n[1-3,5]").as_deref(), Some("n1 n2 n3 n5"));
+        assert_eq!(e("gpu[08-10],login1").as_deref(), Some("gpu08 gpu09 gpu10 login1"));
+        assert_eq!(e("a[1-2]-ib").as_deref(), Some("a1-ib a2-ib"));
+        assert_eq!(e("r[1-2]n[1-2]"), None);
+        assert_eq!(e("n[3-1]"), None);
+        assert_eq!(e("n[x]"), None);
     }
 }

@@ -231,7 +231,7 @@ mod tests {
     }
 
     fn st(index: usize, state: State, rung: Option<u32>) -> ModelStatus {
-        ModelStatus { index, name: format!("Model-00{index}"), state, iteration: None, best_accuracy20: None, reason: None, job: None, log: None, rung }
+        ModelStatus { index, name: format!("Model-00{index}"), state, iteration: None, best_accuracy20: None, reason: None, job: None, node: None, log: None, rung }
     }
 
     fn decision(rung: u32, candidates: &[usize], promoted: &[usize]) -> RungDecision {

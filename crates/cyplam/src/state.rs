@@ -63,6 +63,8 @@ pub struct ModelStatus {
     pub reason: Option<String>,
     /// Slurm's array task (`job_task`) or the local run.
     pub job: Option<String>,
+    /// The Slurm node its array task runs on (while it runs).
+    pub node: Option<String>,
     pub log: Option<PathBuf>,
     /// Successive halving: the rung it trains (or waits) in, or was pruned at.
     pub rung: Option<u32>,
@@ -193,6 +195,10 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
         let log = slurm.as_ref().map(|(_, l, _)| l.clone()).or_else(|| Some(layout.local_log(&m.name))).filter(|p| p.exists());
         let active = slurm.as_ref().map(|(t, _, _)| t.is_active()).unwrap_or(false) || local_active[m.index];
         let running = slurm.as_ref().map(|(t, _, _)| t.state == SlurmState::Running).unwrap_or(false) || (local_active[m.index] && md.lock().exists());
+        let node = slurm.as_ref().map(|(t, _, _)| t).filter(|t| t.state == SlurmState::Running && !t.node.is_empty()).map(|t| t.node.clone());
+        // Slurm requeued the task after losing a node under it: said, rather than a bare state.
+        let lost = slurm.as_ref().map(|(t, _, _)| t.lost_nodes.clone()).unwrap_or_default();
+        let requeued = (!lost.is_empty()).then(|| format!("requeued after node {} failed", lost.join(", ")));
         let rung = match &slurm {
             Some((t, _, Some(k))) if t.is_active() => Some(*k),
             _ => result.as_ref().and_then(|r| r.rung),
@@ -204,8 +210,11 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             Some(r) if r.status == ResultStatus::Waiting && !active => (State::Waiting, r.reason.clone()),
             Some(r) if r.status == ResultStatus::Failed && !active => (State::Failed, r.reason.clone()),
             Some(r) if r.status == ResultStatus::Preempted && !active => (State::Preempted, r.reason.clone()),
-            _ if active => (if running { State::Running } else { State::Pending }, None),
+            _ if active => (if running { State::Running } else { State::Pending }, requeued),
             _ => match &slurm {
+                Some((t, _, _)) if t.state == SlurmState::NodeFail => (State::Failed, Some(format!(
+                    "node {} failed under it (Slurm says NODE_FAIL; it was not requeued) and the model has no result; `cyplam resubmit --failed` resumes it from its newest snapshot",
+                    if t.node.is_empty() { "?" } else { t.node.as_str() }))),
                 Some((t, _, _)) if t.state != SlurmState::Completed => (State::Failed, Some(format!(
                     "Slurm says {} (exit {}) and the model has no result", t.reason, t.exit_code.clone().unwrap_or_default()))),
                 _ if !rows.is_empty() || md.has_checkpoint() => (State::Lost, Some(
@@ -222,6 +231,7 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             best_accuracy20: cyplam_core::files::best_row(&rows).map(|r| r.validation_accuracy20),
             reason,
             job,
+            node,
             log,
             rung,
         });

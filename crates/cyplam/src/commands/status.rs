@@ -37,7 +37,7 @@ impl StatusArgs {
             if a.format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&states)?);
             } else {
-                let mut header = vec!["name", "state", "iteration", "best acc20", "job", "reason"];
+                let mut header = vec!["name", "state", "iteration", "best acc20", "job", "node", "reason"];
                 if halving {
                     header.insert(2, "rung");
                 }
@@ -48,6 +48,7 @@ impl StatusArgs {
                     m.iteration.map(|i| i.to_string()).unwrap_or_default(),
                     m.best_accuracy20.map(|a| format!("{a:.4}")).unwrap_or_default(),
                     m.job.clone().unwrap_or_default(),
+                    m.node.clone().unwrap_or_default(),
                     m.reason.clone().unwrap_or_default(),
                     ];
                     if halving {

@@ -77,18 +77,23 @@ impl Scheduler for Slurm {
             return Ok(Vec::new());
         }
         let ids = array_jobs.join(",");
-        // squeue forgets finished jobs; sacct (where accounting exists) remembers them. squeue wins
-        // for active tasks.
+        // squeue forgets finished jobs; sacct (where accounting exists) remembers them, and every
+        // earlier run of a requeued task (-D), so the nodes lost under it. squeue wins for active
+        // tasks' state and node.
         let mut by_task: BTreeMap<(String, usize), TaskState> = BTreeMap::new();
-        if let Ok(out) = run("sacct", &["-n".into(), "-P".into(), "-X".into(), "-j".into(), ids.clone(), "-o".into(), SACCT_FORMAT.into()]).await {
+        if let Ok(out) = run("sacct", &["-n".into(), "-P".into(), "-X".into(), "-D".into(), "-j".into(), ids.clone(), "-o".into(), SACCT_FORMAT.into()]).await {
             for t in parse_sacct(&out) {
                 by_task.insert((t.array_job.clone(), t.task), t);
             }
         }
         match run("squeue", &["-h".into(), "-r".into(), "-j".into(), ids, "-o".into(), SQUEUE_FORMAT.into()]).await {
             Ok(out) => {
-                for t in parse_squeue(&out) {
-                    by_task.insert((t.array_job.clone(), t.task), t);
+                for mut t in parse_squeue(&out) {
+                    let key = (t.array_job.clone(), t.task);
+                    if let Some(accounted) = by_task.remove(&key) {
+                        t.lost_nodes = accounted.lost_nodes;
+                    }
+                    by_task.insert(key, t);
                 }
             }
             Err(SlurmError::UnknownJob { .. }) => {}

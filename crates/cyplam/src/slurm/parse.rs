@@ -71,15 +71,18 @@ pub fn parse_squeue(out: &str) -> Vec<TaskState> {
                 reason: f[4].to_string(),
                 node: f[5].to_string(),
                 exit_code: None,
+                lost_nodes: Vec::new(),
             });
         }
     }
     v
 }
 
-/// Parses `sacct -n -P -X -o JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End`.
+/// Parses `sacct -n -P -X -D -o JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End`: one
+/// state per array task. With `-D` (`--duplicates`) a requeued task has a record per run, oldest
+/// first; the last is its state, and the nodes of earlier NODE_FAIL records are its `lost_nodes`.
 pub fn parse_sacct(out: &str) -> Vec<TaskState> {
-    let mut v = Vec::new();
+    let mut v: Vec<TaskState> = Vec::new();
     for line in out.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split('|').collect();
         if f.len() < 5 {
@@ -88,14 +91,25 @@ pub fn parse_sacct(out: &str) -> Vec<TaskState> {
         // "CANCELLED by 0" -> CANCELLED.
         let state = SlurmState::from(f[2].split_whitespace().next().unwrap_or(""));
         for (job, task) in array_ids(f[0]) {
-            v.push(TaskState {
+            let t = TaskState {
                 array_job: job,
                 task,
                 state: state.clone(),
                 reason: f[2].to_string(),
                 node: f[4].to_string(),
                 exit_code: Some(f[3].to_string()),
-            });
+                lost_nodes: Vec::new(),
+            };
+            match v.iter_mut().find(|e| e.array_job == t.array_job && e.task == t.task) {
+                Some(earlier) => {
+                    let mut lost = std::mem::take(&mut earlier.lost_nodes);
+                    if earlier.state == SlurmState::NodeFail && !earlier.node.is_empty() && !lost.contains(&earlier.node) {
+                        lost.push(earlier.node.clone());
+                    }
+                    *earlier = TaskState { lost_nodes: lost, ..t };
+                }
+                None => v.push(t),
+            }
         }
     }
     v
@@ -133,6 +147,21 @@ mod tests {
         assert_eq!(states, vec![(0, "COMPLETED"), (1, "COMPLETED"), (2, "RUNNING"), (3, "FAILED"), (4, "CANCELLED")]);
         assert_eq!(t[3].exit_code.as_deref(), Some("3:0"));
         assert!(!t[3].is_active() && t[2].is_active());
+    }
+
+    #[test]
+    fn real_output_of_a_node_lost_under_a_task() {
+        // The multi-node dev cluster: tasks 0 and 1 ran on n1 and n2; n2 lost power; Slurm
+        // requeued task 1, which ran again on n1.
+        let t = parse_squeue(&fixture("squeue-nodes.txt"));
+        let nodes: Vec<(usize, &str)> = t.iter().map(|t| (t.task, t.node.as_str())).collect();
+        assert_eq!(nodes, vec![(1, "n2"), (0, "n1")]);
+        let cmd = fixture("sacct-node-fail.cmd");
+        assert!(cmd.contains(SACCT_FORMAT) && cmd.contains(" -D "), "{cmd}");
+        let t = parse_sacct(&fixture("sacct-node-fail.txt"));
+        let got: Vec<(usize, &str, &str, Vec<String>)> = t.iter().map(|t| (t.task, t.state.as_str(), t.node.as_str(), t.lost_nodes.clone())).collect();
+        assert_eq!(got, vec![(0, "COMPLETED", "n1", vec![]), (1, "RUNNING", "n1", vec!["n2".to_string()])]);
+        assert!(t[1].is_active());
     }
 
     #[test]

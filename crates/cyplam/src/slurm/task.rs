@@ -90,6 +90,9 @@ pub struct TaskState {
     pub reason: String,
     pub node: String,
     pub exit_code: Option<String>,
+    /// The nodes that failed under earlier runs of this task (sacct's NODE_FAIL records of it,
+    /// `sacct --duplicates`): Slurm requeued it after each.
+    pub lost_nodes: Vec<String>,
 }
 
 impl TaskState {

@@ -1,9 +1,11 @@
 //! Successive halving (issue 14, docs/halving.md) end to end: locally with `cyplam run`, where
 //! the what-if replay of the same grid trained in full must predict its promotions exactly, and
-//! through the real dev Slurm cluster, where the rungs are job arrays chained by dependencies, one
-//! rung task is preempted (USR1) and requeued, and the decisions are those of `cyplam run`.
+//! through the real 3-node dev Slurm cluster, where the rungs are job arrays chained by
+//! dependencies, spread over the nodes, each decision taken on a node that trained none of the
+//! rung it decides, one rung task is preempted (USR1) and requeued, and the decisions are those
+//! of `cyplam run`.
 
-use super::slurm::cluster;
+use super::slurm::nodes::{runs_of, three_nodes};
 use super::*;
 use std::time::{Duration, Instant};
 
@@ -166,7 +168,23 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
     reference.ok(&["run", g.to_str().unwrap(), "--jobs", "2"]);
     let want = promotions(&reference, "hvs");
 
-    let _c = cluster();
+    let _c = three_nodes();
+    // Where each rung runs: rung 0 on n1 and n2 (n3 drained while it starts); rung 1 on n3 only,
+    // so its first worker, which decides rung 0, trained none of rung 0; rung 2 off n3, so its
+    // worker, which decides rung 1, trained none of rung 1. (An operator's `scontrol update` of
+    // the pending arrays; cyplam's scripts are unchanged.)
+    let scontrol = |args: &[&str]| {
+        let o = Command::new("scontrol").args(args).output().unwrap();
+        assert!(o.status.success(), "scontrol {args:?}: {}", stderr(&o));
+    };
+    struct Resume;
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            let _ = Command::new("scontrol").args(["update", "nodename=n3", "state=resume"]).output();
+        }
+    }
+    scontrol(&["update", "nodename=n3", "state=drain", "reason=cyplam halving test: rung 0 off n3"]);
+    let resume_n3 = Resume;
     let env = Env::new();
     let grid = env.grid("hvs", &halving_grid(27));
     let out = env.ok(&["submit", grid.to_str().unwrap()]);
@@ -179,6 +197,19 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
         .filter(|p| p.extension().is_some_and(|x| x == "sbatch")).map(|p| std::fs::read_to_string(p).unwrap())
         .find(|t| t.contains("--rung 1")).unwrap();
     assert!(script1.contains(&format!("#SBATCH --dependency=afterany:{}\n", jobs[0])), "{script1}");
+    scontrol(&["update", &format!("jobid={}", jobs[1]), "ExcNodeList=n1,n2"]);
+    scontrol(&["update", &format!("jobid={}", jobs[2]), "ExcNodeList=n3"]);
+    // n3 comes back once every task of rung 0 has started on n1 or n2.
+    let t0 = Instant::now();
+    loop {
+        let q = Command::new("squeue").args(["-h", "-r", "-j", &jobs[0], "-t", "PENDING", "-o", "%i"]).output().unwrap();
+        if String::from_utf8_lossy(&q.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "rung 0 never started in full");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(resume_n3);
 
     // Submitting again while the chain runs submits nothing.
     let again = env.ok(&["submit", grid.to_str().unwrap()]);
@@ -240,6 +271,17 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
     assert!(log.contains("cyplam: preempted; requeueing"), "the rung-1 task was requeued: {log}");
     assert!(results(&env.runs(), "hvs").iter().any(|r| r.resumes >= 2), "a model resumed after the preemption as well as at its rung");
     assert_eq!(promotions(&env, "hvs"), want, "the same decisions as `cyplam run`");
+    // Where they ran (every run of every task, requeued ones too, from sacct).
+    let nodes_of = |job: &str| {
+        let mut n: Vec<String> = runs_of(job).into_iter().map(|(_, _, n)| n).filter(|n| !n.is_empty() && n != "None assigned").collect();
+        n.sort();
+        n.dedup();
+        n
+    };
+    assert_eq!(nodes_of(&jobs[0]), ["n1", "n2"], "rung 0's tasks on two nodes: {:?}", runs_of(&jobs[0]));
+    assert_eq!(nodes_of(&jobs[1]), ["n3"], "rung 1 (and its decision of rung 0) on the node that trained none of rung 0: {:?}", runs_of(&jobs[1]));
+    let rung2 = nodes_of(&jobs[2]);
+    assert!(!rung2.is_empty() && !rung2.contains(&"n3".to_string()), "rung 2's worker decided rung 1 off n3: {:?}", runs_of(&jobs[2]));
     for m in want[1].iter() {
         assert_eq!(numbers(&curve(&env, "hvs", m)), numbers(&curve(&reference, "hvs", m)), "{m}: the winner's curve is the local run's");
     }

@@ -127,17 +127,17 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
 
     // Slurm says they all wait or run: submitting again submits nothing.
     *fake.states.lock().unwrap() = vec![
-        TaskState { array_job: "101".into(), task: 0, state: "RUNNING".into(), reason: "None".into(), node: "n1".into(), exit_code: None },
-        TaskState { array_job: "101".into(), task: 1, state: "PENDING".into(), reason: "Resources".into(), node: String::new(), exit_code: None },
-        TaskState { array_job: "102".into(), task: 0, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None },
-        TaskState { array_job: "102".into(), task: 1, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None },
-        TaskState { array_job: "103".into(), task: 0, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None },
+        TaskState { array_job: "101".into(), task: 0, state: "RUNNING".into(), reason: "None".into(), node: "n1".into(), exit_code: None, lost_nodes: Vec::new() },
+        TaskState { array_job: "101".into(), task: 1, state: "PENDING".into(), reason: "Resources".into(), node: String::new(), exit_code: None, lost_nodes: Vec::new() },
+        TaskState { array_job: "102".into(), task: 0, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None, lost_nodes: Vec::new() },
+        TaskState { array_job: "102".into(), task: 1, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None, lost_nodes: Vec::new() },
+        TaskState { array_job: "103".into(), task: 0, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None, lost_nodes: Vec::new() },
     ];
     rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
     assert_eq!(fake.submitted.lock().unwrap().len(), 3, "nothing submitted twice");
 
     // Task 102_1 (Model-003) failed without a result: resubmit --failed takes it alone.
-    fake.states.lock().unwrap()[3] = TaskState { array_job: "102".into(), task: 1, state: "FAILED".into(), reason: "FAILED".into(), node: "n1".into(), exit_code: Some("1:0".into()) };
+    fake.states.lock().unwrap()[3] = TaskState { array_job: "102".into(), task: 1, state: "FAILED".into(), reason: "FAILED".into(), node: "n1".into(), exit_code: Some("1:0".into()), lost_nodes: Vec::new() };
     let st = rt().block_on(async {
         let f = cyplam::sweep::open(&env.runs(), "split").unwrap();
         let db = cyplam::db::Db::open(&env.db()).await.unwrap();

@@ -1,8 +1,13 @@
 //! Against the real dev Slurm cluster (slurm/dev-cluster/up): submit, follow, collect, report,
-//! resubmit. Slurm tests run one at a time: they share the one node.
+//! resubmit. Slurm tests run one at a time: they share the cluster (one node, or the three of
+//! `up --nodes 3`, which scripts/test starts; `nodes` holds the tests that need them).
 
 use super::*;
 use std::time::{Duration, Instant};
+
+/// The tests that need several nodes (`up --nodes 3`).
+#[path = "nodes.rs"]
+pub(crate) mod nodes;
 
 static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
