@@ -125,8 +125,8 @@ fn main() {
     let num = |v: Option<String>, d: f64| v.map(|s| s.parse::<f64>().unwrap_or_else(|_| fail(format!("{s}: not a number")))).unwrap_or(d);
     let sets_path = PathBuf::from(get("--sets").unwrap_or_else(|| "bench/halving/sets.txt".into()));
     let half = get("--half").unwrap_or_else(|| "all".into());
-    let eta = num(get("--eta"), 3.0) as u32;
-    let rungs = num(get("--rungs"), 4.0) as u32;
+    let eta = num(get("--eta"), cyplam_core::stopping::DEFAULT_ETA as f64) as u32;
+    let rungs = num(get("--rungs"), cyplam_core::stopping::DEFAULT_RUNGS as f64) as u32;
     let promote = get("--promote").unwrap_or_else(|| "noise".into());
     let (dn, dc, da) = match Promotion::noise_default() {
         Promotion::Noise { noise, cap, axes } => (noise, cap, axes),

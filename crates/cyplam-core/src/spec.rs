@@ -167,8 +167,8 @@ pub struct EarlyStopping {
 impl EarlyStopping {
     /// Early stopping's defaults (bench/halving, docs/halving.md): patience in snapshots, and the
     /// noise factor.
-    pub const DEFAULT_PATIENCE: u32 = 10;
-    pub const DEFAULT_NOISE: f64 = 1.0;
+    pub const DEFAULT_PATIENCE: u32 = 15;
+    pub const DEFAULT_NOISE: f64 = 0.0;
     pub const DEFAULT_DROP: f64 = 0.0;
 }
 

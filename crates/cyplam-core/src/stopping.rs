@@ -87,10 +87,10 @@ pub enum Promotion {
 
 /// The defaults of `[halving]` (chosen by bench/halving on curve sets it did not report on; see
 /// docs/halving.md).
-pub const DEFAULT_ETA: u32 = 3;
-pub const DEFAULT_RUNGS: u32 = 4;
-pub const DEFAULT_NOISE: f64 = 2.0;
-pub const DEFAULT_CAP: f64 = 2.0;
+pub const DEFAULT_ETA: u32 = 4;
+pub const DEFAULT_RUNGS: u32 = 3;
+pub const DEFAULT_NOISE: f64 = 1.0;
+pub const DEFAULT_CAP: f64 = 1.25;
 pub const DEFAULT_AXES: f64 = 0.0;
 
 impl Promotion {

@@ -35,7 +35,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("keep_snapshots", "\"all\", \"best\" or \"none\" (default \"all\")"),
     ("threads", "threads when neither --threads nor Slurm says (default: cpus_per_training)"),
     ("precision", "\"fp32\" or \"bf16\" (bf16 compute, fp32 weights and Adam state; default \"fp32\")"),
-    ("early_stopping", "true (the defaults), false, or a table { patience = snapshots >= 1 (default 10), noise = a rise must exceed this many times the curve's jitter, 0 to 100 (default 1), drop = stop only once the last patience snapshots average this many jitters below the best, 0 to 100 (default 0), min_delta = Accuracy20% >= 0 (default 0) } (default: off)"),
+    ("early_stopping", "true (the defaults), false, or a table { patience = snapshots >= 1 (default 15), noise = a rise must exceed this many times the curve's jitter, 0 to 100 (default 0), drop = stop only once the last patience snapshots average this many jitters below the best, 0 to 100 (default 0), min_delta = Accuracy20% >= 0 (default 0) } (default: off)"),
 ];
 
 pub(super) fn setting_names() -> String {
@@ -266,7 +266,7 @@ pub(super) fn parse_output(o: Option<&RawOutput>) -> OutputConfig {
     OutputConfig { tensorboard: o.and_then(|o| o.tensorboard).unwrap_or(false) }
 }
 
-/// `[halving]`: `eta` (default 3), `rungs` (default 4), checked by [`Halving::with`], and the
+/// `[halving]`: `eta` (default 4), `rungs` (default 3), checked by [`Halving::with`], and the
 /// promotion rule: `promote = "noise"` (default; `noise`, `cap`, `axes`) or `"rank"`.
 pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result<Option<Halving>, GridError> {
     use crate::stopping::{Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};

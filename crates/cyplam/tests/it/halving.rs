@@ -302,7 +302,7 @@ fn a_worker_killed_mid_rung_is_resumed_not_pruned_and_the_decisions_are_the_unin
 
     let env = Env::new();
     let grid = env.grid("hvk", &halving_grid(27));
-    let mut child = env.cmd().args(["run", grid.to_str().unwrap(), "--jobs", "2"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = env.cmd().args(["run", grid.to_str().unwrap(), "--jobs", "2"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let sweep = cyplam_core::layout::SweepDir::new(env.runs().join("hvk"));
     let t0 = Instant::now();
     let promoted0 = loop {
