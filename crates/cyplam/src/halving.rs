@@ -200,6 +200,27 @@ pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[Run
     out
 }
 
+/// One line per decided rung, for `report` and its HTML page: "rung 1: 9 models, 3 by rank and 2
+/// within noise of the cutoff (0.011); noise 0.0055, cutoff 0.8123". A decision file that fails
+/// its check is named instead.
+pub fn decision_lines(frozen: &Frozen) -> Vec<String> {
+    match cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep) {
+        Err(e) => vec![format!("the halving decisions cannot be used: {e}")],
+        Ok(ds) => ds
+            .iter()
+            .map(|d| {
+                let v = d.verdict();
+                let measured = match (d.noise, d.cutoff) {
+                    (Some(n), Some(c)) => format!("; noise {n:.4}, cutoff {c:.4}"),
+                    (None, Some(c)) => format!("; noise not measurable yet, cutoff {c:.4}"),
+                    _ => String::new(),
+                };
+                format!("rung {}: {} models, {} went on: {}{measured}", d.rung, d.candidates.len(), d.promoted.len(), v.summary())
+            })
+            .collect(),
+    }
+}
+
 /// `cyplam run`'s check before it takes a rung's decision: a model whose lock names a live
 /// process on this machine may still be training.
 pub fn local_not_training(md: &ModelDir) -> Result<(), String> {
@@ -298,8 +319,8 @@ mod tests {
     fn with_ties_the_later_rungs_get_slots_up_to_the_cap() {
         let g = grid(9);
         let h = Halving::new(3, 3).unwrap();
-        assert_eq!(h.max_sizes(9), vec![9, 6, 4], "cap x2 of ceil(9/3) = 6, then of ceil(6/3) = 4");
+        assert_eq!(h.max_sizes(9), vec![9, 4, 3], "cap x1.25 of ceil(9/3) = 3 is 4, then of ceil(4/3) = 2 is 3");
         let (_, s) = stages(plan(&g, h, &[], &[], &[], &[], Pick::Unfinished));
-        assert_eq!(s.iter().map(|s| s.1.len()).collect::<Vec<_>>(), vec![9, 6, 4]);
+        assert_eq!(s.iter().map(|s| s.1.len()).collect::<Vec<_>>(), vec![9, 4, 3]);
     }
 }

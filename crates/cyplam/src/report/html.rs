@@ -185,6 +185,14 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         stops.sort();
         let said: Vec<String> = stops.iter().map(|(r, it, n)| format!("{n} at iteration {it} (rung {r})")).collect();
         let _ = writeln!(h, "<p class=\"note\" id=\"halving-stops\">Successive halving: the curves stop where their models stopped: {}.</p>", escape(&said.join(", ")));
+        let lines = crate::halving::decision_lines(f);
+        if !lines.is_empty() {
+            h.push_str("<ul class=\"note\" id=\"halving-decisions\">\n");
+            for l in lines {
+                let _ = writeln!(h, "<li>{}</li>", escape(&l));
+            }
+            h.push_str("</ul>\n");
+        }
     }
 
     h.push_str("<h2>Figures</h2>\n");

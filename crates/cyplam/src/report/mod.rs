@@ -92,6 +92,9 @@ pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) ->
             if let Some(c) = HalvingCompute::of(f, rows) {
                 let pruned = rows.iter().filter(|r| r.status == RecordedStatus::Pruned).count();
                 println!("{pruned} pruned (ranked by the best they reached before their rung ended); {}", c.text());
+                for line in crate::halving::decision_lines(f) {
+                    println!("{line}");
+                }
             }
         } else {
             println!("sweep {}: {} models, none with a validation snapshot yet ({done} completed)", f.sweep.name, rows.len());
