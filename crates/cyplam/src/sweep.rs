@@ -34,7 +34,8 @@ pub struct GridFile {
     pub validation_frames: u64,
 }
 
-/// Reads and checks a grid file and its data headers, without writing anything.
+/// Reads and checks a grid file and its data, without writing anything: the headers of both
+/// sets, the models a worker could only fail on, then every value of both sets (streamed once).
 pub fn load_grid(path: &Path) -> Result<GridFile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read the grid file", path.display()))?;
     let mut g = grid::parse(path, &text)?;
@@ -47,14 +48,35 @@ pub fn load_grid(path: &Path) -> Result<GridFile> {
         *p = std::fs::canonicalize(&*p)?;
     }
     check_trainable(path, &g, frames[0], frames[1])?;
+    check_values(path, &g)?;
     let sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
     Ok(GridFile { grid: g, sha256, train_frames: frames[0], validation_frames: frames[1] })
 }
 
+/// Reads every value of both sets once, a chunk at a time, and refuses what the worker would
+/// refuse on the compute node after the job waited in the queue: a frame value that is NaN or
+/// infinite, a laser power or process speed that is not finite and > 0 (the file, the row and the
+/// value named); and training frames that are all zero under `input_scale = "max"`.
+fn check_values(path: &Path, g: &Grid) -> Result<()> {
+    let Some(data) = &g.data else { return Ok(()) };
+    let train = cyplam_core::data::check_values(&data.train).with_context(|| format!("{}: the training set", path.display()))?;
+    if data.validation != data.train {
+        cyplam_core::data::check_values(&data.validation).with_context(|| format!("{}: the validation set", path.display()))?;
+    }
+    if data.input_scale == InputScale::Max && !(train.max_frame > 0.0) {
+        bail!(
+            "{}: every training frame of {} is {} or less, so input_scale = \"max\" has nothing to divide by; \
+             check the data (`cyplam data show`) or set data.input_scale to a factor",
+            path.display(), data.train.display(), train.max_frame
+        );
+    }
+    Ok(())
+}
+
 /// Refuses, before anything is submitted, what a worker could only fail on or overrun: a batch
 /// larger than the training set, more snapshots than iterations, a model whose memory need is
-/// more than its share of `[slurm] mem` (or, without it, [`memory::DEFAULT_LIMIT_BYTES`]), and
-/// training frames that are all zero under `input_scale = "max"`.
+/// more than its share of `[slurm] mem` (or, without it, [`memory::DEFAULT_LIMIT_BYTES`]). From
+/// the headers alone: the values are checked after ([`check_values`]).
 fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) -> Result<()> {
     let per_training = match &g.slurm.mem {
         Some(m) => memory::parse_slurm_mem(m).map(|b| (b as f64 / g.slurm.trainings_per_node.max(1) as f64, true)),
@@ -82,18 +104,6 @@ fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) ->
                 path.display(), m.name, m.arch_label(), m.free_params, memory::human_bytes(need.total()),
                 memory::human_bytes(need.weights), memory::human_bytes(need.activations), memory::human_bytes(need.data)
             );
-        }
-    }
-    if let Some(data) = &g.data {
-        if data.input_scale == InputScale::Max {
-            let max = cyplam_core::datashow::max_frame_value(&data.train).with_context(|| format!("{}: the training set", path.display()))?;
-            if !(max > 0.0) {
-                bail!(
-                    "{}: every training frame of {} is {max} or less, so input_scale = \"max\" has nothing to divide by; \
-                     check the data (`cyplam data show`) or set data.input_scale to a factor",
-                    path.display(), data.train.display()
-                );
-            }
         }
     }
     Ok(())

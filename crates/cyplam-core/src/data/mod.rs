@@ -14,9 +14,9 @@ mod set;
 mod values;
 
 pub use meta::{read_meta, DatasetMeta, META_FILE};
-pub use npy::{npy_header, parse_npy_header, read_npy_f32, read_npy_header, Dtype, NpyHeader, NpyHeaderError};
+pub use npy::{c_index, npy_header, parse_npy_header, read_npy_f32, read_npy_header, stream_values, Dtype, NpyHeader, NpyHeaderError};
 pub use set::{check_dataset, check_frames_header, check_labels_header, DatasetInfo};
-pub use values::{load_dataset, read_frames, read_labels, Dataset};
+pub use values::{check_values, load_dataset, read_frames, read_labels, Dataset, Values};
 
 use std::path::{Path, PathBuf};
 

@@ -262,37 +262,82 @@ pub fn read_npy_f32(path: &Path) -> Result<(NpyHeader, Vec<f32>), DataError> {
 }
 
 fn read_values(path: &Path, h: &NpyHeader, dtype: Dtype) -> Result<Vec<f32>, DataError> {
-    use std::io::{Seek, SeekFrom};
-    // Both known to fit: read_npy_header checked the file length they give.
+    // Known to fit: read_npy_header checked the file length it gives.
     let n = h.elements().ok_or_else(|| derr(path, "too many values"))?;
-    let size = dtype.size();
-    let mut f = open_data_file(path)?;
-    f.seek(SeekFrom::Start(h.data_offset as u64)).map_err(|e| derr(path, e.to_string()))?;
-    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
     let mut out = Vec::new();
     out.try_reserve_exact(n).map_err(|_| derr(path, format!("{n} values do not fit in memory")))?;
-    let mut chunk = vec![0u8; size * 65536];
-    let mut left = n;
-    while left > 0 {
-        let k = left.min(65536);
-        let bytes = &mut chunk[..k * size];
-        r.read_exact(bytes).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof { derr(path, "the file ended before its data did (changed while read?)") } else { derr(path, e.to_string()) }
-        })?;
-        match dtype {
-            Dtype::F32 => out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-            Dtype::F64 => out.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)),
-            Dtype::U8 => out.extend(bytes.iter().map(|&b| f32::from(b))),
-            Dtype::U16 => out.extend(bytes.chunks_exact(2).map(|b| f32::from(u16::from_le_bytes([b[0], b[1]])))),
-            Dtype::I32 => out.extend(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)),
-            Dtype::I64 => out.extend(bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)),
-        }
-        left -= k;
-    }
+    stream_values(path, h, dtype, CHUNK, |_, chunk| {
+        out.extend_from_slice(chunk);
+        Ok(())
+    })?;
     if h.fortran_order && h.shape.len() > 1 {
         out = fortran_to_c(&out, &h.shape);
     }
     Ok(out)
+}
+
+/// Values decoded at a time by [`read_npy_f32`].
+const CHUNK: usize = 65536;
+
+/// Calls `f(start, values)` for every value of a `.npy` file whose header is `h` (from
+/// [`read_npy_header`]) and dtype `dtype`, as f32, in the order the file stores them (see
+/// [`c_index`] for a Fortran-ordered file), `chunk` values at a time (the last chunk may be
+/// shorter); `start` is the file position of the chunk's first value. Memory: one chunk, whatever
+/// the file's size. An error from `f` stops the reading and is returned.
+pub fn stream_values(path: &Path, h: &NpyHeader, dtype: Dtype, chunk: usize, mut f: impl FnMut(usize, &[f32]) -> Result<(), DataError>) -> Result<(), DataError> {
+    use std::io::{Seek, SeekFrom};
+    let n = h.elements().ok_or_else(|| derr(path, "too many values"))?;
+    let chunk = chunk.max(1);
+    let size = dtype.size();
+    let mut file = open_data_file(path)?;
+    file.seek(SeekFrom::Start(h.data_offset as u64)).map_err(|e| derr(path, e.to_string()))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut bytes = vec![0u8; size * chunk.min(n)];
+    let mut values = Vec::with_capacity(chunk.min(n));
+    let mut start = 0;
+    while start < n {
+        let k = (n - start).min(chunk);
+        let b = &mut bytes[..k * size];
+        r.read_exact(b).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof { derr(path, "the file ended before its data did (changed while read?)") } else { derr(path, e.to_string()) }
+        })?;
+        values.clear();
+        decode(dtype, b, &mut values);
+        f(start, &values)?;
+        start += k;
+    }
+    Ok(())
+}
+
+/// Appends the little-endian values of `bytes` (of `dtype`) to `out` as f32.
+fn decode(dtype: Dtype, bytes: &[u8], out: &mut Vec<f32>) {
+    match dtype {
+        Dtype::F32 => out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        Dtype::F64 => out.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)),
+        Dtype::U8 => out.extend(bytes.iter().map(|&b| f32::from(b))),
+        Dtype::U16 => out.extend(bytes.chunks_exact(2).map(|b| f32::from(u16::from_le_bytes([b[0], b[1]])))),
+        Dtype::I32 => out.extend(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)),
+        Dtype::I64 => out.extend(bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)),
+    }
+}
+
+/// The C-order (row-major) position of the value stored at file position `at` of an array of
+/// `shape`: `at` itself in a C-ordered file; in a Fortran-ordered one the first index varies
+/// fastest in the file.
+pub fn c_index(shape: &[usize], fortran_order: bool, at: usize) -> usize {
+    if !fortran_order || shape.len() < 2 {
+        return at;
+    }
+    let (mut rest, mut c) = (at, 0usize);
+    let mut idx = Vec::with_capacity(shape.len());
+    for &d in shape {
+        idx.push(rest % d.max(1));
+        rest /= d.max(1);
+    }
+    for (i, &d) in idx.iter().zip(shape) {
+        c = c * d + i;
+    }
+    c
 }
 
 /// The values of a Fortran-ordered (column-major) array of `shape`, in C order.

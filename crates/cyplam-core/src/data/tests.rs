@@ -245,3 +245,72 @@ fn header_errors_say_what_is_wrong() {
     assert_eq!(e(b"\x93NUMPY\x01\x00\x08\x00{'x': 1}"), "the .npy header has no 'descr'");
     assert_eq!(e(b"\x93NUMPY\x01\x00\x39\x00{'descr': '<f4', 'fortran_order': False, 'shape': (1, x)}"), "bad dimension \"x\" in 'shape'");
 }
+
+/// What `cyplam submit` checks (streamed) and what the worker checks (loaded) say the same.
+fn both(dir: &Path) -> String {
+    let streamed = check_values(dir).unwrap_err().to_string();
+    assert_eq!(streamed, msg(dir), "the streamed check and the worker's disagree");
+    streamed
+}
+
+#[test]
+fn the_streamed_value_check_refuses_what_loading_would_with_the_file_row_and_value() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // 200 frames: more than one chunk of values, so a bad value in a later chunk is found too.
+    good(d, 200);
+    assert_eq!(check_values(d).unwrap(), Values { max_frame: 7.0 });
+    let mut f = Array2::<f32>::from_elem((200, 784), 0.25);
+    f[[150, 783]] = f32::NAN;
+    f[[190, 3]] = f32::INFINITY;
+    write(&d.join("frames.npy"), &f);
+    assert!(both(d).ends_with("frames.npy: frame 150 holds a non-finite value (NaN) at pixel 783"));
+    f[[150, 783]] = 0.5;
+    write(&d.join("frames.npy"), &f);
+    assert!(both(d).ends_with("frames.npy: frame 190 holds a non-finite value (inf) at pixel 3"));
+    f[[190, 3]] = f32::NEG_INFINITY;
+    write(&d.join("frames.npy"), &f.mapv(f64::from));
+    assert!(both(d).ends_with("frames.npy: frame 190 holds a non-finite value (-inf) at pixel 3"));
+    f[[190, 3]] = 9.0;
+    write(&d.join("frames.npy"), &f);
+    assert_eq!(check_values(d).unwrap().max_frame, 9.0);
+
+    let labels = |edit: &dyn Fn(&mut Array2<f64>)| {
+        let mut l = Array2::<f64>::from_shape_fn((200, 2), |(i, j)| if j == 0 { 600.0 + i as f64 } else { 4.0 });
+        edit(&mut l);
+        write(&d.join("labels.npy"), &l);
+        both(d)
+    };
+    assert!(labels(&|l| l[[120, 0]] = 0.0).ends_with("labels.npy: row 120 holds a laser power of 0; labels must be > 0 (Accuracy20% divides by them)"));
+    assert!(labels(&|l| l[[7, 1]] = -2.5).ends_with("labels.npy: row 7 holds a process speed of -2.5; labels must be > 0 (Accuracy20% divides by them)"));
+    assert!(labels(&|l| l[[199, 1]] = f64::NAN).ends_with("labels.npy: row 199 holds a non-finite process speed (NaN)"));
+    assert!(labels(&|l| l[[3, 0]] = f64::INFINITY).ends_with("labels.npy: row 3 holds a non-finite laser power (inf)"));
+    // A value too large for float32 is infinite once read, as the worker reads it.
+    assert!(labels(&|l| l[[5, 0]] = 1e300).ends_with("labels.npy: row 5 holds a non-finite laser power (inf)"));
+    // The first bad value in row order is the one named, as loading names it.
+    assert!(labels(&|l| { l[[9, 1]] = 0.0; l[[2, 0]] = -1.0 }).ends_with("labels.npy: row 2 holds a laser power of -1; labels must be > 0 (Accuracy20% divides by them)"));
+}
+
+#[test]
+fn the_streamed_check_of_a_fortran_ordered_file_names_the_first_bad_value_in_row_order() {
+    use ndarray::ShapeBuilder;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    good(d, 100);
+    // In a column-major file row 90's pixel 0 comes before row 10's pixel 5; the message names row 10.
+    let mut f = Array2::<f32>::zeros((100, 784).f());
+    f[[10, 5]] = f32::NAN;
+    f[[90, 0]] = f32::INFINITY;
+    write(&d.join("frames.npy"), &f);
+    assert!(read_npy_header(&d.join("frames.npy")).unwrap().fortran_order, "the test writes a Fortran-ordered file");
+    assert!(both(d).ends_with("frames.npy: frame 10 holds a non-finite value (NaN) at pixel 5"));
+    let mut l = Array2::<f32>::from_elem((100, 2).f(), 3.0);
+    l[[40, 1]] = 0.0;
+    l[[60, 0]] = -1.0;
+    write(&d.join("frames.npy"), &Array2::<f32>::zeros((100, 784).f()));
+    write(&d.join("labels.npy"), &l);
+    assert!(both(d).ends_with("labels.npy: row 40 holds a process speed of 0; labels must be > 0 (Accuracy20% divides by them)"));
+    // The C-order position of each stored value.
+    assert_eq!((0..6).map(|at| c_index(&[2, 3], true, at)).collect::<Vec<_>>(), vec![0, 3, 1, 4, 2, 5]);
+    assert_eq!(c_index(&[2, 3], false, 4), 4);
+}

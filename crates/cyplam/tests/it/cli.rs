@@ -130,6 +130,65 @@ fn data_problems_are_caught_before_submitting() {
     assert!(e.contains("the training set: ") && e.contains("missing/train: the data set directory does not exist"), "{e}");
 }
 
+/// Writes a data set of `n` float32 frames (all 1.0) and float64 labels (600 W, 4 mm/s) to `dir`,
+/// after `edit` changed the values.
+fn write_set(dir: &Path, n: usize, edit: impl Fn(&mut [f32], &mut [f64])) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut frames = vec![1.0f32; n * 784];
+    let mut labels: Vec<f64> = (0..n).flat_map(|_| [600.0, 4.0]).collect();
+    edit(&mut frames, &mut labels);
+    let mut f = cyplam_core::data::npy_header("<f4", &[n, 784]);
+    f.extend(frames.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(dir.join("frames.npy"), f).unwrap();
+    let mut l = cyplam_core::data::npy_header("<f8", &[n, 2]);
+    l.extend(labels.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(dir.join("labels.npy"), l).unwrap();
+}
+
+/// Issue 23, item 1: NaN, infinite, zero or negative laser power or process speed, and NaN or
+/// infinite frames are refused by `submit`, its dry run and `run` (not first by the worker on the
+/// compute node), naming the file, the row and the value; nothing is written.
+#[test]
+fn bad_values_are_refused_at_submit_with_the_file_row_and_value() {
+    let env = Env::new();
+    let body = FIVE.replace("batch_size = 32", "batch_size = 16").replace("iterations = 300", "iterations = 10").replace("snapshots = 5", "snapshots = 1");
+    let cases: Vec<(&str, Box<dyn Fn(&mut [f32], &mut [f64])>, &str, &str)> = vec![
+        ("lpnan", Box::new(|_, l| l[2 * 120] = f64::NAN), "train", "labels.npy: row 120 holds a non-finite laser power (NaN)"),
+        ("lpzero", Box::new(|_, l| l[2 * 3] = 0.0), "train", "labels.npy: row 3 holds a laser power of 0; labels must be > 0 (Accuracy20% divides by them)"),
+        ("psneg", Box::new(|_, l| l[2 * 199 + 1] = -4.0), "train", "labels.npy: row 199 holds a process speed of -4; labels must be > 0"),
+        ("psinf", Box::new(|_, l| l[2 * 50 + 1] = f64::INFINITY), "validation", "labels.npy: row 50 holds a non-finite process speed (inf)"),
+        ("framenan", Box::new(|f, _| f[784 * 17 + 400] = f32::NAN), "validation", "frames.npy: frame 17 holds a non-finite value (NaN) at pixel 400"),
+        ("frameinf", Box::new(|f, _| f[784 * 180 + 2] = f32::NEG_INFINITY), "train", "frames.npy: frame 180 holds a non-finite value (-inf) at pixel 2"),
+    ];
+    for (name, edit, which, said) in cases {
+        let data = env.dir.path().join(name);
+        write_set(&data.join("train"), 200, |_, _| {});
+        write_set(&data.join("validation"), 200, |_, _| {});
+        write_set(&data.join(which), 200, |f, l| edit(f, l));
+        let grid = env.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&grid, format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
+            data.join("train").display(), data.join("validation").display())).unwrap();
+        let set = if which == "train" { "training" } else { "validation" };
+        let file = data.join(which).join(said.split(':').next().unwrap());
+        for args in [vec!["submit", grid.to_str().unwrap(), "--dry-run"], vec!["submit", grid.to_str().unwrap()], vec!["run", grid.to_str().unwrap()]] {
+            let o = env.run(&args);
+            assert!(!o.status.success(), "{name}: {args:?} was accepted");
+            let e = stderr(&o);
+            let want = format!("{}: the {set} set: {}{}", grid.display(), file.display(), &said[said.find(':').unwrap()..]);
+            assert!(e.contains(&want), "{name}: {args:?}: wanted {want:?} in\n{e}");
+            assert!(!env.runs().join(name).exists(), "{name}: {args:?} wrote the sweep");
+        }
+    }
+    // The same sets, sound: accepted.
+    let data = env.dir.path().join("sound");
+    write_set(&data.join("train"), 200, |_, _| {});
+    write_set(&data.join("validation"), 200, |_, _| {});
+    let grid = env.dir.path().join("sound.toml");
+    std::fs::write(&grid, format!("name = \"sound\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
+        data.join("train").display(), data.join("validation").display())).unwrap();
+    assert!(env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]).contains("models to submit:   5 of 5"));
+}
+
 /// Issue 13, rules 3 and 6: what a worker could only fail on, or overrun a node with, is refused
 /// before anything is submitted, naming the model, the key and what is valid.
 #[test]
