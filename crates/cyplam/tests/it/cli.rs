@@ -15,6 +15,11 @@ fn grid_errors_name_file_line_and_key() {
     std::fs::write(&bad, "name = \"$(touch /tmp/pwned)\"\n").unwrap();
     let e = stderr(&env.run(&["grid", bad.to_str().unwrap()]));
     assert!(e.contains("key `name`: sweep name \"$(touch /tmp/pwned)\" contains '$'"), "{e}");
+
+    // Issue 23: a number too large for TOML names its key and the valid range.
+    std::fs::write(&bad, "[settings]\nseed = 18446744073709551616\n").unwrap();
+    let e = stderr(&env.run(&["grid", bad.to_str().unwrap()]));
+    assert!(e.contains(&format!("cyplam: error: {}:2:8: key `settings.seed`: 18446744073709551616 is out of range; valid: random seed, an integer >= 0 (default 0); a grid's integers are 64-bit: at most 9223372036854775807", bad.display())), "{e}");
 }
 
 #[test]
