@@ -1,6 +1,6 @@
 //! `dataset.json`: where a data set came from and the input scale it asks for.
 
-use super::{derr, DataError};
+use super::{derr, loop_error, DataError};
 use std::path::Path;
 
 /// The file in a data set directory that says where the set came from and how its frames are to
@@ -29,7 +29,7 @@ pub fn read_meta(dir: &Path) -> Result<Option<DatasetMeta>, DataError> {
     let text = match std::fs::read_to_string(&p) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(derr(&p, e.to_string())),
+        Err(e) => return Err(loop_error(&p, "a dataset.json file", Some("the data set directory")).unwrap_or_else(|| derr(&p, e.to_string()))),
     };
     let m: DatasetMeta = serde_json::from_str(&text).map_err(|e| derr(&p, e.to_string()))?;
     if let Some(f) = m.input_scale {

@@ -2,7 +2,7 @@
 //! sizes a header announces (checked arithmetic, and the file's length against them), and the
 //! values, read as f32 in C order whatever the file's order.
 
-use super::{derr, DataError};
+use super::{derr, loop_error, DataError};
 use std::io::Read;
 use std::path::Path;
 
@@ -200,8 +200,10 @@ pub(super) fn open_data_file(path: &Path) -> Result<std::fs::File, DataError> {
     if path.is_dir() {
         return Err(derr(path, "is a directory, not a .npy file"));
     }
-    std::fs::File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound { derr(path, "missing file") } else { derr(path, e.to_string()) }
+    std::fs::File::open(path).map_err(|e| match loop_error(path, "the .npy file", Some("the data set directory")) {
+        Some(looped) => looped,
+        None if e.kind() == std::io::ErrorKind::NotFound => derr(path, "missing file"),
+        None => derr(path, e.to_string()),
     })
 }
 

@@ -2,7 +2,7 @@
 //! checks first): the files present, their dtypes and shapes, the counts equal.
 
 use super::npy::{dtype_error, read_npy_header, Dtype};
-use super::{derr, DataError};
+use super::{derr, loop_error, DataError};
 use std::path::{Path, PathBuf};
 
 /// What the headers of a data set say.
@@ -48,15 +48,27 @@ pub fn check_labels_header(lpath: &Path, n: usize, frames_path: &Path) -> Result
 
 /// Checks a data set's headers: files present, dtypes and shapes valid, counts equal.
 pub fn check_dataset(dir: &Path) -> Result<DatasetInfo, DataError> {
-    if dir.exists() && !dir.is_dir() {
-        let hint = match dir.file_name().and_then(|n| n.to_str()) {
-            Some("frames.npy" | "labels.npy" | "tracks.npy") => "; name the directory that holds it",
-            _ => "",
-        };
-        return Err(derr(dir, format!("is a file, not a data set directory (a directory holding frames.npy and labels.npy){hint}")));
-    }
-    if !dir.is_dir() {
-        return Err(derr(dir, "the data set directory does not exist (create one with `cyplam data synth --out DIR`)"));
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            let hint = match dir.file_name().and_then(|n| n.to_str()) {
+                Some("frames.npy" | "labels.npy" | "tracks.npy") => "; name the directory that holds it",
+                _ => "",
+            };
+            return Err(derr(dir, format!("is a file, not a data set directory (a directory holding frames.npy and labels.npy){hint}")));
+        }
+        Err(e) => {
+            if let Some(looped) = loop_error(dir, "the data set directory", None) {
+                return Err(looped);
+            }
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(derr(dir, format!("cannot be read as a data set directory: {e}")));
+            }
+            if let Ok(target) = std::fs::read_link(dir) {
+                return Err(derr(dir, format!("is a symbolic link to {}, which does not exist", target.display())));
+            }
+            return Err(derr(dir, "the data set directory does not exist (create one with `cyplam data synth --out DIR`)"));
+        }
     }
     let fpath = dir.join("frames.npy");
     let lpath = dir.join("labels.npy");

@@ -314,3 +314,33 @@ fn the_streamed_check_of_a_fortran_ordered_file_names_the_first_bad_value_in_row
     assert_eq!((0..6).map(|at| c_index(&[2, 3], true, at)).collect::<Vec<_>>(), vec![0, 3, 1, 4, 2, 5]);
     assert_eq!(c_index(&[2, 3], false, 4), 4);
 }
+
+/// Issue 23: a data path that is a symbolic link loop is said to be one, with the loop (not
+/// "does not exist", nor the system's "Too many levels of symbolic links").
+#[test]
+fn a_symbolic_link_loop_is_said_to_be_one() {
+    use std::os::unix::fs::symlink;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (a, b) = (d.join("a"), d.join("b"));
+    symlink(&b, &a).unwrap();
+    symlink("a", &b).unwrap();
+    let e = check_dataset(&a).unwrap_err().to_string();
+    assert_eq!(e, format!("{}: is a symbolic link loop ({} -> {} -> {}); point the link at the data set directory", a.display(), a.display(), b.display(), a.display()));
+    let e = read_meta(&a).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}: is a symbolic link loop (", a.display())) && e.ends_with("); point the link at the data set directory"), "{e}");
+    // A loop on the way to the set: the looping link named.
+    let e = check_dataset(&a.join("train")).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}: is a symbolic link loop (", a.display())) && e.ends_with("point the link at the directory it stands for"), "{e}");
+    // A frames file that is a link to itself.
+    let set = d.join("set");
+    good(&set, 3);
+    std::fs::remove_file(set.join("frames.npy")).unwrap();
+    symlink("frames.npy", set.join("frames.npy")).unwrap();
+    let f = set.join("frames.npy");
+    assert_eq!(check_dataset(&set).unwrap_err().to_string(), format!("{}: is a symbolic link loop ({} -> {}); point the link at the .npy file", f.display(), f.display(), f.display()));
+    // A link to nothing says where it points.
+    let gone = d.join("gone");
+    symlink("nowhere", &gone).unwrap();
+    assert_eq!(check_dataset(&gone).unwrap_err().to_string(), format!("{}: is a symbolic link to nowhere, which does not exist", gone.display()));
+}
