@@ -73,6 +73,10 @@ pub struct DataConfig {
     pub train: PathBuf,
     pub validation: PathBuf,
     pub input_scale: InputScale,
+    /// `validation_is_train = true`: validating on the training set is meant (the validation
+    /// accuracy then measures the fit, not generalization); without it such a grid is refused.
+    #[serde(default)]
+    pub validation_is_train: bool,
 }
 
 /// How a sweep is packed onto Slurm nodes, and what the sbatch script asks for.

@@ -167,9 +167,10 @@ fn bad_values_are_refused_at_submit_with_the_file_row_and_value() {
     ];
     for (name, edit, which, said) in cases {
         let data = env.dir.path().join(name);
-        write_set(&data.join("train"), 200, |_, _| {});
-        write_set(&data.join("validation"), 200, |_, _| {});
-        write_set(&data.join(which), 200, |f, l| edit(f, l));
+        // Validation frames other than the training frames (a copy is refused on its own).
+        let other = |f: &mut [f32]| f[1] = 3.0;
+        write_set(&data.join("train"), 200, |f, l| if which == "train" { edit(f, l) });
+        write_set(&data.join("validation"), 200, |f, l| { other(f); if which == "validation" { edit(f, l) } });
         let grid = env.dir.path().join(format!("{name}.toml"));
         std::fs::write(&grid, format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
             data.join("train").display(), data.join("validation").display())).unwrap();
@@ -187,11 +188,59 @@ fn bad_values_are_refused_at_submit_with_the_file_row_and_value() {
     // The same sets, sound: accepted.
     let data = env.dir.path().join("sound");
     write_set(&data.join("train"), 200, |_, _| {});
-    write_set(&data.join("validation"), 200, |_, _| {});
+    write_set(&data.join("validation"), 200, |f, _| f[1] = 3.0);
     let grid = env.dir.path().join("sound.toml");
     std::fs::write(&grid, format!("name = \"sound\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
         data.join("train").display(), data.join("validation").display())).unwrap();
     assert!(env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]).contains("models to submit:   5 of 5"));
+}
+
+/// Issue 23, item 2: a validation set that is the training set (the same directory, a link to
+/// its frames, a copy of them) is refused by submit, its dry run and run, unless the grid says
+/// it is meant; a set of other frames with the same count is not.
+#[test]
+fn a_validation_set_that_is_the_training_set_is_refused_unless_meant() {
+    let env = Env::new();
+    let body = FIVE.replace("batch_size = 32", "batch_size = 16").replace("iterations = 300", "iterations = 10").replace("snapshots = 5", "snapshots = 1");
+    let root = env.dir.path().join("sets");
+    let train = root.join("train");
+    write_set(&train, 200, |_, _| {});
+    let linked = root.join("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(train.join("frames.npy"), linked.join("frames.npy")).unwrap();
+    std::fs::copy(train.join("labels.npy"), linked.join("labels.npy")).unwrap();
+    let copied = root.join("copied");
+    write_set(&copied, 200, |_, _| {});
+    let other = root.join("other");
+    write_set(&other, 200, |f, _| f[5] = 2.0);
+    let grid = |name: &str, validation: &Path, extra: &str| {
+        let g = env.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&g, format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{extra}{body}", train.display(), validation.display())).unwrap();
+        g
+    };
+    let tf = std::fs::canonicalize(train.join("frames.npy")).unwrap();
+    for (name, validation, how) in [
+        ("samedir", train.clone(), "the same directory".to_string()),
+        ("linked", linked.clone(), format!("its frames.npy is the training set's file {}", tf.display())),
+        ("copied", copied.clone(), format!("its frames.npy holds the same bytes as {}", tf.display())),
+    ] {
+        let g = grid(name, &validation, "");
+        let want = format!("{}: key `data.validation`: the validation set {} is the training set ({how}); validating on the frames a model trained on measures its fit",
+            g.display(), std::fs::canonicalize(&validation).unwrap().display());
+        for args in [vec!["submit", g.to_str().unwrap(), "--dry-run"], vec!["submit", g.to_str().unwrap()], vec!["run", g.to_str().unwrap()]] {
+            let o = env.run(&args);
+            assert!(!o.status.success(), "{name}: {args:?} was accepted");
+            let e = stderr(&o);
+            assert!(e.contains(&want) && e.contains("or set `validation_is_train = true` in [data] if that is meant"), "{name}: {args:?}: wanted {want:?} in\n{e}");
+            assert!(!env.runs().join(name).exists(), "{name}: nothing written");
+        }
+        // Meant: accepted.
+        let g = grid(&format!("{name}-meant"), &validation, "validation_is_train = true\n");
+        assert!(env.ok(&["submit", g.to_str().unwrap(), "--dry-run"]).contains("models to submit:   5 of 5"), "{name} meant");
+    }
+    // Other frames of the same count and size: not the training set.
+    let g = grid("other", &other, "");
+    assert!(env.ok(&["submit", g.to_str().unwrap(), "--dry-run"]).contains("models to submit:   5 of 5"));
 }
 
 /// Issue 13, rules 3 and 6: what a worker could only fail on, or overrun a node with, is refused
