@@ -180,16 +180,22 @@ pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[Run
     out
 }
 
+/// A model's lock held by a live process of this machine: the model may still be training.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} is held by pid {pid}", lock.display())]
+pub struct HeldHere {
+    pub lock: std::path::PathBuf,
+    pub pid: u64,
+}
+
 /// `cyplam run`'s check before it takes a rung's decision: a model whose lock names a live
 /// process on this machine may still be training.
-pub fn local_not_training(md: &ModelDir) -> Result<(), String> {
+pub fn local_not_training(md: &ModelDir) -> Result<(), HeldHere> {
     let Ok(text) = std::fs::read(md.lock()) else { return Ok(()) };
     let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
     let host = v.get("host").and_then(|h| h.as_str()).unwrap_or_default();
     match v.get("pid").and_then(|p| p.as_u64()) {
-        Some(pid) if crate::state::alive_here(host, pid) => {
-            Err(format!("{} is held by pid {pid}", md.lock().display()))
-        }
+        Some(pid) if crate::state::alive_here(host, pid) => Err(HeldHere { lock: md.lock(), pid }),
         _ => Ok(()),
     }
 }

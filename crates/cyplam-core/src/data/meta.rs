@@ -1,6 +1,6 @@
 //! `dataset.json`: where a data set came from and the input scale it asks for.
 
-use super::{derr, loop_error, DataError};
+use super::error::{derr, loop_error, DataError};
 use std::path::Path;
 
 /// The file in a data set directory that says where the set came from and how its frames are to

@@ -2,7 +2,7 @@
 //! sizes a header announces (checked arithmetic, and the file's length against them), and the
 //! values, read as f32 in C order whatever the file's order.
 
-use super::{derr, loop_error, DataError};
+use super::error::{derr, loop_error, DataError};
 use std::io::Read;
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! checks first): the files present, their dtypes and shapes, the counts equal.
 
 use super::npy::{dtype_error, read_npy_header, Dtype};
-use super::{derr, loop_error, DataError};
+use super::error::{derr, loop_error, DataError};
 use std::path::{Path, PathBuf};
 
 /// What the headers of a data set say.

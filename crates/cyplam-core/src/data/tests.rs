@@ -1,4 +1,5 @@
 use super::*;
+use std::path::Path;
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::WriteNpyExt;
 

@@ -4,7 +4,7 @@
 
 use super::npy::{c_index, read_npy_f32, read_npy_header, stream_values, Dtype};
 use super::set::{check_dataset, check_frames_header, check_labels_header, DatasetInfo};
-use super::{derr, DataError};
+use super::error::{derr, DataError};
 use std::path::Path;
 
 /// A data set in memory: frames as f32 in stored units, labels as f32.

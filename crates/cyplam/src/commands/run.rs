@@ -87,7 +87,7 @@ impl RunArgs {
                 let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?;
                 let start = crate::halving::current_rung(&decisions).min(h.rungs - 1);
                 for k in start..h.rungs {
-                    let models = cyplam_core::halving::alive(&frozen.layout(), &frozen.sweep, &plan, k, &crate::halving::local_not_training)?;
+                    let models = cyplam_core::halving::alive(&frozen.layout(), &frozen.sweep, &plan, k, &|md| crate::halving::local_not_training(md).map_err(|e| e.to_string()))?;
                     let states = model_states::<S>(frozen, &db.submissions(id).await?, None).await?;
                     let todo: Vec<(usize, usize)> = models.iter().copied().enumerate().filter(|&(_, m)| match states[m].state {
                         State::Completed | State::Pruned => false,
