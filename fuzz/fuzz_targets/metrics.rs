@@ -24,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
             let back = parse_metrics(&again).expect("written rows read back");
             assert_eq!(back.iter().map(|r| r.iteration).collect::<Vec<_>>(), rows.iter().map(|r| r.iteration).collect::<Vec<_>>());
         }
-        Err((line, _)) => assert!(line >= 1),
+        Err(e) => assert!(e.line >= 1),
     }
 });

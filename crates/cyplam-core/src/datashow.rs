@@ -4,10 +4,9 @@
 //! and the validation set, the recordings and the (LP, PS) pairs they share. Works on any set in
 //! cyplam's format (synthetic, imported tracks, ConvLMD). Frames are streamed, not loaded.
 
-use crate::data::{check_dataset, read_labels, read_meta, read_npy_header, DataError, Dtype};
+use crate::data::{check_dataset, read_labels, read_meta, read_npy_header, stream_values, DataError, Dtype};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Bins of the label histograms.
@@ -114,49 +113,16 @@ fn read_tracks(path: &Path, n: usize) -> Result<Vec<i64>, DataError> {
     Ok(v)
 }
 
-/// Calls `f(row, frame)` for every frame of `frames.npy`, a chunk of frames at a time.
+/// Calls `f(row, frame)` for every frame of `frames.npy`, a chunk of frames at a time (the
+/// data module's reader: one decoder, bounded memory).
 fn each_frame(path: &Path, dtype: Dtype, mut f: impl FnMut(usize, &[f32])) -> Result<(), DataError> {
     let h = read_npy_header(path)?;
-    let n = h.shape.first().copied().unwrap_or(0);
-    let size = dtype.size();
-    let mut file = std::fs::File::open(path).map_err(|e| derr(path, e.to_string()))?;
-    file.seek(SeekFrom::Start(h.data_offset as u64)).map_err(|e| derr(path, e.to_string()))?;
-    let mut r = std::io::BufReader::with_capacity(1 << 20, file);
-    let chunk = 2048;
-    let mut bytes = vec![0u8; chunk * 784 * size];
-    let mut values = vec![0f32; chunk * 784];
-    for start in (0..n).step_by(chunk) {
-        let count = chunk.min(n - start);
-        let b = &mut bytes[..count * 784 * size];
-        r.read_exact(b).map_err(|e| derr(path, format!("reading frames {start}..{}: {e}", start + count)))?;
-        for (v, x) in values.iter_mut().zip(b.chunks_exact(size)) {
-            *v = match dtype {
-                Dtype::U8 => x[0] as f32,
-                Dtype::U16 => u16::from_le_bytes([x[0], x[1]]) as f32,
-                Dtype::F32 => f32::from_le_bytes([x[0], x[1], x[2], x[3]]),
-                Dtype::F64 => f64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]) as f32,
-                Dtype::I32 => i32::from_le_bytes([x[0], x[1], x[2], x[3]]) as f32,
-                Dtype::I64 => i64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]) as f32,
-            };
+    stream_values(path, &h, dtype, 2048 * 784, |start, values| {
+        for (k, frame) in values.chunks_exact(784).enumerate() {
+            f(start / 784 + k, frame);
         }
-        for (k, frame) in values[..count * 784].chunks_exact(784).enumerate() {
-            f(start + k, frame);
-        }
-    }
-    Ok(())
-}
-
-/// The largest frame value of a set (`cyplam submit` checks that `input_scale = "max"` has
-/// something to divide by), read a chunk of frames at a time; NaN when the set has no frame.
-pub fn max_frame_value(dir: &Path) -> Result<f32, DataError> {
-    let info = check_dataset(dir)?;
-    let mut hi = f32::NAN;
-    each_frame(&dir.join("frames.npy"), info.frames_dtype, |_, frame| {
-        for &v in frame {
-            hi = hi.max(v);
-        }
-    })?;
-    Ok(hi)
+        Ok(())
+    })
 }
 
 /// Rows `k * (n - 1) / (s - 1)` of a track of `n` rows (all of them when `n <= s`).

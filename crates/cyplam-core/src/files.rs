@@ -3,6 +3,7 @@
 //! result file, and the atomic write every one of them goes through.
 
 pub use crate::layout::{ModelDir, SweepDir};
+pub use crate::metrics_csv::{best_row, parse_metrics, MetricsLineError, MetricsRow, METRICS_HEADER};
 
 use crate::grid::Grid;
 use crate::spec::ModelSpec;
@@ -301,35 +302,6 @@ impl ModelResult {
     }
 }
 
-/// One learning-curve point: a row of `metrics.csv`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MetricsRow {
-    pub iteration: u64,
-    pub train_loss: f64,
-    pub train_accuracy20: f64,
-    pub validation_loss: f64,
-    pub validation_accuracy20: f64,
-    /// Training seconds up to this snapshot (summed over resumes).
-    pub elapsed_seconds: f64,
-}
-
-pub const METRICS_HEADER: &str =
-    "iteration,train_loss,train_accuracy20,validation_loss,validation_accuracy20,elapsed_seconds";
-
-impl MetricsRow {
-    pub fn to_csv_line(&self) -> String {
-        format!(
-            "{},{:.9e},{:.9},{:.9e},{:.9},{:.3}\n",
-            self.iteration,
-            self.train_loss,
-            self.train_accuracy20,
-            self.validation_loss,
-            self.validation_accuracy20,
-            self.elapsed_seconds
-        )
-    }
-}
-
 /// Reads a metrics file up to its last complete row: a line cut by a crash (no final newline) is
 /// ignored. A complete line that does not parse is an error naming the file and line.
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>, FileError> {
@@ -338,86 +310,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>, FileError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => return Err(FileError::Io { path: path.to_path_buf(), error }),
     };
-    parse_metrics(&text).map_err(|(line, message)| FileError::Line { path: path.to_path_buf(), line, message })
-}
-
-/// Parses metrics text; see [`read_metrics`]. Errors carry the 1-based line.
-pub fn parse_metrics(text: &str) -> Result<Vec<MetricsRow>, (usize, String)> {
-    let complete = match text.rfind('\n') {
-        Some(i) => &text[..=i],
-        None => "",
-    };
-    let mut rows = Vec::new();
-    for (i, line) in complete.lines().enumerate() {
-        if i == 0 {
-            if line != METRICS_HEADER {
-                return Err((1, format!("unexpected header {line:?}; expected {METRICS_HEADER:?}")));
-            }
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 6 {
-            return Err((i + 1, format!("expected 6 fields, found {}", f.len())));
-        }
-        let num = |j: usize| -> Result<f64, (usize, String)> {
-            f[j].parse::<f64>().map_err(|e| (i + 1, format!("field {} {:?}: {e}", j + 1, f[j])))
-        };
-        let iteration = f[0].parse::<u64>().map_err(|e| (i + 1, format!("iteration {:?}: {e}", f[0])))?;
-        let row = MetricsRow {
-            iteration,
-            train_loss: num(1)?,
-            train_accuracy20: num(2)?,
-            validation_loss: num(3)?,
-            validation_accuracy20: num(4)?,
-            elapsed_seconds: num(5)?,
-        };
-        if let Some(problem) = row_problem(&row, rows.last()) {
-            return Err((i + 1, problem));
-        }
-        rows.push(row);
-    }
-    Ok(rows)
-}
-
-/// What is wrong with a metrics row, if anything. A row may hold: iterations that rise from row to row, Accuracy20% between 0 and 1
-/// and losses of at least 0 (or NaN and infinity, what a diverged model really computes), and
-/// a finite, non-negative time.
-fn row_problem(row: &MetricsRow, previous: Option<&MetricsRow>) -> Option<String> {
-    if let Some(p) = previous {
-        if row.iteration <= p.iteration {
-            return Some(format!("iteration {} after iteration {}: the rows must rise", row.iteration, p.iteration));
-        }
-    }
-    for (name, v) in [("train_accuracy20", row.train_accuracy20), ("validation_accuracy20", row.validation_accuracy20)] {
-        if (v.is_finite() && !(0.0..=1.0).contains(&v)) || v.is_infinite() {
-            return Some(format!("{name} {v} is not between 0 and 1"));
-        }
-    }
-    for (name, v) in [("train_loss", row.train_loss), ("validation_loss", row.validation_loss)] {
-        if v < 0.0 {
-            return Some(format!("{name} {v} is negative"));
-        }
-    }
-    if !(row.elapsed_seconds.is_finite() && row.elapsed_seconds >= 0.0) {
-        return Some(format!("elapsed_seconds {} is not a time", row.elapsed_seconds));
-    }
-    None
-}
-
-impl MetricsRow {
-    /// Whether the validation pass gave numbers (a diverged model's give NaN or infinity).
-    pub fn is_finite(&self) -> bool {
-        [self.train_loss, self.train_accuracy20, self.validation_loss, self.validation_accuracy20].iter().all(|v| v.is_finite())
-    }
-}
-
-/// The row with the best validation Accuracy20% (the first one on ties); rows whose values are
-/// not finite (a diverged model's) are never the best.
-pub fn best_row(rows: &[MetricsRow]) -> Option<&MetricsRow> {
-    rows.iter().filter(|r| r.is_finite()).fold(None, |best: Option<&MetricsRow>, r| match best {
-        Some(b) if b.validation_accuracy20 >= r.validation_accuracy20 => Some(b),
-        _ => Some(r),
-    })
+    parse_metrics(&text).map_err(|MetricsLineError { line, message }| FileError::Line { path: path.to_path_buf(), line, message })
 }
 
 /// This machine's host name (as `hostname` prints it), the one name every cyplam file and record
@@ -466,7 +359,7 @@ mod tests {
     #[test]
     fn a_bad_complete_line_is_named() {
         let text = format!("{METRICS_HEADER}\n10,1,0.5,1,0.5,1\n20,x,0.5,1,0.5,1\n");
-        let (line, msg) = parse_metrics(&text).unwrap_err();
+        let MetricsLineError { line, message: msg } = parse_metrics(&text).unwrap_err();
         assert_eq!(line, 3);
         assert!(msg.contains("field 2 \"x\""), "{msg}");
     }
@@ -501,7 +394,7 @@ mod tests {
             ("10,1,0.5,1,0.5,1", "iteration 10 after iteration 10"),
         ] {
             let text = format!("{METRICS_HEADER}\n10,1,0.5,1,0.5,1\n{bad}\n");
-            let (line, msg) = parse_metrics(&text).unwrap_err();
+            let MetricsLineError { line, message: msg } = parse_metrics(&text).unwrap_err();
             assert_eq!(line, 3, "{bad}");
             assert!(msg.contains(says), "{bad}: {msg}");
         }

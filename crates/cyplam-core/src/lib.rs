@@ -15,6 +15,7 @@ pub mod invocation;
 pub mod layout;
 pub mod memory;
 pub mod metric;
+pub mod metrics_csv;
 pub mod packing;
 pub mod rng;
 pub mod spec;

@@ -5,7 +5,7 @@
 //! by best validation Accuracy20% so far go on, ties by model index). `replay` applies both to the
 //! recorded curves of a sweep whose models ran to the end.
 
-use crate::files::MetricsRow;
+use crate::metrics_csv::MetricsRow;
 use crate::spec::EarlyStopping;
 
 /// Whether early stopping ends the run after the snapshots in `rows` (in iteration order): the
@@ -400,7 +400,7 @@ pub fn rows_until(rows: &[MetricsRow], iteration: u64) -> &[MetricsRow] {
 
 /// The best finite validation Accuracy20% among rows up to `iteration`.
 pub fn best_until(rows: &[MetricsRow], iteration: u64) -> Option<f64> {
-    crate::files::best_row(rows_until(rows, iteration)).map(|r| r.validation_accuracy20)
+    crate::metrics_csv::best_row(rows_until(rows, iteration)).map(|r| r.validation_accuracy20)
 }
 
 /// Where a policy stops one model: the iteration of its last snapshot trained, and the seconds and
@@ -420,7 +420,7 @@ fn stop_at(rows: &[MetricsRow], iteration: u64) -> Stop {
         iteration,
         seconds: done.last().map(|r| r.elapsed_seconds).unwrap_or(0.0),
         snapshots: done.len(),
-        best: crate::files::best_row(done).map(|r| r.validation_accuracy20),
+        best: crate::metrics_csv::best_row(done).map(|r| r.validation_accuracy20),
     }
 }
 

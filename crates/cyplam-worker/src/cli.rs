@@ -34,22 +34,60 @@ pub struct TrainArgs {
     #[arg(long, env = "CYPLAM_SWEEP")]
     pub sweep: Option<PathBuf>,
     /// Array task index: trains model `index * trainings_per_node + SLURM_PROCID`.
-    #[arg(long, conflicts_with = "model")]
+    #[arg(long, conflicts_with = "model", allow_negative_numbers = true, value_parser = index_arg)]
     pub index: Option<usize>,
     /// Train one model directly, by number (108) or name (Model-108).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = model_arg)]
     pub model: Option<String>,
     /// Successive halving: train in rung K (from 0) of the sweep's `[halving]`, to the rung's end.
     /// With --index, the slot picks among the models rung K-1's decision promoted (taken first if
     /// no worker took it yet).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = rung_arg)]
     pub rung: Option<u32>,
     /// Threads for libtorch; default SLURM_CPUS_PER_TASK, else the model's `threads` setting.
-    #[arg(long, env = "CYPLAM_WORKER_THREADS")]
+    #[arg(long, env = "CYPLAM_WORKER_THREADS", allow_negative_numbers = true, value_parser = threads_arg)]
     pub threads: Option<u32>,
     /// Device: cpu or cuda (cuda:N for another GPU).
     #[arg(long, default_value = "cpu", env = "CYPLAM_DEVICE")]
     pub device: String,
+}
+
+/// A value a flag of the worker cannot take, with what the flag accepts (clap adds the flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not {accepts}")]
+pub struct FlagValueError {
+    pub value: String,
+    pub accepts: &'static str,
+}
+
+/// A whole number from `min` that fits a `T`, or what the flag accepts.
+fn whole<T: TryFrom<u64>>(s: &str, min: u64, accepts: &'static str) -> Result<T, FlagValueError> {
+    s.trim().parse::<u64>().ok().filter(|v| *v >= min).and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| FlagValueError { value: s.to_string(), accepts })
+}
+
+/// `--index`: an array task index.
+pub fn index_arg(s: &str) -> Result<usize, FlagValueError> {
+    whole(s, 0, "an array task index: give a whole number, 0 or more (Slurm's $SLURM_ARRAY_TASK_ID)")
+}
+
+/// `--model`: a model's number or name (a name never starts with `-`).
+pub fn model_arg(s: &str) -> Result<String, FlagValueError> {
+    let accepts = "a model: give its number, 0 or more (108), or its name (Model-108)";
+    if s.trim().is_empty() || s.starts_with('-') || s.starts_with('+') {
+        return Err(FlagValueError { value: s.to_string(), accepts });
+    }
+    Ok(s.to_string())
+}
+
+/// `--threads` (and `CYPLAM_WORKER_THREADS`, `predict --threads`): a thread count.
+pub fn threads_arg(s: &str) -> Result<u32, FlagValueError> {
+    whole(s, 1, "a thread count: give a whole number, 1 or more")
+}
+
+/// `--rung`: a rung of the sweep's `[halving]`.
+pub fn rung_arg(s: &str) -> Result<u32, FlagValueError> {
+    whole(s, 0, "a rung: give a whole number, 0 or more (the first rung is 0)")
 }
 
 fn parse_device(s: &str) -> Result<Device> {
@@ -196,6 +234,27 @@ mod tests {
 
     fn args(index: Option<usize>, model: Option<&str>) -> TrainArgs {
         TrainArgs { sweep: None, index, model: model.map(str::to_string), rung: None, threads: None, device: "cpu".into() }
+    }
+
+    /// Issue 23: a flag given a value it cannot take says what it accepts (not clap's
+    /// "unexpected argument '-1'").
+    #[test]
+    fn flag_values_outside_their_range_say_what_the_flag_accepts() {
+        let said = |argv: &[&str]| Cli::try_parse_from(argv).unwrap_err().to_string();
+        let e = said(&["cyplam-worker", "--index", "-1"]);
+        assert!(e.contains("invalid value '-1' for '--index <INDEX>': \"-1\" is not an array task index: give a whole number, 0 or more"), "{e}");
+        let e = said(&["cyplam-worker", "--model", "-1"]);
+        assert!(e.contains("invalid value '-1' for '--model <MODEL>': \"-1\" is not a model: give its number, 0 or more (108), or its name (Model-108)"), "{e}");
+        let e = said(&["cyplam-worker", "--threads", "-1"]);
+        assert!(e.contains("invalid value '-1' for '--threads <THREADS>': \"-1\" is not a thread count: give a whole number, 1 or more"), "{e}");
+        assert!(said(&["cyplam-worker", "--threads", "0"]).contains("\"0\" is not a thread count"));
+        assert!(said(&["cyplam-worker", "--rung", "-2"]).contains("\"-2\" is not a rung: give a whole number, 0 or more"));
+        assert!(said(&["cyplam-worker", "--index", "1.5"]).contains("\"1.5\" is not an array task index"));
+        assert!(said(&["cyplam-worker", "predict", "--weights", "w", "--frames", "f", "--threads", "-3"]).contains("\"-3\" is not a thread count"));
+        // What they accept still parses.
+        let ok = Cli::try_parse_from(["cyplam-worker", "--index", "0", "--threads", "4", "--rung", "1"]).unwrap();
+        assert_eq!((ok.train.index, ok.train.threads, ok.train.rung), (Some(0), Some(4), Some(1)));
+        assert_eq!(Cli::try_parse_from(["cyplam-worker", "--model", "Model-108"]).unwrap().train.model.as_deref(), Some("Model-108"));
     }
 
     #[test]

@@ -134,9 +134,9 @@ fn check_layout(path: &Path) -> Result<(), WeightsError> {
     let file_len = f.metadata().map_err(io)?.len();
     let mut prefix = Vec::new();
     (&mut f).take(8).read_to_end(&mut prefix).map_err(io)?;
-    let n = crate::safetensors::header_len(&prefix, file_len).map_err(not)?;
+    let n = crate::safetensors::header_len(&prefix, file_len).map_err(|e| not(e.to_string()))?;
     (&mut f).take(n).read_to_end(&mut prefix).map_err(io)?;
-    crate::safetensors::parse_header(&prefix, file_len).map_err(not)?;
+    crate::safetensors::parse_header(&prefix, file_len).map_err(|e| not(e.to_string()))?;
     Ok(())
 }
 

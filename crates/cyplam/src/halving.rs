@@ -10,7 +10,7 @@ use crate::slurm::Scheduler;
 use crate::state::{active_jobs, ModelStatus, State};
 use crate::submission::{estimate_core_hours, Frames, Stage};
 use crate::sweep::Frozen;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cyplam_core::files::SweepFile;
 use cyplam_core::grid::Grid;
 use cyplam_core::halving::{models_in, RungDecision, RungPlan};
@@ -26,13 +26,37 @@ pub enum Pick {
     Failed,
 }
 
-/// What submitting a halving sweep does.
+/// What submitting a sweep does (a sweep without halving is a sweep of one rung).
 #[derive(Debug)]
 pub enum Plan {
     /// Nothing to submit, and why.
     Nothing(String),
-    /// The arrays to submit, the first at rung `rung`.
+    /// The arrays to submit, the first at rung `rung` (0 without halving); `done` and `active`
+    /// models of that rung are left alone, and so are the `damaged`.
     Submit { rung: u32, stages: Vec<Stage>, done: usize, active: usize, damaged: Vec<String> },
+}
+
+impl Plan {
+    /// What the models left alone were, for the line `submit` prints (None when there were none).
+    pub fn skipped(&self, grid: &Grid) -> Option<String> {
+        let Plan::Submit { rung, done, active, .. } = self else { return None };
+        match grid.halving {
+            _ if done + active == 0 => None,
+            None => Some(format!("skipped {done} completed and {active} pending or running model(s)")),
+            Some(_) => Some(format!("rung {rung}: skipped {done} model(s) done with it and {active} pending or running")),
+        }
+    }
+
+    /// The same for the dry run, with the damaged models (None when none would be skipped).
+    pub fn would_skip(&self, grid: &Grid) -> Option<String> {
+        let Plan::Submit { rung, done, active, damaged, .. } = self else { return None };
+        let damaged = damaged.len();
+        match grid.halving {
+            _ if done + active + damaged == 0 => None,
+            None => Some(format!("# would skip {done} completed, {active} pending or running and {damaged} damaged model(s)")),
+            Some(_) => Some(format!("# would skip, in rung {rung}, {done} model(s) done with it, {active} pending or running and {damaged} damaged")),
+        }
+    }
 }
 
 /// The first rung without a decision: where the sweep stands.
@@ -40,14 +64,16 @@ pub fn current_rung(decisions: &[RungDecision]) -> u32 {
     decisions.len() as u32
 }
 
-/// What to submit: the current rung's models that `pick` takes, then an array per later rung
-/// (slots for as many as the rule may promote of the rung before's: ceil(n/eta), or up to its cap
-/// with ties; slots past the promoted models exit at once), each waiting for the one before. When the
+/// What to submit: the current rung's models that `pick` takes (the sweep's models, for a sweep
+/// without halving: `h` None, one rung, nothing decided), then an array per later rung (slots for
+/// as many as the rule may promote of the rung before's: ceil(n/eta), or up to its cap with ties;
+/// slots past the promoted models exit at once), each waiting for the one before. When the
 /// current rung has nothing to submit but has not been decided, the later rungs alone (waiting
 /// for the current rung's arrays still running, `active_jobs`). Refused while a later rung's
 /// array is queued: it waits for the current rung's old arrays, not for new ones.
-pub fn plan(grid: &Grid, h: Halving, decisions: &[RungDecision], states: &[ModelStatus], subs: &[Submission], active_jobs: &[String], pick: Pick) -> Plan {
-    let rungs = h.rungs;
+pub fn plan(grid: &Grid, h: impl Into<Option<Halving>>, decisions: &[RungDecision], states: &[ModelStatus], subs: &[Submission], active_jobs: &[String], pick: Pick) -> Plan {
+    let h: Option<Halving> = h.into();
+    let rungs = h.map_or(1, |h| h.rungs);
     let r = current_rung(decisions).min(rungs.saturating_sub(1));
     let n = grid.models.len();
     let alive = models_in(r, n, decisions).unwrap_or_default();
@@ -65,6 +91,7 @@ pub fn plan(grid: &Grid, h: Halving, decisions: &[RungDecision], states: &[Model
             _ => {}
         }
     }
+    let Some(h) = h else { return one_rung(todo, done, active, damaged, pick) };
     let active_of = |pred: &dyn Fn(u32) -> bool| -> Vec<&Submission> {
         subs.iter().filter(|s| s.rung.is_some_and(pred) && active_jobs.contains(&s.job_id)).collect()
     };
@@ -104,19 +131,32 @@ pub fn plan(grid: &Grid, h: Halving, decisions: &[RungDecision], states: &[Model
     Plan::Submit { rung: r, stages, done, active, damaged }
 }
 
-/// [`plan`] for a frozen sweep: the decisions taken so far (from its files) and the jobs of the
-/// sweep Slurm still runs.
-pub async fn plan_for<S: Scheduler>(frozen: &Frozen, h: Halving, subs: &[Submission], states: &[ModelStatus], scheduler: &S, pick: Pick) -> Result<Plan> {
+/// The plan of a sweep without halving: the models `pick` takes (`todo`: position, model).
+fn one_rung(todo: Vec<(usize, usize)>, done: usize, active: usize, damaged: Vec<String>, pick: Pick) -> Plan {
+    if todo.is_empty() {
+        return Plan::Nothing(match pick {
+            Pick::Failed => "no failed, preempted or lost model".to_string(),
+            Pick::Unfinished => format!("{done} completed, {active} pending or running"),
+        });
+    }
+    let models: Vec<usize> = todo.iter().map(|t| t.1).collect();
+    Plan::Submit { rung: 0, stages: vec![Stage::plain(&models)], done, active, damaged }
+}
+
+/// [`plan`] for a frozen sweep (`h`: its `[halving]`, if any): the decisions taken so far (from
+/// its files) and, for a halving sweep, the jobs of the sweep Slurm still runs (a sweep of one
+/// rung has no later rung to wait for them).
+pub async fn plan_for<S: Scheduler>(frozen: &Frozen, h: Option<Halving>, subs: &[Submission], states: &[ModelStatus], scheduler: &S, pick: Pick) -> Result<Plan> {
     let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?;
-    let active = active_jobs(subs, scheduler).await?;
+    let active = if h.is_some() { active_jobs(subs, scheduler).await? } else { Vec::new() };
     Ok(plan(&frozen.sweep.grid, h, &decisions, states, subs, &active, pick))
 }
 
 /// The rung plan of `stages` in words, for the dry run: the models and iterations of each rung
 /// submitted, and the estimated core-hours against the full grid's, from no ties (ceil(n/eta) go
-/// on at every rung) to every rung promoting up to its cap.
+/// on at every rung) to every rung promoting up to its cap (nothing without halving).
 pub fn plan_text(grid: &Grid, stages: &[Stage], frames: Frames) -> Result<String> {
-    let plan = RungPlan::of(grid, frames.train).context("the grid has no [halving] table")?;
+    let Some(plan) = RungPlan::of(grid, frames.train) else { return Ok(String::new()) };
     let h = plan.halving;
     let Some(first) = grid.models.first() else { return Ok(String::new()) };
     let total = plan.total(0).max(1);
@@ -221,16 +261,22 @@ pub fn decision_lines(frozen: &Frozen) -> Vec<String> {
     }
 }
 
+/// A model's lock held by a live process of this machine: the model may still be training.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} is held by pid {pid}", lock.display())]
+pub struct HeldHere {
+    pub lock: std::path::PathBuf,
+    pub pid: u64,
+}
+
 /// `cyplam run`'s check before it takes a rung's decision: a model whose lock names a live
 /// process on this machine may still be training.
-pub fn local_not_training(md: &ModelDir) -> Result<(), String> {
+pub fn local_not_training(md: &ModelDir) -> Result<(), HeldHere> {
     let Ok(text) = std::fs::read(md.lock()) else { return Ok(()) };
     let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
     let host = v.get("host").and_then(|h| h.as_str()).unwrap_or_default();
     match v.get("pid").and_then(|p| p.as_u64()) {
-        Some(pid) if crate::state::alive_here(host, pid) => {
-            Err(format!("{} is held by pid {pid}", md.lock().display()))
-        }
+        Some(pid) if crate::state::alive_here(host, pid) => Err(HeldHere { lock: md.lock(), pid }),
         _ => Ok(()),
     }
 }
@@ -273,6 +319,33 @@ mod tests {
             Plan::Submit { rung, stages, .. } => (rung, stages.into_iter().map(|s| (s.rung, s.slots, s.models, s.after)).collect()),
             Plan::Nothing(why) => panic!("nothing: {why}"),
         }
+    }
+
+    /// Issue 23: submit, resubmit and the dry run plan a grid without [halving] the same way, as a
+    /// sweep of one rung: one stage of the models `pick` takes, nothing decided, no later rung.
+    #[test]
+    fn a_plain_grid_is_planned_as_a_sweep_of_one_rung() {
+        let mut g = grid(5);
+        g.halving = None;
+        let fresh = stages(plan(&g, None, &[], &[], &[], &[], Pick::Unfinished));
+        assert_eq!(fresh, (0, vec![(None, (0..5).collect(), (0..5).collect(), vec![])]));
+        let states = vec![st(0, State::Completed, None), st(1, State::Failed, None), st(2, State::Running, None), st(3, State::Damaged, None), st(4, State::New, None)];
+        let p = plan(&g, None, &[], &states, &[], &[], Pick::Unfinished);
+        assert_eq!(p.skipped(&g).as_deref(), Some("skipped 1 completed and 1 pending or running model(s)"));
+        assert_eq!(p.would_skip(&g).as_deref(), Some("# would skip 1 completed, 1 pending or running and 1 damaged model(s)"));
+        match p {
+            Plan::Submit { rung: 0, stages, done: 1, active: 1, damaged } => {
+                assert_eq!(damaged, vec!["Model-003".to_string()]);
+                assert_eq!(stages, vec![Stage { rung: None, slots: vec![1, 4], models: vec![1, 4], after: vec![] }]);
+            }
+            p => panic!("{p:?}"),
+        }
+        // resubmit --failed: the failed one alone.
+        assert_eq!(stages(plan(&g, None, &[], &states, &[], &[], Pick::Failed)).1, vec![(None, vec![1], vec![1], vec![])]);
+        // Nothing left: what submit and resubmit say.
+        let done: Vec<ModelStatus> = (0..5).map(|i| st(i, if i == 2 { State::Pending } else { State::Completed }, None)).collect();
+        assert!(matches!(plan(&g, None, &[], &done, &[], &[], Pick::Unfinished), Plan::Nothing(w) if w == "4 completed, 1 pending or running"));
+        assert!(matches!(plan(&g, None, &[], &done, &[], &[], Pick::Failed), Plan::Nothing(w) if w == "no failed, preempted or lost model"));
     }
 
     #[test]

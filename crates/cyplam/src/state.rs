@@ -70,26 +70,6 @@ pub struct ModelStatus {
     pub rung: Option<u32>,
 }
 
-/// What `submit` (and its dry run) does with a sweep's models: it submits those neither
-/// completed, damaged nor pending or running, and leaves the rest.
-pub struct ToSubmit {
-    pub todo: Vec<usize>,
-    pub done: usize,
-    pub active: usize,
-    pub damaged: Vec<String>,
-}
-
-impl ToSubmit {
-    pub fn of(states: &[ModelStatus]) -> ToSubmit {
-        ToSubmit {
-            todo: states.iter().filter(|m| !matches!(m.state, State::Completed | State::Damaged) && !m.state.is_active()).map(|m| m.index).collect(),
-            done: states.iter().filter(|m| m.state == State::Completed).count(),
-            active: states.iter().filter(|m| m.state.is_active()).count(),
-            damaged: states.iter().filter(|m| m.state == State::Damaged).map(|m| m.name.clone()).collect(),
-        }
-    }
-}
-
 /// The submitted Slurm jobs of which some task is still pending or running.
 pub async fn active_jobs<S: Scheduler>(subs: &[Submission], scheduler: &S) -> Result<Vec<String>> {
     let jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();

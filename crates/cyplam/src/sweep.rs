@@ -4,7 +4,7 @@
 use crate::db::Db;
 use anyhow::{bail, Context, Result};
 use cyplam_core::files::{write_json_atomic, ModelDir, SweepDir, SweepFile, FORMAT_VERSION};
-use cyplam_core::grid::{self, model_settings, Grid, InputScale};
+use cyplam_core::grid::{self, model_settings, DataConfig, Grid, InputScale};
 use cyplam_core::memory;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -34,7 +34,8 @@ pub struct GridFile {
     pub validation_frames: u64,
 }
 
-/// Reads and checks a grid file and its data headers, without writing anything.
+/// Reads and checks a grid file and its data, without writing anything: the headers of both
+/// sets, the models a worker could only fail on, then every value of both sets (streamed once).
 pub fn load_grid(path: &Path) -> Result<GridFile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read the grid file", path.display()))?;
     let mut g = grid::parse(path, &text)?;
@@ -46,15 +47,102 @@ pub fn load_grid(path: &Path) -> Result<GridFile> {
         frames[k] = cyplam_core::data::check_dataset(p).with_context(|| format!("{}: the {what} set", path.display()))?.frames as u64;
         *p = std::fs::canonicalize(&*p)?;
     }
+    check_distinct_sets(path, data)?;
     check_trainable(path, &g, frames[0], frames[1])?;
+    check_values(path, &g)?;
     let sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
     Ok(GridFile { grid: g, sha256, train_frames: frames[0], validation_frames: frames[1] })
 }
 
+/// Refuses a validation set that is the training set (the same directory, or a frames file that
+/// is the training set's, through a link or as a copy of the same bytes) unless the grid says it
+/// is meant (`data.validation_is_train = true`): validation accuracy would then measure the fit
+/// to the training frames and overstate accuracy by design.
+fn check_distinct_sets(path: &Path, data: &DataConfig) -> Result<()> {
+    if data.validation_is_train {
+        return Ok(());
+    }
+    let (tf, vf) = (data.train.join("frames.npy"), data.validation.join("frames.npy"));
+    let how = if data.train == data.validation {
+        "the same directory".to_string()
+    } else if same_file(&tf, &vf)? {
+        format!("its frames.npy is the training set's file {}", tf.display())
+    } else if same_bytes(&tf, &vf)? {
+        format!("its frames.npy holds the same bytes as {}", tf.display())
+    } else {
+        return Ok(());
+    };
+    bail!(
+        "{}: key `data.validation`: the validation set {} is the training set ({how}); validating on the frames a model trained on \
+         measures its fit, not how it does on new frames, and overstates accuracy. Name a set of other recordings, or set \
+         `validation_is_train = true` in [data] if that is meant",
+        path.display(), data.validation.display()
+    )
+}
+
+/// Whether `a` and `b` are the same file (one inode, whatever the links to it).
+fn same_file(a: &Path, b: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (x, y) = (std::fs::metadata(a).with_context(|| a.display().to_string())?, std::fs::metadata(b).with_context(|| b.display().to_string())?);
+    Ok(x.dev() == y.dev() && x.ino() == y.ino())
+}
+
+/// Whether two files hold the same bytes: read only when their lengths are equal, and only until
+/// they differ.
+fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+    use std::io::Read;
+    let open = |p: &Path| std::fs::File::open(p).with_context(|| p.display().to_string());
+    let (mut x, mut y) = (open(a)?, open(b)?);
+    if x.metadata()?.len() != y.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut bx, mut by) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = read_full(&mut x, &mut bx).with_context(|| a.display().to_string())?;
+        let m = read_full(&mut y, &mut by).with_context(|| b.display().to_string())?;
+        if n != m || bx[..n] != by[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+    fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            match f.read(&mut buf[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Reads every value of both sets once, a chunk at a time, and refuses what the worker would
+/// refuse on the compute node after the job waited in the queue: a frame value that is NaN or
+/// infinite, a laser power or process speed that is not finite and > 0 (the file, the row and the
+/// value named); and training frames that are all zero under `input_scale = "max"`.
+fn check_values(path: &Path, g: &Grid) -> Result<()> {
+    let Some(data) = &g.data else { return Ok(()) };
+    let train = cyplam_core::data::check_values(&data.train).with_context(|| format!("{}: the training set", path.display()))?;
+    if data.validation != data.train {
+        cyplam_core::data::check_values(&data.validation).with_context(|| format!("{}: the validation set", path.display()))?;
+    }
+    if data.input_scale == InputScale::Max && !(train.max_frame > 0.0) {
+        bail!(
+            "{}: every training frame of {} is {} or less, so input_scale = \"max\" has nothing to divide by; \
+             check the data (`cyplam data show`) or set data.input_scale to a factor",
+            path.display(), data.train.display(), train.max_frame
+        );
+    }
+    Ok(())
+}
+
 /// Refuses, before anything is submitted, what a worker could only fail on or overrun: a batch
 /// larger than the training set, more snapshots than iterations, a model whose memory need is
-/// more than its share of `[slurm] mem` (or, without it, [`memory::DEFAULT_LIMIT_BYTES`]), and
-/// training frames that are all zero under `input_scale = "max"`.
+/// more than its share of `[slurm] mem` (or, without it, [`memory::DEFAULT_LIMIT_BYTES`]). From
+/// the headers alone: the values are checked after ([`check_values`]).
 fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) -> Result<()> {
     let per_training = match &g.slurm.mem {
         Some(m) => memory::parse_slurm_mem(m).map(|b| (b as f64 / g.slurm.trainings_per_node.max(1) as f64, true)),
@@ -82,18 +170,6 @@ fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) ->
                 path.display(), m.name, m.arch_label(), m.free_params, memory::human_bytes(need.total()),
                 memory::human_bytes(need.weights), memory::human_bytes(need.activations), memory::human_bytes(need.data)
             );
-        }
-    }
-    if let Some(data) = &g.data {
-        if data.input_scale == InputScale::Max {
-            let max = cyplam_core::datashow::max_frame_value(&data.train).with_context(|| format!("{}: the training set", path.display()))?;
-            if !(max > 0.0) {
-                bail!(
-                    "{}: every training frame of {} is {max} or less, so input_scale = \"max\" has nothing to divide by; \
-                     check the data (`cyplam data show`) or set data.input_scale to a factor",
-                    path.display(), data.train.display()
-                );
-            }
         }
     }
     Ok(())

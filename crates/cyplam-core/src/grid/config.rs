@@ -177,6 +177,7 @@ pub(super) fn parse_data(cx: &Ctx, d: &RawData) -> Result<DataConfig, GridError>
         train,
         validation: resolve(&d.validation, "data.validation")?,
         input_scale,
+        validation_is_train: d.validation_is_train.unwrap_or(false),
     })
 }
 

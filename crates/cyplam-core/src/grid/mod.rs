@@ -73,6 +73,10 @@ pub struct DataConfig {
     pub train: PathBuf,
     pub validation: PathBuf,
     pub input_scale: InputScale,
+    /// `validation_is_train = true`: validating on the training set is meant (the validation
+    /// accuracy then measures the fit, not generalization); without it such a grid is refused.
+    #[serde(default)]
+    pub validation_is_train: bool,
 }
 
 /// How a sweep is packed onto Slurm nodes, and what the sbatch script asks for.
@@ -225,6 +229,60 @@ pub fn load(path: &Path) -> Result<Grid, GridError> {
 
 /// Parses and expands grid file text; `path` is used in messages and to name the sweep.
 pub fn parse(path: &Path, text: &str) -> Result<Grid, GridError> {
+    parse_text(path, text).map_err(|e| name_overflow(path, text, e))
+}
+
+/// The value an integer too large (or small) for TOML is replaced with to learn which key it
+/// belongs to and what that key accepts: a value every integer key refuses.
+const OVERFLOW_STAND_IN: &str = "-9223372036854775808";
+
+/// TOML integers are 64-bit: a literal beyond them fails in the TOML parser ("number too large
+/// to fit in target type"), before any key is looked at. Such an error is asked again of the
+/// grid with the literal replaced by [`OVERFLOW_STAND_IN`]: the key's own check then names the
+/// key and its valid values, said of the literal as written.
+fn name_overflow(path: &Path, text: &str, e: GridError) -> GridError {
+    let (Some(line), Some(column)) = (e.line, e.column) else { return e };
+    if !(e.message.starts_with("number too large") || e.message.starts_with("number too small")) || e.key.is_some() {
+        return e;
+    }
+    let Some(line_start) = text.split_inclusive('\n').take(line - 1).map(str::len).try_fold(0usize, |a, l| a.checked_add(l)) else { return e };
+    let start = line_start + column - 1;
+    let Some(rest) = text.get(start..) else { return e };
+    let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-'))).unwrap_or(rest.len());
+    let literal = &rest[..len];
+    if literal.is_empty() {
+        return e;
+    }
+    let bound = if literal.starts_with('-') { "at least -9223372036854775808" } else { "at most 9223372036854775807" };
+    let stood_in = format!("{}{OVERFLOW_STAND_IN}{}", &text[..start], &text[start + len..]);
+    // A float setting shows the stand-in as a float.
+    let as_float = (i64::MIN as f64).to_string();
+    match parse_text(path, &stood_in) {
+        Err(k) if k.line == e.line && k.key.is_some() && (k.message.contains(OVERFLOW_STAND_IN) || k.message.contains(&as_float)) => GridError {
+            message: format!("{}; a grid's integers are 64-bit: {bound}", k.message.replace(OVERFLOW_STAND_IN, literal).replace(&as_float, literal)),
+            key: k.key,
+            ..e
+        },
+        // Another problem of the file comes first with the stand-in: the key as written on the line.
+        _ => GridError { key: key_on_line(text, line), message: format!("{literal} does not fit in 64 bits; a grid's integers are {bound}"), ..e },
+    }
+}
+
+/// The key a `key = value` line sets, with its `[table]`: `settings.seed`.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let key = lines.get(line.checked_sub(1)?)?.split_once('=')?.0.trim();
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return None;
+    }
+    let table = lines[..line - 1].iter().rev().find_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']')).map(str::trim);
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
     let cx = Ctx { path, text };
     let raw = raw::RawFile::parse(&cx)?;
     let name = config::sweep_name(&cx, raw.name.as_ref())?;

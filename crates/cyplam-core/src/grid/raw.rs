@@ -55,6 +55,7 @@ pub(super) struct RawData {
     pub train: Spanned<String>,
     pub validation: Spanned<String>,
     pub input_scale: Option<Spanned<toml::Value>>,
+    pub validation_is_train: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -416,3 +416,34 @@ fn halving_is_off_by_default_and_checked() {
     let e = err("[halving]\nnoise = \"lots\"\n");
     assert!(e.contains("key `halving.noise`: \"lots\" is not a number"), "{e}");
 }
+
+/// Issue 23: an integer beyond TOML's 64 bits names its key and the key's valid values, as a
+/// value out of range of any other key does (not the TOML parser's "number too large to fit in
+/// target type").
+#[test]
+fn integers_beyond_64_bits_name_the_key_and_the_valid_range() {
+    let e = err(&format!("{ARCH}seed = 18446744073709551616\n"));
+    assert_eq!(e, "/tmp/g/test.toml:7:8: key `settings.seed`: 18446744073709551616 is out of range; valid: random seed, an integer >= 0 (default 0); a grid's integers are 64-bit: at most 9223372036854775807");
+    let e = err(&format!("{ARCH}seed = -18446744073709551616\n"));
+    assert!(e.starts_with("/tmp/g/test.toml:7:8: key `settings.seed`: -18446744073709551616 is out of range; valid: random seed, an integer >= 0") && e.ends_with("at least -9223372036854775808"), "{e}");
+    // In an axis, in [slurm] and in [halving]: the key and what it takes.
+    let e = err(&format!("{ARCH}[grid]\nbatch_size = [16, 99_999_999_999_999_999_999]\n"));
+    assert!(e.starts_with("/tmp/g/test.toml:8:19: key `grid.batch_size`: 99_999_999_999_999_999_999 is out of range; valid: frames per training batch, at least 1"), "{e}");
+    let e = err(&format!("[slurm]\ntrainings_per_node = 99999999999999999999\n{ARCH}"));
+    assert!(e.starts_with("/tmp/g/test.toml:2:22: key `slurm.trainings_per_node`: 99999999999999999999 is out of range; give an integer >= 1"), "{e}");
+    let e = err(&format!("[halving]\neta = 99999999999999999999\n{ARCH}"));
+    assert!(e.contains("key `halving.eta`: 99999999999999999999"), "{e}");
+    // The largest 64-bit seed is a seed.
+    assert_eq!(p(&format!("{ARCH}seed = 9223372036854775807\n")).unwrap().models[0].seed, 9223372036854775807);
+    // A float setting and a key of an inline table in an axis (the position is the literal's).
+    let e = err(&format!("{ARCH}learning_rate = 99999999999999999999\n"));
+    assert!(e.starts_with("/tmp/g/test.toml:7:17: key `settings.learning_rate`: 99999999999999999999 is out of range; valid: Adam's learning rate, > 0"), "{e}");
+    let e = err("[grid]\narchitecture = [{wc1 = 3, ncv1 = 99999999999999999999}]\n");
+    assert!(e.starts_with("/tmp/g/test.toml:2:34: key `grid.architecture.ncv1`: 99999999999999999999 is out of range; valid: number of conv1 filters, at least 1"), "{e}");
+    // Another error of the file checked after it: the overflow comes first.
+    let e = err(&format!("{ARCH}seed = 18446744073709551616\nwc9 = 1\n"));
+    assert!(e.starts_with("/tmp/g/test.toml:7:8: key `settings.seed`: 18446744073709551616 is out of range"), "{e}");
+    // One checked before it ([slurm] is): still the key as written, and the 64-bit range.
+    let e = err(&format!("[slurm]\ntrainings_per_node = 0\n{ARCH}seed = 18446744073709551616\n"));
+    assert_eq!(e, "/tmp/g/test.toml:9:8: key `settings.seed`: 18446744073709551616 does not fit in 64 bits; a grid's integers are at most 9223372036854775807");
+}

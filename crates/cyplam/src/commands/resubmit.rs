@@ -4,8 +4,8 @@
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use crate::halving::{plan_for, plan_text, Pick, Plan};
-use crate::state::{model_states, State};
-use crate::submission::{dry_run, submit_models, Frames, Stage};
+use crate::state::model_states;
+use crate::submission::{dry_run, submit_models, Frames};
 use anyhow::Result;
 use clap::Args;
 
@@ -28,28 +28,18 @@ impl ResubmitArgs {
         let subs = o.db.submissions(o.id).await?;
         let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
         let grid = &o.sweep.sweep.grid;
-        if let Some(h) = grid.halving {
-            // Inside a halving sweep: the current rung's failed models, then the later rungs.
-            return match plan_for(&o.sweep, h, &subs, &states, ctx.scheduler, Pick::Failed).await? {
-                Plan::Nothing(why) => {
-                    println!("sweep {}: {why}", grid.name);
-                    Ok(())
-                }
-                Plan::Submit { stages, .. } if self.dry_run => {
-                    let frames = Frames::of(grid)?;
-                    dry_run(grid, &o.sweep.dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &plan_text(grid, &stages, frames)?).await
-                }
-                Plan::Submit { stages, .. } => submit_models(&o.db, o.id, &o.sweep, &stages, ctx.scheduler, self.device.as_deref()).await,
-            };
+        // One path for every sweep: the failed models of the current rung (of the one rung of a
+        // sweep without halving), then a halving sweep's later rungs.
+        match plan_for(&o.sweep, grid.halving, &subs, &states, ctx.scheduler, Pick::Failed).await? {
+            Plan::Nothing(why) => {
+                println!("sweep {}: {why}", grid.name);
+                Ok(())
+            }
+            Plan::Submit { stages, .. } if self.dry_run => {
+                let frames = Frames::of(grid)?;
+                dry_run(grid, &o.sweep.dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &plan_text(grid, &stages, frames)?).await
+            }
+            Plan::Submit { stages, .. } => submit_models(&o.db, o.id, &o.sweep, &stages, ctx.scheduler, self.device.as_deref()).await,
         }
-        let todo: Vec<usize> = states.iter().filter(|m| matches!(m.state, State::Failed | State::Preempted | State::Lost)).map(|m| m.index).collect();
-        if todo.is_empty() {
-            println!("sweep {}: no failed, preempted or lost model", o.sweep.sweep.name);
-            return Ok(());
-        }
-        if self.dry_run {
-            return dry_run(grid, &o.sweep.dir, &[Stage::plain(&todo)], ctx.scheduler, self.device.as_deref(), Frames::of(grid)?, "").await;
-        }
-        submit_models(&o.db, o.id, &o.sweep, &[Stage::plain(&todo)], ctx.scheduler, self.device.as_deref()).await
     }
 }

@@ -87,7 +87,7 @@ impl RunArgs {
                 let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?;
                 let start = crate::halving::current_rung(&decisions).min(h.rungs - 1);
                 for k in start..h.rungs {
-                    let models = match cyplam_core::halving::alive(&frozen.layout(), &frozen.sweep, &plan, k, &crate::halving::local_not_training) {
+                    let models = match cyplam_core::halving::alive(&frozen.layout(), &frozen.sweep, &plan, k, &|md| crate::halving::local_not_training(md).map_err(|e| e.to_string())) {
                         Ok(models) => models,
                         Err(e) => {
                             // Collect what the rung before left, then say why the sweep cannot go on.

@@ -6,11 +6,10 @@ use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use crate::db::Submission;
 use crate::halving::{plan, plan_for, plan_text, Pick, Plan};
-use crate::state::{model_states, ToSubmit};
-use crate::submission::{dry_run, submit_models, Frames, Stage};
+use crate::state::model_states;
+use crate::submission::{dry_run, submit_models, Frames};
 use crate::sweep::{self, Frozen, GridFile};
 use anyhow::{bail, Result};
-use cyplam_core::stopping::Halving;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -42,69 +41,55 @@ impl SubmitArgs {
         let o = ctx.freeze_sweep(&self.grid, file).await?;
         let subs = o.db.submissions(o.id).await?;
         let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
-        if let Some(h) = o.sweep.sweep.grid.halving {
-            let grid = &o.sweep.sweep.grid;
-            return match plan_for(&o.sweep, h, &subs, &states, ctx.scheduler, Pick::Unfinished).await? {
-                Plan::Nothing(why) => {
-                    println!("nothing to submit for sweep {}: {why}", grid.name);
-                    Ok(())
+        let grid = &o.sweep.sweep.grid;
+        // One path for every sweep: a grid without [halving] is a sweep of one rung.
+        let planned = plan_for(&o.sweep, grid.halving, &subs, &states, ctx.scheduler, Pick::Unfinished).await?;
+        match &planned {
+            Plan::Nothing(why) => println!("nothing to submit for sweep {}: {why}", grid.name),
+            Plan::Submit { stages, damaged, .. } => {
+                if !damaged.is_empty() {
+                    eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
                 }
-                Plan::Submit { stages, damaged, done, active, rung } => {
-                    if !damaged.is_empty() {
-                        eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
-                    }
-                    if done + active > 0 {
-                        println!("rung {rung}: skipping {done} model(s) done with it and {active} pending or running");
-                    }
-                    submit_models(&o.db, o.id, &o.sweep, &stages, ctx.scheduler, device).await
+                submit_models(&o.db, o.id, &o.sweep, stages, ctx.scheduler, device).await?;
+                if let Some(line) = planned.skipped(grid) {
+                    println!("{line}");
                 }
-            };
-        }
-        let ToSubmit { todo, done, active, damaged } = ToSubmit::of(&states);
-        if !damaged.is_empty() {
-            eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
-        }
-        if todo.is_empty() {
-            println!("nothing to submit for sweep {}: {done} completed, {active} pending or running", o.sweep.sweep.name);
-            return Ok(());
-        }
-        submit_models(&o.db, o.id, &o.sweep, &[Stage::plain(&todo)], ctx.scheduler, device).await?;
-        if done + active > 0 {
-            println!("skipped {done} completed and {active} pending or running model(s)");
+            }
         }
         Ok(())
     }
 
     /// What the real submit would do, said and not done: the same refusal of a changed grid, the
-    /// same models skipped (completed, pending or running, damaged), and the scripts of the rest.
+    /// same models skipped (completed, pending or running, damaged), the scripts of the rest, and
+    /// the rung plan of a halving sweep.
     async fn dry_run<S: Scheduler>(&self, ctx: &Ctx<'_, S>, file: GridFile) -> Result<()> {
         let frames = Frames { train: file.train_frames, validation: file.validation_frames };
         let runs = std::path::absolute(&ctx.global.runs_dir)?;
-        let dir = runs.join(&file.grid.name);
-        let existing = sweep::existing(&runs, &self.grid, &file.grid)?;
-        if let Some(h) = file.grid.halving {
-            return self.dry_run_halving(ctx, &file, h, &dir, existing.as_ref(), frames).await;
-        }
-        let todo: Vec<usize> = match existing {
-            None => (0..file.grid.models.len()).collect(),
+        let grid = &file.grid;
+        let dir = runs.join(&grid.name);
+        let planned = match sweep::existing(&runs, &self.grid, grid)? {
+            // A sweep not frozen yet: every model is new and nothing is decided.
+            None => plan(grid, grid.halving, &[], &[], &[], &[], Pick::Unfinished),
             Some(frozen) => {
                 // Read what the database knows without creating one.
                 let subs = self.recorded_submissions(ctx, &frozen).await?;
                 let states = model_states(&frozen, &subs, Some(ctx.scheduler)).await?;
-                let ToSubmit { todo, done, active, damaged } = ToSubmit::of(&states);
-                let damaged = damaged.len();
-                if todo.is_empty() {
-                    println!("nothing to submit for sweep {}: {done} completed, {active} pending or running", frozen.sweep.name);
-                    println!("# ---- dry run: nothing was submitted or written ----");
-                    return Ok(());
-                }
-                if done + active + damaged > 0 {
-                    println!("# would skip {done} completed, {active} pending or running and {damaged} damaged model(s)");
-                }
-                todo
+                plan_for(&frozen, grid.halving, &subs, &states, ctx.scheduler, Pick::Unfinished).await?
             }
         };
-        dry_run(&file.grid, &dir, &[Stage::plain(&todo)], ctx.scheduler, self.device.as_deref(), frames, "").await
+        if let Some(line) = planned.would_skip(grid) {
+            println!("{line}");
+        }
+        match planned {
+            Plan::Nothing(why) => {
+                println!("nothing to submit for sweep {}: {why}", grid.name);
+                println!("# ---- dry run: nothing was submitted or written ----");
+                Ok(())
+            }
+            Plan::Submit { stages, .. } => {
+                dry_run(grid, &dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &plan_text(grid, &stages, frames)?).await
+            }
+        }
     }
 
     /// What the database knows of the sweep's submissions, without creating a database.
@@ -117,31 +102,6 @@ impl SubmitArgs {
             Some(id) => db.submissions(id).await?,
             None => Vec::new(),
         })
-    }
-
-    /// The dry run of a halving sweep: the rung arrays it would submit from where the sweep
-    /// stands, and the rung plan.
-    async fn dry_run_halving<S: Scheduler>(&self, ctx: &Ctx<'_, S>, file: &GridFile, h: Halving, dir: &std::path::Path, existing: Option<&Frozen>, frames: Frames) -> Result<()> {
-        let grid = &file.grid;
-        let planned = match existing {
-            // A sweep not frozen yet: every model is new and nothing is decided.
-            None => plan(grid, h, &[], &[], &[], &[], Pick::Unfinished),
-            Some(frozen) => {
-                let subs = self.recorded_submissions(ctx, frozen).await?;
-                let states = model_states(frozen, &subs, Some(ctx.scheduler)).await?;
-                plan_for(frozen, h, &subs, &states, ctx.scheduler, Pick::Unfinished).await?
-            }
-        };
-        match planned {
-            Plan::Nothing(why) => {
-                println!("nothing to submit for sweep {}: {why}", grid.name);
-                println!("# ---- dry run: nothing was submitted or written ----");
-                Ok(())
-            }
-            Plan::Submit { stages, .. } => {
-                dry_run(grid, dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &plan_text(grid, &stages, frames)?).await
-            }
-        }
     }
 
     /// The packing asked for with `--packing`: `KxC`, or `auto` (measured by `cyplam scale`).

@@ -15,6 +15,11 @@ fn grid_errors_name_file_line_and_key() {
     std::fs::write(&bad, "name = \"$(touch /tmp/pwned)\"\n").unwrap();
     let e = stderr(&env.run(&["grid", bad.to_str().unwrap()]));
     assert!(e.contains("key `name`: sweep name \"$(touch /tmp/pwned)\" contains '$'"), "{e}");
+
+    // Issue 23: a number too large for TOML names its key and the valid range.
+    std::fs::write(&bad, "[settings]\nseed = 18446744073709551616\n").unwrap();
+    let e = stderr(&env.run(&["grid", bad.to_str().unwrap()]));
+    assert!(e.contains(&format!("cyplam: error: {}:2:8: key `settings.seed`: 18446744073709551616 is out of range; valid: random seed, an integer >= 0 (default 0); a grid's integers are 64-bit: at most 9223372036854775807", bad.display())), "{e}");
 }
 
 #[test]
@@ -128,6 +133,114 @@ fn data_problems_are_caught_before_submitting() {
     std::fs::write(&p, format!("[data]\ntrain = \"missing/train\"\nvalidation = \"missing/val\"\n{FIVE}")).unwrap();
     let e = stderr(&env.run(&["submit", p.to_str().unwrap(), "--dry-run"]));
     assert!(e.contains("the training set: ") && e.contains("missing/train: the data set directory does not exist"), "{e}");
+}
+
+/// Writes a data set of `n` float32 frames (all 1.0) and float64 labels (600 W, 4 mm/s) to `dir`,
+/// after `edit` changed the values.
+fn write_set(dir: &Path, n: usize, edit: impl Fn(&mut [f32], &mut [f64])) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut frames = vec![1.0f32; n * 784];
+    let mut labels: Vec<f64> = (0..n).flat_map(|_| [600.0, 4.0]).collect();
+    edit(&mut frames, &mut labels);
+    let mut f = cyplam_core::data::npy_header("<f4", &[n, 784]);
+    f.extend(frames.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(dir.join("frames.npy"), f).unwrap();
+    let mut l = cyplam_core::data::npy_header("<f8", &[n, 2]);
+    l.extend(labels.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(dir.join("labels.npy"), l).unwrap();
+}
+
+/// Issue 23, item 1: NaN, infinite, zero or negative laser power or process speed, and NaN or
+/// infinite frames are refused by `submit`, its dry run and `run` (not first by the worker on the
+/// compute node), naming the file, the row and the value; nothing is written.
+#[test]
+fn bad_values_are_refused_at_submit_with_the_file_row_and_value() {
+    let env = Env::new();
+    let body = FIVE.replace("batch_size = 32", "batch_size = 16").replace("iterations = 300", "iterations = 10").replace("snapshots = 5", "snapshots = 1");
+    let cases: Vec<(&str, Box<dyn Fn(&mut [f32], &mut [f64])>, &str, &str)> = vec![
+        ("lpnan", Box::new(|_, l| l[2 * 120] = f64::NAN), "train", "labels.npy: row 120 holds a non-finite laser power (NaN)"),
+        ("lpzero", Box::new(|_, l| l[2 * 3] = 0.0), "train", "labels.npy: row 3 holds a laser power of 0; labels must be > 0 (Accuracy20% divides by them)"),
+        ("psneg", Box::new(|_, l| l[2 * 199 + 1] = -4.0), "train", "labels.npy: row 199 holds a process speed of -4; labels must be > 0"),
+        ("psinf", Box::new(|_, l| l[2 * 50 + 1] = f64::INFINITY), "validation", "labels.npy: row 50 holds a non-finite process speed (inf)"),
+        ("framenan", Box::new(|f, _| f[784 * 17 + 400] = f32::NAN), "validation", "frames.npy: frame 17 holds a non-finite value (NaN) at pixel 400"),
+        ("frameinf", Box::new(|f, _| f[784 * 180 + 2] = f32::NEG_INFINITY), "train", "frames.npy: frame 180 holds a non-finite value (-inf) at pixel 2"),
+    ];
+    for (name, edit, which, said) in cases {
+        let data = env.dir.path().join(name);
+        // Validation frames other than the training frames (a copy is refused on its own).
+        let other = |f: &mut [f32]| f[1] = 3.0;
+        write_set(&data.join("train"), 200, |f, l| if which == "train" { edit(f, l) });
+        write_set(&data.join("validation"), 200, |f, l| { other(f); if which == "validation" { edit(f, l) } });
+        let grid = env.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&grid, format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
+            data.join("train").display(), data.join("validation").display())).unwrap();
+        let set = if which == "train" { "training" } else { "validation" };
+        let file = data.join(which).join(said.split(':').next().unwrap());
+        for args in [vec!["submit", grid.to_str().unwrap(), "--dry-run"], vec!["submit", grid.to_str().unwrap()], vec!["run", grid.to_str().unwrap()]] {
+            let o = env.run(&args);
+            assert!(!o.status.success(), "{name}: {args:?} was accepted");
+            let e = stderr(&o);
+            let want = format!("{}: the {set} set: {}{}", grid.display(), file.display(), &said[said.find(':').unwrap()..]);
+            assert!(e.contains(&want), "{name}: {args:?}: wanted {want:?} in\n{e}");
+            assert!(!env.runs().join(name).exists(), "{name}: {args:?} wrote the sweep");
+        }
+    }
+    // The same sets, sound: accepted.
+    let data = env.dir.path().join("sound");
+    write_set(&data.join("train"), 200, |_, _| {});
+    write_set(&data.join("validation"), 200, |f, _| f[1] = 3.0);
+    let grid = env.dir.path().join("sound.toml");
+    std::fs::write(&grid, format!("name = \"sound\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
+        data.join("train").display(), data.join("validation").display())).unwrap();
+    assert!(env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]).contains("models to submit:   5 of 5"));
+}
+
+/// Issue 23, item 2: a validation set that is the training set (the same directory, a link to
+/// its frames, a copy of them) is refused by submit, its dry run and run, unless the grid says
+/// it is meant; a set of other frames with the same count is not.
+#[test]
+fn a_validation_set_that_is_the_training_set_is_refused_unless_meant() {
+    let env = Env::new();
+    let body = FIVE.replace("batch_size = 32", "batch_size = 16").replace("iterations = 300", "iterations = 10").replace("snapshots = 5", "snapshots = 1");
+    let root = env.dir.path().join("sets");
+    let train = root.join("train");
+    write_set(&train, 200, |_, _| {});
+    let linked = root.join("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(train.join("frames.npy"), linked.join("frames.npy")).unwrap();
+    std::fs::copy(train.join("labels.npy"), linked.join("labels.npy")).unwrap();
+    let copied = root.join("copied");
+    write_set(&copied, 200, |_, _| {});
+    let other = root.join("other");
+    write_set(&other, 200, |f, _| f[5] = 2.0);
+    let grid = |name: &str, validation: &Path, extra: &str| {
+        let g = env.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&g, format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{extra}{body}", train.display(), validation.display())).unwrap();
+        g
+    };
+    let tf = std::fs::canonicalize(train.join("frames.npy")).unwrap();
+    for (name, validation, how) in [
+        ("samedir", train.clone(), "the same directory".to_string()),
+        ("linked", linked.clone(), format!("its frames.npy is the training set's file {}", tf.display())),
+        ("copied", copied.clone(), format!("its frames.npy holds the same bytes as {}", tf.display())),
+    ] {
+        let g = grid(name, &validation, "");
+        let want = format!("{}: key `data.validation`: the validation set {} is the training set ({how}); validating on the frames a model trained on measures its fit",
+            g.display(), std::fs::canonicalize(&validation).unwrap().display());
+        for args in [vec!["submit", g.to_str().unwrap(), "--dry-run"], vec!["submit", g.to_str().unwrap()], vec!["run", g.to_str().unwrap()]] {
+            let o = env.run(&args);
+            assert!(!o.status.success(), "{name}: {args:?} was accepted");
+            let e = stderr(&o);
+            assert!(e.contains(&want) && e.contains("or set `validation_is_train = true` in [data] if that is meant"), "{name}: {args:?}: wanted {want:?} in\n{e}");
+            assert!(!env.runs().join(name).exists(), "{name}: nothing written");
+        }
+        // Meant: accepted.
+        let g = grid(&format!("{name}-meant"), &validation, "validation_is_train = true\n");
+        assert!(env.ok(&["submit", g.to_str().unwrap(), "--dry-run"]).contains("models to submit:   5 of 5"), "{name} meant");
+    }
+    // Other frames of the same count and size: not the training set.
+    let g = grid("other", &other, "");
+    assert!(env.ok(&["submit", g.to_str().unwrap(), "--dry-run"]).contains("models to submit:   5 of 5"));
 }
 
 /// Issue 13, rules 3 and 6: what a worker could only fail on, or overrun a node with, is refused
