@@ -96,11 +96,13 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     // up to the cap (ceil(1.25 x 3) = 4) go on; rung 1 keeps 2 by rank plus any within the noise, 3 at most.
     let (n1, n2) = (real[0].len(), real[1].len());
     assert_eq!(n1, 4, "{real:?}");
-    assert!((2..=3).contains(&n2), "{real:?}");
+    assert_eq!(n2, 3, "{real:?}");
     let d0: cyplam_core::halving::RungDecision = cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(0)).unwrap();
     assert_eq!((d0.noise, d0.margin, d0.cap, d0.ties.len()), (None, None, Some(4), 1), "{d0:?}");
     let d1: cyplam_core::halving::RungDecision = cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(1)).unwrap();
-    assert!(d1.noise.is_some() && d1.margin.is_some() && d1.cutoff.is_some(), "{d1:?}");
+    // Rung 1 ends at the third snapshot: 4 models x 1 point, too few to measure the jitter, so
+    // up to the cap go on there too.
+    assert_eq!((d1.noise, d1.cap, d1.promoted.len()), (None, Some(3), 3), "{d1:?}");
 
     // Pruned models stopped at their rung's end, the winner trained to the end, and every curve is
     // the full run's up to where it stopped (at one thread a resumed run is bit-identical).

@@ -86,10 +86,15 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
     let env = Env::new();
     let grid = env.grid("whatif", &FIVE.replace("snapshots = 5", "snapshots = 9"));
     env.ok(&["run", grid.to_str().unwrap()]);
-    let out = env.ok(&["report", "whatif", "--what-if", "--eta", "3", "--rungs", "2", "--patience", "2"]);
-    assert!(out.contains("full grid") && out.contains("halving (eta 3, 2 rungs)") && out.contains("early stopping (patience 2, min_delta 0)"), "{out}");
-    assert!(out.contains("halving rung 0: 5 model(s) train to iteration 100") && out.contains("halving rung 1: 2 model(s) train to iteration 300"), "{out}");
-    let v = env.json(&["report", "whatif", "--what-if", "--eta", "3", "--rungs", "2", "--patience", "2", "--format", "json"]);
+    // The plain rank rule here (the noise rule's replay is checked against real runs in it::halving).
+    let out = env.ok(&["report", "whatif", "--what-if", "--eta", "3", "--rungs", "2", "--promote", "rank", "--patience", "2"]);
+    assert!(out.contains("full grid") && out.contains("halving (eta 3, 2 rungs, by rank)") && out.contains("early stopping (patience 2, noise x0, drop x0, min_delta 0)"), "{out}");
+    assert!(out.contains("  rung 0: 5 model(s) train to iteration 100; 2 went on: 2 by rank") && out.contains("  rung 1: 2 model(s) train to iteration 300"), "{out}");
+    assert!(out.contains("cheapest halving setting that kept the full grid's best (within 0.005): halving (eta 3, 2 rungs, by rank)") || out.contains("no halving setting asked kept the full grid's best"), "{out}");
+    // Several settings at once: one row each.
+    let many = env.json(&["report", "whatif", "--what-if", "--eta", "2,3", "--rungs", "2", "--promote", "rank,noise", "--noise", "0.5,2", "--format", "json"]);
+    assert_eq!(many["policies"].as_array().unwrap().len(), 1 + 2 * 3 + 1, "full, 2 eta x (rank + 2 noise factors), early stopping");
+    let v = env.json(&["report", "whatif", "--what-if", "--eta", "3", "--rungs", "2", "--promote", "rank", "--patience", "2", "--format", "json"]);
     let p = &v["policies"];
     assert_eq!(p[0]["iterations_fraction"], 1.0);
     assert_eq!(p[0]["top10_overlap"], 5);
