@@ -391,7 +391,7 @@ fn a_grid_too_large_to_count_is_refused_not_overflowed() {
 fn halving_is_off_by_default_and_checked() {
     use crate::stopping::Halving;
     assert_eq!(p(ARCH).unwrap().halving, None);
-    assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving, Some(Halving::new(3, 4).unwrap()), "defaults eta 3, rungs 4");
+    assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving, Some(Halving::new(4, 3).unwrap()), "defaults eta 4, rungs 3");
     assert_eq!(p(&format!("[halving]\neta = 2\nrungs = 3\n{ARCH}")).unwrap().halving, Some(Halving::new(2, 3).unwrap()));
     let e = err("[halving]\neta = 1\n");
     assert!(e.contains(":2:7: key `halving.eta`: eta 1: give 2 or more"), "{e}");
