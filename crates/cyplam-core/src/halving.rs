@@ -193,7 +193,7 @@ impl RungDecision {
             }
             let md = dir.model(&c.model);
             if let Some(why) = &c.excluded {
-                let result: Option<ModelResult> = md.result().exists().then(|| read_json(&md.result()).ok()).flatten();
+                let result = read_result(&md);
                 let backed = result.as_ref().is_some_and(|r| r.status == ResultStatus::Failed || (r.status == ResultStatus::Pruned && r.rung == Some(self.rung)));
                 if !backed {
                     return bad(format!(
@@ -219,21 +219,13 @@ impl RungDecision {
                 return bad(format!("{}: best_accuracy20 {} here, {} from its metrics.csv up to iteration {end}", c.model, show(c.best_accuracy20), show(from_files)));
             }
             let reached = upto.last().is_some_and(|r| r.iteration == end) || rows.last().is_some_and(|r| r.iteration > end);
-            let completed = md.result().exists() && read_json::<ModelResult>(&md.result()).is_ok_and(|r| r.status == ResultStatus::Completed);
+            let completed = read_result(&md).is_some_and(|r| r.status == ResultStatus::Completed);
             if !reached && !completed {
                 return bad(format!("{}: counted as reaching iteration {end}, but its metrics.csv ends at iteration {}", c.model, upto.last().map(|r| r.iteration).unwrap_or(0)));
             }
             rows_of.push(upto.to_vec());
         }
-        let axes: Vec<Vec<usize>> = self.candidates.iter().map(|c| sweep.grid.axis_values(c.index)).collect();
-        let contenders: Vec<Contender> = self
-            .candidates
-            .iter()
-            .zip(&rows_of)
-            .zip(&axes)
-            .map(|((c, rows), axes)| Contender { index: c.index, rows, axes: axis_input(&plan.halving, axes), excluded: c.excluded.is_some() })
-            .collect();
-        let v = promote_rung(&plan.halving, &contenders);
+        let v = rule_verdict(sweep, &plan.halving, &self.candidates, &rows_of);
         let mine = self.verdict();
         if v.promoted_models() != self.promoted {
             return bad(format!("promotes {:?}, but the rule gives {:?} for these scores ({})", self.promoted, v.promoted_models(), v.summary()));
@@ -258,13 +250,24 @@ fn show(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.6}")).unwrap_or_else(|| "none".into())
 }
 
-/// The axis values the rule sees: none unless it protects axes (so that a grid's axes cannot
-/// change a decision the rule does not base on them).
-fn axis_input<'a>(h: &Halving, axes: &'a [usize]) -> &'a [usize] {
-    match h.promotion {
-        Promotion::Noise { axes: a, .. } if a > 0.0 => axes,
-        _ => &[],
-    }
+/// The rule's verdict on `candidates` (each with its rows up to the rung's end, `rows[i]`; none
+/// for an excluded one): what taking a decision writes and what checking one recomputes. The rule
+/// sees the grid's axis values only when it protects axes.
+fn rule_verdict(sweep: &SweepFile, h: &Halving, candidates: &[Candidate], rows: &[Vec<MetricsRow>]) -> Verdict {
+    let protects = matches!(h.promotion, Promotion::Noise { axes, .. } if axes > 0.0);
+    let axes: Vec<Vec<usize>> = candidates.iter().map(|c| if protects { sweep.grid.axis_values(c.index) } else { Vec::new() }).collect();
+    let contenders: Vec<Contender> = candidates
+        .iter()
+        .zip(rows)
+        .zip(&axes)
+        .map(|((c, rows), axes)| Contender { index: c.index, rows, axes, excluded: c.excluded.is_some() })
+        .collect();
+    promote_rung(h, &contenders)
+}
+
+/// A model's result.json, if it has one that can be read.
+fn read_result(md: &ModelDir) -> Option<ModelResult> {
+    md.result().exists().then(|| read_json(&md.result()).ok()).flatten()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -338,7 +341,7 @@ fn take(dir: &SweepDir, sweep: &SweepFile, plan: &RungPlan, rung: u32, candidate
         let md = dir.model(&spec.name);
         check(&md).map_err(|why| DecisionError::StillTraining { rung, model: spec.name.clone(), why })?;
         let end = plan.end(m, rung);
-        let result: Option<ModelResult> = md.result().exists().then(|| read_json(&md.result()).ok()).flatten();
+        let result = read_result(&md);
         let unfinished = |why: String| DecisionError::Unfinished { sweep: sweep.name.clone(), rung, model: spec.name.clone(), why };
         if let Some(r) = result.as_ref().filter(|r| r.status == ResultStatus::Failed) {
             out.push(Candidate { index: m, model: spec.name.clone(), end_iteration: end, best_accuracy20: None, excluded: Some(format!("failed: {}", r.reason.as_deref().unwrap_or("no reason given"))) });
@@ -372,14 +375,7 @@ fn take(dir: &SweepDir, sweep: &SweepFile, plan: &RungPlan, rung: u32, candidate
         out.push(Candidate { index: m, model: spec.name.clone(), end_iteration: end, best_accuracy20: best_until(&rows, end), excluded: None });
         rows_of.push(rows_until(&rows, end).to_vec());
     }
-    let axes: Vec<Vec<usize>> = out.iter().map(|c| sweep.grid.axis_values(c.index)).collect();
-    let contenders: Vec<Contender> = out
-        .iter()
-        .zip(&rows_of)
-        .zip(&axes)
-        .map(|((c, rows), axes)| Contender { index: c.index, rows, axes: axis_input(&plan.halving, axes), excluded: c.excluded.is_some() })
-        .collect();
-    let v = promote_rung(&plan.halving, &contenders);
+    let v = rule_verdict(sweep, &plan.halving, &out, &rows_of);
     let of = |how: WentOn| v.promoted.iter().filter(|p| p.1 == how).map(|p| p.0).collect::<Vec<_>>();
     Ok(RungDecision {
         format: DECISION_FORMAT,
@@ -410,7 +406,7 @@ pub fn withdraw(dir: &SweepDir, sweep: &SweepFile, model: &str) -> Result<ModelR
         return Err(invalid(format!("sweep {} has no model {model}", sweep.name)));
     };
     let md = dir.model(&spec.name);
-    let prev: Option<ModelResult> = md.result().exists().then(|| read_json(&md.result()).ok()).flatten();
+    let prev = read_result(&md);
     if let Some(p) = prev.as_ref().filter(|p| matches!(p.status, ResultStatus::Completed | ResultStatus::Pruned)) {
         return Err(invalid(format!("{model} is {} already; nothing to withdraw", p.status.as_str())));
     }
@@ -438,7 +434,7 @@ pub fn withdraw(dir: &SweepDir, sweep: &SweepFile, model: &str) -> Result<ModelR
 fn mark_pruned(dir: &SweepDir, sweep: &SweepFile, d: &RungDecision, c: &Candidate) -> Result<(), DecisionError> {
     let md = dir.model(&c.model);
     crate::files::create_dir(&md.root)?;
-    let prev: Option<ModelResult> = md.result().exists().then(|| read_json(&md.result()).ok()).flatten();
+    let prev = read_result(&md);
     if prev.as_ref().is_some_and(|p| p.status == ResultStatus::Pruned && p.rung == Some(d.rung)) {
         return Ok(());
     }
