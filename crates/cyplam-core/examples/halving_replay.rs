@@ -90,7 +90,8 @@ struct Row {
 fn replay(set: &Set, p: &Policy) -> Row {
     let h = replay_halving(&p.halving, &set.curves, &set.axes);
     let e = replay_early_stopping(&p.es, &set.curves);
-    Row { h: judge(&set.curves, &h.stops), e: judge(&set.curves, &e) }
+    let base = cyplam_core::stopping::full(&set.curves);
+    Row { h: judge(&base, &h.stops), e: judge(&base, &e) }
 }
 
 struct Summary {

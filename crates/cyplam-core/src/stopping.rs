@@ -513,14 +513,14 @@ pub struct Judgement {
     pub worst_top_loss: f64,
 }
 
-/// Judges `stops` (one per model, from a replay) against the full run of `curves`.
-pub fn judge(curves: &[Vec<MetricsRow>], stops: &[Stop]) -> Judgement {
-    let base = full(curves);
+/// Judges `stops` (one per model, from a replay) against `base`, the full run of the same curves
+/// ([`full`], computed once for every policy judged).
+pub fn judge(base: &[Stop], stops: &[Stop]) -> Judgement {
     let ranked = |s: &[Stop]| rank(&s.iter().enumerate().map(|(m, s)| (m, s.best)).collect::<Vec<_>>());
     let sum = |s: &[Stop], f: fn(&Stop) -> f64| s.iter().map(f).sum::<f64>();
     let frac = |x: f64, of: f64| if of > 0.0 { x / of } else { 0.0 };
     let (iterations, seconds) = (sum(stops, |s| s.iteration as f64), sum(stops, |s| s.seconds));
-    let full_top: Vec<usize> = ranked(&base).into_iter().take(TOP).collect();
+    let full_top: Vec<usize> = ranked(base).into_iter().take(TOP).collect();
     let top: Vec<usize> = ranked(stops).into_iter().take(TOP).collect();
     let best_found = top.first().copied();
     let full_best = full_top.first().copied();
@@ -541,9 +541,9 @@ pub fn judge(curves: &[Vec<MetricsRow>], stops: &[Stop]) -> Judgement {
         .fold(0.0, f64::max);
     Judgement {
         iterations,
-        iterations_fraction: frac(iterations, sum(&base, |s| s.iteration as f64)),
+        iterations_fraction: frac(iterations, sum(base, |s| s.iteration as f64)),
         seconds,
-        seconds_fraction: frac(seconds, sum(&base, |s| s.seconds)),
+        seconds_fraction: frac(seconds, sum(base, |s| s.seconds)),
         best_found,
         best_found_full,
         full_best,

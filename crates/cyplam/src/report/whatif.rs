@@ -56,12 +56,12 @@ pub enum Kind {
 /// model m's position in each grid axis.
 pub fn outcomes(curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], halvings: &[Halving], stoppings: &[EarlyStopping]) -> Vec<Outcome> {
     let full = cyplam_core::stopping::full(curves);
-    let mut out = vec![Outcome { policy: "full grid".into(), kind: Kind::Full, judged: judge(curves, &full), stops: full }];
+    let mut out = vec![Outcome { policy: "full grid".into(), kind: Kind::Full, judged: judge(&full, &full), stops: full.clone() }];
     for h in halvings {
         let (r, verdicts) = replay_halving_verdicts(h, curves, axes);
         out.push(Outcome {
             policy: format!("halving (eta {}, {} rungs, {})", h.eta, h.rungs, h.promotion.describe()),
-            judged: judge(curves, &r.stops),
+            judged: judge(&full, &r.stops),
             stops: r.stops,
             kind: Kind::Halving { halving: *h, rungs: r.rungs, verdicts },
         });
@@ -70,7 +70,7 @@ pub fn outcomes(curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], halvings: &[Hal
         let stops = replay_early_stopping(es, curves);
         out.push(Outcome {
             policy: format!("early stopping (patience {}, noise x{}, drop x{}, min_delta {})", es.patience, es.noise, es.drop, es.min_delta),
-            judged: judge(curves, &stops),
+            judged: judge(&full, &stops),
             stops,
             kind: Kind::EarlyStopping(*es),
         });
