@@ -18,7 +18,7 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usiz
     if html_dir.is_none() && figures_dir.is_none() {
         return Ok(());
     }
-    let Loaded { rows, scaling } = loaded;
+    let Loaded { rows, scaling, halving } = loaded;
     let mut curves = db.curves(sweep_id).await?;
     let models: Vec<Model> = rows.into_iter().map(|row| Model { curve: curves.remove(&row.index).unwrap_or_default(), row }).collect();
     let varying = f.sweep.grid.varying_settings();
@@ -43,7 +43,7 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usiz
     if let Some(dir) = html_dir {
         crate::output::create_dir(dir)?;
         let path = dir.join("index.html");
-        let text = page(f, &models, &varying, top, &figures, scaling.as_ref(), cyplam_core::files::now_unix());
+        let text = page(f, &models, &varying, top, &figures, scaling.as_ref(), &halving, cyplam_core::files::now_unix());
         cyplam_core::files::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {} ({} figures)", path.display(), figures.len());
     }
@@ -92,7 +92,7 @@ figcaption { color: #444; margin: 8px 6px 2px; font-size: 0.95rem; }
 
 /// The page. `now` is the Unix time it is made at.
 /// `scaling` is the sweep's scalability measurement, whose packings get a table below their figure.
-pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures: &[Figure], scaling: Option<&Scaling>, now: u64) -> String {
+pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures: &[Figure], scaling: Option<&Scaling>, decisions: &[String], now: u64) -> String {
     let name = escape(&f.sweep.name);
     let mut h = String::new();
     let _ = write!(
@@ -185,10 +185,9 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         stops.sort();
         let said: Vec<String> = stops.iter().map(|(r, it, n)| format!("{n} at iteration {it} (rung {r})")).collect();
         let _ = writeln!(h, "<p class=\"note\" id=\"halving-stops\">Successive halving: the curves stop where their models stopped: {}.</p>", escape(&said.join(", ")));
-        let lines = crate::halving::decision_lines(f);
-        if !lines.is_empty() {
+        if !decisions.is_empty() {
             h.push_str("<ul class=\"note\" id=\"halving-decisions\">\n");
-            for l in lines {
+            for l in decisions {
                 let _ = writeln!(h, "<li>{}</li>", escape(&l));
             }
             h.push_str("</ul>\n");

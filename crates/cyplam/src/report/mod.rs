@@ -17,11 +17,14 @@ use anyhow::{Context, Result};
 pub struct Loaded {
     pub rows: Vec<ModelRow>,
     pub scaling: Option<Scaling>,
+    /// A halving sweep's line per decided rung (`halving::decision_lines`), for the text and the page.
+    pub halving: Vec<String>,
 }
 
-/// Reads the ranking and the scalability study.
+/// Reads the ranking, the scalability study and a halving sweep's decisions (once, for both the
+/// printed ranking and the HTML page).
 pub async fn load(db: &Db, id: i64, f: &Frozen) -> Result<Loaded> {
-    Ok(Loaded { rows: db.ranking(id).await?, scaling: crate::scaling::store::load(db, id, f).await? })
+    Ok(Loaded { rows: db.ranking(id).await?, scaling: crate::scaling::store::load(db, id, f).await?, halving: crate::halving::decision_lines(f) })
 }
 
 /// Prints the ranking's top `top` (and, below it, the scalability study's tables).
@@ -92,7 +95,7 @@ pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) ->
             if let Some(c) = HalvingCompute::of(f, rows) {
                 let pruned = rows.iter().filter(|r| r.status == RecordedStatus::Pruned).count();
                 println!("{pruned} pruned (ranked by the best they reached before their rung ended); {}", c.text());
-                for line in crate::halving::decision_lines(f) {
+                for line in &loaded.halving {
                     println!("{line}");
                 }
             }
