@@ -350,3 +350,99 @@ fn a_worker_killed_mid_rung_is_resumed_not_pruned_and_the_decisions_are_the_unin
 fn curve_opt(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::files::MetricsRow> {
     cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap_or_default()
 }
+
+/// Four tiny models, 2 rungs of eta 2: rung 0 ends at iteration 300 (of 600), at most 3 go on.
+const FOUR: &str = r#"
+[halving]
+eta = 2
+rungs = 2
+
+[slurm]
+trainings_per_node = 2
+cpus_per_training = 12
+
+[settings]
+wc1 = 3
+wc2 = 3
+ncv2 = 8
+learning_rate = 3e-3
+batch_size = 32
+iterations = 600
+snapshots = 12
+seed = 5
+keep_snapshots = "best"
+
+[grid]
+ncv1 = [2, 4]
+nfc1 = [8, 32]
+"#;
+
+/// Issue 24 through the dev Slurm cluster: the worker of the model the uninterrupted run ranks
+/// first is killed with SIGKILL in the middle of rung 0 (its task fails, as after the OOM killer).
+/// The next rung's workers do not decide without it: they exit saying why, status says its task
+/// failed with no result,
+/// `cyplam resubmit --failed` resumes it from its newest snapshot and chains the next rung again,
+/// and the decision and the winner's curve are those of `cyplam run` uninterrupted.
+#[test]
+fn a_worker_killed_mid_rung_through_slurm_is_resumed_by_resubmit_and_the_decision_is_the_uninterrupted_one() {
+    let reference = Env::new();
+    let g = reference.grid("hsk", FOUR);
+    reference.ok(&["run", g.to_str().unwrap(), "--jobs", "2"]);
+    let decision = |env: &Env| -> cyplam_core::halving::RungDecision {
+        let p = cyplam_core::layout::SweepDir::new(env.runs().join("hsk")).rung_decision(0);
+        cyplam_core::files::read_json(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let want = decision(&reference).promoted;
+    let victim = format!("Model-00{}", want[0]);
+
+    let _c = three_nodes();
+    let env = Env::new();
+    let grid = env.grid("hsk", FOUR);
+    let out = env.ok(&["submit", grid.to_str().unwrap()]);
+    assert_eq!(out.matches("submitted job").count(), 2, "one array per rung: {out}");
+    let jobs: Vec<String> = std::fs::read_to_string(env.runs().join("hsk/submit/jobs.txt")).unwrap().lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    let sweep = cyplam_core::layout::SweepDir::new(env.runs().join("hsk"));
+    let t0 = Instant::now();
+    let (pid, killed_at) = loop {
+        let last = curve_opt(&env, "hsk", &victim).last().map(|r| r.iteration);
+        let lock: Option<Value> = std::fs::read(sweep.model(&victim).lock()).ok().and_then(|t| serde_json::from_slice(&t).ok());
+        if let (Some(at @ 100..=249), Some(pid)) = (last, lock.and_then(|l| l["pid"].as_u64())) {
+            break (pid, at);
+        }
+        assert!(last.is_none_or(|at| at < 250), "{victim} ran past iteration 250 before the test could kill it");
+        assert!(t0.elapsed() < Duration::from_secs(180), "{victim} never trained in rung 0");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+
+    // Both rungs' arrays leave the queue: the victim's task failed, rung 1's workers refused.
+    while !String::from_utf8_lossy(&Command::new("squeue").args(["-h", "-j", &jobs.join(",")]).output().unwrap().stdout).trim().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(300), "the chain did not leave the queue");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!sweep.rung_decision(0).exists(), "rung 0 was decided without {victim}");
+    let logs: String = std::fs::read_dir(env.runs().join("hsk/logs")).unwrap().flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{}_", jobs[1])))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap()).collect();
+    assert!(
+        logs.contains(&format!("rung 0 of sweep hsk cannot be decided yet: {victim} did not reach iteration 300")) && logs.contains("a fault is not a verdict"),
+        "rung 1's workers say why they did not decide: {logs}"
+    );
+    let v = env.json(&["status", "hsk", "--format", "json"]);
+    let st = v.as_array().unwrap().iter().find(|m| m["name"] == victim.as_str()).unwrap().clone();
+    assert!(st["state"] == "failed" && st["reason"].as_str().is_some_and(|r| r.contains("Slurm says FAILED") && r.contains("has no result")), "{st}");
+    let failed = runs_of(&jobs[0]);
+    assert!(failed.iter().any(|(_, s, _)| s == "FAILED"), "the victim's task failed: {failed:?}");
+
+    // resubmit --failed resumes it in rung 0 and chains rung 1 after it.
+    let out = env.ok(&["resubmit", "hsk", "--failed"]);
+    assert!(out.contains("rung 0, array") && out.contains("rung 1, array"), "{out}");
+    let states = wait_decided(&env, "hsk", Duration::from_secs(300));
+    let count = |s: &str| states.iter().filter(|m| m["state"] == s).count();
+    assert_eq!((count("completed"), count("pruned")), (want.len(), 4 - want.len()), "{states:?}");
+    assert_eq!(decision(&env).promoted, want, "the same decision as `cyplam run` uninterrupted");
+    let r = results(&env.runs(), "hsk").into_iter().find(|r| r.model == victim).unwrap();
+    assert!(r.resumes >= 1, "{victim} resumed from its snapshot (killed at iteration {killed_at}): {r:?}");
+    assert_eq!(numbers(&curve(&env, "hsk", &victim)), numbers(&curve(&reference, "hsk", &victim)), "{victim}: bit-identical to the uninterrupted run");
+}
