@@ -16,8 +16,15 @@ fn dev_cluster(script: &str) -> PathBuf {
 /// The cluster lock, once the dev cluster is seen to have the 3 nodes n1, n2, n3, all up.
 pub(crate) fn three_nodes() -> std::sync::MutexGuard<'static, ()> {
     let g = cluster();
-    let o = Command::new("sinfo").args(["-h", "-N", "-o", "%N %T"]).output().unwrap();
-    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    // A node still "completing" the job of the test before (its epilog, the step's cleanup) is
+    // waited for, up to a minute.
+    let sinfo = || String::from_utf8_lossy(&Command::new("sinfo").args(["-h", "-N", "-o", "%N %T"]).output().unwrap().stdout).into_owned();
+    let t0 = Instant::now();
+    let mut said = sinfo();
+    while said.lines().any(|l| l.ends_with(" completing")) && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(250));
+        said = sinfo();
+    }
     let nodes: Vec<&str> = said.lines().filter_map(|l| l.split_whitespace().next()).collect();
     assert!(
         ["n1", "n2", "n3"].iter().all(|n| nodes.contains(n)),
