@@ -5,7 +5,7 @@
 //! rung it decides, one rung task is preempted (USR1) and requeued, and the decisions are those
 //! of `cyplam run`.
 
-use super::slurm::nodes::{runs_of, three_nodes};
+use super::slurm::nodes::{lock_of, runs_of, three_nodes};
 use super::*;
 use std::time::{Duration, Instant};
 
@@ -49,9 +49,9 @@ fn curve(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::files::Metrics
     cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap()
 }
 
-/// The names each rung's decision promoted, read from halving/rung-K.json.
-fn promotions(env: &Env, sweep: &str) -> Vec<Vec<String>> {
-    (0..2)
+/// The names each of the first `decided` rungs' decisions promoted, read from halving/rung-K.json.
+fn promotions(env: &Env, sweep: &str, decided: u32) -> Vec<Vec<String>> {
+    (0..decided)
         .map(|k| {
             let p = cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).rung_decision(k);
             let d: cyplam_core::halving::RungDecision = cyplam_core::files::read_json(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -90,7 +90,7 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     // The replay of the full grid's curves predicted every promotion.
     let v = env.json(&["report", "full9", "--what-if", "--eta", "3", "--rungs", "3", "--format", "json"]);
     let replay: Vec<Vec<String>> = serde_json::from_value(v["halving_rung_models"].clone()).unwrap();
-    let real = promotions(&env, "hv9");
+    let real = promotions(&env, "hv9", 2);
     assert_eq!(real, replay[1..].to_vec(), "the decisions of the real run are the replay's");
     // The default rule: rung 0 ends at the first snapshot, too early to measure the jitter, so
     // up to the cap (ceil(1.25 x 3) = 4) go on; rung 1 keeps 2 by rank plus any within the noise, 3 at most.
@@ -170,7 +170,7 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
     let reference = Env::new();
     let g = reference.grid("hvs", &halving_grid(27));
     reference.ok(&["run", g.to_str().unwrap(), "--jobs", "2"]);
-    let want = promotions(&reference, "hvs");
+    let want = promotions(&reference, "hvs", 2);
 
     let _c = three_nodes();
     // Where each rung runs: rung 0 on n1 and n2 (n3 drained while it starts); rung 1 on n3 only,
@@ -274,7 +274,7 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
     let log = std::fs::read_to_string(env.runs().join("hvs/logs").join(format!("{}_0.out", jobs[1]))).unwrap();
     assert!(log.contains("cyplam: preempted; requeueing"), "the rung-1 task was requeued: {log}");
     assert!(results(&env.runs(), "hvs").iter().any(|r| r.resumes >= 2), "a model resumed after the preemption as well as at its rung");
-    assert_eq!(promotions(&env, "hvs"), want, "the same decisions as `cyplam run`");
+    assert_eq!(promotions(&env, "hvs", 2), want, "the same decisions as `cyplam run`");
     // Where they ran (every run of every task, requeued ones too, from sacct).
     let nodes_of = |job: &str| {
         let mut n: Vec<String> = runs_of(job).into_iter().map(|(_, _, n)| n).filter(|n| !n.is_empty() && n != "None assigned").collect();
@@ -302,7 +302,7 @@ fn a_worker_killed_mid_rung_is_resumed_not_pruned_and_the_decisions_are_the_unin
     let reference = Env::new();
     let g = reference.grid("hvk", &halving_grid(27));
     reference.ok(&["run", g.to_str().unwrap(), "--jobs", "2"]);
-    let want = promotions(&reference, "hvk");
+    let want = promotions(&reference, "hvk", 2);
 
     let env = Env::new();
     let grid = env.grid("hvk", &halving_grid(27));
@@ -339,7 +339,7 @@ fn a_worker_killed_mid_rung_is_resumed_not_pruned_and_the_decisions_are_the_unin
     // Running it again resumes the victim from its newest snapshot, then goes on.
     let again = env.run(&["run", grid.to_str().unwrap(), "--jobs", "2"]);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert_eq!(promotions(&env, "hvk"), want, "the same decisions as the uninterrupted run");
+    assert_eq!(promotions(&env, "hvk", 2), want, "the same decisions as the uninterrupted run");
     let r = results(&env.runs(), "hvk").into_iter().find(|r| r.model == victim).unwrap();
     assert!(r.resumes >= 1, "{r:?}");
     for m in want[1].iter().chain([&victim]) {
@@ -388,12 +388,8 @@ fn a_worker_killed_mid_rung_through_slurm_is_resumed_by_resubmit_and_the_decisio
     let reference = Env::new();
     let g = reference.grid("hsk", FOUR);
     reference.ok(&["run", g.to_str().unwrap(), "--jobs", "2"]);
-    let decision = |env: &Env| -> cyplam_core::halving::RungDecision {
-        let p = cyplam_core::layout::SweepDir::new(env.runs().join("hsk")).rung_decision(0);
-        cyplam_core::files::read_json(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    };
-    let want = decision(&reference).promoted;
-    let victim = format!("Model-00{}", want[0]);
+    let want = promotions(&reference, "hsk", 1);
+    let victim = want[0][0].clone();
 
     let _c = three_nodes();
     let env = Env::new();
@@ -406,8 +402,7 @@ fn a_worker_killed_mid_rung_through_slurm_is_resumed_by_resubmit_and_the_decisio
     let t0 = Instant::now();
     let (pid, killed_at) = loop {
         let last = curve_opt(&env, "hsk", &victim).last().map(|r| r.iteration);
-        let lock: Option<Value> = std::fs::read(sweep.model(&victim).lock()).ok().and_then(|t| serde_json::from_slice(&t).ok());
-        if let (Some(at @ 100..=249), Some(pid)) = (last, lock.and_then(|l| l["pid"].as_u64())) {
+        if let (Some(at @ 100..=249), Some(pid)) = (last, lock_of(&env, "hsk", &victim).and_then(|l| l["pid"].as_u64())) {
             break (pid, at);
         }
         assert!(last.is_none_or(|at| at < 250), "{victim} ran past iteration 250 before the test could kill it");
@@ -440,8 +435,8 @@ fn a_worker_killed_mid_rung_through_slurm_is_resumed_by_resubmit_and_the_decisio
     assert!(out.contains("rung 0, array") && out.contains("rung 1, array"), "{out}");
     let states = wait_decided(&env, "hsk", Duration::from_secs(300));
     let count = |s: &str| states.iter().filter(|m| m["state"] == s).count();
-    assert_eq!((count("completed"), count("pruned")), (want.len(), 4 - want.len()), "{states:?}");
-    assert_eq!(decision(&env).promoted, want, "the same decision as `cyplam run` uninterrupted");
+    assert_eq!((count("completed"), count("pruned")), (want[0].len(), 4 - want[0].len()), "{states:?}");
+    assert_eq!(promotions(&env, "hsk", 1), want, "the same decision as `cyplam run` uninterrupted");
     let r = results(&env.runs(), "hsk").into_iter().find(|r| r.model == victim).unwrap();
     assert!(r.resumes >= 1, "{victim} resumed from its snapshot (killed at iteration {killed_at}): {r:?}");
     assert_eq!(numbers(&curve(&env, "hsk", &victim)), numbers(&curve(&reference, "hsk", &victim)), "{victim}: bit-identical to the uninterrupted run");

@@ -95,7 +95,7 @@ fn first_job(env: &Env, sweep: &str) -> String {
     jobs.split_whitespace().next().unwrap().to_string()
 }
 
-fn lock_of(env: &Env, sweep: &str, model: &str) -> Option<Value> {
+pub(crate) fn lock_of(env: &Env, sweep: &str, model: &str) -> Option<Value> {
     let p = cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).lock();
     serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
 }
