@@ -17,6 +17,7 @@ pub mod memory;
 pub mod metric;
 pub mod metrics_csv;
 pub mod packing;
+pub mod probe;
 pub mod rng;
 pub mod spec;
 pub mod stopping;

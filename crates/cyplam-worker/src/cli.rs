@@ -26,6 +26,9 @@ pub struct Cli {
 pub enum Command {
     /// Predict laser power and process speed for frames with a trained model's weights.
     Predict(crate::predict::PredictArgs),
+    /// Check that this worker starts here and say what it runs on: its libtorch and where that
+    /// was loaded from, the CPU's features, the CUDA devices (`cyplam doctor` asks it).
+    Probe(crate::probe::ProbeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +117,7 @@ pub fn main() -> ExitCode {
     tracing::debug!("GLIBC_TUNABLES={}", std::env::var("GLIBC_TUNABLES").unwrap_or_default());
     let result = match cli.command {
         Some(Command::Predict(args)) => crate::predict::run(&args).map(|_| ExitCode::SUCCESS),
+        Some(Command::Probe(args)) => crate::probe::run(&args).map(|_| ExitCode::SUCCESS),
         None => train(&cli.train),
     };
     match result {
@@ -210,8 +214,8 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
     }
-    tracing::info!("{} ({}, {} free parameters) on {} with {threads} thread(s), libtorch {}",
-        spec.name, spec.arch_label(), spec.free_params, args.device, crate::LIBTORCH_VERSION);
+    tracing::info!("{} ({}, {} free parameters) on {} with {threads} thread(s), libtorch {} from {}",
+        spec.name, spec.arch_label(), spec.free_params, args.device, crate::LIBTORCH_VERSION, crate::probe::loaded_libtorch_dir());
     let opts = RunOptions {
         threads,
         device,

@@ -10,6 +10,7 @@ pub mod malloc;
 pub mod model;
 pub mod predict;
 pub mod prepare;
+pub mod probe;
 pub mod rung;
 pub mod run;
 pub mod safetensors;

@@ -1,7 +1,7 @@
 //! The `cyplam` command line: a root with the global options and one subcommand per verb. This
 //! file only parses and dispatches; each verb is a file under `commands/`.
 
-use crate::commands::{cancel, collect, completions, data, grid, prune, report, resubmit, run, scale, status, submit};
+use crate::commands::{cancel, collect, completions, data, doctor, grid, prune, report, resubmit, run, scale, status, submit};
 use crate::ctx::{Ctx, Global};
 use crate::slurm::{Scheduler, Slurm};
 use anyhow::Result;
@@ -41,6 +41,8 @@ pub enum Command {
     Prune(prune::PruneArgs),
     /// The scalability study: time the grid's models per core count, measure packings, recommend one.
     Scale(scale::ScaleArgs),
+    /// Check, before a study, that it would run here: worker, runs directory, Slurm, partition, packing, a compute node.
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, ...).
     Completions(completions::CompletionsArgs),
 }
@@ -59,6 +61,7 @@ impl Command {
             Command::Cancel(a) => a.run(ctx).await,
             Command::Prune(a) => a.run(ctx).await,
             Command::Scale(a) => a.run(ctx).await,
+            Command::Doctor(a) => a.run(ctx).await,
             Command::Completions(a) => a.run(&mut <Cli as clap::CommandFactory>::command()),
         }
     }

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod ctx;
 pub mod data_page;
 pub mod db;
+pub mod doctor;
 pub mod halving;
 pub mod output;
 pub mod plot;

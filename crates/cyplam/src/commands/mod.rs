@@ -7,6 +7,7 @@ pub mod prune;
 pub mod collect;
 pub mod completions;
 pub mod data;
+pub mod doctor;
 pub mod grid;
 pub mod report;
 pub mod resubmit;

@@ -6,7 +6,7 @@ pub mod parse;
 pub mod script;
 mod task;
 
-pub use parse::{parse_max_array_size, parse_sacct, parse_sbatch_parsable, parse_squeue};
+pub use parse::{parse_config, parse_max_array_size, parse_ping, parse_sacct, parse_sbatch_parsable, parse_sinfo_nodes, parse_squeue, NodeRow, SINFO_NODE_FORMAT};
 pub use task::{SlurmState, TaskState};
 
 use anyhow::Result;
@@ -42,7 +42,7 @@ pub trait Scheduler {
 /// The real Slurm commands on PATH.
 pub struct Slurm;
 
-async fn run(cmd: &str, args: &[String]) -> Result<String, SlurmError> {
+pub(crate) async fn run(cmd: &str, args: &[String]) -> Result<String, SlurmError> {
     let out = match Command::new(cmd).args(args).output().await {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SlurmError::NotInstalled { command: cmd.to_string() }),

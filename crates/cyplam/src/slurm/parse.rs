@@ -26,6 +26,60 @@ pub fn parse_max_array_size(out: &str) -> Result<usize> {
     bail!("`scontrol show config` does not say MaxArraySize")
 }
 
+/// `scontrol show config`'s `Key = Value` lines, as a map.
+pub fn parse_config(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty() && !k.contains(' '))
+        .collect()
+}
+
+/// One node of one partition, as `sinfo -h -N -o "%N|%P|%a|%c|%m|%T"` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    pub node: String,
+    /// The partition's name, without sinfo's `*` for the default one.
+    pub partition: String,
+    pub default_partition: bool,
+    /// The partition's availability (`up`, `down`, `drain`, `inact`).
+    pub partition_up: bool,
+    pub cpus: u32,
+    /// RealMemory in megabytes.
+    pub memory_mb: u64,
+    /// The node's state (`idle`, `mixed`, `allocated`, `down*`, `drained`, ...).
+    pub state: String,
+}
+
+/// The format [`parse_sinfo_nodes`] reads.
+pub const SINFO_NODE_FORMAT: &str = "%N|%P|%a|%c|%m|%T";
+
+/// `sinfo -h -N -o SINFO_NODE_FORMAT`: one row per node and partition; lines that do not parse
+/// are skipped.
+pub fn parse_sinfo_nodes(out: &str) -> Vec<NodeRow> {
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.trim().split('|').collect();
+            let [node, part, avail, cpus, mem, state] = f.as_slice() else { return None };
+            let default_partition = part.ends_with('*');
+            Some(NodeRow {
+                node: node.to_string(),
+                partition: part.trim_end_matches('*').to_string(),
+                default_partition,
+                partition_up: *avail == "up",
+                cpus: cpus.trim().parse().ok()?,
+                memory_mb: mem.trim().trim_end_matches('+').parse().ok()?,
+                state: state.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `scontrol ping`: whether a controller said it is UP (`Slurmctld(primary) at vm is UP`).
+pub fn parse_ping(out: &str) -> bool {
+    out.lines().any(|l| l.contains("Slurmctld") && l.trim_end().ends_with("is UP"))
+}
+
 /// Splits `123_4` into ("123", 4); array ranges such as `123_[5-9]` are expanded; a job that is
 /// not an array (`123`) is task 0.
 fn array_ids(id: &str) -> Vec<(String, usize)> {
@@ -171,6 +225,20 @@ mod tests {
         assert_eq!(parse_sbatch_parsable("1234;cluster2\n").unwrap(), "1234");
         assert!(parse_sbatch_parsable("sbatch: error: Batch job submission failed").is_err());
         assert!(parse_max_array_size("Foo = 1").is_err());
+    }
+
+    #[test]
+    fn config_nodes_and_ping() {
+        let c = parse_config(&fixture("scontrol-show-config.txt"));
+        assert_eq!(c.get("MaxArraySize").map(String::as_str), Some("1001"));
+        assert!(c.get("AccountingStorageType").is_some_and(|v| v.starts_with("accounting_storage/")));
+        let n = parse_sinfo_nodes(&fixture("sinfo-nodes.txt"));
+        assert!(!n.is_empty() && n.iter().all(|r| r.cpus == 24 && r.memory_mb > 0 && r.partition == "debug" && r.default_partition && r.partition_up), "{n:?}");
+        let n = parse_sinfo_nodes("a1|cpu*|up|28|192000|idle\nb1|gpu|down|16|64000+|down*\ngarbage\n");
+        assert_eq!(n.len(), 2);
+        assert_eq!((n[1].partition.as_str(), n[1].default_partition, n[1].partition_up, n[1].memory_mb), ("gpu", false, false, 64000));
+        assert!(parse_ping(&fixture("scontrol-ping.txt")));
+        assert!(!parse_ping("Slurmctld(primary) at vm is DOWN\n"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod cli;
 mod convlmd;
+mod doctor;
 mod halving;
 mod html;
 

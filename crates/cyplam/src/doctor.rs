@@ -1,0 +1,497 @@
+//! `cyplam doctor`'s checks, one function each: whether a study would run here, said before the
+//! first job waits in the queue. Each check gives a [`Check`]: ok, a note (works, with something
+//! worth knowing), or a problem (the study would fail), with what to do. The command
+//! (`commands/doctor.rs`) runs them in order and prints each as it ends.
+
+use crate::ctx::Global;
+use crate::slurm::script::{header, Job};
+use crate::slurm::{self, NodeRow, Scheduler, SlurmError};
+use cyplam_core::grid::{Grid, SlurmConfig};
+use cyplam_core::invocation::shell_quote_path;
+use cyplam_core::memory;
+use cyplam_core::probe::WorkerProbe;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Note,
+    Problem,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Note => "note",
+            Verdict::Problem => "problem",
+        }
+    }
+}
+
+/// One check's outcome: what was checked, what was found, what to do about it.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub verdict: Verdict,
+    pub what: &'static str,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn ok(what: &'static str, detail: impl Into<String>) -> Check {
+        Check { verdict: Verdict::Ok, what, detail: detail.into(), fix: None }
+    }
+    pub fn note(what: &'static str, detail: impl Into<String>, fix: Option<String>) -> Check {
+        Check { verdict: Verdict::Note, what, detail: detail.into(), fix }
+    }
+    pub fn problem(what: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check { verdict: Verdict::Problem, what, detail: detail.into(), fix: Some(fix.into()) }
+    }
+
+    /// `ok       worker     detail`, and `what to do: ...` under it.
+    pub fn render(&self) -> String {
+        let mut s = format!("{:<8} {:<10} {}\n", self.verdict.as_str(), self.what, self.detail);
+        if let Some(f) = &self.fix {
+            s.push_str(&format!("{:<8} {:<10} what to do: {f}\n", "", ""));
+        }
+        s
+    }
+}
+
+/// Slurm's megabyte (RealMemory, DefMemPerCPU, `--mem` without a unit).
+const MIB: f64 = 1048576.0;
+
+/// How long one Slurm command may take before doctor says the controller does not answer.
+const COMMAND_LIMIT: Duration = Duration::from_secs(30);
+
+async fn slurm_cmd(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    match tokio::time::timeout(COMMAND_LIMIT, slurm::run(cmd, &args)).await {
+        Err(_) => Err(format!("`{cmd} {}` did not answer within {} s", args.join(" "), COMMAND_LIMIT.as_secs())),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(out)) => Ok(out),
+    }
+}
+
+/// The worker starts, loads its libraries and computes: `cyplam-worker probe --json`.
+pub async fn worker() -> (Check, Option<WorkerProbe>) {
+    const W: &str = "worker";
+    let path = match crate::worker::worker_path() {
+        Ok(p) => p,
+        Err(e) => return (Check::problem(W, format!("{e:#}"), "unpack the whole bundle (bin/ and lib/ side by side) and run its bin/cyplam, or set CYPLAM_WORKER to the worker"), None),
+    };
+    let run = tokio::process::Command::new(&path).args(["probe", "--json"]).kill_on_drop(true).output();
+    let out = match tokio::time::timeout(Duration::from_secs(120), run).await {
+        Err(_) => return (Check::problem(W, format!("{} probe did not answer within 120 s", path.display()), "run it by hand to see where it hangs"), None),
+        Ok(Err(e)) => return (Check::problem(W, format!("{} cannot be started: {e}", path.display()), "check that the file is the worker of this cyplam and is executable"), None),
+        Ok(Ok(o)) => o,
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !out.status.success() {
+        let fix = if stderr.contains("error while loading shared libraries") {
+            "the worker's libraries are missing: keep the bundle's lib/ beside its bin/ (unpack the whole tarball, move the folder as one), or rebuild from source (docs/install.md)"
+        } else {
+            "run `cyplam-worker probe` by hand; docs/install.md lists what the worker needs"
+        };
+        return (Check::problem(W, format!("{} probe failed ({}): {}", path.display(), out.status, last_lines(&stderr, 3)), fix), None);
+    }
+    let probe: WorkerProbe = match serde_json::from_slice(&out.stdout) {
+        Ok(p) => p,
+        Err(e) => return (Check::problem(W, format!("{} probe printed something doctor cannot read ({e}): is it the worker of another cyplam?", path.display()), "use the cyplam and cyplam-worker of one build or bundle"), None),
+    };
+    let mine = env!("CARGO_PKG_VERSION");
+    if probe.version != mine {
+        return (Check::problem(W, format!("{} is cyplam-worker {} but this is cyplam {mine}", path.display(), probe.version), "use the cyplam and cyplam-worker of one build or bundle (or set CYPLAM_WORKER to the right one)"), Some(probe));
+    }
+    if !probe.compute_ok {
+        return (Check::problem(W, format!("{}: libtorch gave wrong sums on this CPU ({})", path.display(), probe.summary()), "report it with `cyplam-worker probe` output; do not train here"), Some(probe));
+    }
+    (Check::ok(W, format!("{}: {}", path.display(), probe.summary())), Some(probe))
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// The runs directory can be made and written, and the database opens there.
+pub async fn runs(global: &Global) -> Check {
+    const W: &str = "runs";
+    let dir = &global.runs_dir;
+    let fix = "choose a runs directory you can write, on a file system the compute nodes see: --runs-dir DIR or CYPLAM_RUNS";
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Check::problem(W, format!("cannot create the runs directory {}: {e}", dir.display()), fix);
+    }
+    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+    let probe = abs.join(format!(".doctor-write-{}", std::process::id()));
+    if let Err(e) = std::fs::write(&probe, b"cyplam doctor\n").and_then(|_| std::fs::remove_file(&probe)) {
+        return Check::problem(W, format!("cannot write in the runs directory {}: {e}", abs.display()), fix);
+    }
+    let db = global.db_path();
+    if let Err(e) = crate::db::Db::open(&db).await {
+        return Check::problem(W, format!("the database {} does not open: {e}", db.display()), "choose another place with --db or CYPLAM_DB");
+    }
+    Check::ok(W, format!("{} is writable; the database {} opens", abs.display(), db.display()))
+}
+
+/// Slurm's client commands cyplam runs.
+pub const SLURM_COMMANDS: [&str; 6] = ["sbatch", "squeue", "sacct", "scontrol", "sinfo", "scancel"];
+
+fn on_path(cmd: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(cmd)).find(|p| p.is_file())
+}
+
+/// Slurm's commands are on PATH, and their version. `None` when Slurm is missing: the other
+/// Slurm checks are then skipped.
+pub async fn slurm_commands() -> (Check, bool) {
+    const W: &str = "slurm";
+    let missing: Vec<&str> = SLURM_COMMANDS.iter().copied().filter(|c| on_path(c).is_none()).collect();
+    if missing.contains(&"sbatch") {
+        return (
+            Check::problem(W, format!("{} not found on PATH: this machine is not a Slurm login node (or Slurm's module is not loaded)", missing.join(", ")),
+                "run `cyplam doctor` on the cluster's login node (after `module load slurm` where the site needs it); to run the sweep on this machine instead: `cyplam run GRID` (`cyplam doctor --local` checks what that needs)"),
+            false,
+        );
+    }
+    let version = match slurm_cmd("sbatch", &["--version"]).await {
+        Ok(v) => v.trim().to_string(),
+        Err(e) => return (Check::problem(W, format!("`sbatch --version` failed: {e}"), "check the Slurm installation with the cluster's admins"), false),
+    };
+    let dir = on_path("sbatch").and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    if !missing.is_empty() {
+        return (Check::problem(W, format!("{version} ({}), but {} not found on PATH", dir.display(), missing.join(", ")), "cyplam needs sbatch, squeue, sacct, scontrol, sinfo and scancel: load the site's full Slurm module"), true);
+    }
+    (Check::ok(W, format!("{}: {version} ({})", SLURM_COMMANDS.join(", "), dir.display())), true)
+}
+
+/// The controller answers (`scontrol ping`, which prints `... is DOWN` and exits 1 when not).
+pub async fn controller() -> (Check, bool) {
+    const W: &str = "controller";
+    let fix = "slurmctld is down or cannot be reached from here: nothing can be submitted until it answers; ask the cluster's admins (a study already queued resumes by itself)";
+    let ping = tokio::process::Command::new("scontrol").arg("ping").kill_on_drop(true).output();
+    match tokio::time::timeout(COMMAND_LIMIT, ping).await {
+        Err(_) => (Check::problem(W, format!("`scontrol ping` did not answer within {} s", COMMAND_LIMIT.as_secs()), fix), false),
+        Ok(Err(e)) => (Check::problem(W, format!("`scontrol ping` could not run: {e}"), fix), false),
+        Ok(Ok(o)) => {
+            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            if o.status.success() && slurm::parse_ping(&text) {
+                (Check::ok(W, text.lines().find(|l| l.contains("is UP")).unwrap_or("").trim().to_string()), true)
+            } else {
+                let said: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("**")).collect();
+                (Check::problem(W, format!("`scontrol ping`: {}", said.join(" | ")), fix), false)
+            }
+        }
+    }
+}
+
+/// `scontrol show config`, as a map, or a problem.
+pub async fn config() -> Result<BTreeMap<String, String>, Check> {
+    slurm_cmd("scontrol", &["show", "config"]).await.map(|o| slurm::parse_config(&o)).map_err(|e| Check::problem("config", format!("`scontrol show config` failed: {e}"), "ask the cluster's admins"))
+}
+
+/// MaxArraySize against the grid's array tasks.
+pub fn array_size(cfg: &BTreeMap<String, String>, grid: Option<&Grid>) -> Check {
+    const W: &str = "arrays";
+    let Some(max) = cfg.get("MaxArraySize").and_then(|v| v.parse::<usize>().ok()) else {
+        return Check::note(W, "`scontrol show config` does not say MaxArraySize; cyplam assumes Slurm's default, 1001", None);
+    };
+    match grid {
+        None => Check::ok(W, format!("MaxArraySize {max}")),
+        Some(g) => {
+            let tasks = g.models.len().div_ceil(g.slurm.trainings_per_node.max(1) as usize);
+            let arrays = tasks.div_ceil(max.max(2) - 1).max(1);
+            if arrays == 1 {
+                Check::ok(W, format!("MaxArraySize {max}: the grid's {} models in {tasks} array task(s), one array", g.models.len()))
+            } else {
+                Check::ok(W, format!("MaxArraySize {max}: the grid's {} models in {tasks} array tasks, which cyplam submits as {arrays} arrays", g.models.len()))
+            }
+        }
+    }
+}
+
+/// Accounting (slurmdbd): on and answering, or off.
+pub async fn accounting(cfg: &BTreeMap<String, String>) -> Check {
+    const W: &str = "accounting";
+    let kind = cfg.get("AccountingStorageType").cloned().unwrap_or_default();
+    if kind.is_empty() || kind.ends_with("/none") {
+        return Check::note(W, "accounting is off (AccountingStorageType none): `cyplam status` sees a task while squeue lists it, and afterwards only through the files its worker left; a task killed before it wrote anything shows as lost", Some("`cyplam resubmit --failed` resubmits lost models too".into()));
+    }
+    match slurm_cmd("sacct", &["-n", "-X", "-P", "-o", "JobID", "-S", "now"]).await {
+        Ok(_) => Check::ok(W, format!("on ({kind}); sacct answers")),
+        Err(e) => Check::note(W, format!("on ({kind}) but sacct fails: {e}"), Some("`cyplam status` then sees ended tasks only through the workers' files; tell the admins if it lasts".into())),
+    }
+}
+
+/// The partition the study goes to and its nodes (`sinfo`).
+pub async fn partition(slurm_cfg: &SlurmConfig) -> Result<(Check, String, Vec<NodeRow>), Check> {
+    const W: &str = "partition";
+    let out = slurm_cmd("sinfo", &["-h", "-N", "-o", slurm::SINFO_NODE_FORMAT]).await.map_err(|e| Check::problem(W, format!("`sinfo` failed: {e}"), "ask the cluster's admins"))?;
+    let rows = slurm::parse_sinfo_nodes(&out);
+    let mut names: Vec<String> = rows.iter().map(|r| if r.default_partition { format!("{}*", r.partition) } else { r.partition.clone() }).collect();
+    names.dedup();
+    names.sort();
+    names.dedup();
+    let name = match &slurm_cfg.partition {
+        Some(p) => p.clone(),
+        None => match rows.iter().find(|r| r.default_partition) {
+            Some(r) => r.partition.clone(),
+            None => return Err(Check::problem(W, format!("the cluster has no default partition (partitions: {})", names.join(", ")), "name one in the grid: [slurm] partition = \"...\"")),
+        },
+    };
+    let mine: Vec<NodeRow> = rows.into_iter().filter(|r| r.partition == name).collect();
+    if mine.is_empty() {
+        return Err(Check::problem(W, format!("partition {name:?} does not exist here (partitions: {}; * is the default)", names.join(", ")), "set [slurm] partition to one of them"));
+    }
+    if !mine[0].partition_up {
+        return Err(Check::problem(W, format!("partition {name} is not up"), "ask the cluster's admins, or choose another partition"));
+    }
+    let usable: Vec<NodeRow> = mine.iter().filter(|r| usable(r)).cloned().collect();
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &mine {
+        *states.entry(r.state.clone()).or_default() += 1;
+    }
+    let states: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let shapes = shapes(&mine);
+    let detail = format!("{name}{}: {} node(s), {shapes}; {}", if slurm_cfg.partition.is_none() { " (the default)" } else { "" }, mine.len(), states.join(", "));
+    if usable.is_empty() {
+        return Err(Check::problem(W, format!("{detail}: no node is up"), "ask the cluster's admins, or choose another partition"));
+    }
+    Ok((Check::ok(W, detail), name, usable))
+}
+
+/// A node that takes jobs (or will, once its jobs end).
+fn usable(r: &NodeRow) -> bool {
+    let s = r.state.trim_end_matches(['*', '~', '#', '!', '%', '$', '@', '^', '-']);
+    !(s.starts_with("down") || s.starts_with("drain") || s.starts_with("fail") || s.starts_with("inval") || s.starts_with("unk") || s.starts_with("future") || s.starts_with("maint") || s.starts_with("reboot"))
+}
+
+/// `24 CPUs and 21 GB each`, or the distinct shapes: `12 x (28 CPUs, 192 GB), 2 x (16 CPUs, 64 GB)`.
+fn shapes(rows: &[NodeRow]) -> String {
+    let mut by: BTreeMap<(u32, u64), usize> = BTreeMap::new();
+    for r in rows {
+        *by.entry((r.cpus, r.memory_mb)).or_default() += 1;
+    }
+    let gb = |mb: u64| memory::human_bytes(mb as f64 * MIB);
+    if by.len() == 1 {
+        let ((c, m), _) = by.iter().next().map(|(k, v)| (*k, *v)).unwrap_or(((0, 0), 0));
+        return format!("{c} CPUs and {} each", gb(m));
+    }
+    by.iter().rev().map(|((c, m), n)| format!("{n} x ({c} CPUs, {})", gb(*m))).collect::<Vec<_>>().join(", ")
+}
+
+/// The packing (trainings per node x cores each) against the partition's nodes.
+pub fn packing(slurm_cfg: &SlurmConfig, partition: &str, nodes: &[NodeRow], from_grid: bool) -> Check {
+    const W: &str = "packing";
+    let (k, c) = (slurm_cfg.trainings_per_node, slurm_cfg.cpus_per_training);
+    let need = k as u64 * c as u64;
+    let whose = if from_grid { "the grid's" } else { "the default" };
+    let fit: Vec<&NodeRow> = nodes.iter().filter(|r| r.cpus as u64 >= need).collect();
+    let most = nodes.iter().map(|r| r.cpus).max().unwrap_or(0);
+    if fit.is_empty() {
+        let mut ways = Vec::new();
+        if c as u64 <= most as u64 {
+            ways.push(format!("trainings_per_node = {} ({} x {c} = {})", most / c.max(1), most / c.max(1), (most / c.max(1)) * c));
+        }
+        if k as u64 <= most as u64 {
+            ways.push(format!("cpus_per_training = {} ({k} x {} = {})", most / k.max(1), most / k.max(1), k * (most / k.max(1))));
+        }
+        let fix = if ways.is_empty() { format!("no packing of the grid fits nodes of {most} CPUs") } else { format!("set [slurm] {} in the grid (or `cyplam scale` to measure which packing is fastest)", ways.join(", or ")) };
+        return Check::problem(W, format!("{whose} {k} x {c} = {need} cores per array task do not fit on the nodes of partition {partition} (at most {most} CPUs): the jobs would never start"), fix);
+    }
+    let spare: Vec<u32> = fit.iter().map(|r| r.cpus - need as u32).collect();
+    let sizes: Vec<String> = {
+        let mut v: Vec<u32> = fit.iter().map(|r| r.cpus).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.iter().map(u32::to_string).collect()
+    };
+    let mut detail = format!("{whose} {k} x {c} cores fit on the {}-core nodes of partition {partition}", sizes.join("/"));
+    if fit.len() < nodes.len() {
+        detail.push_str(&format!(" ({} of its {} usable nodes; the others are too small)", fit.len(), nodes.len()));
+    }
+    let idle = spare.iter().copied().min().unwrap_or(0);
+    if idle > 0 {
+        detail.push_str(&format!("; {idle} or more cores of each stay idle (`cyplam scale` measures whether another packing is faster)"));
+    }
+    Check::ok(W, detail)
+}
+
+/// One training's memory (the largest model's) against what Slurm gives it and the nodes have.
+pub fn memory_check(g: &Grid, train_frames: u64, val_frames: u64, cfg: &BTreeMap<String, String>, nodes: &[NodeRow]) -> Check {
+    const W: &str = "memory";
+    let Some((need, name)) = g.models.iter().map(|m| (memory::need(m, train_frames, val_frames).total(), m.name.as_str())).max_by(|a, b| a.0.total_cmp(&b.0)) else {
+        return Check::ok(W, "the grid has no models");
+    };
+    let k = g.slurm.trainings_per_node.max(1) as f64;
+    let node_max = nodes.iter().map(|r| r.memory_mb).max().unwrap_or(0) as f64 * MIB;
+    let h = memory::human_bytes;
+    let per_node_need = need * k;
+    let base = format!("the largest model ({name}) needs about {} per training, {} for {} per node", h(need), h(per_node_need), g.slurm.trainings_per_node);
+    if let Some(mem) = g.slurm.mem.as_deref().and_then(memory::parse_slurm_mem) {
+        let mem = mem as f64;
+        if mem > node_max && node_max > 0.0 {
+            return Check::problem(W, format!("{base}; [slurm] mem = {} asks more than any node has ({})", g.slurm.mem.as_deref().unwrap_or_default(), h(node_max)), "lower [slurm] mem to what the nodes have: the jobs would never start");
+        }
+        return Check::ok(W, format!("{base}; [slurm] mem = {} of the nodes' {}", g.slurm.mem.as_deref().unwrap_or_default(), h(node_max)));
+    }
+    if per_node_need > node_max && node_max > 0.0 {
+        return Check::problem(W, format!("{base}, more than the nodes have ({})", h(node_max)), "fewer trainings per node ([slurm] trainings_per_node), or smaller models");
+    }
+    // Without [slurm] mem a job gets the site's default memory per CPU, where it has one.
+    if let Some(per_cpu) = cfg.get("DefMemPerCPU").and_then(|v| v.parse::<f64>().ok()) {
+        let given = per_cpu * MIB * g.slurm.cpus_per_training as f64;
+        if given < need {
+            let want = ((per_node_need * 1.2) / 1e9).ceil() as u64;
+            return Check::problem(W, format!("{base}, but [slurm] mem is unset and the site's DefMemPerCPU ({per_cpu} MB) gives a training of {} cores only {}: it would be killed out of memory", g.slurm.cpus_per_training, h(given)), format!("set [slurm] mem = \"{want}G\" in the grid"));
+        }
+    }
+    Check::ok(W, format!("{base}; the nodes have {}", h(node_max)))
+}
+
+/// A tiny job on a compute node of the partition: the worker starts there (its libraries, its
+/// CPU) and writes into the runs directory, and this machine reads what it wrote. The job's
+/// files stay in RUNS/.doctor/ when something went wrong.
+pub async fn compute_node<S: Scheduler>(s: &S, global: &Global, slurm_cfg: &SlurmConfig, login: Option<&WorkerProbe>, wait: Duration) -> Check {
+    const W: &str = "node";
+    let worker = match crate::worker::worker_path() {
+        Ok(p) => p,
+        Err(e) => return Check::problem(W, format!("no job was sent: {e:#}"), "see the worker check above"),
+    };
+    let runs = std::fs::canonicalize(&global.runs_dir).unwrap_or_else(|_| global.runs_dir.clone());
+    let dir = runs.join(".doctor").join(format!("{}-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0), std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return Check::problem(W, format!("cannot create {}: {e}", dir.display()), "see the runs check above");
+    }
+    // The grid's partition, account, qos and constraint, so the job goes where the study will;
+    // not its time (a probe asks for minutes) or memory.
+    let cfg = SlurmConfig { time: None, ..slurm_cfg.clone() };
+    let job = Job {
+        comment: "# cyplam doctor: does a compute node run this worker and see this runs directory?".into(),
+        options: vec!["--job-name=cyplam-doctor".into(), "--ntasks=1".into(), "--cpus-per-task=1".into(), "--time=5".into()],
+        slurm: &cfg,
+        per_task_resources: false,
+    };
+    let (out, partial) = (dir.join("probe.json"), dir.join("probe.json.partial"));
+    let script = format!(
+        "{}\n{} probe --json > {} && mv {} {}\n",
+        header(&job),
+        shell_quote_path(&worker),
+        shell_quote_path(&partial),
+        shell_quote_path(&partial),
+        shell_quote_path(&out)
+    );
+    let script_path = dir.join("probe.sbatch");
+    if let Err(e) = std::fs::write(&script_path, script) {
+        return Check::problem(W, format!("cannot write {}: {e}", script_path.display()), "see the runs check above");
+    }
+    let log = dir.join("slurm-%j.out");
+    let id = match s.submit(&script_path, &[format!("--output={}", log.display())]).await {
+        Ok(id) => id,
+        Err(e) => {
+            return Check::problem(W, format!("sbatch refused the probe job: {e:#}"), "check [slurm] partition, account, qos and constraint in the grid: the study's arrays would be refused the same way")
+        }
+    };
+    let t0 = Instant::now();
+    let (mut state, mut node, mut reason) = (String::from("PENDING"), String::new(), String::new());
+    loop {
+        match s.states(std::slice::from_ref(&id)).await {
+            Ok(v) => match v.into_iter().next() {
+                Some(t) => {
+                    state = t.state.to_string();
+                    reason = t.reason.clone();
+                    if !t.node.is_empty() && t.node != "None assigned" {
+                        node = t.node.clone();
+                    }
+                    if !t.is_active() {
+                        break;
+                    }
+                }
+                // Neither squeue nor sacct knows it: it ended and the controller forgot it.
+                None if t0.elapsed() > Duration::from_secs(5) => break,
+                None => {}
+            },
+            Err(e) if e.downcast_ref::<SlurmError>().is_some() && t0.elapsed() > Duration::from_secs(5) => break,
+            Err(_) => {}
+        }
+        if out.exists() {
+            // Written and renamed: the job is over but for its epilogue.
+            break;
+        }
+        if t0.elapsed() > wait {
+            let _ = s.cancel(std::slice::from_ref(&id)).await;
+            let why = if state == "PENDING" { format!("waited {} s in the queue ({reason})", wait.as_secs()) } else { format!("was still {state} after {} s", wait.as_secs()) };
+            return Check::note(W, format!("the probe job {id} {why} and was cancelled: no compute node was checked"), Some("run `cyplam doctor` again when the partition has room, or with a longer --wait".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let where_ = if node.is_empty() { String::new() } else { format!(" on {node}") };
+    match std::fs::read(&out).ok().map(|b| serde_json::from_slice::<WorkerProbe>(&b)) {
+        Some(Ok(p)) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut detail = format!("job {id} ran{where_}: {}; it wrote into {} and this machine read it", p.summary(), runs.display());
+            if let Some(l) = login {
+                let (a, b): (Vec<&String>, Vec<&String>) = (p.cpu_features.iter().filter(|f| !l.cpu_features.contains(f)).collect(), l.cpu_features.iter().filter(|f| !p.cpu_features.contains(f)).collect());
+                if !a.is_empty() || !b.is_empty() {
+                    detail.push_str(&format!(" (its CPU differs from this machine's: {}{})", if a.is_empty() { String::new() } else { format!("it has {}", a.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")) }, if b.is_empty() { String::new() } else { format!("{}lacks {}", if a.is_empty() { "" } else { ", " }, b.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")) }));
+                }
+            }
+            if !p.compute_ok {
+                return Check::problem(W, detail.replace(": cyplam-worker", ": libtorch gave wrong sums there; cyplam-worker"), "report it with the probe's output; do not train on those nodes");
+            }
+            Check::ok(W, detail)
+        }
+        Some(Err(e)) => Check::problem(W, format!("job {id} ran{where_} but its probe file {} does not parse: {e}", out.display()), "run `cyplam-worker probe` on a compute node by hand (srun)"),
+        None => {
+            let logfile = dir.join(format!("slurm-{id}.out"));
+            let text = std::fs::read_to_string(&logfile).unwrap_or_default();
+            if text.is_empty() {
+                Check::problem(W, format!("job {id} ended {state}{where_}, but nothing it was to write in {} is visible here", dir.display()),
+                    "the runs directory must be on a file system the compute nodes share with this machine (a home or scratch file system): --runs-dir DIR or CYPLAM_RUNS")
+            } else if text.contains("error while loading shared libraries") || text.contains("No such file or directory") {
+                Check::problem(W, format!("job {id} ended {state}{where_}: {}", last_lines(text.trim(), 2)),
+                    format!("the compute nodes cannot run {}: put the bundle (bin/ and lib/ together) on a file system they see, at the same path", worker.display()))
+            } else {
+                Check::problem(W, format!("job {id} ended {state}{where_}: {}", last_lines(text.trim(), 3)), format!("see {}", logfile.display()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(spec: &[(u32, u64, &str)]) -> Vec<NodeRow> {
+        spec.iter().enumerate().map(|(i, (c, m, s))| NodeRow { node: format!("n{i}"), partition: "cpu".into(), default_partition: true, partition_up: true, cpus: *c, memory_mb: *m, state: s.to_string() }).collect()
+    }
+
+    #[test]
+    fn packing_fits_or_says_what_would() {
+        let cfg = SlurmConfig::default();
+        let c = packing(&cfg, "cpu", &rows(&[(28, 192_000, "idle"), (28, 192_000, "mixed")]), false);
+        assert_eq!(c.verdict, Verdict::Ok);
+        assert!(c.detail.contains("2 x 12 cores fit on the 28-core nodes") && c.detail.contains("4 or more cores"), "{}", c.detail);
+        let c = packing(&cfg, "cpu", &rows(&[(16, 64_000, "idle")]), true);
+        assert_eq!(c.verdict, Verdict::Problem);
+        assert!(c.detail.contains("2 x 12 = 24 cores per array task do not fit") && c.detail.contains("at most 16 CPUs"), "{}", c.detail);
+        let fix = c.fix.unwrap();
+        assert!(fix.contains("trainings_per_node = 1") && fix.contains("cpus_per_training = 8"), "{fix}");
+        let c = packing(&cfg, "cpu", &rows(&[(24, 1, "idle"), (16, 1, "idle")]), true);
+        assert!(c.verdict == Verdict::Ok && c.detail.contains("1 of its 2 usable nodes"), "{}", c.detail);
+    }
+
+    #[test]
+    fn node_states_that_take_no_jobs() {
+        let r = rows(&[(24, 1, "idle"), (24, 1, "down*"), (24, 1, "drained"), (24, 1, "mixed-"), (24, 1, "allocated"), (24, 1, "draining")]);
+        assert_eq!(r.iter().filter(|r| usable(r)).count(), 3);
+    }
+
+    #[test]
+    fn a_check_renders_its_fix_under_it() {
+        let c = Check::problem("slurm", "sbatch not found", "run it on the login node");
+        assert_eq!(c.render(), "problem  slurm      sbatch not found\n                    what to do: run it on the login node\n");
+    }
+}
