@@ -58,6 +58,11 @@ pub fn libtorch_dir_from_maps(text: &str) -> Option<String> {
     })
 }
 
+/// Whether the text of /proc/self/maps shows libtorch's CUDA library loaded.
+pub fn cuda_loaded_from_maps(text: &str) -> bool {
+    text.lines().any(|l| l.trim_end().ends_with("/libtorch_cuda.so"))
+}
+
 impl WorkerProbe {
     /// One line for people: version, libtorch and where it came from, CPU, CUDA.
     pub fn summary(&self) -> String {
@@ -99,5 +104,7 @@ mod tests {
                     7f04-7f05 rw-p 00000000 00:00 0 \n";
         assert_eq!(libtorch_dir_from_maps(maps).as_deref(), Some("/opt/cyplam-0.1.0/lib"));
         assert_eq!(libtorch_dir_from_maps("7f00-7f01 r--p 0 00:20 12 /x/libtorch_cpu.so.bak\n"), None);
+        assert!(!cuda_loaded_from_maps(maps));
+        assert!(cuda_loaded_from_maps("7f02-7f03 r-xp 00001000 00:20 13 /opt/c/lib/libtorch_cuda.so\n"));
     }
 }

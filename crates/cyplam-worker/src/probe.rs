@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use cyplam_core::probe::{cpu_from_cpuinfo, libtorch_dir_from_maps, WorkerProbe};
+use cyplam_core::probe::{cpu_from_cpuinfo, cuda_loaded_from_maps, libtorch_dir_from_maps, WorkerProbe};
 use tch::{Kind, Tensor};
 
 #[derive(Args, Debug)]
@@ -14,15 +14,13 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
-/// The libtorch directory this process loaded, or "" when /proc cannot tell.
-pub fn loaded_libtorch_dir() -> String {
-    std::fs::read_to_string("/proc/self/maps").ok().and_then(|m| libtorch_dir_from_maps(&m)).unwrap_or_default()
+fn maps() -> String {
+    std::fs::read_to_string("/proc/self/maps").unwrap_or_default()
 }
 
-/// Whether this process loaded libtorch's CUDA library (the CUDA bundle, a CUDA torch): libtorch
-/// says it has CUDA only when it also sees a device.
-fn cuda_loaded() -> bool {
-    std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.lines().any(|l| l.trim_end().ends_with("/libtorch_cuda.so")))
+/// The libtorch directory this process loaded, or "" when /proc cannot tell.
+pub fn loaded_libtorch_dir() -> String {
+    libtorch_dir_from_maps(&maps()).unwrap_or_default()
 }
 
 /// A matrix product and a convolution with known sums: libtorch's CPU kernels (oneDNN for the
@@ -41,16 +39,19 @@ pub fn probe() -> WorkerProbe {
     let (cpu_model, cpu_features) = cpu_from_cpuinfo(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
     let compute_ok = compute_ok();
+    let maps = maps();
     WorkerProbe {
         version: env!("CARGO_PKG_VERSION").to_string(),
         libtorch: env!("CYPLAM_LIBTORCH_VERSION").to_string(),
-        libtorch_dir: loaded_libtorch_dir(),
+        libtorch_dir: libtorch_dir_from_maps(&maps).unwrap_or_default(),
         exe: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
         host,
         cpu_model,
         cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         cpu_features,
-        cuda_built: cuda_loaded() || tch::utils::has_cuda(),
+        // libtorch says it has CUDA only when it also sees a device: its CUDA library loaded
+        // (the CUDA bundle, a CUDA torch) says it was built with it.
+        cuda_built: cuda_loaded_from_maps(&maps) || tch::utils::has_cuda(),
         cuda_devices: tch::Cuda::device_count(),
         compute_ok,
     }

@@ -4,11 +4,12 @@
 //! (`commands/doctor.rs`) runs them in order and prints each as it ends.
 
 use crate::ctx::Global;
-use crate::slurm::script::{header, Job};
+use crate::slurm::script::{header, plan_arrays, Job};
 use crate::slurm::{self, NodeRow, Scheduler, SlurmError};
 use cyplam_core::grid::{Grid, SlurmConfig};
 use cyplam_core::invocation::shell_quote_path;
 use cyplam_core::memory;
+use cyplam_core::packing::Packing;
 use cyplam_core::probe::WorkerProbe;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -144,8 +145,8 @@ fn on_path(cmd: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(cmd)).find(|p| p.is_file())
 }
 
-/// Slurm's commands are on PATH, and their version. `None` when Slurm is missing: the other
-/// Slurm checks are then skipped.
+/// Slurm's commands are on PATH, and their version; `false` when sbatch is missing or does not
+/// run, and the other Slurm checks are then skipped.
 pub async fn slurm_commands() -> (Check, bool) {
     const W: &str = "slurm";
     let missing: Vec<&str> = SLURM_COMMANDS.iter().copied().filter(|c| on_path(c).is_none()).collect();
@@ -201,15 +202,22 @@ pub fn array_size(cfg: &BTreeMap<String, String>, grid: Option<&Grid>) -> Check 
     match grid {
         None => Check::ok(W, format!("MaxArraySize {max}")),
         Some(g) => {
-            let tasks = g.models.len().div_ceil(g.slurm.trainings_per_node.max(1) as usize);
-            let arrays = tasks.div_ceil(max.max(2) - 1).max(1);
-            if arrays == 1 {
+            let (tasks, arrays) = arrays_for(g.models.len(), g.slurm.trainings_per_node, max);
+            if arrays <= 1 {
                 Check::ok(W, format!("MaxArraySize {max}: the grid's {} models in {tasks} array task(s), one array", g.models.len()))
             } else {
                 Check::ok(W, format!("MaxArraySize {max}: the grid's {} models in {tasks} array tasks, which cyplam submits as {arrays} arrays", g.models.len()))
             }
         }
     }
+}
+
+/// (array tasks, job arrays) that submitting `models` models packed `per_task` to a task makes
+/// under MaxArraySize `max`: the packing and array planner submit uses.
+fn arrays_for(models: usize, per_task: u32, max: usize) -> (usize, usize) {
+    let all: Vec<usize> = (0..models).collect();
+    let tasks = Packing::new(per_task).tasks_of(&all);
+    (tasks.len(), plan_arrays(&tasks, max).len())
 }
 
 /// Accounting (slurmdbd): on and answering, or off.
@@ -231,7 +239,6 @@ pub async fn partition(slurm_cfg: &SlurmConfig) -> Result<(Check, String, Vec<No
     let out = slurm_cmd("sinfo", &["-h", "-N", "-o", slurm::SINFO_NODE_FORMAT]).await.map_err(|e| Check::problem(W, format!("`sinfo` failed: {e}"), "ask the cluster's admins"))?;
     let rows = slurm::parse_sinfo_nodes(&out);
     let mut names: Vec<String> = rows.iter().map(|r| if r.default_partition { format!("{}*", r.partition) } else { r.partition.clone() }).collect();
-    names.dedup();
     names.sort();
     names.dedup();
     let name = match &slurm_cfg.partition {
@@ -292,11 +299,13 @@ pub fn packing(slurm_cfg: &SlurmConfig, partition: &str, nodes: &[NodeRow], from
     let most = nodes.iter().map(|r| r.cpus).max().unwrap_or(0);
     if fit.is_empty() {
         let mut ways = Vec::new();
-        if c as u64 <= most as u64 {
-            ways.push(format!("trainings_per_node = {} ({} x {c} = {})", most / c.max(1), most / c.max(1), (most / c.max(1)) * c));
+        if c <= most {
+            let k2 = most / c.max(1);
+            ways.push(format!("trainings_per_node = {k2} ({k2} x {c} = {})", k2 * c));
         }
-        if k as u64 <= most as u64 {
-            ways.push(format!("cpus_per_training = {} ({k} x {} = {})", most / k.max(1), most / k.max(1), k * (most / k.max(1))));
+        if k <= most {
+            let c2 = most / k.max(1);
+            ways.push(format!("cpus_per_training = {c2} ({k} x {c2} = {})", k * c2));
         }
         let fix = if ways.is_empty() { format!("no packing of the grid fits nodes of {most} CPUs") } else { format!("set [slurm] {} in the grid (or `cyplam scale` to measure which packing is fastest)", ways.join(", or ")) };
         return Check::problem(W, format!("{whose} {k} x {c} = {need} cores per array task do not fit on the nodes of partition {partition} (at most {most} CPUs): the jobs would never start"), fix);
@@ -431,15 +440,18 @@ pub async fn compute_node<S: Scheduler>(s: &S, global: &Global, slurm_cfg: &Slur
     match std::fs::read(&out).ok().map(|b| serde_json::from_slice::<WorkerProbe>(&b)) {
         Some(Ok(p)) => {
             let _ = std::fs::remove_dir_all(&dir);
-            let mut detail = format!("job {id} ran{where_}: {}; it wrote into {} and this machine read it", p.summary(), runs.display());
+            let wrong = if p.compute_ok { "" } else { "libtorch gave wrong sums there; " };
+            let mut detail = format!("job {id} ran{where_}: {wrong}{}; it wrote into {} and this machine read it", p.summary(), runs.display());
             if let Some(l) = login {
-                let (a, b): (Vec<&String>, Vec<&String>) = (p.cpu_features.iter().filter(|f| !l.cpu_features.contains(f)).collect(), l.cpu_features.iter().filter(|f| !p.cpu_features.contains(f)).collect());
-                if !a.is_empty() || !b.is_empty() {
-                    detail.push_str(&format!(" (its CPU differs from this machine's: {}{})", if a.is_empty() { String::new() } else { format!("it has {}", a.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")) }, if b.is_empty() { String::new() } else { format!("{}lacks {}", if a.is_empty() { "" } else { ", " }, b.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")) }));
+                let only = |a: &[String], b: &[String]| a.iter().filter(|f| !b.contains(f)).cloned().collect::<Vec<_>>().join(" ");
+                let (has, lacks) = (only(&p.cpu_features, &l.cpu_features), only(&l.cpu_features, &p.cpu_features));
+                let said: Vec<String> = [("it has", has), ("lacks", lacks)].into_iter().filter(|(_, f)| !f.is_empty()).map(|(w, f)| format!("{w} {f}")).collect();
+                if !said.is_empty() {
+                    detail.push_str(&format!(" (its CPU differs from this machine's: {})", said.join(", ")));
                 }
             }
             if !p.compute_ok {
-                return Check::problem(W, detail.replace(": cyplam-worker", ": libtorch gave wrong sums there; cyplam-worker"), "report it with the probe's output; do not train on those nodes");
+                return Check::problem(W, detail, "report it with the probe's output; do not train on those nodes");
             }
             Check::ok(W, detail)
         }
@@ -481,6 +493,15 @@ mod tests {
         assert!(fix.contains("trainings_per_node = 1") && fix.contains("cpus_per_training = 8"), "{fix}");
         let c = packing(&cfg, "cpu", &rows(&[(24, 1, "idle"), (16, 1, "idle")]), true);
         assert!(c.verdict == Verdict::Ok && c.detail.contains("1 of its 2 usable nodes"), "{}", c.detail);
+    }
+
+    #[test]
+    fn array_counts_are_submits() {
+        // 1001 tasks (0..=1000) fit one array of MaxArraySize 1001; one more task takes a second.
+        assert_eq!(arrays_for(2002, 2, 1001), (1001, 1));
+        assert_eq!(arrays_for(2003, 2, 1001), (1002, 2));
+        assert_eq!(arrays_for(192, 2, 1001), (96, 1));
+        assert_eq!(arrays_for(5, 2, 2), (3, 2));
     }
 
     #[test]
