@@ -8,6 +8,7 @@ pub mod convlmd;
 pub mod data;
 pub mod datashow;
 pub mod files;
+pub mod forecast;
 pub mod grid;
 pub mod halving;
 pub mod import;
