@@ -1,7 +1,7 @@
 //! Any text as a model's metrics.csv: the reader never panics; the rows it accepts rise in
 //! iteration, hold Accuracy20% in [0, 1] (or NaN), and their best row, if any, is finite.
 #![no_main]
-use cyplam_core::files::{best_row, parse_metrics, METRICS_HEADER};
+use cyplam_core::metrics_csv::{best_row, parse_metrics, METRICS_HEADER};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

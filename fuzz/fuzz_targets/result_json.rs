@@ -2,7 +2,8 @@
 //! parses to the same result, and collect's check of it (`ModelResult::check`, against its own
 //! name and against a few metrics rows) never panics and refuses a best that is out of range.
 #![no_main]
-use cyplam_core::files::{MetricsRow, ModelResult};
+use cyplam_core::files::ModelResult;
+use cyplam_core::metrics_csv::MetricsRow;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! in order, at most the rule's cap, and explains every pruned one without panicking; rung 1's models are the promoted ones.
 #![no_main]
 use cyplam_core::files::{SweepFile, FORMAT_VERSION};
-use cyplam_core::halving::{models_in, RungDecision};
+use cyplam_core::halving::decision::{models_in, RungDecision};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

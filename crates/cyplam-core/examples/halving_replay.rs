@@ -1,11 +1,13 @@
 //! bench/halving's replayer: successive halving and early stopping replayed on recorded curve
 //! sets (bench/halving/sets.txt) through the same functions the workers and `cyplam report
-//! --what-if` call (`cyplam_core::stopping`), judged against each set's full grid. Run through
+//! --what-if` call (`cyplam_core::halving` and `stopping`), judged against each set's full grid. Run through
 //! `bench/halving/replay`; `--help` lists the options.
 
-use cyplam_core::files::MetricsRow;
+use cyplam_core::halving::replay::{full, judge, replay_halving, Judgement};
+use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_ETA, DEFAULT_RUNGS};
+use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::spec::EarlyStopping;
-use cyplam_core::stopping::{judge, replay_early_stopping, replay_halving, Halving, Judgement, Promotion};
+use cyplam_core::stopping::replay_early_stopping;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -90,7 +92,7 @@ struct Row {
 fn replay(set: &Set, p: &Policy) -> Row {
     let h = replay_halving(&p.halving, &set.curves, &set.axes);
     let e = replay_early_stopping(&p.es, &set.curves);
-    let base = cyplam_core::stopping::full(&set.curves);
+    let base = full(&set.curves);
     Row { h: judge(&base, &h.stops), e: judge(&base, &e) }
 }
 
@@ -126,8 +128,8 @@ fn main() {
     let num = |v: Option<String>, d: f64| v.map(|s| s.parse::<f64>().unwrap_or_else(|_| fail(format!("{s}: not a number")))).unwrap_or(d);
     let sets_path = PathBuf::from(get("--sets").unwrap_or_else(|| "bench/halving/sets.txt".into()));
     let half = get("--half").unwrap_or_else(|| "all".into());
-    let eta = num(get("--eta"), cyplam_core::stopping::DEFAULT_ETA as f64) as u32;
-    let rungs = num(get("--rungs"), cyplam_core::stopping::DEFAULT_RUNGS as f64) as u32;
+    let eta = num(get("--eta"), DEFAULT_ETA as f64) as u32;
+    let rungs = num(get("--rungs"), DEFAULT_RUNGS as f64) as u32;
     let promote = get("--promote").unwrap_or_else(|| "noise".into());
     let (dn, dc, da) = match Promotion::noise_default() {
         Promotion::Noise { noise, cap, axes } => (noise, cap, axes),

@@ -2,10 +2,9 @@
 //! reads them) and the worker (which writes them): the frozen sweep, each model's metrics file and
 //! result file, and the atomic write every one of them goes through.
 
-pub use crate::layout::{ModelDir, SweepDir};
-pub use crate::metrics_csv::{best_row, parse_metrics, MetricsLineError, MetricsRow, METRICS_HEADER};
-
 use crate::grid::Grid;
+use crate::layout::SweepDir;
+use crate::metrics_csv::{parse_metrics, MetricsLineError, MetricsRow};
 use crate::spec::ModelSpec;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -330,6 +329,7 @@ pub fn now_unix() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics_csv::{best_row, METRICS_HEADER};
 
     fn row(it: u64, acc: f64) -> MetricsRow {
         MetricsRow {

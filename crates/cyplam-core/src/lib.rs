@@ -5,6 +5,7 @@
 
 #[cfg(feature = "convlmd")]
 pub mod convlmd;
+pub mod curve;
 pub mod data;
 pub mod datashow;
 pub mod files;

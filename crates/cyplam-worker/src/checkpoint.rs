@@ -6,7 +6,8 @@
 
 use crate::adam::Adam;
 use crate::weights::{self, WeightsError};
-use cyplam_core::files::{read_json, write_json_atomic, FileError, ModelDir, FORMAT_VERSION};
+use cyplam_core::files::{read_json, write_json_atomic, FileError, FORMAT_VERSION};
+use cyplam_core::layout::ModelDir;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tch::{Device, TchError, Tensor};

@@ -4,7 +4,8 @@
 use crate::run::{run_model, Outcome, RunOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use cyplam_core::files::{SweepDir, EXIT_LOCKED, EXIT_PREEMPTED};
+use cyplam_core::files::{EXIT_LOCKED, EXIT_PREEMPTED};
+use cyplam_core::layout::SweepDir;
 use cyplam_core::packing::Packing;
 use std::path::PathBuf;
 use std::process::ExitCode;

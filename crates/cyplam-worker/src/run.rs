@@ -11,10 +11,9 @@ use crate::train::Trainer;
 use crate::weights;
 use crate::LIBTORCH_VERSION;
 use anyhow::{Context, Result};
-use cyplam_core::files::{
-    best_row, now_unix, read_json, read_metrics, write_atomic, write_json_atomic, MetricsRow, ModelDir, ModelResult,
-    ResultStatus, SweepDir, SweepFile, METRICS_HEADER,
-};
+use cyplam_core::files::{now_unix, read_json, read_metrics, write_atomic, write_json_atomic, ModelResult, ResultStatus, SweepFile};
+use cyplam_core::layout::{ModelDir, SweepDir};
+use cyplam_core::metrics_csv::{best_row, MetricsRow, METRICS_HEADER};
 use cyplam_core::spec::{KeepSnapshots, ModelSpec};
 use cyplam_core::tensorboard::EventWriter;
 use std::io::Write;
@@ -54,7 +53,7 @@ pub use cyplam_core::stopping::early_stop;
 
 /// Whether `row` becomes the best snapshot after `best`: a higher validation Accuracy20% (the
 /// first one on ties), and never a row whose values are not finite. The rule of
-/// [`cyplam_core::files::best_row`], one row at a time.
+/// [`cyplam_core::metrics_csv::best_row`], one row at a time.
 pub fn is_new_best(best: Option<&MetricsRow>, row: &MetricsRow) -> bool {
     row.is_finite() && best.is_none_or(|b| row.validation_accuracy20 > b.validation_accuracy20)
 }

@@ -5,7 +5,8 @@
 use crate::lock;
 use anyhow::{bail, Context, Result};
 use cyplam_core::files::SweepFile;
-use cyplam_core::halving::{self, RungPlan};
+use cyplam_core::halving::decision::{Busy, RungPlan};
+use cyplam_core::halving::take::Rungs;
 use cyplam_core::layout::{ModelDir, SweepDir};
 use std::time::{Duration, Instant};
 
@@ -29,11 +30,11 @@ const DECISION_WAIT: Duration = Duration::from_secs(600);
 
 /// Whether a model of an ended rung may still be training: its lock can be taken (and is let go
 /// at once), or it has no directory.
-fn not_training(md: &ModelDir) -> Result<(), String> {
+fn not_training(md: &ModelDir) -> Result<(), Busy> {
     if !md.root.exists() {
         return Ok(());
     }
-    lock::acquire(&md.lock()).map(drop).map_err(|e| e.to_string())
+    lock::acquire(&md.lock()).map(drop).map_err(Busy::from)
 }
 
 /// Rung `k` of the sweep in `dir`: its plan (for the training set's frames), and its models.
@@ -57,7 +58,7 @@ pub fn models_of_rung(dir: &SweepDir, sweep: &SweepFile, k: u32) -> Result<Rung>
             Err(e) => return Err(e).context("taking the lock of the rungs' decisions"),
         }
     };
-    let models = halving::alive(dir, sweep, &plan, k, &not_training)?;
+    let models = Rungs { dir, sweep, plan: &plan, busy: &not_training }.alive(k)?;
     tracing::info!("rung {k}: {} model(s) train in it ({})", models.len(), rung_names(sweep, &models));
     Ok(Rung { rung: k, plan, models })
 }

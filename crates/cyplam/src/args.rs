@@ -28,6 +28,11 @@ pub fn positive_u32(s: &str) -> Result<u32, CountError> {
     parse(s, 1).and_then(|v| u32::try_from(v).map_err(|_| CountError { value: s.to_string(), min: 1 }))
 }
 
+/// Successive halving's eta: 2 or more (each rung keeps 1/eta of the models).
+pub fn eta(s: &str) -> Result<u32, CountError> {
+    parse(s, 2).and_then(|v| u32::try_from(v).map_err(|_| CountError { value: s.to_string(), min: 2 }))
+}
+
 /// Seconds, 1 or more.
 pub fn seconds(s: &str) -> Result<u64, CountError> {
     parse(s, 1)
@@ -43,5 +48,9 @@ mod tests {
         assert_eq!(positive("12").unwrap(), 12);
         assert_eq!(positive("-1").unwrap_err().to_string(), "\"-1\" is not a valid count: give a whole number of at least 1");
         assert!(positive("0").is_err() && count("1.5").is_err() && positive_u32("4294967296").is_err());
+        // Issue 33: eta's minimum is 2, and the message says so.
+        assert_eq!(eta("1").unwrap_err().to_string(), "\"1\" is not a valid count: give a whole number of at least 2");
+        assert_eq!(eta("-3").unwrap_err().to_string(), "\"-3\" is not a valid count: give a whole number of at least 2");
+        assert_eq!(eta("3").unwrap(), 3);
     }
 }

@@ -6,16 +6,15 @@
 //! rungs) from the models' files.
 
 use crate::db::Submission;
-use crate::slurm::Scheduler;
-use crate::state::{active_jobs, ModelStatus, State};
+use crate::state::{ModelStatus, State, SweepView};
 use crate::submission::{estimate_core_hours, Frames, Stage};
 use crate::sweep::Frozen;
 use anyhow::Result;
 use cyplam_core::files::SweepFile;
 use cyplam_core::grid::Grid;
-use cyplam_core::halving::{models_in, RungDecision, RungPlan};
+use cyplam_core::halving::decision::{models_in, RungDecision, RungPlan};
 use cyplam_core::layout::ModelDir;
-use cyplam_core::stopping::Halving;
+use cyplam_core::halving::settings::Halving;
 
 /// Which models of the current rung `submit` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,13 +142,13 @@ fn one_rung(todo: Vec<(usize, usize)>, done: usize, active: usize, damaged: Vec<
     Plan::Submit { rung: 0, stages: vec![Stage::plain(&models)], done, active, damaged }
 }
 
-/// [`plan`] for a frozen sweep (`h`: its `[halving]`, if any): the decisions taken so far (from
-/// its files) and, for a halving sweep, the jobs of the sweep Slurm still runs (a sweep of one
-/// rung has no later rung to wait for them).
-pub async fn plan_for<S: Scheduler>(frozen: &Frozen, h: Option<Halving>, subs: &[Submission], states: &[ModelStatus], scheduler: &S, pick: Pick) -> Result<Plan> {
-    let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?;
-    let active = if h.is_some() { active_jobs(subs, scheduler).await? } else { Vec::new() };
-    Ok(plan(&frozen.sweep.grid, h, &decisions, states, subs, &active, pick))
+/// [`plan`] for a frozen sweep, from one view of it: its own `[halving]`, the decisions taken so
+/// far and, for a halving sweep, the jobs Slurm still runs (a sweep of one rung has no later rung
+/// to wait for them). A decision file that fails its check is an error naming it.
+pub fn plan_for(frozen: &Frozen, view: &SweepView, pick: Pick) -> Result<Plan> {
+    let grid = &frozen.sweep.grid;
+    let active = if grid.halving.is_some() { view.active_jobs() } else { Vec::new() };
+    Ok(plan(grid, grid.halving, view.decisions()?, &view.states, &view.subs, &active, pick))
 }
 
 /// The rung plan of `stages` in words, for the dry run: the models and iterations of each rung
@@ -244,7 +243,7 @@ pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[Run
 /// within noise of the cutoff (0.011); noise 0.0055, cutoff 0.8123". A decision file that fails
 /// its check is named instead.
 pub fn decision_lines(frozen: &Frozen) -> Vec<String> {
-    match cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep) {
+    match cyplam_core::halving::decision::read_decisions(&frozen.layout(), &frozen.sweep) {
         Err(e) => vec![format!("the halving decisions cannot be used: {e}")],
         Ok(ds) => ds
             .iter()
@@ -285,9 +284,9 @@ pub fn local_not_training(md: &ModelDir) -> Result<(), HeldHere> {
 mod tests {
     use super::*;
     use crate::db::Backend;
-    use cyplam_core::halving::Candidate;
+    use cyplam_core::halving::decision::Candidate;
 
-    const H: Halving = Halving { eta: 3, rungs: 3, promotion: cyplam_core::stopping::Promotion::Rank };
+    const H: Halving = Halving { eta: 3, rungs: 3, promotion: cyplam_core::halving::settings::Promotion::Rank };
 
     fn grid(n: usize) -> Grid {
         let text = format!(

@@ -7,6 +7,7 @@ use crate::slurm::{Scheduler, SlurmState, TaskState};
 use crate::sweep::Frozen;
 use anyhow::Result;
 use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus};
+use cyplam_core::halving::decision::{models_in, read_decisions, DecisionError, RungDecision};
 use cyplam_core::packing::Packing;
 use std::path::{Path, PathBuf};
 
@@ -70,18 +71,6 @@ pub struct ModelStatus {
     pub rung: Option<u32>,
 }
 
-/// The submitted Slurm jobs of which some task is still pending or running.
-pub async fn active_jobs<S: Scheduler>(subs: &[Submission], scheduler: &S) -> Result<Vec<String>> {
-    let jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();
-    if jobs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut out: Vec<String> = scheduler.states(&jobs).await?.into_iter().filter(|t| t.is_active()).map(|t| t.array_job).collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
 /// The job id of this process's local run: `local:<host>:<pid>`.
 pub fn local_job_id() -> String {
     format!("local:{}:{}", cyplam_core::files::hostname(), std::process::id())
@@ -99,19 +88,53 @@ pub fn alive_here(host: &str, pid: u64) -> bool {
     host == cyplam_core::files::hostname() && Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Per-model state from the model files, the submissions and what the scheduler says.
-pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], scheduler: Option<&S>) -> Result<Vec<ModelStatus>> {
-    // Successive halving: the models each decided rung trains (a later rung's array slots are
-    // positions among them). A decision that cannot be read leaves those arrays unmapped; status
-    // names the file.
-    let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep).unwrap_or_default();
+/// Where a sweep stands, read once for one command: its submissions, what the scheduler says of
+/// their jobs (asked once), the rungs' decisions (read and checked once) and each model's state
+/// from those. `submit`, its dry run, `resubmit`, `status`, `prune` and `cyplam run` each read one.
+pub struct SweepView {
+    pub subs: Vec<Submission>,
+    /// The scheduler's word on every task of the sweep's Slurm jobs (none without a scheduler).
+    pub tasks: Vec<TaskState>,
+    decisions: Result<Vec<RungDecision>, DecisionError>,
+    pub states: Vec<ModelStatus>,
+}
+
+impl SweepView {
+    /// Reads the sweep's state; `scheduler` None: its Slurm jobs are not asked about (`cyplam run`).
+    pub async fn read<S: Scheduler>(frozen: &Frozen, subs: Vec<Submission>, scheduler: Option<&S>) -> Result<SweepView> {
+        let decisions = read_decisions(&frozen.layout(), &frozen.sweep);
+        let slurm_jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();
+        let tasks: Vec<TaskState> = match scheduler {
+            Some(s) if !slurm_jobs.is_empty() => s.states(&slurm_jobs).await?,
+            _ => Vec::new(),
+        };
+        // A decision that cannot be read leaves a later rung's arrays unmapped; `decisions()`
+        // names the file to whoever needs them.
+        let states = model_states(frozen, &subs, &tasks, decisions.as_deref().unwrap_or(&[]));
+        Ok(SweepView { subs, tasks, decisions, states })
+    }
+
+    /// The rungs' decisions taken so far (none without halving), or the error naming the decision
+    /// file that fails its check.
+    pub fn decisions(&self) -> Result<&[RungDecision]> {
+        self.decisions.as_deref().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// The submitted Slurm jobs of which some task is still pending or running.
+    pub fn active_jobs(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.tasks.iter().filter(|t| t.is_active()).map(|t| t.array_job.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Per-model state from the model files, the submissions, what the scheduler said of their tasks
+/// and the rungs' decisions (a later rung's array slots are positions among the models the rung
+/// before promoted).
+fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decisions: &[RungDecision]) -> Vec<ModelStatus> {
     let packing = Packing::new(frozen.sweep.grid.slurm.trainings_per_node);
     let layout = frozen.layout();
-    let slurm_jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();
-    let tasks: Vec<TaskState> = match scheduler {
-        Some(s) if !slurm_jobs.is_empty() => s.states(&slurm_jobs).await?,
-        _ => Vec::new(),
-    };
     // For each model: the newest submission's task that covers it.
     let n = frozen.sweep.grid.models.len();
     let mut slurm_of: Vec<Option<(TaskState, PathBuf, Option<u32>)>> = vec![None; n];
@@ -128,7 +151,7 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             continue;
         }
         let in_rung = match sub.rung {
-            Some(k) if k > 0 => match cyplam_core::halving::models_in(k, frozen.sweep.grid.models.len(), &decisions) {
+            Some(k) if k > 0 => match models_in(k, frozen.sweep.grid.models.len(), decisions) {
                 Some(models) => Some(models),
                 None => continue,
             },
@@ -208,7 +231,7 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             name: m.name.clone(),
             state,
             iteration: rows.last().map(|r| r.iteration),
-            best_accuracy20: cyplam_core::files::best_row(&rows).map(|r| r.validation_accuracy20),
+            best_accuracy20: cyplam_core::metrics_csv::best_row(&rows).map(|r| r.validation_accuracy20),
             reason,
             job,
             node,
@@ -216,6 +239,6 @@ pub async fn model_states<S: Scheduler>(frozen: &Frozen, subs: &[Submission], sc
             rung,
         });
     }
-    Ok(out)
+    out
 }
 

@@ -3,7 +3,9 @@
 
 use crate::db::Db;
 use anyhow::{bail, Context, Result};
-use cyplam_core::files::{write_json_atomic, ModelDir, SweepDir, SweepFile, FORMAT_VERSION};
+use cyplam_core::halving::settings::Halving;
+use cyplam_core::files::{write_json_atomic, SweepFile, FORMAT_VERSION};
+use cyplam_core::layout::{ModelDir, SweepDir};
 use cyplam_core::grid::{self, model_settings, DataConfig, Grid, InputScale};
 use cyplam_core::memory;
 use sha2::{Digest, Sha256};
@@ -180,6 +182,12 @@ fn differences(old: &Grid, new: &Grid) -> Vec<String> {
     let mut d = Vec::new();
     if old.data != new.data {
         d.push(format!("[data]: {:?} -> {:?}", old.data, new.data));
+    }
+    // The rungs and the rule decide which models train how far: a changed [halving] would go on
+    // under decisions taken by the old one (issue 33: it was ignored without a word).
+    if old.halving != new.halving {
+        let show = |h: &Option<Halving>| h.map(|h| format!("eta {}, {} rungs, {}", h.eta, h.rungs, h.promotion.describe())).unwrap_or_else(|| "none (no halving)".into());
+        d.push(format!("[halving]: {} -> {}", show(&old.halving), show(&new.halving)));
     }
     if old.slurm.trainings_per_node != new.slurm.trainings_per_node {
         d.push(format!("slurm.trainings_per_node: {} -> {}", old.slurm.trainings_per_node, new.slurm.trainings_per_node));

@@ -9,7 +9,7 @@ use crate::spec::{
     Activation, Arch, EarlyStopping, KeepSnapshots, Layer, Length, ModelSpec, ParseSettingError, Precision,
     Regularization,
 };
-use crate::stopping::{Halving, HalvingError};
+use crate::halving::settings::{Halving, HalvingError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -270,7 +270,7 @@ pub(super) fn parse_output(o: Option<&RawOutput>) -> OutputConfig {
 /// `[halving]`: `eta` (default 4), `rungs` (default 3), checked by [`Halving::with`], and the
 /// promotion rule: `promote = "noise"` (default; `noise`, `cap`, `axes`) or `"rank"`.
 pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result<Option<Halving>, GridError> {
-    use crate::stopping::{Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
+    use crate::halving::settings::{Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
     let Some(h) = h else { return Ok(None) };
     let raw = h.get_ref();
     let get = |v: &Option<Spanned<i64>>, key: &str, default: u32| -> Result<u32, GridError> {

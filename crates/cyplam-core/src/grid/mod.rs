@@ -13,7 +13,7 @@ pub use config::{check_sweep_name, ModelError, SbatchValueError, SettingError, S
 pub use expand::model_settings;
 
 use crate::spec::ModelSpec;
-use crate::stopping::Halving;
+use crate::halving::settings::Halving;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -27,9 +27,19 @@ pub(super) struct RawFile {
 impl RawFile {
     /// The TOML text of `cx` as the raw structure; a syntax error or unknown key names its line.
     pub fn parse(cx: &Ctx) -> Result<RawFile, GridError> {
-        toml::from_str(cx.text).map_err(|e| cx.err(e.span(), None, e.message().trim_end()))
+        toml::from_str(cx.text).map_err(|e| {
+            let message = e.message().trim_end();
+            match TABLES.iter().find(|(raw, _)| message.ends_with(&format!("expected struct {raw}"))) {
+                // serde names its own struct ("expected struct RawHalving"): said as the file's table.
+                Some((_, key)) => cx.err(e.span(), Some(key), format!("must be a table, not a value: write `[{key}]` on a line of its own and its keys on the lines below it (docs/grid.md)")),
+                None => cx.err(e.span(), None, message),
+            }
+        })
     }
 }
+
+/// The grid file's tables, by the name of the struct that reads each.
+const TABLES: [(&str, &str); 4] = [("RawHalving", "halving"), ("RawData", "data"), ("RawSlurm", "slurm"), ("RawOutput", "output")];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -389,7 +389,7 @@ fn a_grid_too_large_to_count_is_refused_not_overflowed() {
 
 #[test]
 fn halving_is_off_by_default_and_checked() {
-    use crate::stopping::Halving;
+    use crate::halving::settings::Halving;
     assert_eq!(p(ARCH).unwrap().halving, None);
     assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving, Some(Halving::new(4, 3).unwrap()), "defaults eta 4, rungs 3");
     assert_eq!(p(&format!("[halving]\neta = 2\nrungs = 3\n{ARCH}")).unwrap().halving, Some(Halving::new(2, 3).unwrap()));
@@ -402,7 +402,7 @@ fn halving_is_off_by_default_and_checked() {
     let e = err("[halving]\nrung = 3\n");
     assert!(e.contains("unknown field `rung`, expected one of `eta`, `rungs`, `promote`, `noise`, `cap`, `axes`"), "{e}");
     // The promotion rule: noise (the default) with its factors, or rank.
-    use crate::stopping::Promotion;
+    use crate::halving::settings::Promotion;
     assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving.map(|h| h.promotion), Some(Promotion::noise_default()));
     let h = p(&format!("[halving]\nnoise = 1.5\ncap = 3\naxes = 2\n{ARCH}")).unwrap().halving.unwrap();
     assert_eq!(h.promotion, Promotion::Noise { noise: 1.5, cap: 3.0, axes: 2.0 });
@@ -415,6 +415,16 @@ fn halving_is_off_by_default_and_checked() {
     assert!(e.contains(":2:7: key `halving.cap`: cap 0.5: give a number from 1 to 100"), "{e}");
     let e = err("[halving]\nnoise = \"lots\"\n");
     assert!(e.contains("key `halving.noise`: \"lots\" is not a number"), "{e}");
+}
+
+/// Issue 33: a table given as a value is said as the file's table, not as serde's struct.
+#[test]
+fn a_table_given_as_a_value_is_named_as_the_table() {
+    for (text, key) in [("halving = 3\n", "halving"), ("halving = true\n", "halving"), ("data = \"d\"\n", "data"), ("slurm = 1\n", "slurm"), ("output = 2\n", "output")] {
+        let e = err(&format!("{text}{ARCH}"));
+        assert!(e.contains(":1:") && e.contains(&format!("key `{key}`: must be a table, not a value: write `[{key}]` on a line of its own")), "{text}: {e}");
+        assert!(!e.contains("struct Raw"), "{e}");
+    }
 }
 
 /// Issue 23: an integer beyond TOML's 64 bits names its key and the key's valid values, as a

@@ -1,7 +1,8 @@
 //! The model lock through the real worker: a lock whose owner cannot be checked is never broken.
 
 use super::*;
-use cyplam_core::files::{ModelDir, EXIT_LOCKED};
+use cyplam_core::files::EXIT_LOCKED;
+use cyplam_core::layout::ModelDir;
 use std::os::unix::fs::PermissionsExt;
 
 /// A directory holding a `squeue` that fails as it does when the controller is down.

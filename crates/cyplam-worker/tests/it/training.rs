@@ -1,5 +1,7 @@
 use super::*;
-use cyplam_core::files::{read_json, read_metrics, MetricsRow, ModelDir, ModelResult, ResultStatus, EXIT_LOCKED, EXIT_PREEMPTED};
+use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus, EXIT_LOCKED, EXIT_PREEMPTED};
+use cyplam_core::layout::ModelDir;
+use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_worker::{eval::evaluate, prepare::Prepared, train::Trainer};
 use std::time::{Duration, Instant};
 
@@ -34,7 +36,7 @@ fn a_short_training_learns_and_leaves_every_file() {
     assert_eq!(res.free_params, sweep.grid.models[0].free_params);
     assert_eq!(res.threads, 1);
     assert!(res.libtorch.starts_with("2.11.0"), "{}", res.libtorch);
-    let best = cyplam_core::files::best_row(&rows).unwrap();
+    let best = cyplam_core::metrics_csv::best_row(&rows).unwrap();
     assert_eq!(res.best_accuracy20, Some(best.validation_accuracy20));
     assert_eq!(res.best_iteration, Some(best.iteration));
 

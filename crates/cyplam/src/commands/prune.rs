@@ -5,7 +5,7 @@
 
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
-use crate::state::model_states;
+use crate::state::SweepView;
 use anyhow::{bail, Result};
 use clap::Args;
 
@@ -25,8 +25,7 @@ impl PruneArgs {
         if f.sweep.grid.halving.is_none() {
             bail!("sweep {} has no [halving] table: there is no decision to take without a model", f.sweep.name);
         }
-        let subs = o.db.submissions(o.id).await?;
-        let states = model_states(f, &subs, Some(ctx.scheduler)).await?;
+        let states = SweepView::read(f, o.db.submissions(o.id).await?, Some(ctx.scheduler)).await?.states;
         for name in &self.models {
             let Some(st) = states.iter().find(|s| &s.name == name) else {
                 bail!("sweep {} has no model {name} (models: {} ... {})", f.sweep.name, states.first().map(|s| s.name.as_str()).unwrap_or(""), states.last().map(|s| s.name.as_str()).unwrap_or(""));
@@ -36,7 +35,7 @@ impl PruneArgs {
             }
         }
         for name in &self.models {
-            cyplam_core::halving::withdraw(&f.layout(), &f.sweep, name)?;
+            cyplam_core::halving::take::withdraw(&f.layout(), &f.sweep, name)?;
             println!("{name}: withdrawn (failed: withdrawn by the user); its rung's decision goes on without it");
         }
         o.db.collect(o.id, &f.dir, &f.sweep).await?;

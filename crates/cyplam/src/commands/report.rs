@@ -8,7 +8,7 @@ use crate::report::{self, html, print_curve, print_ranking, whatif};
 use crate::slurm::Scheduler;
 use anyhow::{bail, Result};
 use cyplam_core::spec::EarlyStopping;
-use cyplam_core::stopping::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
+use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -35,7 +35,7 @@ pub struct ReportArgs {
     #[arg(long, conflicts_with_all = ["model", "html", "figures"])]
     pub what_if: bool,
     /// --what-if: each rung keeps the best 1/eta of the models; a list (2,3,4) replays each.
-    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_ETA], requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_ETA], requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::eta)]
     pub eta: Vec<u32>,
     /// --what-if: rungs of the halving (the last ends at the end of training); a list replays each.
     #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_RUNGS], requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
@@ -63,7 +63,7 @@ pub struct ReportArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [EarlyStopping::DEFAULT_DROP], requires = "what_if", allow_negative_numbers = true)]
     pub es_drop: Vec<f64>,
     /// --what-if: the smallest rise of validation Accuracy20% that counts as an improvement.
-    #[arg(long, default_value_t = 0.0, requires = "what_if")]
+    #[arg(long, default_value_t = 0.0, requires = "what_if", allow_negative_numbers = true)]
     pub min_delta: f64,
 }
 

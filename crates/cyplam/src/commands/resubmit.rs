@@ -4,7 +4,7 @@
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use crate::halving::{plan_for, plan_text, Pick, Plan};
-use crate::state::model_states;
+use crate::state::SweepView;
 use crate::submission::{dry_run, submit_models, Frames};
 use anyhow::Result;
 use clap::Args;
@@ -25,12 +25,11 @@ pub struct ResubmitArgs {
 impl ResubmitArgs {
     pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
         let o = ctx.open_sweep(Some(&self.sweep)).await?;
-        let subs = o.db.submissions(o.id).await?;
-        let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
+        let view = SweepView::read(&o.sweep, o.db.submissions(o.id).await?, Some(ctx.scheduler)).await?;
         let grid = &o.sweep.sweep.grid;
         // One path for every sweep: the failed models of the current rung (of the one rung of a
         // sweep without halving), then a halving sweep's later rungs.
-        match plan_for(&o.sweep, grid.halving, &subs, &states, ctx.scheduler, Pick::Failed).await? {
+        match plan_for(&o.sweep, &view, Pick::Failed)? {
             Plan::Nothing(why) => {
                 println!("sweep {}: {why}", grid.name);
                 Ok(())

@@ -7,10 +7,12 @@ use crate::ctx::Ctx;
 use crate::db::Backend;
 use crate::output::Format;
 use crate::slurm::Scheduler;
-use crate::state::{model_states, State};
+use crate::state::{State, SweepView};
 use crate::sweep;
 use anyhow::{bail, Context, Result};
-use cyplam_core::halving::RungPlan;
+use cyplam_core::halving::decision::{Busy, RungPlan};
+use cyplam_core::halving::take::Rungs;
+use cyplam_core::layout::ModelDir;
 use clap::Args;
 use cyplam_core::invocation::{Target, WorkerInvocation};
 use cyplam_core::packing::Packing;
@@ -50,8 +52,7 @@ impl RunArgs {
         let a = self;
         let o = ctx.freeze_sweep(&a.grid, sweep::load_grid(&a.grid)?).await?;
         let (db, id, frozen) = (&o.db, o.id, &o.sweep);
-        let subs = db.submissions(id).await?;
-        let states = model_states::<S>(frozen, &subs, None).await?;
+        let states = SweepView::read::<S>(frozen, db.submissions(id).await?, None).await?.states;
         if let Some(m) = states.iter().find(|m| m.state.is_active()) {
             bail!("{} of sweep {} is {} in another `cyplam run`; wait for it or stop it first", m.name, frozen.sweep.name, m.state.as_str());
         }
@@ -84,10 +85,12 @@ impl RunArgs {
                 // rule, from the same files), then its models, each to the rung's end.
                 let frames = crate::submission::Frames::of(grid)?;
                 let plan = RungPlan::of(grid, frames.train).context("the sweep has no [halving] table")?;
-                let decisions = cyplam_core::halving::read_decisions(&frozen.layout(), &frozen.sweep)?;
+                let decisions = cyplam_core::halving::decision::read_decisions(&frozen.layout(), &frozen.sweep)?;
                 let start = crate::halving::current_rung(&decisions).min(h.rungs - 1);
                 for k in start..h.rungs {
-                    let models = match cyplam_core::halving::alive(&frozen.layout(), &frozen.sweep, &plan, k, &|md| crate::halving::local_not_training(md).map_err(|e| e.to_string())) {
+                    let layout = frozen.layout();
+                    let busy = |md: &ModelDir| crate::halving::local_not_training(md).map_err(Busy::from);
+                    let models = match (Rungs { dir: &layout, sweep: &frozen.sweep, plan: &plan, busy: &busy }).alive(k) {
                         Ok(models) => models,
                         Err(e) => {
                             // Collect what the rung before left, then say why the sweep cannot go on.
@@ -95,7 +98,7 @@ impl RunArgs {
                             return Err(e.into());
                         }
                     };
-                    let states = model_states::<S>(frozen, &db.submissions(id).await?, None).await?;
+                    let states = SweepView::read::<S>(frozen, db.submissions(id).await?, None).await?.states;
                     let todo: Vec<(usize, usize)> = models.iter().copied().enumerate().filter(|&(_, m)| match states[m].state {
                         State::Completed | State::Pruned => false,
                         State::Waiting => states[m].rung.is_none_or(|r| r < k),

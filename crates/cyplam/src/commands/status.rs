@@ -2,10 +2,10 @@
 //! sacct where accounting exists) with summary counts; `--watch` repeats it.
 
 use crate::ctx::Ctx;
-use crate::db::Backend;
 use crate::output::{print_rows, tail, Format};
 use crate::slurm::Scheduler;
-use crate::state::{model_states, State};
+use crate::state::{State, SweepView};
+use cyplam_core::halving::decision::RungPlan;
 use anyhow::Result;
 use clap::Args;
 
@@ -29,9 +29,8 @@ impl StatusArgs {
         loop {
             let o = ctx.open_sweep(a.sweep.as_deref()).await?;
             let f = &o.sweep;
-            let subs = o.db.submissions(o.id).await?;
-            let slurm = subs.iter().any(|s| s.backend == Backend::Slurm).then_some(ctx.scheduler);
-            let states = model_states(f, &subs, slurm).await?;
+            let view = SweepView::read(f, o.db.submissions(o.id).await?, Some(ctx.scheduler)).await?;
+            let states = &view.states;
             let total = f.sweep.grid.models.len();
             let halving = f.sweep.grid.halving.is_some();
             if a.format == Format::Json {
@@ -70,10 +69,10 @@ impl StatusArgs {
                 );
                 if halving {
                     // The rung plan needs the training set's size; without the data it is left out.
-                    let plan = crate::submission::Frames::of(&f.sweep.grid).ok().and_then(|fr| cyplam_core::halving::RungPlan::of(&f.sweep.grid, fr.train));
-                    match cyplam_core::halving::read_decisions(&f.layout(), &f.sweep) {
+                    let plan = crate::submission::Frames::of(&f.sweep.grid).ok().and_then(|fr| RungPlan::of(&f.sweep.grid, fr.train));
+                    match view.decisions() {
                         Ok(decisions) => {
-                            for line in crate::halving::status_lines(&f.sweep, plan.as_ref(), &decisions, &states) {
+                            for line in crate::halving::status_lines(&f.sweep, plan.as_ref(), decisions, states) {
                                 println!("{line}");
                             }
                         }

@@ -6,7 +6,7 @@ use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use crate::db::Submission;
 use crate::halving::{plan, plan_for, plan_text, Pick, Plan};
-use crate::state::model_states;
+use crate::state::SweepView;
 use crate::submission::{dry_run, submit_models, Frames};
 use crate::sweep::{self, Frozen, GridFile};
 use anyhow::{bail, Result};
@@ -39,11 +39,10 @@ impl SubmitArgs {
             return self.dry_run(ctx, file).await;
         }
         let o = ctx.freeze_sweep(&self.grid, file).await?;
-        let subs = o.db.submissions(o.id).await?;
-        let states = model_states(&o.sweep, &subs, Some(ctx.scheduler)).await?;
+        let view = SweepView::read(&o.sweep, o.db.submissions(o.id).await?, Some(ctx.scheduler)).await?;
         let grid = &o.sweep.sweep.grid;
         // One path for every sweep: a grid without [halving] is a sweep of one rung.
-        let planned = plan_for(&o.sweep, grid.halving, &subs, &states, ctx.scheduler, Pick::Unfinished).await?;
+        let planned = plan_for(&o.sweep, &view, Pick::Unfinished)?;
         match &planned {
             Plan::Nothing(why) => println!("nothing to submit for sweep {}: {why}", grid.name),
             Plan::Submit { stages, damaged, .. } => {
@@ -72,9 +71,8 @@ impl SubmitArgs {
             None => plan(grid, grid.halving, &[], &[], &[], &[], Pick::Unfinished),
             Some(frozen) => {
                 // Read what the database knows without creating one.
-                let subs = self.recorded_submissions(ctx, &frozen).await?;
-                let states = model_states(&frozen, &subs, Some(ctx.scheduler)).await?;
-                plan_for(&frozen, grid.halving, &subs, &states, ctx.scheduler, Pick::Unfinished).await?
+                let view = SweepView::read(&frozen, self.recorded_submissions(ctx, &frozen).await?, Some(ctx.scheduler)).await?;
+                plan_for(&frozen, &view, Pick::Unfinished)?
             }
         };
         if let Some(line) = planned.would_skip(grid) {

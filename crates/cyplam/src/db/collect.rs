@@ -4,7 +4,9 @@
 
 use super::{locked, Db, RecordedStatus};
 use anyhow::{Context, Result};
-use cyplam_core::files::{read_json, read_metrics, MetricsRow, ModelDir, ModelResult, SweepDir, SweepFile};
+use cyplam_core::files::{read_json, read_metrics, ModelResult, SweepFile};
+use cyplam_core::layout::{ModelDir, SweepDir};
+use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::spec::ModelSpec;
 use std::path::Path;
 
@@ -86,7 +88,7 @@ impl Db {
                 }
             }
             let rows = files.rows.as_deref().unwrap_or_default();
-            let best = cyplam_core::files::best_row(rows);
+            let best = cyplam_core::metrics_csv::best_row(rows);
             let q = match &files.result {
                 Some(res) => sqlx::query(
                     "UPDATE models SET status = ?, reason = ?, best_accuracy20 = ?, best_iteration = ?, iterations_done = ?,

@@ -3,7 +3,7 @@
 
 use super::{Db, RecordedStatus};
 use anyhow::Result;
-use cyplam_core::files::MetricsRow;
+use cyplam_core::metrics_csv::MetricsRow;
 use sqlx::Row;
 use std::collections::HashMap;
 

@@ -2,7 +2,7 @@
 //! drawn from, and the error drawing can give.
 
 use crate::db::query::ModelRow;
-use cyplam_core::files::MetricsRow;
+use cyplam_core::metrics_csv::MetricsRow;
 use plotters::prelude::DrawingAreaErrorKind;
 
 /// How many of the best models the figures single out (SPEC.md section 5: "top 10 marked").

@@ -3,7 +3,7 @@
 
 use super::chart::*;
 use super::figure::{Figure, Model, Result};
-use cyplam_core::files::MetricsRow;
+use cyplam_core::metrics_csv::MetricsRow;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 
@@ -71,7 +71,7 @@ pub(crate) fn learning_curves(models: &[Model], metric: Metric) -> Result<Option
                 let c = color(i);
                 chart.draw_series(std::iter::once(PathElement::new(points(m), c.mix(0.95).stroke_width(2))))?;
                 if metric == Metric::Accuracy && validation {
-                    if let Some(b) = cyplam_core::files::best_row(&m.curve) {
+                    if let Some(b) = cyplam_core::metrics_csv::best_row(&m.curve) {
                         chart.draw_series(std::iter::once(Circle::new((b.iteration as f64, b.validation_accuracy20), 4, c.filled())))?;
                     }
                 }

@@ -160,7 +160,7 @@ pub async fn print_curve(db: &Db, id: i64, f: &Frozen, which: &str, format: Form
     ]).collect();
     print_rows(&header, &rows, format)?;
     if format == Format::Table {
-        match cyplam_core::files::best_row(&curve) {
+        match cyplam_core::metrics_csv::best_row(&curve) {
             Some(b) => println!("{} ({}): {} snapshots; best validation Accuracy20% {:.4} at iteration {}", m.name, m.arch_label(), curve.len(), b.validation_accuracy20, b.iteration),
             None => println!("{} ({}): no snapshot yet", m.name, m.arch_label()),
         }

@@ -9,9 +9,12 @@ use crate::db::query::ModelRow;
 use crate::db::{Db, RecordedStatus};
 use crate::output::{print_rows, Format};
 use anyhow::{bail, Result};
-use cyplam_core::files::MetricsRow;
+use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::spec::EarlyStopping;
-use cyplam_core::stopping::{judge, replay_early_stopping, replay_halving_verdicts, Halving, Judgement, Stop, Verdict};
+use cyplam_core::halving::replay::{judge, replay_halving_verdicts, Judgement, Stop};
+use cyplam_core::halving::rule::Verdict;
+use cyplam_core::halving::settings::Halving;
+use cyplam_core::stopping::replay_early_stopping;
 
 /// How close to the full grid's best a policy's pick must be to count as having kept it.
 pub const KEPT_TOLERANCE: f64 = 0.005;
@@ -55,7 +58,7 @@ pub enum Kind {
 /// Every policy: the full grid, each halving setting, each early-stopping setting. `axes[m]` is
 /// model m's position in each grid axis.
 pub fn outcomes(curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], halvings: &[Halving], stoppings: &[EarlyStopping]) -> Vec<Outcome> {
-    let full = cyplam_core::stopping::full(curves);
+    let full = cyplam_core::halving::replay::full(curves);
     let mut out = vec![Outcome { policy: "full grid".into(), kind: Kind::Full, judged: judge(&full, &full), stops: full.clone() }];
     for h in halvings {
         let (r, verdicts) = replay_halving_verdicts(h, curves, axes);

@@ -41,11 +41,11 @@ fn halving_grid(snapshots: u32) -> String {
 }
 
 /// A row without its time (which differs between runs).
-fn numbers(rows: &[cyplam_core::files::MetricsRow]) -> Vec<(u64, f64, f64, f64, f64)> {
+fn numbers(rows: &[cyplam_core::metrics_csv::MetricsRow]) -> Vec<(u64, f64, f64, f64, f64)> {
     rows.iter().map(|r| (r.iteration, r.train_loss, r.train_accuracy20, r.validation_loss, r.validation_accuracy20)).collect()
 }
 
-fn curve(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::files::MetricsRow> {
+fn curve(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::metrics_csv::MetricsRow> {
     cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap()
 }
 
@@ -54,7 +54,7 @@ fn promotions(env: &Env, sweep: &str, decided: u32) -> Vec<Vec<String>> {
     (0..decided)
         .map(|k| {
             let p = cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).rung_decision(k);
-            let d: cyplam_core::halving::RungDecision = cyplam_core::files::read_json(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let d: cyplam_core::halving::decision::RungDecision = cyplam_core::files::read_json(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             d.promoted.iter().map(|&m| format!("Model-00{m}")).collect()
         })
         .collect()
@@ -97,9 +97,9 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     let (n1, n2) = (real[0].len(), real[1].len());
     assert_eq!(n1, 4, "{real:?}");
     assert_eq!(n2, 3, "{real:?}");
-    let d0: cyplam_core::halving::RungDecision = cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(0)).unwrap();
+    let d0: cyplam_core::halving::decision::RungDecision = cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(0)).unwrap();
     assert_eq!((d0.noise, d0.margin, d0.cap, d0.ties.len()), (None, None, Some(4), 1), "{d0:?}");
-    let d1: cyplam_core::halving::RungDecision = cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(1)).unwrap();
+    let d1: cyplam_core::halving::decision::RungDecision = cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(1)).unwrap();
     // Rung 1 ends at the third snapshot: 4 models x 1 point, too few to measure the jitter, so
     // up to the cap go on there too.
     assert_eq!((d1.noise, d1.cap, d1.promoted.len()), (None, Some(3), 3), "{d1:?}");
@@ -223,7 +223,7 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
     let t0 = Instant::now();
     let promoted0 = loop {
         let p = cyplam_core::layout::SweepDir::new(env.runs().join("hvs")).rung_decision(0);
-        if let Ok(d) = cyplam_core::files::read_json::<cyplam_core::halving::RungDecision>(&p) {
+        if let Ok(d) = cyplam_core::files::read_json::<cyplam_core::halving::decision::RungDecision>(&p) {
             break d.promoted;
         }
         assert!(t0.elapsed() < Duration::from_secs(300), "rung 0 was never decided");
@@ -246,7 +246,7 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
     let t1 = Instant::now();
     let winner = loop {
         let p = cyplam_core::layout::SweepDir::new(env.runs().join("hvs")).rung_decision(1);
-        if let Ok(d) = cyplam_core::files::read_json::<cyplam_core::halving::RungDecision>(&p) {
+        if let Ok(d) = cyplam_core::files::read_json::<cyplam_core::halving::decision::RungDecision>(&p) {
             break format!("Model-00{}", d.promoted[0]);
         }
         assert!(t1.elapsed() < Duration::from_secs(300), "rung 1 was never decided");
@@ -310,7 +310,7 @@ fn a_worker_killed_mid_rung_is_resumed_not_pruned_and_the_decisions_are_the_unin
     let sweep = cyplam_core::layout::SweepDir::new(env.runs().join("hvk"));
     let t0 = Instant::now();
     let promoted0 = loop {
-        if let Ok(d) = cyplam_core::files::read_json::<cyplam_core::halving::RungDecision>(&sweep.rung_decision(0)) {
+        if let Ok(d) = cyplam_core::files::read_json::<cyplam_core::halving::decision::RungDecision>(&sweep.rung_decision(0)) {
             break d.promoted;
         }
         assert!(t0.elapsed() < Duration::from_secs(120), "rung 0 was never decided");
@@ -347,7 +347,7 @@ fn a_worker_killed_mid_rung_is_resumed_not_pruned_and_the_decisions_are_the_unin
     }
 }
 
-fn curve_opt(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::files::MetricsRow> {
+fn curve_opt(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::metrics_csv::MetricsRow> {
     cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap_or_default()
 }
 

@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use cyplam_core::files::{write_json_atomic, MetricsRow, ModelResult, ResultStatus, FORMAT_VERSION, METRICS_HEADER};
+use cyplam_core::files::{write_json_atomic, ModelResult, ResultStatus, FORMAT_VERSION};
+use cyplam_core::metrics_csv::{MetricsRow, METRICS_HEADER};
 use std::time::Instant;
 
 /// Three architectures x two activations x two regularizations: 12 models, so that every figure
@@ -62,7 +63,7 @@ fn write_model(f: &cyplam::sweep::Frozen, index: usize, rows: &[MetricsRow], sta
     }
     std::fs::write(md.metrics(), text).unwrap();
     if let Some(status) = status {
-        let best = cyplam_core::files::best_row(rows);
+        let best = cyplam_core::metrics_csv::best_row(rows);
         let last = rows.last().unwrap();
         let result = ModelResult {
             format: FORMAT_VERSION,

@@ -81,12 +81,12 @@ fn queued(job: &str) -> Vec<(usize, String, String)> {
         .collect()
 }
 
-fn rows(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::files::MetricsRow> {
+fn rows(env: &Env, sweep: &str, model: &str) -> Vec<cyplam_core::metrics_csv::MetricsRow> {
     cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap_or_default()
 }
 
 /// A row's numbers (its time differs between runs).
-fn numbers(rows: &[cyplam_core::files::MetricsRow]) -> Vec<(u64, f64, f64, f64, f64)> {
+fn numbers(rows: &[cyplam_core::metrics_csv::MetricsRow]) -> Vec<(u64, f64, f64, f64, f64)> {
     rows.iter().map(|r| (r.iteration, r.train_loss, r.train_accuracy20, r.validation_loss, r.validation_accuracy20)).collect()
 }
 
@@ -167,7 +167,7 @@ fn a_sweep_spreads_over_the_nodes_and_a_node_lost_mid_training_costs_only_the_wo
     let _back = BringBack;
     let o = Command::new(dev_cluster("node")).args(["kill", &lost]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let before: Vec<Vec<cyplam_core::files::MetricsRow>> = ["Model-002", "Model-003"].iter().map(|m| rows(&env, "lost", m)).collect();
+    let before: Vec<Vec<cyplam_core::metrics_csv::MetricsRow>> = ["Model-002", "Model-003"].iter().map(|m| rows(&env, "lost", m)).collect();
     let killed_at = Instant::now();
 
     // Slurm marks the node down and requeues the task; status says so while it waits or runs.

@@ -143,7 +143,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
         let db = cyplam::db::Db::open(&env.db()).await.unwrap();
         let id = db.sweep_id("split").await.unwrap().unwrap();
         let subs = db.submissions(id).await.unwrap();
-        cyplam::state::model_states(&f, &subs, Some(&fake)).await.unwrap()
+        cyplam::state::SweepView::read(&f, subs, Some(&fake)).await.unwrap().states
     });
     let states: Vec<&str> = st.iter().map(|m| m.state.as_str()).collect();
     assert_eq!(states, vec!["running", "pending", "pending", "failed", "pending"]);

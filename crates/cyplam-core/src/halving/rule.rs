@@ -1,0 +1,218 @@
+//! The promotion rule: which models of a rung go on, from their curves up to the rung's end
+//! alone (docs/halving.md, "The decision rule"). The one function the workers, `cyplam run`, the
+//! check of a decision file and the replay of recorded curves all call.
+
+use crate::curve::jitter;
+use crate::halving::settings::{Halving, Promotion};
+use crate::metrics_csv::{best_row, MetricsRow};
+
+/// Models ranked by score (the best validation Accuracy20% so far; a model without a finite one
+/// last), best first, ties by model index.
+pub fn rank(scores: &[(usize, Option<f64>)]) -> Vec<usize> {
+    let mut order: Vec<&(usize, Option<f64>)> = scores.iter().collect();
+    order.sort_by(|a, b| match (a.1.filter(|v| v.is_finite()), b.1.filter(|v| v.is_finite())) {
+        (Some(x), Some(y)) => y.total_cmp(&x).then(a.0.cmp(&b.0)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.0.cmp(&b.0),
+    });
+    order.into_iter().map(|s| s.0).collect()
+}
+
+
+/// One model at the end of a rung, as the rule sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Contender<'a> {
+    pub index: usize,
+    /// Its rows up to the rung's end.
+    pub rows: &'a [MetricsRow],
+    /// The value (position in the axis) of each grid axis for this model; empty if unknown.
+    pub axes: &'a [usize],
+    /// It failed by itself: it cannot go on, whatever its score.
+    pub excluded: bool,
+}
+
+/// How a model went on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WentOn {
+    /// Among the best ceil(n/eta).
+    Rank,
+    /// Within the margin of the last one kept by rank.
+    Tie,
+    /// The best of an axis value none of whose models went on, within the axis margin.
+    Axis,
+}
+
+/// A rung's decision by the rule, from its contenders alone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Verdict {
+    /// ceil(candidates / eta): how many go on by rank.
+    pub kept: usize,
+    /// At most how many go on.
+    pub cap: usize,
+    /// The rung's jitter ([`jitter`]), when measured.
+    pub noise: Option<f64>,
+    /// How far below the cutoff a model still counts as tied (`noise` x the jitter); `None` with
+    /// the noise rule where the jitter could not be measured (every model counts as tied).
+    pub margin: Option<f64>,
+    /// The score of the last model kept by rank.
+    pub cutoff: Option<f64>,
+    /// The models that go on, in model order, with how each did.
+    pub promoted: Vec<(usize, WentOn)>,
+}
+
+impl Verdict {
+    pub fn promoted_models(&self) -> Vec<usize> {
+        self.promoted.iter().map(|p| p.0).collect()
+    }
+
+    pub fn count(&self, how: WentOn) -> usize {
+        self.promoted.iter().filter(|p| p.1 == how).count()
+    }
+
+    /// "3 by rank and 2 within noise of the cutoff (0.011)".
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} by rank", self.count(WentOn::Rank));
+        let (ties, axis) = (self.count(WentOn::Tie), self.count(WentOn::Axis));
+        let margin = match self.margin {
+            Some(m) => format!("{m:.4}"),
+            None => "noise not measurable yet".into(),
+        };
+        if ties > 0 {
+            s += &format!(" and {ties} within noise of the cutoff ({margin})");
+        }
+        if axis > 0 {
+            s += &format!(" and {axis} to keep an axis value");
+        }
+        s
+    }
+}
+
+/// The rung's decision among `contenders` (every model that trained in it, in model order) by
+/// `h`'s promotion rule. The one function the workers, `cyplam run`, the check of a decision file
+/// and the replay of recorded curves all call: the same rows give the same decision.
+pub fn promote_rung(h: &Halving, contenders: &[Contender]) -> Verdict {
+    let kept = h.kept(contenders.len());
+    let cap = h.max_kept(contenders.len());
+    let eligible: Vec<&Contender> = contenders.iter().filter(|c| !c.excluded).collect();
+    let score = |c: &Contender| best_row(c.rows).map(|r| r.validation_accuracy20);
+    let scores: Vec<(usize, Option<f64>)> = eligible.iter().map(|c| (c.index, score(c))).collect();
+    let ranked = rank(&scores);
+    let score_of = |m: usize| scores.iter().find(|s| s.0 == m).and_then(|s| s.1).filter(|v| v.is_finite());
+    let mut promoted: Vec<(usize, WentOn)> = ranked.iter().take(kept).map(|&m| (m, WentOn::Rank)).collect();
+    let cutoff = promoted.last().and_then(|p| score_of(p.0));
+    let noise = jitter(eligible.iter().map(|c| c.rows));
+    let mut margin = None;
+    if let (Promotion::Noise { noise: factor, axes, .. }, Some(cut)) = (h.promotion, cutoff) {
+        margin = noise.map(|j| factor * j);
+        let within = |m: usize, times: f64| match (score_of(m), margin) {
+            (Some(s), Some(g)) => s >= cut - g * times,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        for &m in ranked.iter().skip(kept) {
+            if promoted.len() >= cap || !within(m, 1.0) {
+                break;
+            }
+            promoted.push((m, WentOn::Tie));
+        }
+        if axes > 0.0 {
+            let n_axes = eligible.iter().map(|c| c.axes.len()).max().unwrap_or(0);
+            for a in 0..n_axes {
+                let mut values: Vec<usize> = eligible.iter().filter_map(|c| c.axes.get(a).copied()).collect();
+                values.sort_unstable();
+                values.dedup();
+                for v in values {
+                    if promoted.len() >= cap {
+                        break;
+                    }
+                    let has = |m: usize| eligible.iter().any(|c| c.index == m && c.axes.get(a) == Some(&v));
+                    if promoted.iter().any(|p| has(p.0)) {
+                        continue;
+                    }
+                    if let Some(&best) = ranked.iter().find(|&&m| has(m)) {
+                        if within(best, axes) {
+                            promoted.push((best, WentOn::Axis));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    promoted.sort_unstable_by_key(|p| p.0);
+    Verdict { kept, cap, noise, margin, cutoff, promoted }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curve::test_curve as curve;
+
+    #[test]
+    fn ranking_keeps_the_best_and_breaks_ties_by_index() {
+        let s = [(0, Some(0.5)), (1, Some(0.7)), (2, Some(0.7)), (3, None), (4, Some(f64::NAN)), (5, Some(0.6))];
+        assert_eq!(rank(&s), vec![1, 2, 5, 0, 3, 4], "no score is last; ties among them by index");
+        // The rank rule through promote_rung: the first ceil(n/eta), in model order.
+        let rank_rule = Halving::with(2, 2, Promotion::Rank).unwrap();
+        let curves: Vec<Vec<MetricsRow>> = [0.5, 0.7, 0.7, 0.6].iter().map(|&a| curve(&[a])).collect();
+        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false }).collect();
+        let v = promote_rung(&rank_rule, &c);
+        assert_eq!((v.promoted_models(), v.kept, v.cap, v.margin), (vec![1, 2], 2, 2, None));
+    }
+
+    /// A curve of `n` snapshots around `level` with a fixed +-`jit` alternation (jitter ~ `jit`).
+    fn noisy(level: f64, jit: f64, n: usize) -> Vec<MetricsRow> {
+        curve(&(0..n).map(|i| level + if i % 2 == 0 { jit } else { -jit }).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_noise_rule_promotes_ties_within_the_noise_not_clear_losers_and_holds_its_cap() {
+        // 9 models, eta 3: 3 by rank. Jitter: each snapshot is +-0.01 around its level, so a
+        // snapshot sits 0.02 from its neighbours' mean: jitter 1.4826 x 0.02 / sqrt(1.5) = 0.0242.
+        let levels = [0.80, 0.79, 0.78, 0.775, 0.70, 0.60, 0.50, 0.40, 0.30];
+        let curves: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| noisy(l, 0.01, 8)).collect();
+        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false }).collect();
+        let h = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
+        let v = promote_rung(&h, &c);
+        let j = v.noise.expect("measured");
+        assert!((j - 1.4826 * 0.02 / 1.5f64.sqrt()).abs() < 1e-12, "{j}");
+        assert_eq!(v.cutoff, Some(0.79), "the third best's best snapshot (0.78 + 0.01)");
+        // Model 3 (best 0.785) is 0.005 below the cutoff, inside the margin: it goes on as a tie;
+        // model 4 (0.71) is 0.08 below: a clear loser.
+        assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (2, WentOn::Rank), (3, WentOn::Tie)]);
+        assert_eq!(v.summary(), format!("3 by rank and 1 within noise of the cutoff ({:.4})", j));
+        // A wider margin would take more, but never past the cap: ceil(2 x 3) = 6.
+        let wide = Halving::with(3, 2, Promotion::noise(100.0, 2.0, 0.0).unwrap()).unwrap();
+        let v = promote_rung(&wide, &c);
+        assert_eq!((v.promoted_models(), v.cap), (vec![0, 1, 2, 3, 4, 5], 6));
+        // Too few snapshots to measure the jitter: none can be told apart, the best up to the cap go on.
+        let short: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| curve(&[l])).collect();
+        let cs: Vec<Contender> = short.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false }).collect();
+        let v = promote_rung(&h, &cs);
+        assert_eq!((v.noise, v.margin, v.promoted_models()), (None, None, vec![0, 1, 2, 3, 4, 5]));
+        // An excluded model never goes on, whatever its score.
+        let mut cx = c.clone();
+        cx[0].excluded = true;
+        assert!(!promote_rung(&h, &cx).promoted_models().contains(&0));
+        // The same rows give the same decision.
+        assert_eq!(promote_rung(&h, &c), promote_rung(&h, &c));
+    }
+
+    #[test]
+    fn the_axis_rule_keeps_a_value_that_lost_by_less_than_its_margin() {
+        // Two values of one axis; value 1's best (model 4) is 0.03 below the cutoff: outside the
+        // tie margin (1 x jitter 0.024) but inside the axis margin (2 x).
+        let levels = [0.80, 0.79, 0.78, 0.70, 0.76, 0.60];
+        let axes: Vec<Vec<usize>> = vec![vec![0], vec![0], vec![0], vec![0], vec![1], vec![1]];
+        let curves: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| noisy(l, 0.01, 8)).collect();
+        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &axes[i], excluded: false }).collect();
+        let off = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
+        assert_eq!(promote_rung(&off, &c).promoted_models(), vec![0, 1, 2], "model 2 is 0.01 below the cutoff 0.80: a tie");
+        let on = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 2.0).unwrap()).unwrap();
+        let v = promote_rung(&on, &c);
+        assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (2, WentOn::Tie), (4, WentOn::Axis)]);
+    }
+
+}
