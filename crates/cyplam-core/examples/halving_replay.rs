@@ -4,7 +4,7 @@
 //! `bench/halving/replay`; `--help` lists the options.
 
 use cyplam_core::halving::replay::{full, judge, replay_halving, Judgement};
-use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_ETA, DEFAULT_RUNGS};
+use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_RUNGS};
 use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::spec::EarlyStopping;
 use cyplam_core::stopping::replay_early_stopping;
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const HELP: &str = "halving_replay [--sets FILE] [--half tune|report|all] [--eta N] [--rungs N] [--promote noise|rank]
-    [--noise X] [--cap X] [--axes X] [--patience N] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
+    [--noise X] [--cap X] [--axes X] [--curve X] [--patience N] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
 Replays halving and early stopping on every curve set of --sets (default bench/halving/sets.txt) and
 prints, per set, the iterations spent against the full grid, the best model found against the full
 grid's best, and early stopping's savings and worst top-10 loss. --search tries many settings on the
@@ -132,10 +132,11 @@ fn main() {
     let rungs = num(get("--rungs"), DEFAULT_RUNGS as f64) as u32;
     let promote = get("--promote").unwrap_or_else(|| "noise".into());
     let (dn, dc, da) = match Promotion::noise_default() {
-        Promotion::Noise { noise, cap, axes } => (noise, cap, axes),
+        Promotion::Noise { noise, cap, axes, .. } => (noise, cap, axes),
         Promotion::Rank => (0.0, 1.0, 0.0),
     };
     let (noise, cap, axes) = (num(get("--noise"), dn), num(get("--cap"), dc), num(get("--axes"), da));
+    let curve = num(get("--curve"), DEFAULT_CURVE);
     let es = EarlyStopping {
         patience: num(get("--patience"), EarlyStopping::DEFAULT_PATIENCE as f64) as u32,
         noise: num(get("--es-noise"), EarlyStopping::DEFAULT_NOISE),
@@ -153,7 +154,7 @@ fn main() {
     }
     let promotion = match promote.as_str() {
         "rank" => Promotion::Rank,
-        "noise" => Promotion::noise(noise, cap, axes).unwrap_or_else(|e| fail(e.to_string())),
+        "noise" => Promotion::noise(noise, cap, axes).and_then(|p| p.with_curve(curve)).unwrap_or_else(|e| fail(e.to_string())),
         other => fail(format!("--promote {other}: noise or rank")),
     };
     let halving = Halving::with(eta, rungs, promotion).unwrap_or_else(|e| fail(e.to_string()));
@@ -214,7 +215,9 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
     for noise in [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0] {
         for cap in [1.25, 1.5, 2.0] {
             for axes in [0.0, 1.0, 2.0] {
-                promotions.push(Promotion::Noise { noise, cap, axes });
+                for curve in [0.0, 0.5, 1.0, 2.0] {
+                    promotions.push(Promotion::Noise { noise, cap, axes, curve });
+                }
             }
         }
     }

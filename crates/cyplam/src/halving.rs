@@ -305,7 +305,7 @@ mod tests {
             format: 2, sweep: "h".into(), eta: 3, rungs: 3, promotion: H.promotion, rung, kept: candidates.len().div_ceil(3), cap: None,
             noise: None, margin: None, cutoff: None,
             candidates: candidates.iter().map(|&i| Candidate { index: i, model: format!("Model-00{i}"), end_iteration: 10, best_accuracy20: Some(0.5), excluded: None }).collect(),
-            promoted: promoted.to_vec(), ties: Vec::new(), by_axis: Vec::new(), decided_unix: 0,
+            promoted: promoted.to_vec(), ties: Vec::new(), by_axis: Vec::new(), by_curve: Vec::new(), forecast_cutoff: None, decided_unix: 0,
         }
     }
 

@@ -7,7 +7,7 @@ use crate::slurm::{Scheduler, SlurmState, TaskState};
 use crate::sweep::Frozen;
 use anyhow::Result;
 use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus};
-use cyplam_core::halving::decision::{models_in, read_decisions, DecisionError, RungDecision};
+use cyplam_core::halving::decision::{check_pruned, models_in, read_decisions, DecisionError, RungDecision};
 use cyplam_core::packing::Packing;
 use std::path::{Path, PathBuf};
 
@@ -193,6 +193,12 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
         } else {
             None
         };
+        // A `pruned` result is believed only when a decision pruned the model.
+        if let Some(r) = result.as_ref().filter(|r| r.status == ResultStatus::Pruned) {
+            if let Err(why) = check_pruned(&frozen.sweep, m.index, r.rung, decisions) {
+                damage = Some(format!("{}: {why}", md.result().display()));
+            }
+        }
         let slurm = slurm_of[m.index].clone();
         let job = slurm.as_ref().map(|(t, _, _)| format!("{}_{}", t.array_job, t.task));
         let log = slurm.as_ref().map(|(_, l, _)| l.clone()).or_else(|| Some(layout.local_log(&m.name))).filter(|p| p.exists());

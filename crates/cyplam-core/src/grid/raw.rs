@@ -57,6 +57,7 @@ pub(super) struct RawHalving {
     pub noise: Option<Spanned<toml::Value>>,
     pub cap: Option<Spanned<toml::Value>>,
     pub axes: Option<Spanned<toml::Value>>,
+    pub curve: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

@@ -12,8 +12,9 @@ use crate::layout::{ModelDir, SweepDir};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Format of a rung's decision file (2: the promotion rule, the noise, the cutoff and the ties).
-pub const DECISION_FORMAT: u32 = 2;
+/// Format of a rung's decision file (2: the promotion rule, the noise, the cutoff and the ties;
+/// 3: the models that went on by their curve, with their forecasts and the forecast cutoff).
+pub const DECISION_FORMAT: u32 = 3;
 
 /// Where each model's rungs end, for the training set at hand.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +104,13 @@ pub struct RungDecision {
     /// Of `promoted`, those that went on to keep a value of a grid axis.
     #[serde(default)]
     pub by_axis: Vec<usize>,
+    /// Of `promoted`, those that went on by their curve, each with its forecast score at the next
+    /// rung's end.
+    #[serde(default)]
+    pub by_curve: Vec<(usize, f64)>,
+    /// The bar of the curve evidence: the forecast score of the last model kept by forecast.
+    #[serde(default)]
+    pub forecast_cutoff: Option<f64>,
     pub decided_unix: u64,
 }
 
@@ -114,7 +122,17 @@ impl RungDecision {
 
     /// The decision as the rule's verdict (for summaries).
     pub fn verdict(&self) -> Verdict {
-        let how = |m: usize| if self.ties.contains(&m) { WentOn::Tie } else if self.by_axis.contains(&m) { WentOn::Axis } else { WentOn::Rank };
+        let how = |m: usize| {
+            if self.ties.contains(&m) {
+                WentOn::Tie
+            } else if self.by_axis.contains(&m) {
+                WentOn::Axis
+            } else if self.by_curve.iter().any(|c| c.0 == m) {
+                WentOn::Curve
+            } else {
+                WentOn::Rank
+            }
+        };
         Verdict {
             kept: self.kept,
             cap: self.cap.unwrap_or(self.kept),
@@ -122,6 +140,8 @@ impl RungDecision {
             margin: self.margin,
             cutoff: self.cutoff,
             promoted: self.promoted.iter().map(|&m| (m, how(m))).collect(),
+            forecast_cutoff: self.forecast_cutoff,
+            forecasts: self.by_curve.clone(),
         }
     }
 
@@ -225,7 +245,7 @@ impl RungDecision {
             }
             rows_of.push(upto.to_vec());
         }
-        let v = rule_verdict(sweep, &plan.halving, &self.candidates, &rows_of);
+        let v = rule_verdict(sweep, plan, self.rung, &self.candidates, &rows_of);
         let mine = self.verdict();
         if v.promoted_models() != self.promoted {
             return bad(format!("promotes {:?}, but the rule gives {:?} for these scores ({})", self.promoted, v.promoted_models(), v.summary()));
@@ -236,7 +256,8 @@ impl RungDecision {
             (None, None) => true,
             _ => false,
         };
-        if v.promoted != mine.promoted || v.cap != mine.cap || !near(v.noise, self.noise) || !near(v.margin, self.margin) || !near(v.cutoff, self.cutoff) {
+        let same_forecasts = v.forecasts.len() == mine.forecasts.len() && v.forecasts.iter().zip(&mine.forecasts).all(|(a, b)| a.0 == b.0 && near(Some(a.1), Some(b.1)));
+        if v.promoted != mine.promoted || v.cap != mine.cap || !near(v.noise, self.noise) || !near(v.margin, self.margin) || !near(v.cutoff, self.cutoff) || !near(v.forecast_cutoff, self.forecast_cutoff) || !same_forecasts {
             return bad(format!(
                 "says noise {}, margin {}, cutoff {}, {}; the rule gives noise {}, margin {}, cutoff {}, {}",
                 show(self.noise), show(self.margin), show(self.cutoff), mine.summary(), show(v.noise), show(v.margin), show(v.cutoff), v.summary()
@@ -253,14 +274,15 @@ fn show(v: Option<f64>) -> String {
 /// The rule's verdict on `candidates` (each with its rows up to the rung's end, `rows[i]`; none
 /// for an excluded one): what taking a decision writes and what checking one recomputes. The rule
 /// sees the grid's axis values only when it protects axes.
-pub(super) fn rule_verdict(sweep: &SweepFile, h: &Halving, candidates: &[Candidate], rows: &[Vec<MetricsRow>]) -> Verdict {
+pub(super) fn rule_verdict(sweep: &SweepFile, plan: &RungPlan, rung: u32, candidates: &[Candidate], rows: &[Vec<MetricsRow>]) -> Verdict {
+    let h = &plan.halving;
     let protects = matches!(h.promotion, Promotion::Noise { axes, .. } if axes > 0.0);
     let axes: Vec<Vec<usize>> = candidates.iter().map(|c| if protects { sweep.grid.axis_values(c.index) } else { Vec::new() }).collect();
     let contenders: Vec<Contender> = candidates
         .iter()
         .zip(rows)
         .zip(&axes)
-        .map(|((c, rows), axes)| Contender { index: c.index, rows, axes, excluded: c.excluded.is_some() })
+        .map(|((c, rows), axes)| Contender { index: c.index, rows, axes, excluded: c.excluded.is_some(), next_end: plan.end(c.index, rung + 1) })
         .collect();
     promote_rung(h, &contenders)
 }
@@ -313,6 +335,26 @@ pub fn read_decisions(dir: &SweepDir, sweep: &SweepFile) -> Result<Vec<RungDecis
         out.push(d);
     }
     Ok(out)
+}
+
+/// Whether a model's `pruned` result.json (saying it stopped at `rung`) is backed by the decision
+/// that must have pruned it: rung `rung`'s decision lists the model among its candidates and did
+/// not promote it. `Err` says what is missing, and what to do, for a result that was edited or
+/// copied in (issue 33: `status` and `report` believed it).
+pub fn check_pruned(sweep: &SweepFile, model: usize, rung: Option<u32>, decisions: &[RungDecision]) -> Result<(), String> {
+    let why = match rung {
+        None => "it names no rung".to_string(),
+        Some(k) => match decisions.get(k as usize) {
+            None => format!("rung {k} has no decision (halving/rung-{k}.json has not been taken)"),
+            Some(d) if !d.candidates.iter().any(|c| c.index == model) => format!("halving/rung-{k}.json does not list it among the rung's models"),
+            Some(d) if d.promoted.contains(&model) => format!("halving/rung-{k}.json promoted it to rung {}", k + 1),
+            Some(_) => return Ok(()),
+        },
+    };
+    Err(format!(
+        "says pruned, but no decision pruned this model: {why}. Only a rung's decision prunes; remove this result.json, and `cyplam run` again (or `cyplam resubmit {} --failed` on Slurm) resumes the model from its newest snapshot",
+        sweep.name
+    ))
 }
 
 /// The models that train in rung `rung` of a sweep of `n` models by the decisions taken

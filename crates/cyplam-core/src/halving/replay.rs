@@ -64,6 +64,7 @@ pub fn replay_halving_verdicts(h: &Halving, curves: &[Vec<MetricsRow>], axes: &[
                 rows: ends[m].get(k).map(|&e| rows_until(&curves[m], e)).unwrap_or(&[]),
                 axes: axes.get(m).map(|a| a.as_slice()).unwrap_or(&[]),
                 excluded: false,
+                next_end: ends[m].get(k + 1).copied().unwrap_or(0),
             })
             .collect();
         let v = promote_rung(h, &contenders);

@@ -3,6 +3,7 @@
 //! check of a decision file and the replay of recorded curves all call.
 
 use crate::curve::jitter;
+use crate::forecast::{forecast, Forecast};
 use crate::halving::settings::{Halving, Promotion};
 use crate::metrics_csv::{best_row, MetricsRow};
 
@@ -30,6 +31,9 @@ pub struct Contender<'a> {
     pub axes: &'a [usize],
     /// It failed by itself: it cannot go on, whatever its score.
     pub excluded: bool,
+    /// The iteration at which it would end the next rung: where the curve evidence forecasts its
+    /// score.
+    pub next_end: u64,
 }
 
 /// How a model went on.
@@ -42,6 +46,8 @@ pub enum WentOn {
     Tie,
     /// The best of an axis value none of whose models went on, within the axis margin.
     Axis,
+    /// Its curve, extrapolated to the next rung's end, could reach the forecast cutoff.
+    Curve,
 }
 
 /// A rung's decision by the rule, from its contenders alone.
@@ -60,6 +66,13 @@ pub struct Verdict {
     pub cutoff: Option<f64>,
     /// The models that go on, in model order, with how each did.
     pub promoted: Vec<(usize, WentOn)>,
+    /// The curve evidence: the forecast score at the next rung's end of the last model kept by
+    /// forecast (the bar a slow starter's optimistic forecast must reach), when it was used.
+    #[serde(default)]
+    pub forecast_cutoff: Option<f64>,
+    /// The forecast score at the next rung's end of each model that went on by its curve.
+    #[serde(default)]
+    pub forecasts: Vec<(usize, f64)>,
 }
 
 impl Verdict {
@@ -85,6 +98,11 @@ impl Verdict {
         if axis > 0 {
             s += &format!(" and {axis} to keep an axis value");
         }
+        let curve = self.count(WentOn::Curve);
+        if curve > 0 {
+            let bar = self.forecast_cutoff.map(|c| format!(" (forecast cutoff {c:.4})")).unwrap_or_default();
+            s += &format!(" and {curve} by their curve{bar}");
+        }
         s
     }
 }
@@ -104,7 +122,8 @@ pub fn promote_rung(h: &Halving, contenders: &[Contender]) -> Verdict {
     let cutoff = promoted.last().and_then(|p| score_of(p.0));
     let noise = jitter(eligible.iter().map(|c| c.rows));
     let mut margin = None;
-    if let (Promotion::Noise { noise: factor, axes, .. }, Some(cut)) = (h.promotion, cutoff) {
+    let (mut forecast_cutoff, mut forecasts) = (None, Vec::new());
+    if let (Promotion::Noise { noise: factor, axes, curve, .. }, Some(cut)) = (h.promotion, cutoff) {
         margin = noise.map(|j| factor * j);
         let within = |m: usize, times: f64| match (score_of(m), margin) {
             (Some(s), Some(g)) => s >= cut - g * times,
@@ -116,6 +135,11 @@ pub fn promote_rung(h: &Halving, contenders: &[Contender]) -> Verdict {
                 break;
             }
             promoted.push((m, WentOn::Tie));
+        }
+        // After the ties (measured: before them, the curve evidence took the ties' places under
+        // the cap and found the best on fewer sets, docs/halving.md).
+        if curve > 0.0 {
+            (forecast_cutoff, forecasts) = by_curve(&eligible, kept, cap, curve, &mut promoted);
         }
         if axes > 0.0 {
             let n_axes = eligible.iter().map(|c| c.axes.len()).max().unwrap_or(0);
@@ -141,7 +165,39 @@ pub fn promote_rung(h: &Halving, contenders: &[Contender]) -> Verdict {
         }
     }
     promoted.sort_unstable_by_key(|p| p.0);
-    Verdict { kept, cap, noise, margin, cutoff, promoted }
+    Verdict { kept, cap, noise, margin, cutoff, promoted, forecast_cutoff, forecasts }
+}
+
+/// A contender's curve up to the rung's end extrapolated to its next rung's end ([`forecast`]).
+pub fn forecast_of(c: &Contender) -> Option<Forecast> {
+    let points: Vec<(f64, f64)> = c.rows.iter().filter(|r| r.is_finite()).map(|r| (r.iteration as f64, r.validation_accuracy20)).collect();
+    forecast(&points, c.next_end as f64)
+}
+
+/// The curve evidence: each eligible model's forecast at its next rung's end; the bar is the
+/// `kept`-th best forecast (what ranking on forecasts would keep). Models not yet promoted whose
+/// optimistic forecast (`predicted + curve x uncertainty`) reaches the bar go on, best bound
+/// first (ties by index), until the cap. Returns the bar and the promoted models' forecasts.
+fn by_curve(eligible: &[&Contender], kept: usize, cap: usize, curve: f64, promoted: &mut Vec<(usize, WentOn)>) -> (Option<f64>, Vec<(usize, f64)>) {
+    let fc: Vec<(usize, Forecast)> = eligible.iter().filter_map(|c| forecast_of(c).map(|f| (c.index, f))).collect();
+    let mut predicted: Vec<f64> = fc.iter().map(|f| f.1.predicted).collect();
+    predicted.sort_by(|a, b| b.total_cmp(a));
+    let Some(&bar) = predicted.get(kept.saturating_sub(1)) else { return (None, Vec::new()) };
+    let bound = |f: &Forecast| f.predicted + curve * (f.upper - f.predicted);
+    let mut order: Vec<&(usize, Forecast)> = fc.iter().collect();
+    order.sort_by(|a, b| bound(&b.1).total_cmp(&bound(&a.1)).then(a.0.cmp(&b.0)));
+    let mut out = Vec::new();
+    for (m, f) in order {
+        if promoted.len() >= cap || bound(f) < bar {
+            break;
+        }
+        if !promoted.iter().any(|p| p.0 == *m) {
+            promoted.push((*m, WentOn::Curve));
+            out.push((*m, f.predicted));
+        }
+    }
+    out.sort_unstable_by_key(|f| f.0);
+    (Some(bar), out)
 }
 
 
@@ -157,7 +213,7 @@ mod tests {
         // The rank rule through promote_rung: the first ceil(n/eta), in model order.
         let rank_rule = Halving::with(2, 2, Promotion::Rank).unwrap();
         let curves: Vec<Vec<MetricsRow>> = [0.5, 0.7, 0.7, 0.6].iter().map(|&a| curve(&[a])).collect();
-        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false }).collect();
+        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 0 }).collect();
         let v = promote_rung(&rank_rule, &c);
         assert_eq!((v.promoted_models(), v.kept, v.cap, v.margin), (vec![1, 2], 2, 2, None));
     }
@@ -173,7 +229,7 @@ mod tests {
         // snapshot sits 0.02 from its neighbours' mean: jitter 1.4826 x 0.02 / sqrt(1.5) = 0.0242.
         let levels = [0.80, 0.79, 0.78, 0.775, 0.70, 0.60, 0.50, 0.40, 0.30];
         let curves: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| noisy(l, 0.01, 8)).collect();
-        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false }).collect();
+        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 0 }).collect();
         let h = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
         let v = promote_rung(&h, &c);
         let j = v.noise.expect("measured");
@@ -189,7 +245,7 @@ mod tests {
         assert_eq!((v.promoted_models(), v.cap), (vec![0, 1, 2, 3, 4, 5], 6));
         // Too few snapshots to measure the jitter: none can be told apart, the best up to the cap go on.
         let short: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| curve(&[l])).collect();
-        let cs: Vec<Contender> = short.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false }).collect();
+        let cs: Vec<Contender> = short.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 0 }).collect();
         let v = promote_rung(&h, &cs);
         assert_eq!((v.noise, v.margin, v.promoted_models()), (None, None, vec![0, 1, 2, 3, 4, 5]));
         // An excluded model never goes on, whatever its score.
@@ -207,7 +263,7 @@ mod tests {
         let levels = [0.80, 0.79, 0.78, 0.70, 0.76, 0.60];
         let axes: Vec<Vec<usize>> = vec![vec![0], vec![0], vec![0], vec![0], vec![1], vec![1]];
         let curves: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| noisy(l, 0.01, 8)).collect();
-        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &axes[i], excluded: false }).collect();
+        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &axes[i], excluded: false, next_end: 0 }).collect();
         let off = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
         assert_eq!(promote_rung(&off, &c).promoted_models(), vec![0, 1, 2], "model 2 is 0.01 below the cutoff 0.80: a tie");
         let on = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 2.0).unwrap()).unwrap();
@@ -215,4 +271,34 @@ mod tests {
         assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (2, WentOn::Tie), (4, WentOn::Axis)]);
     }
 
+
+    /// Issue 32: the curve evidence on hand-made curves. Rank keeps the 2 best of 6 (eta 3); a
+    /// slow starter, behind now but still rising fast, goes on by its curve; a flat model just
+    /// behind the cutoff does not; the cap holds; the same rows give the same verdict.
+    #[test]
+    fn the_curve_evidence_takes_a_slow_riser_not_a_flat_loser_and_holds_the_cap() {
+        let flat = |level: f64| (0..8).map(|i| level + if i % 2 == 0 { 0.004 } else { -0.004 }).collect::<Vec<f64>>();
+        // Rising as 0.95 - 0.8 x^-0.6 over iterations 10..80: 0.15 at the first snapshot, 0.66 at the last.
+        let riser: Vec<f64> = (1..=8).map(|i| 0.95 - 0.8 * (i as f64).powf(-0.6)).collect();
+        let acc = [flat(0.80), flat(0.78), flat(0.70), riser, flat(0.69), flat(0.40)];
+        let curves: Vec<Vec<MetricsRow>> = acc.iter().map(|a| curve(a)).collect();
+        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 320 }).collect();
+        let off = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
+        assert_eq!(promote_rung(&off, &c).promoted_models(), vec![0, 1], "without the curve evidence the riser (best 0.66) is pruned");
+        let on = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap().with_curve(1.0).unwrap()).unwrap();
+        let v = promote_rung(&on, &c);
+        assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (3, WentOn::Curve)], "{v:?}");
+        let (m, predicted) = v.forecasts[0];
+        assert!(m == 3 && predicted > 0.78, "the riser's forecast at iteration 320 ({predicted}) passes the flat models' level");
+        assert!(v.forecast_cutoff.is_some_and(|bar| bar <= predicted + 0.05), "{v:?}");
+        assert!(v.summary().contains("1 by their curve"), "{}", v.summary());
+        // Model 2 (flat at 0.70) and model 4 (flat at 0.69) are behind and flat: they stop.
+        assert!(!v.promoted_models().contains(&2) && !v.promoted_models().contains(&4));
+        // The cap holds: cap x1 keeps the 2 by rank only.
+        let capped = Halving::with(3, 2, Promotion::noise(1.0, 1.0, 0.0).unwrap().with_curve(1.0).unwrap()).unwrap();
+        assert_eq!(promote_rung(&capped, &c).promoted_models(), vec![0, 1]);
+        // Deterministic: the same rows, the same verdict, bit for bit.
+        assert_eq!(promote_rung(&on, &c), v);
+        assert!(Promotion::noise(1.0, 2.0, 0.0).unwrap().with_curve(-1.0).is_err() && Promotion::Rank.with_curve(1.0).is_err());
+    }
 }

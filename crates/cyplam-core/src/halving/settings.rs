@@ -24,7 +24,18 @@ pub enum Promotion {
     /// whose models went on, its best model if within `axes` times that margin; at most
     /// ceil(`cap` x ceil(n/eta)) models in all. Where the jitter cannot be measured (too few
     /// snapshots yet), no two models can be told apart: the best up to the cap go on.
-    Noise { noise: f64, cap: f64, axes: f64 },
+    ///
+    /// `curve` (0: off): then every model whose curve, extrapolated to the next rung's end
+    /// (`forecast`), could reach the score the last model kept by forecast would have there, within
+    /// `curve` times the forecast's own uncertainty, goes on too (a slow starter), still under the
+    /// cap.
+    Noise {
+        noise: f64,
+        cap: f64,
+        axes: f64,
+        #[serde(default)]
+        curve: f64,
+    },
 }
 
 /// The defaults of `[halving]` (chosen by bench/halving on curve sets it did not report on; see
@@ -34,6 +45,7 @@ pub const DEFAULT_RUNGS: u32 = 3;
 pub const DEFAULT_NOISE: f64 = 1.0;
 pub const DEFAULT_CAP: f64 = 1.25;
 pub const DEFAULT_AXES: f64 = 0.0;
+pub const DEFAULT_CURVE: f64 = 0.0;
 
 impl Promotion {
     pub fn rank() -> Promotion {
@@ -42,7 +54,7 @@ impl Promotion {
 
     /// The default rule.
     pub fn noise_default() -> Promotion {
-        Promotion::Noise { noise: DEFAULT_NOISE, cap: DEFAULT_CAP, axes: DEFAULT_AXES }
+        Promotion::Noise { noise: DEFAULT_NOISE, cap: DEFAULT_CAP, axes: DEFAULT_AXES, curve: DEFAULT_CURVE }
     }
 
     /// Checked: factors finite, `noise` and `axes` >= 0, `cap` >= 1.
@@ -56,7 +68,19 @@ impl Promotion {
         if !(axes.is_finite() && axes >= 0.0 && axes <= 100.0) {
             return Err(HalvingError::Axes(axes));
         }
-        Ok(Promotion::Noise { noise, cap, axes })
+        Ok(Promotion::Noise { noise, cap, axes, curve: DEFAULT_CURVE })
+    }
+
+    /// The noise rule with the curve evidence at factor `curve` (0: off), checked: 0 to 100.
+    pub fn with_curve(self, curve: f64) -> Result<Promotion, HalvingError> {
+        if !(curve.is_finite() && (0.0..=100.0).contains(&curve)) {
+            return Err(HalvingError::Curve(curve));
+        }
+        match self {
+            Promotion::Noise { noise, cap, axes, .. } => Ok(Promotion::Noise { noise, cap, axes, curve }),
+            Promotion::Rank if curve == 0.0 => Ok(Promotion::Rank),
+            Promotion::Rank => Err(HalvingError::CurveRank),
+        }
     }
 
     /// At most how many of `n` models go on when `kept` would by rank alone.
@@ -70,12 +94,20 @@ impl Promotion {
         }
     }
 
-    /// A short description ("noise x2, cap x2").
+    /// A short description ("ties within 1 x noise, cap x1.25").
     pub fn describe(&self) -> String {
         match *self {
             Promotion::Rank => "by rank".into(),
-            Promotion::Noise { noise, cap, axes } if axes > 0.0 => format!("ties within {noise} x noise, axes {axes}, cap x{cap}"),
-            Promotion::Noise { noise, cap, .. } => format!("ties within {noise} x noise, cap x{cap}"),
+            Promotion::Noise { noise, cap, axes, curve } => {
+                let mut s = format!("ties within {noise} x noise");
+                if axes > 0.0 {
+                    s += &format!(", axes {axes}");
+                }
+                if curve > 0.0 {
+                    s += &format!(", curves within {curve} x their uncertainty");
+                }
+                s + &format!(", cap x{cap}")
+            }
         }
     }
 }
@@ -93,6 +125,10 @@ pub enum HalvingError {
     Cap(f64),
     #[error("axes {0}: give a number from 0 to 100 (0: off)")]
     Axes(f64),
+    #[error("curve {0}: give a number from 0 to 100 (models whose forecast comes within curve x its uncertainty of the cutoff go on; 0: off)")]
+    Curve(f64),
+    #[error("curve applies to promote = \"noise\" only")]
+    CurveRank,
 }
 
 impl Halving {

@@ -118,7 +118,7 @@ impl Rungs<'_> {
             out.push(Candidate { index: m, model: spec.name.clone(), end_iteration: end, best_accuracy20: best_until(&rows, end), excluded: None });
             rows_of.push(rows_until(&rows, end).to_vec());
         }
-        let v = rule_verdict(sweep, &plan.halving, &out, &rows_of);
+        let v = rule_verdict(sweep, plan, rung, &out, &rows_of);
         let of = |how: WentOn| v.promoted.iter().filter(|p| p.1 == how).map(|p| p.0).collect::<Vec<_>>();
         Ok(RungDecision {
             format: DECISION_FORMAT,
@@ -134,6 +134,8 @@ impl Rungs<'_> {
             cutoff: v.cutoff,
             ties: of(WentOn::Tie),
             by_axis: of(WentOn::Axis),
+        by_curve: v.forecasts.clone(),
+        forecast_cutoff: v.forecast_cutoff,
             promoted: v.promoted_models(),
             candidates: out,
             decided_unix: now_unix(),

@@ -8,7 +8,7 @@ use crate::report::{self, html, print_curve, print_ranking, whatif};
 use crate::slurm::Scheduler;
 use anyhow::{bail, Result};
 use cyplam_core::spec::EarlyStopping;
-use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
+use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -51,6 +51,11 @@ pub struct ReportArgs {
     /// --what-if: the noise rule's cap: at most this many times ceil(n/eta) go on; a list replays each.
     #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_CAP], requires = "what_if", allow_negative_numbers = true)]
     pub cap: Vec<f64>,
+    /// --what-if: the noise rule's curve evidence: models whose curve, extrapolated to the next
+    /// rung's end, comes within this many times its uncertainty of the forecast cutoff go on
+    /// (0: off); a list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_CURVE], requires = "what_if", allow_negative_numbers = true)]
+    pub curve: Vec<f64>,
     /// --what-if: early stopping's patience, in snapshots without improvement; a list replays each.
     #[arg(long, value_delimiter = ',', default_values_t = [EarlyStopping::DEFAULT_PATIENCE], requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
     pub patience: Vec<u32>,
@@ -80,8 +85,10 @@ impl ReportArgs {
                             "noise" => {
                                 for &noise in &self.noise {
                                     for &cap in &self.cap {
-                                        let p = Promotion::noise(noise, cap, DEFAULT_AXES).map_err(|e| anyhow::anyhow!("--noise/--cap: {e}"))?;
-                                        halvings.push(Halving::with(eta, rungs, p)?);
+                                        for &curve in &self.curve {
+                                            let p = Promotion::noise(noise, cap, DEFAULT_AXES).and_then(|p| p.with_curve(curve)).map_err(|e| anyhow::anyhow!("--noise/--cap/--curve: {e}"))?;
+                                            halvings.push(Halving::with(eta, rungs, p)?);
+                                        }
                                     }
                                 }
                             }

@@ -4,7 +4,8 @@
 
 use super::{locked, Db, RecordedStatus};
 use anyhow::{Context, Result};
-use cyplam_core::files::{read_json, read_metrics, ModelResult, SweepFile};
+use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus, SweepFile};
+use cyplam_core::halving::decision::{check_pruned, read_decisions, RungDecision};
 use cyplam_core::layout::{ModelDir, SweepDir};
 use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::spec::ModelSpec;
@@ -27,6 +28,8 @@ impl Db {
             .await?
             .into_iter()
             .collect();
+        // The rungs' decisions, which a `pruned` result.json must be backed by.
+        let decisions = read_decisions(&SweepDir::new(dir), sweep).map_err(|e| format!("the rungs' decisions cannot be read ({e})"));
         let mut tx = self.pool.begin().await.map_err(locked)?;
         let mut n = 0;
         for m in &sweep.grid.models {
@@ -39,7 +42,7 @@ impl Db {
                 continue;
             }
             n += 1;
-            let files = match read_model(&md, m) {
+            let files = match read_model(&md, m, sweep, decisions.as_deref().map_err(String::as_str)) {
                 Ok(f) => f,
                 Err(e) => {
                     // One model's bad file never stops the others: it is recorded as damaged, with
@@ -145,11 +148,14 @@ struct ModelFiles {
 /// Reads and checks one model's files: the metrics rows (each in range, see
 /// `cyplam_core::files::read_metrics`) and result.json, which must be this model's and whose best
 /// must be a row of the metrics file.
-fn read_model(md: &ModelDir, m: &ModelSpec) -> Result<ModelFiles> {
+fn read_model(md: &ModelDir, m: &ModelSpec, sweep: &SweepFile, decisions: Result<&[RungDecision], &str>) -> Result<ModelFiles> {
     let rows = if md.metrics().exists() { Some(read_metrics(&md.metrics())?) } else { None };
     let result = if md.result().exists() { Some(read_json::<ModelResult>(&md.result())?) } else { None };
     if let Some(r) = &result {
         r.check(&md.result(), &m.name, m.index, rows.as_deref()).context("the file was not ingested")?;
+        if r.status == ResultStatus::Pruned {
+            decisions.map_err(str::to_string).and_then(|d| check_pruned(sweep, m.index, r.rung, d)).map_err(|why| anyhow::anyhow!("{}: {why}", md.result().display()))?;
+        }
     }
     Ok(ModelFiles { rows, result })
 }

@@ -149,6 +149,37 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     let again = env.run(&["run", hv.to_str().unwrap()]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stderr(&again).contains("rung 2 of 3: 0 model(s) to train"), "{}", stderr(&again));
+
+    // Issue 33: an edited [halving] under the same sweep name was ignored by run and submit (exit
+    // 0, the frozen plan) while the dry run printed the new one. Now run, submit and the dry run
+    // all refuse it with the difference, and so with [halving] removed.
+    let frozen_text = std::fs::read_to_string(&hv).unwrap();
+    for (edit, want) in [
+        (frozen_text.replace("eta = 3", "eta = 2"), "[halving]: eta 3, 3 rungs, ties within 1 x noise, cap x1.25 -> eta 2, 3 rungs"),
+        (frozen_text.replace("[halving]\neta = 3\nrungs = 3\n", ""), "[halving]: eta 3, 3 rungs, ties within 1 x noise, cap x1.25 -> none (no halving)"),
+    ] {
+        std::fs::write(&hv, &edit).unwrap();
+        for args in [vec!["run", hv.to_str().unwrap()], vec!["submit", hv.to_str().unwrap(), "--dry-run"], vec!["submit", hv.to_str().unwrap()]] {
+            let o = env.run(&args);
+            assert!(!o.status.success(), "{args:?} accepted an edited [halving]:\n{}", String::from_utf8_lossy(&o.stdout));
+            assert!(stderr(&o).contains("already exists") && stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        }
+    }
+    std::fs::write(&hv, &frozen_text).unwrap();
+
+    // Issue 33: a result.json edited to `pruned` was believed by status and report. The winner was
+    // promoted at rung 0; a result saying it was pruned there is shown as damaged, with the reason.
+    let winner = results.iter().find(|r| r.status == cyplam_core::files::ResultStatus::Completed).unwrap().model.clone();
+    let path = env.runs().join("hv9").join("models").join(&winner).join("result.json");
+    let mut forged: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    forged["status"] = Value::from("pruned");
+    forged["rung"] = Value::from(0);
+    std::fs::write(&path, serde_json::to_string(&forged).unwrap()).unwrap();
+    let st = env.ok(&["status", "hv9"]);
+    let line = st.lines().find(|l| l.starts_with(&winner)).unwrap_or_default();
+    assert!(line.contains("damaged") && line.contains("no decision pruned this model: halving/rung-0.json promoted it to rung 1"), "{st}");
+    let report = env.ok(&["report", "hv9", "--format", "json"]);
+    assert!(report.contains("no decision pruned this model"), "{report}");
 }
 
 /// Polls `cyplam status` until every model is completed, pruned or failed.
