@@ -277,7 +277,7 @@ def main():
 
 
 def halving_trace(curves, best_name, whatif_found, eta=3, rungs=4):
-    """Replays halving (as cyplam_core::stopping does) to say where the full grid's best stood."""
+    """Replays halving (as cyplam_core::halving::replay does) to say where the full grid's best stood."""
     any_curve = next(iter(curves.values()))
     iters = [i for i, _, _ in any_curve]
     total = iters[-1]
