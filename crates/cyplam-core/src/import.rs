@@ -1,9 +1,10 @@
 //! Importing recordings kept the way the original lab kept them: one `<track>.npy` per track
 //! (N x 32 x 32, 10-bit counts) and a space-separated `cords.csv` with rows `name power speed`.
 //! Frames are cropped to the central 28 x 28, scaled by 1/1024, the first and last K frames of
-//! each track dropped, and the tracks split into training and validation sets whole.
+//! each track dropped, and the tracks split into training and validation sets whole. Both sets are
+//! written aside and put in place together once complete (`StagedSets`).
 
-use crate::data::{read_npy_header, DataError, Dtype};
+use crate::data::{read_npy_header, DataError, Dtype, OnExisting, StageError, StagedSets};
 use crate::files::write_atomic;
 use ndarray::{Array1, Array2, Array3, ArrayD};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
@@ -31,6 +32,17 @@ pub struct ImportSummary {
     pub validation_tracks: Vec<String>,
     pub train_frames: usize,
     pub validation_frames: usize,
+    /// The sets `out` held before, replaced, described.
+    pub replaced: Vec<String>,
+}
+
+/// Why tracks could not be imported: a source file, or where the set goes.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Output(#[from] StageError),
 }
 
 fn derr(path: &Path, m: impl Into<String>) -> DataError {
@@ -112,7 +124,6 @@ fn read_track(path: &Path, trim: usize) -> Result<Vec<f32>, DataError> {
 }
 
 fn write_set(dir: &Path, tracks: &[(usize, &Track)]) -> Result<usize, DataError> {
-    std::fs::create_dir_all(dir).map_err(|e| derr(dir, e.to_string()))?;
     let n: usize = tracks.iter().map(|(_, t)| t.frames.len() / 784).sum();
     let mut frames = Vec::with_capacity(n * 784);
     let mut labels = Vec::with_capacity(n * 2);
@@ -140,11 +151,13 @@ fn write_set(dir: &Path, tracks: &[(usize, &Track)]) -> Result<usize, DataError>
     Ok(n)
 }
 
-/// Imports the tracks of `dir` into `out/train` and `out/validation`.
-pub fn import_tracks(dir: &Path, out: &Path, opts: &ImportOptions) -> Result<ImportSummary, DataError> {
+/// Imports the tracks of `dir` into `out/train` and `out/validation`; a set already in `out` is
+/// replaced only with [`OnExisting::Replace`], once the new one is complete.
+pub fn import_tracks(dir: &Path, out: &Path, opts: &ImportOptions, on_existing: OnExisting) -> Result<ImportSummary, ImportError> {
+    let mut staged = StagedSets::new(out, on_existing)?;
     let cords = read_cords(&dir.join("cords.csv"))?;
     if cords.len() < 2 {
-        return Err(derr(&dir.join("cords.csv"), "at least 2 tracks are needed to split training and validation by track"));
+        return Err(derr(&dir.join("cords.csv"), "at least 2 tracks are needed to split training and validation by track").into());
     }
     let mut tracks = Vec::new();
     for (name, power, speed) in &cords {
@@ -165,13 +178,14 @@ pub fn import_tracks(dir: &Path, out: &Path, opts: &ImportOptions) -> Result<Imp
     val_idx.sort();
     train_idx.sort();
     let pick = |ix: &[usize]| ix.iter().map(|&i| (i, &tracks[i])).collect::<Vec<_>>();
-    let train_frames = write_set(&out.join("train"), &pick(&train_idx))?;
-    let validation_frames = write_set(&out.join("validation"), &pick(&val_idx))?;
+    let train_frames = write_set(&staged.set_dir("train")?, &pick(&train_idx))?;
+    let validation_frames = write_set(&staged.set_dir("validation")?, &pick(&val_idx))?;
     Ok(ImportSummary {
         train_tracks: train_idx.iter().map(|&i| tracks[i].name.clone()).collect(),
         validation_tracks: val_idx.iter().map(|&i| tracks[i].name.clone()).collect(),
         train_frames,
         validation_frames,
+        replaced: staged.commit()?,
     })
 }
 
@@ -179,21 +193,25 @@ pub fn import_tracks(dir: &Path, out: &Path, opts: &ImportOptions) -> Result<Imp
 mod tests {
     use super::*;
 
-    #[test]
-    fn imports_crops_scales_trims_and_splits_by_track() {
-        let t = tempfile::tempdir().unwrap();
-        let src = t.path().join("lab");
-        std::fs::create_dir_all(&src).unwrap();
+    /// Four tracks of 10 frames in `src`: frame value = 100 * track + frame index, plus the column.
+    fn lab(src: &Path) {
+        std::fs::create_dir_all(src).unwrap();
         let mut cords = String::from("name power speed\n");
         for (k, name) in ["t1", "t2", "t3", "t4"].iter().enumerate() {
-            // Frame value = 100 * track + frame index; pixel (row, col) adds col.
             let a = Array3::<u16>::from_shape_fn((10, 32, 32), |(f, _r, c)| (100 * (k + 1) + f) as u16 + c as u16);
             a.write_npy(std::fs::File::create(src.join(format!("{name}.npy"))).unwrap()).unwrap();
             cords += &format!("{name} {} {}\n", 600 + 100 * k, 4 + k);
         }
         std::fs::write(src.join("cords.csv"), cords).unwrap();
+    }
+
+    #[test]
+    fn imports_crops_scales_trims_and_splits_by_track() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("lab");
+        lab(&src);
         let out = t.path().join("out");
-        let s = import_tracks(&src, &out, &ImportOptions { trim: 2, validation_fraction: 0.25, seed: 1 }).unwrap();
+        let s = import_tracks(&src, &out, &ImportOptions { trim: 2, validation_fraction: 0.25, seed: 1 }, OnExisting::Refuse).unwrap();
         assert_eq!(s.validation_tracks.len(), 1);
         assert_eq!(s.train_tracks.len(), 3);
         assert_eq!((s.train_frames, s.validation_frames), (18, 6));
@@ -209,10 +227,31 @@ mod tests {
     fn bad_cords_are_named() {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("cords.csv"), "a 600 4\nb 700\n").unwrap();
-        let e = import_tracks(t.path(), &t.path().join("o"), &ImportOptions::default()).unwrap_err().to_string();
+        let e = import_tracks(t.path(), &t.path().join("o"), &ImportOptions::default(), OnExisting::Refuse).unwrap_err().to_string();
         assert!(e.contains("cords.csv: line 2: expected `name power speed`, found 2 fields"), "{e}");
         std::fs::write(t.path().join("cords.csv"), "a 600 4\nb 700 5\n").unwrap();
-        let e = import_tracks(t.path(), &t.path().join("o"), &ImportOptions::default()).unwrap_err().to_string();
+        let e = import_tracks(t.path(), &t.path().join("o"), &ImportOptions::default(), OnExisting::Refuse).unwrap_err().to_string();
         assert!(e.contains("a.npy: missing file"), "{e}");
+    }
+
+    #[test]
+    fn an_existing_set_is_replaced_only_when_asked_and_left_whole_by_a_failed_import() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, out) = (t.path().join("lab"), t.path().join("out"));
+        lab(&src);
+        let opts = ImportOptions { trim: 2, validation_fraction: 0.25, seed: 1 };
+        import_tracks(&src, &out, &opts, OnExisting::Refuse).unwrap();
+        let files = |set: &str| ["frames.npy", "labels.npy", "tracks.npy"].map(|f| std::fs::read(out.join(set).join(f)).unwrap());
+        let before = (files("train"), files("validation"));
+        let e = import_tracks(&src, &out, &opts, OnExisting::Refuse).unwrap_err().to_string();
+        assert!(e.ends_with("out: already holds a data set (train (18 frames), validation (6 frames)); give --replace to replace it (the new set is built aside and replaces it only once complete), or another --out"), "{e}");
+        // A track that cannot be read: the previous set stays, every byte.
+        std::fs::write(src.join("t3.npy"), b"not npy").unwrap();
+        assert!(import_tracks(&src, &out, &opts, OnExisting::Replace).is_err());
+        assert!((files("train"), files("validation")) == before, "a failed import changed the set");
+        lab(&src);
+        let s = import_tracks(&src, &out, &ImportOptions { seed: 2, ..opts }, OnExisting::Replace).unwrap();
+        assert_eq!(s.replaced, ["train (18 frames)", "validation (6 frames)"]);
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2, "train and validation, nothing left aside");
     }
 }

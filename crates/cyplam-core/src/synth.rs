@@ -2,7 +2,7 @@
 //! Rosenthal's moving point heat source, with the noise a real coaxial camera sees. They stand in
 //! for the study's recordings (which are not public) so that a sweep can be run end to end.
 //!
-//! `synthesize(out, opts)` writes `out/train/` and `out/validation/`, each holding
+//! `synthesize(out, opts, on_existing)` writes `out/train/` and `out/validation/`, each holding
 //! `frames.npy` (uint16, N x 28 x 28, 10-bit counts), `labels.npy` (float32, N x 2: laser power in
 //! W, process speed in mm/s) and `tracks.npy` (int32, N: recording id). docs/data.md describes the
 //! model; the constants below are its knobs.
@@ -12,6 +12,7 @@
 //! the number of threads and whatever random-number crate versions are around. (Across platforms,
 //! a libm whose `exp`/`ln` differ in the last bit could move a rare pixel by one count.)
 
+use crate::data::{OnExisting, StageError, StagedSets};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::WriteNpyExt;
 use std::f64::consts::PI;
@@ -116,6 +117,8 @@ pub struct SynthSummary {
     pub validation_frames: usize,
     pub train_tracks: usize,
     pub validation_tracks: usize,
+    /// The sets `out` held before, replaced, described.
+    pub replaced: Vec<String>,
 }
 
 /// Why a synthetic data set could not be written.
@@ -123,20 +126,21 @@ pub struct SynthSummary {
 pub enum SynthError {
     #[error("invalid options: {0}")]
     InvalidOptions(String),
-    #[error("{}: cannot create the directory: {source}", path.display())]
-    CreateDir { path: PathBuf, source: std::io::Error },
-    #[error("{}: cannot write: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("{}: cannot write: {source}", path.display())]
-    Encode { path: PathBuf, source: ndarray_npy::WriteNpyError },
-    #[error("{}: cannot move into place as {}: {source}", from.display(), to.display())]
-    Rename { from: PathBuf, to: PathBuf, source: std::io::Error },
+    #[error("{}: cannot write: {error}", path.display())]
+    Write { path: PathBuf, error: std::io::Error },
+    #[error("{}: cannot write: {error}", path.display())]
+    Encode { path: PathBuf, error: ndarray_npy::WriteNpyError },
+    #[error("{}: cannot move into place as {}: {error}", from.display(), to.display())]
+    Rename { from: PathBuf, to: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    Output(#[from] StageError),
 }
 
 /// Writes a synthetic training set to `out/train/` and a validation set, from other recordings,
-/// to `out/validation/`. The same options give byte-identical files. Each file is written under
-/// a temporary name in its directory and renamed into place once complete.
-pub fn synthesize(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthError> {
+/// to `out/validation/`. The same options give byte-identical files. Both sets are written aside
+/// and put in place together once complete ([`StagedSets`]); a set already in `out` is replaced
+/// only with [`OnExisting::Replace`]. The summary says what it replaced.
+pub fn synthesize(out: &Path, opts: &SynthOptions, on_existing: OnExisting) -> Result<SynthSummary, SynthError> {
     if opts.train_frames == 0 || opts.validation_frames == 0 {
         return Err(SynthError::InvalidOptions(format!(
             "a set needs at least one frame (train {}, validation {})",
@@ -151,13 +155,16 @@ pub fn synthesize(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, Synth
     let train = plan_set(opts.train_frames, mix(opts.seed ^ TRAIN_STREAM), 0);
     let first_validation_id = train.tracks as i32;
     let validation = plan_set(opts.validation_frames, mix(opts.seed ^ VALIDATION_STREAM), first_validation_id);
-    write_set(&out.join("train"), &train)?;
-    write_set(&out.join("validation"), &validation)?;
+    let mut staged = StagedSets::new(out, on_existing)?;
+    write_set(&staged.set_dir("train")?, &train)?;
+    write_set(&staged.set_dir("validation")?, &validation)?;
+    let replaced = staged.commit()?;
     Ok(SynthSummary {
         train_frames: train.frames.len(),
         validation_frames: validation.frames.len(),
         train_tracks: train.tracks,
         validation_tracks: validation.tracks,
+        replaced,
     })
 }
 
@@ -448,7 +455,6 @@ fn render_set(plan: &SetPlan) -> Vec<u16> {
 }
 
 fn write_set(dir: &Path, plan: &SetPlan) -> Result<(), SynthError> {
-    std::fs::create_dir_all(dir).map_err(|source| SynthError::CreateDir { path: dir.to_path_buf(), source })?;
     let n = plan.frames.len();
     let tracks = Array1::from_vec(plan.track_ids.clone());
     write_atomically(&dir.join("tracks.npy"), &tracks)?;
@@ -462,14 +468,14 @@ fn write_set(dir: &Path, plan: &SetPlan) -> Result<(), SynthError> {
 
 /// Writes `array` to `path` through the one atomic write ([`crate::files::write_atomic_with`]).
 fn write_atomically<A: WriteNpyExt>(path: &Path, array: &A) -> Result<(), SynthError> {
-    crate::files::write_atomic_with(path, |tmp| write_and_sync(tmp, array), |tmp, source| SynthError::Rename { from: tmp.to_path_buf(), to: path.to_path_buf(), source })
+    crate::files::write_atomic_with(path, |tmp| write_and_sync(tmp, array), |tmp, error| SynthError::Rename { from: tmp.to_path_buf(), to: path.to_path_buf(), error })
 }
 
 fn write_and_sync<A: WriteNpyExt>(path: &Path, array: &A) -> Result<(), SynthError> {
-    let io_err = |source| SynthError::Write { path: path.to_path_buf(), source };
+    let io_err = |error| SynthError::Write { path: path.to_path_buf(), error };
     let file = std::fs::File::create(path).map_err(io_err)?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
-    array.write_npy(&mut writer).map_err(|source| SynthError::Encode { path: path.to_path_buf(), source })?;
+    array.write_npy(&mut writer).map_err(|error| SynthError::Encode { path: path.to_path_buf(), error })?;
     writer.flush().map_err(io_err)?;
     // Synced by the atomic write, before the rename.
     writer.into_inner().map(drop).map_err(|e| io_err(e.into_error()))
@@ -504,9 +510,9 @@ mod tests {
     fn same_seed_same_bytes_other_seed_other_bytes() {
         let t = tempfile::tempdir().unwrap();
         let (a, b, c) = (t.path().join("a"), t.path().join("b"), t.path().join("c"));
-        let sa = synthesize(&a, &small(7)).unwrap();
-        let sb = synthesize(&b, &small(7)).unwrap();
-        synthesize(&c, &small(8)).unwrap();
+        let sa = synthesize(&a, &small(7), OnExisting::Refuse).unwrap();
+        let sb = synthesize(&b, &small(7), OnExisting::Refuse).unwrap();
+        synthesize(&c, &small(8), OnExisting::Refuse).unwrap();
         assert_eq!(sa, sb);
         let (ba, bb, bc) = (bytes(&a), bytes(&b), bytes(&c));
         assert_eq!(ba, bb);
@@ -516,7 +522,7 @@ mod tests {
         }
         // Sizes of one set do not change the other set's content.
         let d = t.path().join("d");
-        synthesize(&d, &SynthOptions { train_frames: 300, ..small(7) }).unwrap();
+        synthesize(&d, &SynthOptions { train_frames: 300, ..small(7) }, OnExisting::Refuse).unwrap();
         let bd = bytes(&d);
         assert_eq!(bd[3], ba[3], "validation frames depend on the training size");
         assert_eq!(bd[4], ba[4]);
@@ -525,7 +531,7 @@ mod tests {
     #[test]
     fn files_have_the_documented_shapes_dtypes_and_ranges() {
         let t = tempfile::tempdir().unwrap();
-        let s = synthesize(t.path(), &small(1)).unwrap();
+        let s = synthesize(t.path(), &small(1), OnExisting::Refuse).unwrap();
         assert_eq!((s.train_frames, s.validation_frames), (700, 1100));
         for (set, n) in [("train", 700), ("validation", 1100)] {
             let dir = t.path().join(set);
@@ -562,7 +568,7 @@ mod tests {
     #[test]
     fn train_and_validation_come_from_disjoint_tracks() {
         let t = tempfile::tempdir().unwrap();
-        let s = synthesize(t.path(), &SynthOptions { train_frames: 3000, validation_frames: 5000, seed: 3 }).unwrap();
+        let s = synthesize(t.path(), &SynthOptions { train_frames: 3000, validation_frames: 5000, seed: 3 }, OnExisting::Refuse).unwrap();
         let ids = |set: &str| -> BTreeSet<i32> { read::<i32, ndarray::Ix1>(&t.path().join(set).join("tracks.npy")).iter().copied().collect() };
         let (train, validation) = (ids("train"), ids("validation"));
         assert_eq!(train.len(), s.train_tracks);
@@ -598,12 +604,27 @@ mod tests {
     #[test]
     fn bad_options_and_unwritable_places_are_named() {
         let t = tempfile::tempdir().unwrap();
-        let e = synthesize(t.path(), &SynthOptions { train_frames: 0, ..small(0) }).unwrap_err();
+        let e = synthesize(t.path(), &SynthOptions { train_frames: 0, ..small(0) }, OnExisting::Refuse).unwrap_err();
         assert!(matches!(e, SynthError::InvalidOptions(_)), "{e}");
         let file = t.path().join("a-file");
         std::fs::write(&file, b"x").unwrap();
-        let e = synthesize(&file, &small(0)).unwrap_err().to_string();
-        assert!(e.contains("a-file/train: cannot create the directory"), "{e}");
+        let e = synthesize(&file, &small(0), OnExisting::Refuse).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: is a file, not a directory; give --out a directory (a new one, or one holding a data set, with --replace)", file.display()));
+    }
+
+    #[test]
+    fn an_existing_set_is_replaced_only_when_asked_and_then_whole() {
+        let t = tempfile::tempdir().unwrap();
+        synthesize(t.path(), &small(1), OnExisting::Refuse).unwrap();
+        let before = bytes(t.path());
+        let e = synthesize(t.path(), &small(2), OnExisting::Refuse).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: already holds a data set (train (700 frames), validation (1100 frames)); give --replace to replace it (the new set is built aside and replaces it only once complete), or another --out", t.path().display()));
+        assert!(bytes(t.path()) == before, "refused: the set is unchanged");
+        let s = synthesize(t.path(), &small(2), OnExisting::Replace).unwrap();
+        assert_eq!(s.replaced, ["train (700 frames)", "validation (1100 frames)"]);
+        let other = t.path().join("other");
+        synthesize(&other, &small(2), OnExisting::Refuse).unwrap();
+        assert!(bytes(t.path()) == bytes(&other), "replaced by the new set, every file");
     }
 
     /// Mean over `n` frames of (mean counts, pixels above 300 counts, rows holding such a pixel).
@@ -698,7 +719,7 @@ mod tests {
     fn default_sizes_timing() {
         let t = tempfile::tempdir().unwrap();
         let start = std::time::Instant::now();
-        let s = synthesize(t.path(), &SynthOptions::default()).unwrap();
+        let s = synthesize(t.path(), &SynthOptions::default(), OnExisting::Refuse).unwrap();
         println!("{s:?} in {:.2} s", start.elapsed().as_secs_f64());
     }
 

@@ -27,6 +27,8 @@ pub enum Error {
     Filter { path: PathBuf, node: String, filter: String },
     #[error("{}: `{node}`: {message}", path.display())]
     Hdf5 { path: PathBuf, node: String, message: String },
+    #[error("{}: `{node}` is {link}, which leads nowhere (a dangling link); give the file that holds the table, or link `/{node}` to the table (PyTables: `remove_node('/{node}')`, then `create_soft_link('/', '{node}', '/TABLE')`)", path.display())]
+    Dangling { path: PathBuf, node: String, link: String },
 }
 
 /// A numeric HDF5 type.
@@ -52,6 +54,9 @@ pub enum FieldType {
     Scalar(Scalar),
     /// An array member: element type and dimensions (e.g. uint8, [32, 32]).
     Array(Scalar, Vec<usize>),
+    /// An array member whose elements are not numbers read here: what they are in words (`bool`,
+    /// `a string`, ...) and the dimensions.
+    ArrayOf(String, Vec<usize>),
     /// Anything else (strings, nested compounds, arrays of those), described in words.
     Other(String),
 }
@@ -60,13 +65,16 @@ impl std::fmt::Display for FieldType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FieldType::Scalar(s) => write!(f, "{s}"),
-            FieldType::Array(s, dims) => {
-                let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
-                write!(f, "{s} of {}", d.join(" x "))
-            }
+            FieldType::Array(s, dims) => write!(f, "{s} of {}", dims_text(dims)),
+            FieldType::ArrayOf(what, dims) => write!(f, "{what} of {}", dims_text(dims)),
             FieldType::Other(w) => f.write_str(w),
         }
     }
+}
+
+/// `32 x 32`.
+fn dims_text(dims: &[usize]) -> String {
+    dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x ")
 }
 
 /// A field of the table, in file order.
@@ -160,6 +168,26 @@ fn scalar(desc: &TypeDescriptor) -> Option<Scalar> {
     })
 }
 
+/// The type of one element: a number read here (half floats included, which HDF5 converts), or
+/// what it is in words (`bool`, `a string`, ...).
+#[allow(unsafe_code)]
+fn element(ty: &Datatype) -> Result<Scalar, String> {
+    if let Some(s) = ty.to_descriptor().ok().as_ref().and_then(scalar) {
+        return Ok(s);
+    }
+    let class = hdf5::h5lock!(hdf5_sys::h5t::H5Tget_class(ty.id()));
+    let size = hdf5::h5lock!(hdf5_sys::h5t::H5Tget_size(ty.id()));
+    let boolean = matches!(ty.to_descriptor(), Ok(TypeDescriptor::Boolean));
+    match class {
+        H5T_class_t::H5T_FLOAT if size == 2 => Ok(Scalar::Float { bytes: 2 }),
+        // PyTables stores numpy's bool as an 8-bit bit field, h5py as an enum FALSE/TRUE.
+        H5T_class_t::H5T_BITFIELD if size == 1 => Err("bool".into()),
+        _ if boolean => Err("bool".into()),
+        H5T_class_t::H5T_FLOAT | H5T_class_t::H5T_INTEGER => Err(format!("{} of {} bits", class_name(class), size * 8)),
+        _ => Err(class_name(class).to_string()),
+    }
+}
+
 fn class_name(class: H5T_class_t) -> &'static str {
     match class {
         H5T_class_t::H5T_INTEGER => "an integer",
@@ -193,14 +221,42 @@ fn describe(ty: &Datatype) -> hdf5::Result<FieldType> {
         let mut dims = vec![0 as hdf5_sys::h5::hsize_t; rank.max(0) as usize];
         hdf5::h5call!(hdf5_sys::h5t::H5Tget_array_dims2(ty.id(), dims.as_mut_ptr()))?;
         let base = own(hdf5::h5lock!(hdf5_sys::h5t::H5Tget_super(ty.id())))?;
-        return Ok(match base.to_descriptor().ok().as_ref().and_then(scalar) {
-            Some(s) => FieldType::Array(s, dims.iter().map(|&d| d as usize).collect()),
-            None => FieldType::Other(format!("an array of {}", class_name(hdf5::h5lock!(hdf5_sys::h5t::H5Tget_class(base.id()))))),
+        let dims = dims.iter().map(|&d| d as usize).collect();
+        return Ok(match element(&base) {
+            Ok(s) => FieldType::Array(s, dims),
+            Err(what) => FieldType::ArrayOf(what, dims),
         });
     }
-    Ok(match ty.to_descriptor().ok().as_ref().and_then(scalar) {
-        Some(s) => FieldType::Scalar(s),
-        None => FieldType::Other(class_name(class).to_string()),
+    Ok(match element(ty) {
+        Ok(s) => FieldType::Scalar(s),
+        Err(what) => FieldType::Other(what),
+    })
+}
+
+/// What `node` (a member of the root) is when it is a soft or an external link: "a soft link to
+/// `/x`", "an external link to `/df` in other.h5"; None for a hard link (a node itself).
+#[allow(unsafe_code)]
+fn link_of(file: &hdf5::File, node: &str) -> Option<String> {
+    let mut kind = None;
+    file.iter_visit_default(|name, info| {
+        if name == node {
+            kind = Some(info.link_type);
+        }
+        Ok(())
+    })
+    .ok()?;
+    let kind = kind.filter(|k| *k != hdf5::LinkType::Hard)?;
+    let cname = CString::new(node).ok()?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: `buf` holds `buf.len()` bytes, the size given; HDF5 writes at most that many.
+    let got = hdf5::h5lock!(hdf5_sys::h5l::H5Lget_val(file.id(), cname.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), hdf5_sys::h5p::H5P_DEFAULT));
+    // A soft link's value is its path; an external link's a flags byte, then the file and the path.
+    let mut parts = buf.get(usize::from(kind != hdf5::LinkType::Soft)..).unwrap_or_default().split(|&b| b == 0).map(|b| String::from_utf8_lossy(b).into_owned());
+    let (first, second) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    Some(match kind {
+        _ if got < 0 => "a link whose target cannot be read".to_string(),
+        hdf5::LinkType::Soft => format!("a soft link to `{first}`"),
+        _ => format!("an external link to `{second}` in {first}"),
     })
 }
 
@@ -219,6 +275,11 @@ impl Table {
         let ds = match file.dataset(node) {
             Ok(ds) => ds,
             Err(_) => {
+                if let Some(link) = link_of(&file, node) {
+                    if file.group(node).is_err() {
+                        return Err(Error::Dangling { path: path.to_path_buf(), node: node.to_string(), link });
+                    }
+                }
                 let what = match file.group(node).and_then(|g| g.member_names()) {
                     Ok(m) => format!("a group holding {} (pandas `to_hdf` writes such a group; save with PyTables, or pandas `format=\"table\"` then read `/df/table`)",
                         if m.is_empty() { "nothing".into() } else { m.join(", ") }),

@@ -17,7 +17,7 @@ pub fn data_dir() -> PathBuf {
     ONCE.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("cyplam-worker-it-data-{}", std::process::id()));
         let opts = cyplam_core::synth::SynthOptions { train_frames: 2000, validation_frames: 1500, seed: 7 };
-        cyplam_core::synth::synthesize(&dir, &opts).expect("synthetic data");
+        cyplam_core::synth::synthesize(&dir, &opts, cyplam_core::data::OnExisting::Replace).expect("synthetic data");
         dir
     })
     .clone()

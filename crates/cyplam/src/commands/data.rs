@@ -6,7 +6,8 @@ use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use std::path::PathBuf;
+use cyplam_core::data::OnExisting;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum DataCommand {
@@ -20,6 +21,10 @@ pub enum DataCommand {
         validation_frames: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Replace the data set OUT already holds (the new set is built aside and replaces it only
+        /// once complete; without this flag an existing set is refused).
+        #[arg(long)]
+        replace: bool,
     },
     /// Import `<track>.npy` files and `cords.csv` (name power speed) from DIR.
     ImportTracks {
@@ -34,6 +39,10 @@ pub enum DataCommand {
         validation_fraction: f64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Replace the data set OUT already holds (the new set is built aside and replaces it only
+        /// once complete; without this flag an existing set is refused).
+        #[arg(long)]
+        replace: bool,
     },
     /// Import the lab's ConvLMD data set (HDF5): DIR holding train_pow_speed.hdf5 and
     /// test_pow_speed.hdf5, or --train FILE --validation FILE.
@@ -49,6 +58,10 @@ pub enum DataCommand {
         /// The validation file (default DIR/test_pow_speed.hdf5).
         #[arg(long, requires = "train")]
         validation: Option<PathBuf>,
+        /// Replace the data set OUT already holds (the new set is built aside and replaces it only
+        /// once complete; without this flag an existing set is refused).
+        #[arg(long)]
+        replace: bool,
     },
     /// What a data set holds: frames, labels, tracks, train/validation overlap; --html for a page
     /// with histograms and sample frames of every track.
@@ -75,42 +88,45 @@ pub enum ShowFormat {
 impl DataCommand {
     pub async fn run<S: Scheduler>(&self, _ctx: &Ctx<'_, S>) -> Result<()> {
         match self.clone() {
-            DataCommand::Synth { out, train_frames, validation_frames, seed } => {
+            DataCommand::Synth { out, train_frames, validation_frames, seed, replace } => {
                 let t = std::time::Instant::now();
                 let opts = cyplam_core::synth::SynthOptions { train_frames, validation_frames, seed };
-                let s = cyplam_core::synth::synthesize(&out, &opts)?;
+                let s = cyplam_core::synth::synthesize(&out, &opts, on_existing(replace))?;
                 println!(
                     "wrote {} training frames ({} tracks) to {} and {} validation frames ({} tracks) to {} in {:.1}s",
                     s.train_frames, s.train_tracks, out.join("train").display(),
                     s.validation_frames, s.validation_tracks, out.join("validation").display(),
                     t.elapsed().as_secs_f64()
                 );
+                print_replaced(&out, &s.replaced);
             }
-            DataCommand::ImportTracks { dir, out, trim, validation_fraction, seed } => {
+            DataCommand::ImportTracks { dir, out, trim, validation_fraction, seed, replace } => {
                 if !(validation_fraction > 0.0 && validation_fraction < 1.0) {
                     anyhow::bail!("--validation-fraction {validation_fraction} must be between 0 and 1");
                 }
                 let opts = cyplam_core::import::ImportOptions { trim, validation_fraction, seed };
-                let s = cyplam_core::import::import_tracks(&dir, &out, &opts)?;
+                let s = cyplam_core::import::import_tracks(&dir, &out, &opts, on_existing(replace))?;
                 println!(
                     "training: {} frames from {} tracks ({}); validation: {} frames from {} tracks ({})",
                     s.train_frames, s.train_tracks.len(), s.train_tracks.join(" "),
                     s.validation_frames, s.validation_tracks.len(), s.validation_tracks.join(" ")
                 );
+                print_replaced(&out, &s.replaced);
             }
-            DataCommand::ImportConvlmd { dir, out, train, validation } => {
+            DataCommand::ImportConvlmd { dir, out, train, validation, replace } => {
                 let (train, validation) = match (dir, train, validation) {
                     (_, Some(t), Some(v)) => (t, v),
                     (Some(d), _, _) => cyplam_core::convlmd::files_in(&d)?,
                     _ => anyhow::bail!("give DIR, or --train FILE and --validation FILE"),
                 };
                 let t = std::time::Instant::now();
-                let s = cyplam_core::convlmd::import(&train, &validation, &out)?;
+                let s = cyplam_core::convlmd::import(&train, &validation, &out, on_existing(replace))?;
                 for (name, set) in [("training", &s.train), ("validation", &s.validation)] {
                     println!("{name}: {} frames ({}, cropped to 28 x 28) from {} recordings of {} -> {}",
                         set.frames, set.image, set.tracks.len(), set.source.display(), set.dir.display());
                 }
                 println!("input scale recorded: x1/255 (dataset.json), used by grids that do not set data.input_scale; {:.1}s", t.elapsed().as_secs_f64());
+                print_replaced(&out, &s.replaced);
                 for w in &s.warnings {
                     eprintln!("warning: {w}");
                 }
@@ -130,6 +146,21 @@ impl DataCommand {
             }
         }
         Ok(())
+    }
+}
+
+fn on_existing(replace: bool) -> OnExisting {
+    if replace {
+        OnExisting::Replace
+    } else {
+        OnExisting::Refuse
+    }
+}
+
+/// What `--replace` replaced, if anything.
+fn print_replaced(out: &Path, replaced: &[String]) {
+    if !replaced.is_empty() {
+        println!("replaced the previous set in {}: {}", out.display(), replaced.join(", "));
     }
 }
 

@@ -63,13 +63,13 @@ fn convlmd_files_import_with_every_frame_label_and_track_kept() {
     let env = Env::new();
     let d = env.dir.path();
     // The layouts PyTables may hold: uint8 frames with float64 labels (as published), uint16 and
-    // float frames, integer and narrow float labels, unsigned and float ids, compressed tables,
+    // float frames, integer and narrow float labels (float16 too), unsigned and float ids, compressed tables,
     // frames already cropped to 28 x 28. Sizes not a multiple of the importer's chunk.
     let cases = [
         ("u8", json!({"image_dtype": "uint8"}), json!({"image_dtype": "uint8", "seed": 2, "first_id": 100})),
         ("u16", json!({"image_dtype": "uint16", "power_dtype": "int32", "velocity_dtype": "float32", "id_dtype": "uint16"}),
             json!({"image_dtype": "uint16", "power_dtype": "int16", "velocity_dtype": "int8", "id_dtype": "uint32", "seed": 3, "first_id": 50})),
-        ("f32", json!({"image_dtype": "float32", "complib": "zlib", "id_dtype": "int32"}),
+        ("f32", json!({"image_dtype": "float32", "complib": "zlib", "id_dtype": "int32", "velocity_dtype": "float16"}),
             json!({"image_dtype": "float32", "complib": "zlib", "id_dtype": "float64", "seed": 4, "first_id": 9})),
         ("f64-28", json!({"image_dtype": "float64", "side": 28, "power_dtype": "float32"}),
             json!({"image_dtype": "float64", "side": 28, "id_dtype": "int8", "seed": 5, "first_id": 20})),
@@ -128,10 +128,19 @@ fn each_bad_convlmd_input_is_named() {
         ("half-id", json!({"id_dtype": "float64", "bad": {"field": "id_recording", "row": 11, "value": 2.5}}), "row 11: id_recording 2.5 is not an integer recording id".into()),
         ("empty", json!({}), "the table `/df` holds no rows".into()),
         ("blosc", json!({"complib": "blosc"}), "`df` is compressed with blosc (a compressor PyTables registers itself), which this HDF5 library cannot decode; re-save it with zlib (PyTables: `ptrepack --complib=zlib".into()),
+        ("dangling", json!({"node_kind": "soft-dangling"}), "`df` is a soft link to `/missing`, which leads nowhere (a dangling link); give the file that holds the table, or link `/df` to the table".into()),
+        ("dangling-external", json!({"node_kind": "external-dangling"}), "`df` is an external link to `/df` in gone.h5, which leads nowhere (a dangling link)".into()),
+        ("f16-frames", json!({"image_dtype": "float16"}), "field `image` holds float16 of 32 x 32; valid: frames of uint8, uint16, float32 or float64; convert the column (numpy: `image.astype('float32')`) and write the table again".into()),
+        ("bool-frames", json!({"image_dtype": "bool"}), "field `image` holds bool of 32 x 32; valid: frames of uint8, uint16, float32 or float64".into()),
+        ("huge-id", json!({"id_dtype": "uint64", "bad": {"field": "id_recording", "row": 5, "value": u64::MAX}}), "row 5: id_recording 18446744073709551615 is beyond int64, the type recording ids are kept in (largest 9223372036854775807); number the recordings within int64".into()),
+        ("float-id-2^53", json!({"id_dtype": "float64", "bad": {"field": "id_recording", "row": 6, "value": 1e16}}), "row 6: id_recording 1e16 is beyond 2^53 (9007199254740992)".into()),
+        ("huge-power", bad("power", 8, json!(1e300)), "row 8: power is 1e300, beyond float32, the type labels are stored in (largest 3.4028235e38); correct row 8 of the file".into()),
+        ("tiny-velocity", bad("velocity", 9, json!(1e-50)), "row 9: velocity is 1e-50, nearer 0 than float32, the type labels are stored in, holds (smallest 1e-45): it would be stored as 0".into()),
     ];
     let mut specs: Vec<Value> = cases.iter().map(|(n, extra, _)| spec(&f(n), if *n == "empty" { 0 } else { 3000 }, extra.clone())).collect();
     specs.push(spec(&f("good"), 1000, json!({})));
     specs.push(spec(&f("good-too"), 600, json!({"first_id": 1, "seed": 9})));
+    specs.push(spec(&f("blank"), 300, json!({"first_id": 50, "image_fill": 0})));
     pytables(&specs);
     let out = d.join("out");
     let import_to = |train: &Path, val: &Path, out: &Path| env.run(&["data", "import-convlmd", "--train", train.to_str().unwrap(), "--validation", val.to_str().unwrap(), "--out", out.to_str().unwrap()]);
@@ -144,11 +153,8 @@ fn each_bad_convlmd_input_is_named() {
             let e = stderr(&o);
             assert!(!o.status.success(), "{name}: imported");
             assert!(e.contains(&format!("{}: ", f(name).display())) && e.contains(want.as_str()), "{name}: expected {want:?} in:\n{e}");
-            // Layouts are checked before anything is written; a bad row leaves no file of its set.
-            assert!(!o_dir.join(if k == 0 { "train" } else { "validation" }).join("frames.npy").exists(), "{name}: a set was written");
-            if !want.starts_with("row ") {
-                assert!(!o_dir.exists(), "{name}: nothing is written for a bad layout");
-            }
+            // Layouts are checked before anything is written; a bad row leaves nothing either.
+            assert!(!o_dir.exists(), "{name}: a failed import leaves nothing");
         }
     }
     // Files that are not there, or not HDF5.
@@ -163,11 +169,96 @@ fn each_bad_convlmd_input_is_named() {
     assert!(stderr(&o).contains("gone.hdf5: missing file"), "{}", stderr(&o));
     let o = import(&f("good"), &f("good"));
     assert!(stderr(&o).contains("the training and the validation file are the same file"), "{}", stderr(&o));
+    // A file given as the directory; a directory given as the training file, or standing where
+    // the directory form expects one; a file given as --out.
+    let o = env.run(&["data", "import-convlmd", f("good").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(stderr(&o).contains(&format!("{}: is a file, not a directory; give the folder holding train_pow_speed.hdf5 and test_pow_speed.hdf5, or the two files as --train FILE --validation FILE", f("good").display())), "{}", stderr(&o));
+    let o = import(&d.join("half"), &f("good"));
+    assert!(stderr(&o).contains(&format!("{}: is a directory, not the ConvLMD training file; give the file in it: --train {} (with --validation FILE)",
+        d.join("half").display(), d.join("half/train_pow_speed.hdf5").display())), "{}", stderr(&o));
+    std::fs::create_dir_all(d.join("half/test_pow_speed.hdf5")).unwrap();
+    let o = env.run(&["data", "import-convlmd", d.join("half").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(stderr(&o).contains("half/test_pow_speed.hdf5: is a directory, not the ConvLMD validation file; give the HDF5 file itself: --validation FILE (with --train FILE)"), "{}", stderr(&o));
+    let o = import_to(&f("good"), &f("good-too"), &d.join("text.hdf5"));
+    let e = stderr(&o);
+    assert!(e.contains(&format!("{}: is a file, not a directory; give --out a directory", d.join("text.hdf5").display())) && !e.contains("os error"), "{e}");
+    assert_eq!(std::fs::read_to_string(d.join("text.hdf5")).unwrap(), "not hdf5", "the file given as --out is left alone");
+
+    // Blank frames are said to be blank, not "already scaled".
+    let o = import_to(&f("good"), &f("blank"), &d.join("blank-out"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("warning: {}: every pixel of every frame is 0: the frames hold no image", f("blank").display())), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("already scaled"), "{}", stderr(&o));
 
     // A recording in both sets is a warning, not an error.
     let o = import(&f("good"), &f("good-too"));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("warning: 1 recording(s) are in both the training and the validation set (id_recording 1); the study's sets share no experiment"), "{}", stderr(&o));
+}
+
+/// The SHA-256 of every file under `dir` (hidden ones too), by its path inside `dir`.
+fn checksums(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    use sha2::{Digest, Sha256};
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let sum = Sha256::digest(std::fs::read(&p).unwrap());
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), sum.iter().map(|b| format!("{b:02x}")).collect());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_failed_import_over_a_set_leaves_it_byte_identical_and_replacing_needs_saying_so() {
+    let env = Env::new();
+    let d = env.dir.path();
+    std::fs::create_dir_all(d.join("lab")).unwrap();
+    std::fs::create_dir_all(d.join("lab2")).unwrap();
+    std::fs::create_dir_all(d.join("lab3")).unwrap();
+    // A first export; a second whose training file is sound and whose validation file has a bad
+    // label far down (the training set is written in full before it is met).
+    pytables(&[
+        spec(&d.join("lab/train_pow_speed.hdf5"), 1500, json!({})),
+        spec(&d.join("lab/test_pow_speed.hdf5"), 600, json!({"first_id": 10, "seed": 2})),
+        spec(&d.join("lab2/train_pow_speed.hdf5"), 2000, json!({"seed": 5, "expected": d.join("want2/train")})),
+        spec(&d.join("lab2/test_pow_speed.hdf5"), 900, json!({"first_id": 20, "seed": 6, "bad": {"field": "power", "row": 850, "value": -1}})),
+        spec(&d.join("lab3/test_pow_speed.hdf5"), 900, json!({"first_id": 20, "seed": 6, "expected": d.join("want2/validation")})),
+    ]);
+    let out = d.join("convlmd");
+    let s = |dir: &str| d.join(dir).to_str().unwrap().to_string();
+    env.ok(&["data", "import-convlmd", &s("lab"), "--out", out.to_str().unwrap()]);
+    let before = checksums(&out);
+    assert_eq!(before.len(), 8, "two sets of frames, labels, tracks and dataset.json: {before:?}");
+
+    // Again, without the flag: refused, naming it and what is there.
+    let o = env.run(&["data", "import-convlmd", &s("lab2"), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains(&format!("{}: already holds a data set (train (1500 frames, from ConvLMD {}), validation (600 frames, from ConvLMD {})); give --replace to replace it",
+        out.display(), d.join("lab/train_pow_speed.hdf5").display(), d.join("lab/test_pow_speed.hdf5").display())), "{}", stderr(&o));
+    assert_eq!(checksums(&out), before);
+
+    // With the flag, from the export with a bad label: the error, and the previous set as it was.
+    let o = env.run(&["data", "import-convlmd", &s("lab2"), "--out", out.to_str().unwrap(), "--replace"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("test_pow_speed.hdf5: row 850: power is -1; labels must be finite and > 0"), "{}", stderr(&o));
+    assert_eq!(checksums(&out), before, "a failed import changed the previous set");
+
+    // Fixed, it replaces the set whole and says what it replaced.
+    std::fs::copy(d.join("lab3/test_pow_speed.hdf5"), d.join("lab2/test_pow_speed.hdf5")).unwrap();
+    let said = env.ok(&["data", "import-convlmd", &s("lab2"), "--out", out.to_str().unwrap(), "--replace"]);
+    assert!(said.contains(&format!("replaced the previous set in {}: train (1500 frames, from ConvLMD {}), validation (600 frames",
+        out.display(), d.join("lab/train_pow_speed.hdf5").display())), "{said}");
+    for set in ["train", "validation"] {
+        assert_same_set(&out.join(set), &d.join("want2").join(set));
+    }
+    assert_eq!(checksums(&out).len(), 8, "nothing left aside");
 }
 
 /// Debian's Chromium, or CYPLAM_CHROMIUM (as the report's test finds it).

@@ -8,8 +8,10 @@ bench/convlmd-memory.
 
 Keys (all but path and rows optional): image_dtype (uint8), side (32), power_dtype, velocity_dtype
 and id_dtype (float64, float64, int64), first_id (0), frames_per_track (500), seed (1), node
-("df"), node_kind ("table", "group" or "array"), drop (a field left out), complib (None, "zlib"),
-bad ({"row": R, "field": F, "value": V}: one value replaced), expected (a directory), chunk.
+("df"), node_kind ("table", "group", "array", "soft-dangling": a soft link to /missing, or
+"external-dangling": an external link to gone.h5:/df), drop (a field left out), complib (None,
+"zlib"), image_fill (every pixel this value), bad ({"row": R, "field": F, "value": V}: one value
+replaced), expected (a directory), chunk.
 """
 
 import json
@@ -48,6 +50,14 @@ def write(spec):
         h5.create_array("/", node, np.zeros((3, 3)))
         h5.close()
         return
+    if kind == "soft-dangling":
+        h5.create_soft_link("/", node, "/missing")
+        h5.close()
+        return
+    if kind == "external-dangling":
+        h5.create_external_link("/", node, "gone.h5:/df")
+        h5.close()
+        return
     filters = tables.Filters(complevel=5, complib=spec["complib"]) if spec.get("complib") else None
     table = h5.create_table("/", node, description=dtype, filters=filters, expectedrows=rows)
 
@@ -76,6 +86,8 @@ def write(spec):
             img = rng.integers(0, 1024, (n, side, side), dtype=np.uint16)
         else:
             img = (rng.random((n, side, side)) * 255).astype(image_dtype)
+        if "image_fill" in spec:
+            img = np.full((n, side, side), spec["image_fill"], image_dtype)
         t = r // per_track
         values = {"image": img, "power": track_power[t], "velocity": track_speed[t], "id_recording": first_id + t}
         bad = spec.get("bad")
@@ -86,7 +98,9 @@ def write(spec):
                 values["image"] = values["image"].copy()
                 values["image"][bad["row"] - start, 5, 7] = v
             else:
-                values[bad["field"]] = np.array(values[bad["field"]], dtype=np.float64)
+                # An integer into an integer field keeps the field's type (uint64 beyond int64).
+                keep = isinstance(v, int) and np.issubdtype(dtype[bad["field"]], np.integer)
+                values[bad["field"]] = np.array(values[bad["field"]], dtype=dtype[bad["field"]] if keep else np.float64)
                 values[bad["field"]][bad["row"] - start] = v
         for name in dtype.names:
             block[name] = values[name]
