@@ -11,6 +11,7 @@ pub mod data_page;
 pub mod db;
 pub mod doctor;
 pub mod halving;
+pub mod launch;
 pub mod output;
 pub mod plot;
 pub mod report;

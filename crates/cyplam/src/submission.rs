@@ -148,7 +148,9 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stag
     }
     let layout = frozen.layout();
     let stamp = cyplam_core::files::now_unix();
-    crate::output::create_dir(&layout.submit_dir())?;
+    // submit/ for the scripts, and logs/ for the jobs' output: Slurm fails a job whose --output
+    // directory is missing before its script runs, leaving no log to say why.
+    frozen.ensure_dirs()?;
     let mut previous: Vec<String> = Vec::new();
     let mut k = 0;
     for st in stages {

@@ -24,6 +24,19 @@ impl Frozen {
     pub fn model_dir(&self, name: &str) -> ModelDir {
         self.layout().model(name)
     }
+    /// Creates the sweep's models/, logs/ and submit/ directories, or makes again those removed
+    /// since (the workers' logs go to logs/; a model's files are made in models/ by its worker).
+    pub fn ensure_dirs(&self) -> Result<()> {
+        make_dirs(&self.layout())
+    }
+}
+
+/// The directories of a sweep: models/, logs/, submit/ (those there are kept).
+fn make_dirs(sd: &SweepDir) -> Result<()> {
+    for d in [sd.models_dir(), sd.logs_dir(), sd.submit_dir()] {
+        crate::output::create_dir(&d)?;
+    }
+    Ok(())
 }
 
 /// A grid file read and checked, with its data headers, before anything is written.
@@ -267,9 +280,7 @@ pub fn freeze_grid(runs: &Path, grid_path: &Path, file: GridFile) -> Result<Froz
     }
     let dir = runs.join(&grid.name);
     let sd = SweepDir::new(&dir);
-    for d in [sd.models_dir(), sd.logs_dir(), sd.submit_dir()] {
-        crate::output::create_dir(&d)?;
-    }
+    make_dirs(&sd)?;
     std::fs::copy(grid_path, sd.grid_copy()).with_context(|| format!("copying {} into {}", grid_path.display(), dir.display()))?;
     let sweep = SweepFile {
         format: FORMAT_VERSION,
