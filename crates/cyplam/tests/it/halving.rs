@@ -176,10 +176,11 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     forged["rung"] = Value::from(0);
     std::fs::write(&path, serde_json::to_string(&forged).unwrap()).unwrap();
     let st = env.ok(&["status", "hv9"]);
-    let line = st.lines().find(|l| l.starts_with(&winner)).unwrap_or_default();
-    assert!(line.contains("damaged") && line.contains("no decision pruned this model: halving/rung-0.json promoted it to rung 1"), "{st}");
-    let report = env.ok(&["report", "hv9", "--format", "json"]);
-    assert!(report.contains("no decision pruned this model"), "{report}");
+    let line = st.lines().find(|l| l.contains(&winner)).unwrap_or_default();
+    assert!(line.contains("damaged") && st.contains("no decision pruned this model: halving/rung-0.json promoted it to rung 1"), "{st}");
+    let report = env.json(&["report", "hv9", "--format", "json"]);
+    let row = report.as_array().and_then(|rows| rows.iter().find(|r| r["name"] == winner.as_str())).cloned().unwrap_or_default();
+    assert_eq!(row["status"], "damaged", "{report}");
 }
 
 /// Polls `cyplam status` until every model is completed, pruned or failed.
