@@ -171,6 +171,14 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
     let sweep = sweep_dir.load()
         .with_context(|| format!("{} is not a cyplam sweep directory (no readable sweep.json); pass --sweep DIR", sweep_root.display()))?;
     let names: Vec<String> = sweep.grid.models.iter().map(|m| m.name.clone()).collect();
+    // A halving sweep's model trains rung by rung: without --rung it would train past its rung's
+    // end, ahead of the decision (issue 33: it did, without a word).
+    if let (Some(h), None) = (sweep.grid.halving, args.rung) {
+        bail!(
+            "sweep {} has a [halving] table (eta {}, {} rungs): give --rung K (0 to {}) to train a model in rung K, to that rung's end; the sbatch scripts and `cyplam run` do. Without --rung the model would train past its rung's end, ahead of the rung's decision",
+            sweep.name, h.eta, h.rungs, h.rungs - 1
+        );
+    }
     let rung = match args.rung {
         Some(k) => Some(crate::rung::models_of_rung(&sweep_dir, &sweep, k)?),
         None => None,

@@ -154,6 +154,25 @@ fn check_values(path: &Path, g: &Grid) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a halving plan whose rungs would end at the same snapshot for a model (rungs end on
+/// snapshots, so more rungs than its snapshots can tell apart): the later rung would train
+/// nothing and decide again on the same rows (issue 33: it was accepted without a word). Says how
+/// many rungs its snapshots allow, and how many snapshots its rungs need.
+fn check_rungs(path: &Path, model: &str, h: Halving, iterations: u64, snapshots: u32) -> Result<()> {
+    let distinct = |h: Halving, s: u32| (1..h.rungs).all(|k| h.rung_end(iterations, s, k - 1) < h.rung_end(iterations, s, k));
+    if distinct(h, snapshots) {
+        return Ok(());
+    }
+    let k = (1..h.rungs).find(|&k| h.rung_end(iterations, snapshots, k - 1) >= h.rung_end(iterations, snapshots, k)).unwrap_or(1);
+    let most = (1..h.rungs).rev().find(|&r| distinct(Halving { rungs: r, ..h }, snapshots)).unwrap_or(1);
+    let cap = u32::try_from(iterations).unwrap_or(u32::MAX);
+    let need = (snapshots..=cap.min(snapshots.saturating_add(1_000_000))).find(|&s| distinct(h, s)).map(|s| format!(", or snapshots = {s} or more")).unwrap_or_default();
+    bail!(
+        "{}: {model}: [halving] rungs = {} with eta {}: rungs {} and {k} both end at iteration {} ({snapshots} snapshots of {iterations} iterations), so rung {k} would train nothing; give rungs = {most} or fewer{need}",
+        path.display(), h.rungs, h.eta, k - 1, h.rung_end(iterations, snapshots, k)
+    )
+}
+
 /// Refuses, before anything is submitted, what a worker could only fail on or overrun: a batch
 /// larger than the training set, more snapshots than iterations, a model whose memory need is
 /// more than its share of `[slurm] mem` (or, without it, [`memory::DEFAULT_LIMIT_BYTES`]). From
@@ -171,6 +190,9 @@ fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) ->
         let iterations = m.length.iterations(train_frames, m.batch_size as u64);
         if m.snapshots as u64 > iterations {
             bail!("{}: {}: snapshots {} is more than the {iterations} iterations it trains; valid: 1 to {iterations}", path.display(), m.name, m.snapshots);
+        }
+        if let Some(h) = g.halving {
+            check_rungs(path, &m.name, h, iterations, m.snapshots)?;
         }
         let need = memory::need(m, train_frames, val_frames);
         if need.total() > limit {
@@ -340,4 +362,30 @@ pub fn archive_result(md: &ModelDir) -> Result<()> {
         std::fs::rename(md.result(), &dest).with_context(|| format!("moving {} aside", md.result().display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 33: rungs that end at the same snapshot were accepted without a word.
+    #[test]
+    fn rungs_that_end_at_the_same_snapshot_are_refused_with_what_would_do() {
+        let h = Halving::new(4, 4).unwrap();
+        // 4 snapshots of 800 iterations (every 200): rung targets 13, 50, 200, 800 all round up
+        // to the first snapshot for rungs 0 to 2.
+        let e = check_rungs(Path::new("g.toml"), "Model-000", h, 800, 4).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "g.toml: Model-000: [halving] rungs = 4 with eta 4: rungs 0 and 1 both end at iteration 200 (4 snapshots of 800 iterations), so rung 1 would train nothing; give rungs = 2 or fewer, or snapshots = 17 or more"
+        );
+        // What it says works: 2 rungs, or 17 snapshots (and more), where 16 still does not.
+        assert!(check_rungs(Path::new("g.toml"), "Model-000", Halving::new(4, 2).unwrap(), 800, 4).is_ok());
+        for s in [17, 18, 20, 50, 800] {
+            assert!(check_rungs(Path::new("g.toml"), "Model-000", h, 800, s).is_ok(), "{s} snapshots");
+        }
+        assert!(check_rungs(Path::new("g.toml"), "Model-000", h, 800, 16).is_err());
+        // One rung is always fine.
+        assert!(check_rungs(Path::new("g.toml"), "Model-000", Halving::new(4, 1).unwrap(), 10, 1).is_ok());
+    }
 }

@@ -177,6 +177,22 @@ fn a_second_worker_on_the_same_model_is_refused() {
     assert_eq!(first.wait().unwrap().code(), Some(EXIT_PREEMPTED));
 }
 
+/// Issue 33: a worker started on a halving sweep without --rung trained past its rung's end,
+/// ahead of the decision, without a word. It is refused, saying what to give, and trains nothing.
+#[test]
+fn a_halving_sweep_without_rung_is_refused_and_nothing_trains() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, _) = make_sweep(t.path(), "halved", &format!("[halving]\neta = 2\nrungs = 2\n{TINY}"));
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sweep halved has a [halving] table (eta 2, 2 rungs): give --rung K (0 to 1)"), "{}", stderr(&out));
+    assert!(!model_dir(&dir, "Model-000").metrics().exists(), "nothing was trained");
+    // With --rung 0 it trains to rung 0's end (iteration 120 of 240), and stops there.
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0", "--rung", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_metrics(&model_dir(&dir, "Model-000").metrics()).unwrap().last().map(|r| r.iteration), Some(120));
+}
+
 #[test]
 fn a_diverging_model_fails_with_its_reason() {
     let t = tempfile::tempdir().unwrap();
