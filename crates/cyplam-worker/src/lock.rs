@@ -25,9 +25,21 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    /// "host H, pid P, Slurm job J": who holds the lock.
+    /// "host H, pid P, Slurm job J on node N": who holds the lock.
     fn owner(&self) -> String {
-        format!("host {}, pid {}{}", self.host, self.pid, self.slurm_job.as_deref().map(|j| format!(", Slurm job {j}")).unwrap_or_default())
+        let job = match (&self.slurm_job, self.node()) {
+            (Some(j), Some(n)) => format!(", Slurm job {j} on node {n}"),
+            (Some(j), None) => format!(", Slurm job {j}"),
+            (None, _) => String::new(),
+        };
+        format!("host {}, pid {}{job}", self.host, self.pid)
+    }
+    /// How to stop the holder: its Slurm job, or its process on its host.
+    fn stop_command(&self) -> String {
+        match &self.slurm_job {
+            Some(j) => format!("`scancel {j}`"),
+            None => format!("`kill {}` on {}", self.pid, self.host),
+        }
     }
     /// The Slurm node the owner ran on, if the lock says.
     fn node(&self) -> Option<&str> {
@@ -54,12 +66,15 @@ impl Drop for ModelLock {
 pub enum LockError {
     #[error("{path}: the model is being trained by another worker ({}, since {}s ago); not starting a second one",
         .holder.owner(), .holder.age(), path = .path.display())]
-    Held { path: PathBuf, holder: LockInfo },
+    Held { path: PathBuf, holder: Box<LockInfo> },
+    /// A live holder kept the lock for as long as [`acquire_waiting`] waits.
+    #[error("{path}: still held by {} after waiting {} for it (held for {}s); it runs and has not let go: run again once it has, \
+        or stop it ({}) if it hangs", .holder.owner(), span(*.waited), .holder.age(), .holder.stop_command(), path = .path.display())]
+    WaitedOut { path: PathBuf, holder: Box<LockInfo>, waited: Duration },
     /// The owner may still be running and cannot be checked from here: refused, like [`LockError::Held`].
     #[error("{path}: the model is locked by {} since {}s ago, and whether that worker still runs cannot be told: {why}; \
-        not starting a second one. If that worker is really gone, remove {path} and run again",
-        .holder.owner(), .holder.age(), path = .path.display())]
-    Unverifiable { path: PathBuf, holder: LockInfo, why: String },
+        not starting a second one. {}", .holder.owner(), .holder.age(), gone_advice(.holder, .path), path = .path.display())]
+    Unverifiable { path: PathBuf, holder: Box<LockInfo>, why: String },
     /// The lock file names no owner: what a crash between creating the lock and writing it leaves.
     #[error("{path}: {what}, so whose lock it is cannot be told; not starting a worker. \
         If no worker is training this model, remove {path} and run again", path = .path.display())]
@@ -73,6 +88,24 @@ impl LockError {
     /// [`cyplam_core::files::EXIT_LOCKED`].
     pub fn is_held(&self) -> bool {
         !matches!(self, LockError::Io { .. })
+    }
+}
+
+/// What to do when the holder of `path` may be gone but cannot be checked from here: a Slurm job
+/// is checked where Slurm answers.
+fn gone_advice(holder: &LockInfo, path: &Path) -> String {
+    match &holder.slurm_job {
+        Some(j) => format!("If Slurm job {j} no longer runs (`squeue -j {j}` where Slurm answers lists nothing), remove {} and run again", path.display()),
+        None => format!("If that worker is really gone, remove {} and run again", path.display()),
+    }
+}
+
+/// `10 min`, `90 s`.
+fn span(d: Duration) -> String {
+    match d.as_secs() {
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s if s > 0 => format!("{s} s"),
+        _ => format!("{} ms", d.as_millis()),
     }
 }
 
@@ -264,8 +297,8 @@ pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result
                 };
                 match serde_json::from_slice::<LockInfo>(&text) {
                     Ok(holder) => match owner_state(&holder, &me, job_state) {
-                        Owner::Alive => return Err(LockError::Held { path: path.to_path_buf(), holder }),
-                        Owner::Unknown(why) => return Err(LockError::Unverifiable { path: path.to_path_buf(), holder, why }),
+                        Owner::Alive => return Err(LockError::Held { path: path.to_path_buf(), holder: Box::new(holder) }),
+                        Owner::Unknown(why) => return Err(LockError::Unverifiable { path: path.to_path_buf(), holder: Box::new(holder), why }),
                         Owner::Gone(why) => {
                             tracing::warn!("removing the stale lock of {} ({}): that worker is gone: {why}", holder.owner(), path.display());
                             remove_if_unchanged(path, &text).map_err(io)?;
@@ -292,6 +325,37 @@ pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result
         }
     }
     Err(io(std::io::Error::other("the lock file kept changing while it was read; run again")))
+}
+
+/// [`acquire`], waiting up to `wait` for a live holder to let go (the rungs' decision lock: the
+/// worker taking a decision holds it for a moment). Says at once that it waits, for whom and for
+/// how long at most, and again when another worker takes the lock meanwhile.
+pub fn acquire_waiting(path: &Path, wait: Duration) -> Result<ModelLock, LockError> {
+    acquire_waiting_with(path, wait, &slurm_job_state, &|m| tracing::info!("{m}"))
+}
+
+/// [`acquire_waiting`], asking `job_state` about Slurm jobs and saying what it does with `say`.
+pub fn acquire_waiting_with(path: &Path, wait: Duration, job_state: &dyn Fn(&str) -> JobState, say: &dyn Fn(&str)) -> Result<ModelLock, LockError> {
+    let t0 = std::time::Instant::now();
+    let mut told: Option<(String, u32, u64)> = None;
+    loop {
+        match acquire_with(path, job_state) {
+            Err(LockError::Held { path, holder }) => {
+                let left = wait.saturating_sub(t0.elapsed());
+                if left.is_zero() {
+                    return Err(LockError::WaitedOut { path, holder, waited: wait });
+                }
+                let who = (holder.host.clone(), holder.pid, holder.since_unix);
+                if told.as_ref() != Some(&who) {
+                    let most = if told.is_none() { span(wait) } else { format!("{} more", span(left)) };
+                    say(&format!("{}: held by {} since {}s ago; waiting up to {most} for it to let go", path.display(), holder.owner(), holder.age()));
+                    told = Some(who);
+                }
+                std::thread::sleep(left.min(Duration::from_millis(250)));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// How long a lock file without an owner is read again before it is reported.
@@ -364,7 +428,7 @@ mod tests {
         let e = e.to_string();
         assert!(e.contains("the model is locked by host node-17.elsewhere, pid 4242, Slurm job 77_5"), "{e}");
         assert!(e.contains("whether that worker still runs cannot be told: it runs on another host (node-17.elsewhere) and Slurm cannot be asked about job 77_5: squeue failed: slurm_load_jobs error: Unable to contact slurm controller"), "{e}");
-        assert!(e.ends_with(&format!("If that worker is really gone, remove {} and run again", p.display())), "{e}");
+        assert!(e.ends_with(&format!("If Slurm job 77_5 no longer runs (`squeue -j 77_5` where Slurm answers lists nothing), remove {} and run again", p.display())), "{e}");
         assert_eq!(std::fs::read(&p).unwrap(), body, "the lock is left as it was");
 
         // Slurm says it runs: held.
@@ -377,6 +441,7 @@ mod tests {
         let e = acquire_with(&p, &|_| panic!("no job to ask about")).unwrap_err().to_string();
         assert!(e.contains("locked by host node-17.elsewhere, pid 4242 since"), "{e}");
         assert!(e.contains("outside Slurm, so its pid cannot be checked from"), "{e}");
+        assert!(e.ends_with(&format!("If that worker is really gone, remove {} and run again", p.display())), "{e}");
 
         // Slurm says the job is gone: the lock is broken.
         std::fs::write(&p, &body).unwrap();
@@ -421,6 +486,43 @@ mod tests {
         let lock = acquire_with(&p, &no_slurm).unwrap();
         writer.join().unwrap();
         drop(lock);
+    }
+
+    #[test]
+    fn a_worker_waiting_for_a_live_holder_says_at_once_for_whom_and_how_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("decide.lock");
+        let host = cyplam_core::files::hostname();
+        // A live holder on this host (pid 1), a Slurm job's worker, taken 5 s ago.
+        let since = cyplam_core::files::now_unix() - 5;
+        let holder = LockInfo { host: host.clone(), pid: 1, slurm_job: Some("42_3".into()), slurm_node: Some("n1".into()), since_unix: since };
+        std::fs::write(&p, serde_json::to_vec(&holder).unwrap()).unwrap();
+        let said = std::cell::RefCell::new(Vec::new());
+        let t0 = std::time::Instant::now();
+        let say = |m: &str| said.borrow_mut().push((t0.elapsed(), m.to_string()));
+        let e = acquire_waiting_with(&p, Duration::from_secs(1), &no_slurm, &say).unwrap_err();
+        assert!(t0.elapsed() >= Duration::from_secs(1) && e.is_held());
+        let said = said.take();
+        assert_eq!(said.len(), 1, "said once: {said:?}");
+        assert!(said[0].0 < Duration::from_millis(200), "said at once: {said:?}");
+        assert_eq!(said[0].1, format!("{}: held by host {host}, pid 1, Slurm job 42_3 on node n1 since 5s ago; waiting up to 1 s for it to let go", p.display()));
+        assert_eq!(e.to_string(), format!("{}: still held by host {host}, pid 1, Slurm job 42_3 on node n1 after waiting 1 s for it (held for {}s); it runs and has not let go: run again once it has, or stop it (`scancel 42_3`) if it hangs",
+            p.display(), holder.age()));
+
+        // Let go while waited for: taken.
+        let letgo = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                std::fs::remove_file(&p).unwrap();
+            })
+        };
+        let n = std::cell::Cell::new(0);
+        let lock = acquire_waiting_with(&p, Duration::from_secs(600), &no_slurm, &|_| n.set(n.get() + 1)).unwrap();
+        letgo.join().unwrap();
+        assert_eq!(n.get(), 1);
+        drop(lock);
+        assert_eq!((span(Duration::from_secs(600)), span(Duration::from_secs(90)), span(Duration::from_millis(250))), ("10 min".into(), "90 s".into(), "250 ms".into()));
     }
 
     fn output(code: i32, stdout: &str, stderr: &str) -> std::io::Result<Output> {

@@ -38,7 +38,7 @@ fn a_lock_of_another_host_is_kept_when_slurm_cannot_be_asked() {
         assert_eq!(out.status.code(), Some(EXIT_LOCKED), "{what}: {e}");
         assert!(e.contains("the model is locked by host node-17.elsewhere, pid 4242, Slurm job 77_5"), "{what}: {e}");
         assert!(e.contains("Slurm cannot be asked about job 77_5"), "{what}: {e}");
-        assert!(e.contains(&format!("If that worker is really gone, remove {} and run again", md.lock().display())), "{what}: {e}");
+        assert!(e.contains(&format!("If Slurm job 77_5 no longer runs (`squeue -j 77_5` where Slurm answers lists nothing), remove {} and run again", md.lock().display())), "{what}: {e}");
         if what == "squeue failing" {
             assert!(e.contains("Unable to contact slurm controller"), "squeue's own words: {e}");
         }
