@@ -169,10 +169,23 @@ impl RungDecision {
     /// Checks a decision read from `path` against the sweep and the models that trained in its
     /// rung (`candidates`): a file from another sweep or plan, or one naming other models, is
     /// refused.
-    pub fn check(&self, path: &Path, sweep: &SweepFile, h: Halving, rung: u32, candidates: &[usize]) -> Result<(), DecisionError> {
+    pub fn check(&self, path: &Path, dir: &SweepDir, sweep: &SweepFile, h: Halving, rung: u32, candidates: &[usize]) -> Result<(), DecisionError> {
         let bad = |message: String| Err(DecisionError::Invalid { path: path.to_path_buf(), message });
         if self.format > DECISION_FORMAT {
             return bad(format!("format {} is newer than this cyplam's ({DECISION_FORMAT})", self.format));
+        }
+        if self.sweep == sweep.name && self.rung == rung && (self.eta != h.eta || self.rungs != h.rungs || self.promotion != h.promotion) {
+            // This sweep's own decision under another plan: the plan changed since (issue 33: the
+            // rung file was blamed for an edited sweep.json).
+            return Err(DecisionError::OtherPlan {
+                path: path.to_path_buf(),
+                sweep_json: dir.sweep_json(),
+                grid_copy: dir.grid_copy(),
+                message: format!(
+                    "taken under eta {}, {} rungs, {}; sweep.json says eta {}, {} rungs, {}",
+                    self.eta, self.rungs, self.promotion.describe(), h.eta, h.rungs, h.promotion.describe()
+                ),
+            });
         }
         if self.sweep != sweep.name || self.rung != rung || self.eta != h.eta || self.rungs != h.rungs || self.promotion != h.promotion {
             return bad(format!(
@@ -226,6 +239,9 @@ impl RungDecision {
             }
             let rows = match read_metrics(&md.metrics()) {
                 Ok(rows) => rows,
+                // A damaged metrics file is the metrics' fault, not the decision's (issue 33: the
+                // user was told to remove the genuine decision).
+                Err(source) if md.metrics().exists() => return Err(DecisionError::Unverifiable { path: path.to_path_buf(), model: c.model.clone(), source }),
                 Err(e) => return bad(format!("{}: best_accuracy20 {} here, but its metrics cannot be read ({e})", c.model, show(c.best_accuracy20))),
             };
             let upto = rows_until(&rows, end);
@@ -236,12 +252,14 @@ impl RungDecision {
                 _ => false,
             };
             if !same {
-                return bad(format!("{}: best_accuracy20 {} here, {} from its metrics.csv up to iteration {end}", c.model, show(c.best_accuracy20), show(from_files)));
+                let message = format!("{}: best_accuracy20 {} here, {} from its metrics.csv up to iteration {end}", c.model, show(c.best_accuracy20), show(from_files));
+                return Err(DecisionError::Disagrees { path: path.to_path_buf(), metrics: md.metrics(), message });
             }
             let reached = upto.last().is_some_and(|r| r.iteration == end) || rows.last().is_some_and(|r| r.iteration > end);
             let completed = read_result(&md).is_some_and(|r| r.status == ResultStatus::Completed);
             if !reached && !completed {
-                return bad(format!("{}: counted as reaching iteration {end}, but its metrics.csv ends at iteration {}", c.model, upto.last().map(|r| r.iteration).unwrap_or(0)));
+                let message = format!("{}: counted as reaching iteration {end}, but its metrics.csv ends at iteration {}", c.model, upto.last().map(|r| r.iteration).unwrap_or(0));
+                return Err(DecisionError::Disagrees { path: path.to_path_buf(), metrics: md.metrics(), message });
             }
             rows_of.push(upto.to_vec());
         }
@@ -302,6 +320,17 @@ pub enum DecisionError {
     File(#[from] FileError),
     #[error("{}: {message}; remove it to take the decision again", .path.display())]
     Invalid { path: PathBuf, message: String },
+    /// This sweep's own decision, taken under another `[halving]` than sweep.json's now.
+    #[error("{}: {message}: sweep.json ({}) was changed after this decision was taken (cyplam refuses an edited [halving] in the grid file, so sweep.json itself was edited, or this decision was copied from another sweep of the same name); restore sweep.json's [halving] as the frozen grid copy {} has it, or remove a decision that was copied in",
+        .path.display(), .sweep_json.display(), .grid_copy.display())]
+    OtherPlan { path: PathBuf, sweep_json: PathBuf, grid_copy: PathBuf, message: String },
+    /// A candidate's metrics cannot be read: the decision cannot be checked, and is not at fault.
+    #[error("{}: cannot be checked: {model}'s metrics cannot be read ({source}); the decision file is not at fault, keep it: repair or restore that metrics file, then run again", .path.display())]
+    Unverifiable { path: PathBuf, model: String, source: FileError },
+    /// The decision and a candidate's metrics disagree: either may have changed.
+    #[error("{}: {message}; the decision and {} disagree: if that metrics file was cut short or replaced since the decision (a torn copy, a restore from an older backup), put the full file back; if the decision was edited, remove it to take it again",
+        .path.display(), .metrics.display())]
+    Disagrees { path: PathBuf, metrics: PathBuf, message: String },
     #[error("rung {rung} cannot be decided yet: {model} may still be training ({why})")]
     StillTraining { rung: u32, model: String, why: Busy },
     #[error("rung {rung} of sweep {sweep} cannot be decided yet: {model} {why}; a fault is not a verdict, so the decision waits for it: resume it (`cyplam run` again, or `cyplam resubmit {sweep} --failed` on Slurm), or withdraw it (`cyplam prune {sweep} {model}`)")]
@@ -327,7 +356,7 @@ pub fn read_decisions(dir: &SweepDir, sweep: &SweepFile) -> Result<Vec<RungDecis
             break;
         }
         let d: RungDecision = read_json(&path)?;
-        d.check(&path, sweep, h, k, &candidates)?;
+        d.check(&path, dir, sweep, h, k, &candidates)?;
         if let Some(plan) = &plan {
             d.verify(&path, dir, sweep, plan)?;
         }

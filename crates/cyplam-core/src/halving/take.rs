@@ -56,7 +56,7 @@ impl Rungs<'_> {
         let path = dir.rung_decision(rung);
         let decision = if path.exists() {
             let d: RungDecision = read_json(&path)?;
-            d.check(&path, sweep, plan.halving, rung, candidates)?;
+            d.check(&path, dir, sweep, plan.halving, rung, candidates)?;
             d.verify(&path, dir, sweep, plan)?;
             d
         } else {
@@ -350,5 +350,27 @@ mod tests {
         let e = decide(&dir2, &s, &plan, 0, &ok).unwrap_err().to_string();
         assert!(e.contains("rung-0.json: Model-000: best_accuracy20 0.520000 here, none from its metrics.csv up to iteration 30"), "{e}");
         assert!(!dir2.model("Model-003").result().exists(), "nothing was pruned on it");
+
+        // Issue 33: damaged metrics were reported as a bad decision file, with advice to remove the
+        // genuine decision. Now the metrics file is named, and the decision kept.
+        let metrics = dir.model("Model-002").metrics();
+        let whole = std::fs::read(&metrics).unwrap();
+        std::fs::write(&metrics, format!("{METRICS_HEADER}\n10,1,0.5,1,oops,1\n")).unwrap();
+        let e = decide(&dir, &s, &plan, 0, &ok).unwrap_err().to_string();
+        assert!(e.contains("rung-0.json: cannot be checked: Model-002's metrics cannot be read") && e.contains("the decision file is not at fault, keep it"), "{e}");
+        assert!(!e.contains("remove it"), "{e}");
+        // Cut short (a torn copy): the two disagree, and the message says what to do for either.
+        std::fs::write(&metrics, format!("{METRICS_HEADER}\n")).unwrap();
+        let e = decide(&dir, &s, &plan, 0, &ok).unwrap_err().to_string();
+        assert!(e.contains("the decision and") && e.contains("metrics.csv disagree: if that metrics file was cut short"), "{e}");
+        std::fs::write(&metrics, &whole).unwrap();
+        assert_eq!(decide(&dir, &s, &plan, 0, &ok).unwrap(), d);
+
+        // Issue 33: an edited sweep.json (another [halving]) was reported as a bad rung file.
+        let other = sweep(6, Halving::new(2, 2).unwrap());
+        let plan2 = RungPlan::of(&other.grid, 1000).unwrap();
+        let e = decide(&dir, &other, &plan2, 0, &ok).unwrap_err().to_string();
+        assert!(e.contains("rung-0.json: taken under eta 3, 2 rungs, ties within 1 x noise, cap x1.25; sweep.json says eta 2, 2 rungs"), "{e}");
+        assert!(e.contains("sweep.json") && e.contains("was changed after this decision was taken") && e.contains("grid.toml"), "{e}");
     }
 }
