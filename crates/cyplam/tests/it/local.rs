@@ -146,3 +146,21 @@ fn a_worker_that_cannot_start_fails_the_run_with_its_reason_and_the_advice_given
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("top 2 of 2 models (2 completed)"));
 }
+
+#[test]
+fn a_model_held_by_another_workers_lock_fails_the_run_naming_the_holder() {
+    let env = Env::new();
+    let grid = env.grid("held", &two_tiny());
+    // A lock of a live process (pid 1) of a Slurm job, as a worker of another submission leaves it.
+    let md = cyplam_core::layout::SweepDir::new(env.runs().join("held")).model("Model-001");
+    std::fs::create_dir_all(&md.root).unwrap();
+    let host = cyplam_core::files::hostname();
+    std::fs::write(md.lock(), format!(r#"{{"host":"{host}","pid":1,"slurm_job":"77_5","slurm_node":"n2","since_unix":0}}"#)).unwrap();
+    let o = env.run(&["run", grid.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains(&format!("1 model(s) did not complete:\n  Model-001: not started: another worker holds the model: cyplam-worker: {}: the model is being trained by another worker (host {host}, pid 1, Slurm job 77_5 on node n2, since ",
+        md.lock().display())), "{e}");
+    assert!(!e.contains("killed"), "{e}");
+    assert_eq!(results(&env.runs(), "held").len(), 1, "the other model trained");
+}
