@@ -8,8 +8,10 @@
 mod config;
 mod expand;
 mod raw;
+mod tables;
 
-pub use config::{check_sweep_name, ModelError, SbatchValueError, SettingError, SweepNameError, SETTINGS};
+pub use config::{ModelError, SettingError, SETTINGS};
+pub use tables::{check_sweep_name, SbatchValueError, SweepNameError};
 pub use expand::model_settings;
 
 use crate::spec::ModelSpec;
@@ -285,13 +287,13 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
 fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
     let cx = Ctx { path, text };
     let raw = raw::RawFile::parse(&cx)?;
-    let name = config::sweep_name(&cx, raw.name.as_ref())?;
-    let data = raw.data.as_ref().map(|d| config::parse_data(&cx, d)).transpose()?;
+    let name = tables::sweep_name(&cx, raw.name.as_ref())?;
+    let data = raw.data.as_ref().map(|d| tables::parse_data(&cx, d)).transpose()?;
     let slurm = match &raw.slurm {
-        Some(s) => config::parse_slurm(&cx, s)?,
+        Some(s) => tables::parse_slurm(&cx, s)?,
         None => SlurmConfig::default(),
     };
-    let halving = config::parse_halving(&cx, raw.halving.as_ref())?;
+    let halving = tables::parse_halving(&cx, raw.halving.as_ref())?;
     let mut origins = config::Origins::new();
     let fixed = config::fixed_settings(&cx, raw.settings.as_ref(), &mut origins)?;
     let axes = expand::parse_axes(&cx, raw.grid.as_ref(), &mut origins)?;
@@ -300,7 +302,7 @@ fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
         name,
         data,
         slurm,
-        output: config::parse_output(raw.output.as_ref()),
+        output: tables::parse_output(raw.output.as_ref()),
         halving,
         axes: axes.iter().map(expand::Axis::info).collect(),
         models,
