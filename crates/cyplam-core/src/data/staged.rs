@@ -132,24 +132,16 @@ impl StagedSets {
         let old = self.stage.join("replaced");
         create_dir(&old)?;
         let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
-        let mut result = Ok(());
-        for name in SETS.iter().filter(|n| self.stage.join(n).is_dir()) {
-            let (new, at) = (self.stage.join(name), self.out.join(name));
-            let steps = [(at.clone(), old.join(name)), (new, at.clone())];
-            for (from, to) in steps
-                .into_iter()
-                .filter(|(from, _)| from.symlink_metadata().is_ok())
-            {
-                if let Err(error) = std::fs::rename(&from, &to) {
-                    result = Err(StageError::Io { path: from, error });
-                    break;
+        let result = SETS
+            .iter()
+            .filter(|n| self.stage.join(n).is_dir())
+            .try_for_each(|name| {
+                let at = self.out.join(name);
+                if at.symlink_metadata().is_ok() {
+                    rename_noted(&at, &old.join(name), &mut moved)?;
                 }
-                moved.push((from, to));
-            }
-            if result.is_err() {
-                break;
-            }
-        }
+                rename_noted(&self.stage.join(name), &at, &mut moved)
+            });
         if let Err(e) = result {
             let undo: Vec<String> = moved
                 .iter()
@@ -210,6 +202,20 @@ fn describe(dir: &Path, name: &str) -> String {
             format!("{name}/, not a readable data set ({n} entries)")
         }
     }
+}
+
+/// Renames `from` to `to`, noting it in `moved` (to be undone should a later rename fail).
+fn rename_noted(
+    from: &Path,
+    to: &Path,
+    moved: &mut Vec<(PathBuf, PathBuf)>,
+) -> Result<(), StageError> {
+    std::fs::rename(from, to).map_err(|error| StageError::Io {
+        path: from.to_path_buf(),
+        error,
+    })?;
+    moved.push((from.to_path_buf(), to.to_path_buf()));
+    Ok(())
 }
 
 /// Makes the renames in `dir` durable.
@@ -292,6 +298,39 @@ mod tests {
                 .map(drop),
         );
         assert!(!fresh.exists());
+    }
+
+    #[test]
+    fn a_rename_failing_mid_commit_puts_the_previous_sets_back() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        write_set(&out.join("train"), b"old train");
+        write_set(&out.join("validation"), b"old validation");
+        let mut s = StagedSets::new(&out, OnExisting::Replace).unwrap();
+        write_set(&s.set_dir("train").unwrap(), b"new train");
+        write_set(&s.set_dir("validation").unwrap(), b"new validation");
+        // Where the previous validation set is moved aside is taken: that rename fails after the
+        // training set was put in place.
+        let blocker = partial_path(&out.join("sets")).join("replaced/validation/x");
+        std::fs::create_dir_all(&blocker).unwrap();
+        let e = s.commit().unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}: ", out.join("validation").display())),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read(out.join("train/frames.npy")).unwrap(),
+            b"old train"
+        );
+        assert_eq!(
+            std::fs::read(out.join("validation/frames.npy")).unwrap(),
+            b"old validation"
+        );
+        assert_eq!(
+            std::fs::read_dir(&out).unwrap().count(),
+            2,
+            "the stage is removed"
+        );
     }
 
     #[test]
