@@ -2,6 +2,7 @@
 //! device; and `predict`, the operator's use of a trained model.
 
 use crate::run::{run_model, Outcome, RunOptions};
+use crate::args::{index_arg, model_arg, rung_arg, threads_arg};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use cyplam_core::files::{EXIT_LOCKED, EXIT_PREEMPTED};
@@ -54,44 +55,6 @@ pub struct TrainArgs {
     /// Device: cpu or cuda (cuda:N for another GPU).
     #[arg(long, default_value = "cpu", env = "CYPLAM_DEVICE")]
     pub device: String,
-}
-
-/// A value a flag of the worker cannot take, with what the flag accepts (clap adds the flag).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{value:?} is not {accepts}")]
-pub struct FlagValueError {
-    pub value: String,
-    pub accepts: &'static str,
-}
-
-/// A whole number from `min` that fits a `T`, or what the flag accepts.
-fn whole<T: TryFrom<u64>>(s: &str, min: u64, accepts: &'static str) -> Result<T, FlagValueError> {
-    s.trim().parse::<u64>().ok().filter(|v| *v >= min).and_then(|v| T::try_from(v).ok())
-        .ok_or_else(|| FlagValueError { value: s.to_string(), accepts })
-}
-
-/// `--index`: an array task index.
-pub fn index_arg(s: &str) -> Result<usize, FlagValueError> {
-    whole(s, 0, "an array task index: give a whole number, 0 or more (Slurm's $SLURM_ARRAY_TASK_ID)")
-}
-
-/// `--model`: a model's number or name (a name never starts with `-`).
-pub fn model_arg(s: &str) -> Result<String, FlagValueError> {
-    let accepts = "a model: give its number, 0 or more (108), or its name (Model-108)";
-    if s.trim().is_empty() || s.starts_with('-') || s.starts_with('+') {
-        return Err(FlagValueError { value: s.to_string(), accepts });
-    }
-    Ok(s.to_string())
-}
-
-/// `--threads` (and `CYPLAM_WORKER_THREADS`, `predict --threads`): a thread count.
-pub fn threads_arg(s: &str) -> Result<u32, FlagValueError> {
-    whole(s, 1, "a thread count: give a whole number, 1 or more")
-}
-
-/// `--rung`: a rung of the sweep's `[halving]`.
-pub fn rung_arg(s: &str) -> Result<u32, FlagValueError> {
-    whole(s, 0, "a rung: give a whole number, 0 or more (the first rung is 0)")
 }
 
 fn parse_device(s: &str) -> Result<Device> {

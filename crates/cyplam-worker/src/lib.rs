@@ -2,6 +2,7 @@
 //! node (inside an array task) or on the local machine (`cyplam run`).
 
 pub mod adam;
+pub mod args;
 pub mod checkpoint;
 pub mod cli;
 pub mod eval;

@@ -24,7 +24,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Threads for libtorch.
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = crate::cli::threads_arg)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = crate::args::threads_arg)]
     pub threads: u32,
 }
 
