@@ -8,7 +8,7 @@ use cyplam_core::files::SweepFile;
 use cyplam_core::halving::decision::{Busy, RungPlan};
 use cyplam_core::halving::take::Rungs;
 use cyplam_core::layout::{ModelDir, SweepDir};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The models of one rung, and where it ends.
 pub struct Rung {
@@ -50,14 +50,9 @@ pub fn models_of_rung(dir: &SweepDir, sweep: &SweepFile, k: u32) -> Result<Rung>
         return Ok(Rung { rung: 0, plan, models: (0..sweep.grid.models.len()).collect() });
     }
     cyplam_core::files::create_dir(&dir.halving_dir())?;
-    let t0 = Instant::now();
-    let _held = loop {
-        match lock::acquire(&dir.decision_lock()) {
-            Ok(l) => break l,
-            Err(e) if matches!(e, lock::LockError::Held { .. }) && t0.elapsed() < DECISION_WAIT => std::thread::sleep(Duration::from_millis(250)),
-            Err(e) => return Err(e).context("taking the lock of the rungs' decisions"),
-        }
-    };
+    // Another worker of the rung may be taking the decisions: said at once, for whom and how long
+    // at most (issue 33: it waited up to 10 minutes without a word).
+    let _held = lock::acquire_waiting(&dir.decision_lock(), DECISION_WAIT).context("taking the lock of the rungs' decisions")?;
     let models = Rungs { dir, sweep, plan: &plan, busy: &not_training }.alive(k)?;
     tracing::info!("rung {k}: {} model(s) train in it ({})", models.len(), rung_names(sweep, &models));
     Ok(Rung { rung: k, plan, models })
