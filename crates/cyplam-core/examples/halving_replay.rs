@@ -3,7 +3,7 @@
 //! --what-if` call (`cyplam_core::halving` and `stopping`), judged against each set's full grid. Run through
 //! `bench/halving/replay`; `--help` lists the options.
 
-use cyplam_core::halving::replay::{full, judge, replay_halving, Judgement};
+use cyplam_core::halving::replay::{full, judge, replay_halving, stop_at, Judgement, Stop};
 use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_RUNGS};
 use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::spec::EarlyStopping;
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const HELP: &str = "halving_replay [--sets FILE] [--half tune|report|all] [--eta N] [--rungs N] [--promote noise|rank]
-    [--noise X] [--cap X] [--axes X] [--curve X] [--patience N] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
+    [--noise X] [--cap X] [--axes X] [--curve X] [--patience N] [--es-curve X [--es-stale N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
 Replays halving and early stopping on every curve set of --sets (default bench/halving/sets.txt) and
 prints, per set, the iterations spent against the full grid, the best model found against the full
 grid's best, and early stopping's savings and worst top-10 loss. --search tries many settings on the
@@ -82,6 +82,37 @@ fn load_sets(path: &Path) -> Vec<Set> {
 struct Policy {
     halving: Halving,
     es: EarlyStopping,
+    /// A prototype of early stopping on curve evidence (issue 32 item 3), measured here before it
+    /// goes into the product: `Some((curve, stale))`.
+    es_curve: Option<(f64, usize)>,
+}
+
+/// Early stopping with the curve evidence: besides `es`'s own rule, a model stops once its best
+/// is `stale` snapshots old and its curve, extrapolated to its end (`forecast`), is not expected
+/// to pass that best even optimistically (predicted + curve x uncertainty).
+fn replay_es_curve(es: &EarlyStopping, curve: f64, stale: usize, curves: &[Vec<MetricsRow>]) -> Vec<Stop> {
+    curves
+        .iter()
+        .map(|rows| {
+            let total = rows.last().map(|r| r.iteration).unwrap_or(0) as f64;
+            let end = (1..=rows.len())
+                .find(|&n| {
+                    let upto = &rows[..n];
+                    if cyplam_core::stopping::early_stop(es, upto).is_some() {
+                        return true;
+                    }
+                    let Some(b) = cyplam_core::metrics_csv::best_row(upto) else { return false };
+                    let since = upto.iter().rev().take_while(|r| r.iteration > b.iteration).count();
+                    if since < stale {
+                        return false;
+                    }
+                    let points: Vec<(f64, f64)> = upto.iter().filter(|r| r.is_finite()).map(|r| (r.iteration as f64, r.validation_accuracy20)).collect();
+                    cyplam_core::forecast::forecast(&points, total).is_some_and(|f| f.predicted + curve * (f.upper - f.predicted) < b.validation_accuracy20)
+                })
+                .unwrap_or(rows.len());
+            stop_at(rows, rows.get(end.wrapping_sub(1)).map(|r| r.iteration).unwrap_or(0))
+        })
+        .collect()
 }
 
 struct Row {
@@ -91,7 +122,10 @@ struct Row {
 
 fn replay(set: &Set, p: &Policy) -> Row {
     let h = replay_halving(&p.halving, &set.curves, &set.axes);
-    let e = replay_early_stopping(&p.es, &set.curves);
+    let e = match p.es_curve {
+        Some((curve, stale)) => replay_es_curve(&p.es, curve, stale, &set.curves),
+        None => replay_early_stopping(&p.es, &set.curves),
+    };
     let base = full(&set.curves);
     Row { h: judge(&base, &h.stops), e: judge(&base, &e) }
 }
@@ -137,6 +171,7 @@ fn main() {
     };
     let (noise, cap, axes) = (num(get("--noise"), dn), num(get("--cap"), dc), num(get("--axes"), da));
     let curve = num(get("--curve"), DEFAULT_CURVE);
+    let get_es_curve = get("--es-curve").map(|c| (num(Some(c), 0.0), num(get("--es-stale"), 5.0) as usize));
     let es = EarlyStopping {
         patience: num(get("--patience"), EarlyStopping::DEFAULT_PATIENCE as f64) as u32,
         noise: num(get("--es-noise"), EarlyStopping::DEFAULT_NOISE),
@@ -165,7 +200,8 @@ fn main() {
     if search {
         return run_search(&sets, es);
     }
-    let p = Policy { halving, es };
+    let es_curve = get_es_curve;
+    let p = Policy { halving, es, es_curve };
     println!(
         "halving: eta {eta}, {rungs} rungs, {}; early stopping: patience {}, noise x{}, drop x{}, min_delta {}",
         promotion.describe(), es.patience, es.noise, es.drop, es.min_delta
@@ -225,7 +261,7 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
     for (eta, rungs) in [(3, 4), (3, 3), (2, 4), (2, 5), (4, 3), (4, 4), (3, 5)] {
         for &pr in &promotions {
             let h = Halving { eta, rungs, promotion: pr };
-            let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: h, es })).collect();
+            let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: h, es, es_curve: None })).collect();
             let s = summarize(&rows);
             println!("{eta} {rungs} {} | {} of {} | {:.3} | {:.3}", pr.describe(), s.h_ok, s.n, s.h_mean, s.h_max);
         }
@@ -235,7 +271,7 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
         for noise in [0.0, 0.5, 1.0, 2.0] {
             for drop in [0.0, 1.0, 2.0, 3.0, 4.0] {
                 let es = EarlyStopping { patience, noise, min_delta: 0.0, drop };
-                let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es })).collect();
+                let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es, es_curve: None })).collect();
                 let s = summarize(&rows);
                 let min = rows.iter().map(|r| 1.0 - r.e.iterations_fraction).fold(1.0, f64::min);
                 println!("{patience} {noise} {drop} | {} of {} | {:.3} | {min:.3}", s.e_ok, s.n, s.e_saved);

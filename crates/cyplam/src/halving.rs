@@ -254,7 +254,11 @@ pub fn decision_lines(frozen: &Frozen) -> Vec<String> {
                     (None, Some(c)) => format!("; noise not measurable yet, cutoff {c:.4}"),
                     _ => String::new(),
                 };
-                format!("rung {}: {} models, {} went on: {}{measured}", d.rung, d.candidates.len(), d.promoted.len(), v.summary())
+                let named = match d.beyond_rank() {
+                    n if n.is_empty() => String::new(),
+                    n => format!(" ({n})"),
+                };
+                format!("rung {}: {} models, {} went on: {}{measured}{named}", d.rung, d.candidates.len(), d.promoted.len(), v.summary())
             })
             .collect(),
     }

@@ -145,6 +145,23 @@ impl RungDecision {
         }
     }
 
+    /// Which models went on other than by rank, by name: "ties: Model-003; by their curve:
+    /// Model-012 (forecast 0.8312)" (empty when all went on by rank).
+    pub fn beyond_rank(&self) -> String {
+        let name = |m: usize| self.candidates.iter().find(|c| c.index == m).map(|c| c.model.clone()).unwrap_or_else(|| format!("model {m}"));
+        let mut parts = Vec::new();
+        if !self.ties.is_empty() {
+            parts.push(format!("ties: {}", self.ties.iter().map(|&m| name(m)).collect::<Vec<_>>().join(", ")));
+        }
+        if !self.by_axis.is_empty() {
+            parts.push(format!("to keep an axis value: {}", self.by_axis.iter().map(|&m| name(m)).collect::<Vec<_>>().join(", ")));
+        }
+        if !self.by_curve.is_empty() {
+            parts.push(format!("by their curve: {}", self.by_curve.iter().map(|&(m, f)| format!("{} (forecast {f:.4})", name(m))).collect::<Vec<_>>().join(", ")));
+        }
+        parts.join("; ")
+    }
+
     /// Why `c` stopped here, for its result.json.
     pub fn why_pruned(&self, c: &Candidate) -> String {
         let r = self.rung;

@@ -135,6 +135,9 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     assert!(report.contains(&format!("{} pruned (ranked by the best they reached before their rung ended); successive halving spent", 9 - n2)), "{report}");
     assert_eq!((report.matches("pruned at rung 0").count(), report.matches("pruned at rung 1").count()), (5, 4 - n2), "{report}");
     assert!(report.contains("rung 0: 9 models, 4 went on: 3 by rank and 1 within noise of the cutoff (noise not measurable yet); noise not measurable yet, cutoff"), "{report}");
+    // Which models went on as ties is said by name (issue 32: say it to the user).
+    let tie = &d0.candidates.iter().find(|c| d0.ties.contains(&c.index)).unwrap().model;
+    assert!(report.contains(&format!(" (ties: {tie})")), "{report}");
     // 9 x 150 + 4 x 300 + n2 x 900 of 9 x 1350 = 12150 iterations.
     let spent = 9 * 150 + 4 * 300 + n2 * 900;
     assert!(report.contains(&format!("and {spent} iterations ({:.0} % of 12150)", 100.0 * spent as f64 / 12150.0)), "{report}");
