@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const HELP: &str = "halving_replay [--sets FILE] [--half tune|report|all] [--eta N] [--rungs N] [--promote noise|rank]
-    [--noise X] [--cap X] [--axes X] [--curve X] [--patience N] [--es-curve X [--es-stale N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
+    [--noise X] [--cap X] [--axes X] [--curve X] [--brackets B] [--patience N] [--es-curve X [--es-stale N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
 Replays halving and early stopping on every curve set of --sets (default bench/halving/sets.txt) and
 prints, per set, the iterations spent against the full grid, the best model found against the full
 grid's best, and early stopping's savings and worst top-10 loss. --search tries many settings on the
@@ -85,6 +85,8 @@ struct Policy {
     /// A prototype of early stopping on curve evidence (issue 32 item 3), measured here before it
     /// goes into the product: `Some((curve, stale))`.
     es_curve: Option<(f64, usize)>,
+    /// Hyperband-style brackets (1: plain halving).
+    brackets: u32,
 }
 
 /// Early stopping with the curve evidence: besides `es`'s own rule, a model stops once its best
@@ -121,13 +123,31 @@ struct Row {
 }
 
 fn replay(set: &Set, p: &Policy) -> Row {
-    let h = replay_halving(&p.halving, &set.curves, &set.axes);
+    let stops = if p.brackets > 1 { replay_brackets(&p.halving, p.brackets, set) } else { replay_halving(&p.halving, &set.curves, &set.axes).stops };
     let e = match p.es_curve {
         Some((curve, stale)) => replay_es_curve(&p.es, curve, stale, &set.curves),
         None => replay_early_stopping(&p.es, &set.curves),
     };
     let base = full(&set.curves);
-    Row { h: judge(&base, &h.stops), e: judge(&base, &e) }
+    Row { h: judge(&base, &stops), e: judge(&base, &e) }
+}
+
+/// Hyperband-style brackets without a driver (issue 32 item 2(b)), measured here: model m goes to
+/// bracket m % B; bracket b halves its models with `rungs - b` rungs (its first rung comes later,
+/// so slow starters there are judged later), and the final comparison is across the brackets'
+/// survivors, by what each reached.
+fn replay_brackets(h: &Halving, brackets: u32, set: &Set) -> Vec<Stop> {
+    let mut stops: Vec<Option<Stop>> = vec![None; set.curves.len()];
+    for b in 0..brackets {
+        let members: Vec<usize> = (0..set.curves.len()).filter(|m| m % brackets as usize == b as usize).collect();
+        let hb = Halving { rungs: h.rungs.saturating_sub(b).max(1), ..*h };
+        let curves: Vec<Vec<MetricsRow>> = members.iter().map(|&m| set.curves[m].clone()).collect();
+        let axes: Vec<Vec<usize>> = members.iter().map(|&m| set.axes.get(m).cloned().unwrap_or_default()).collect();
+        for (i, st) in replay_halving(&hb, &curves, &axes).stops.into_iter().enumerate() {
+            stops[members[i]] = Some(st);
+        }
+    }
+    stops.into_iter().map(|s| s.unwrap_or(Stop { iteration: 0, seconds: 0.0, snapshots: 0, best: None })).collect()
 }
 
 struct Summary {
@@ -171,6 +191,7 @@ fn main() {
     };
     let (noise, cap, axes) = (num(get("--noise"), dn), num(get("--cap"), dc), num(get("--axes"), da));
     let curve = num(get("--curve"), DEFAULT_CURVE);
+    let brackets = num(get("--brackets"), 1.0) as u32;
     let get_es_curve = get("--es-curve").map(|c| (num(Some(c), 0.0), num(get("--es-stale"), 5.0) as usize));
     let es = EarlyStopping {
         patience: num(get("--patience"), EarlyStopping::DEFAULT_PATIENCE as f64) as u32,
@@ -201,7 +222,7 @@ fn main() {
         return run_search(&sets, es);
     }
     let es_curve = get_es_curve;
-    let p = Policy { halving, es, es_curve };
+    let p = Policy { halving, es, es_curve, brackets };
     println!(
         "halving: eta {eta}, {rungs} rungs, {}; early stopping: patience {}, noise x{}, drop x{}, min_delta {}",
         promotion.describe(), es.patience, es.noise, es.drop, es.min_delta
@@ -261,7 +282,7 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
     for (eta, rungs) in [(3, 4), (3, 3), (2, 4), (2, 5), (4, 3), (4, 4), (3, 5)] {
         for &pr in &promotions {
             let h = Halving { eta, rungs, promotion: pr };
-            let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: h, es, es_curve: None })).collect();
+            let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: h, es, es_curve: None, brackets: 1 })).collect();
             let s = summarize(&rows);
             println!("{eta} {rungs} {} | {} of {} | {:.3} | {:.3}", pr.describe(), s.h_ok, s.n, s.h_mean, s.h_max);
         }
@@ -271,7 +292,7 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
         for noise in [0.0, 0.5, 1.0, 2.0] {
             for drop in [0.0, 1.0, 2.0, 3.0, 4.0] {
                 let es = EarlyStopping { patience, noise, min_delta: 0.0, drop };
-                let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es, es_curve: None })).collect();
+                let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es, es_curve: None, brackets: 1 })).collect();
                 let s = summarize(&rows);
                 let min = rows.iter().map(|r| 1.0 - r.e.iterations_fraction).fold(1.0, f64::min);
                 println!("{patience} {noise} {drop} | {} of {} | {:.3} | {min:.3}", s.e_ok, s.n, s.e_saved);
