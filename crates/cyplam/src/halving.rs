@@ -264,22 +264,35 @@ pub fn decision_lines(frozen: &Frozen) -> Vec<String> {
     }
 }
 
-/// A model's lock held by a live process of this machine: the model may still be training.
+/// A model's lock held by a worker that may still be training it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} is held by pid {pid}", lock.display())]
-pub struct HeldHere {
-    pub lock: std::path::PathBuf,
-    pub pid: u64,
+pub enum Held {
+    /// A live process of this machine.
+    #[error("{} is held by pid {pid}", lock.display())]
+    Here { lock: std::path::PathBuf, pid: u64 },
+    /// A worker of another host (a Slurm job's, on a node): whether it still runs cannot be told
+    /// from here, so it is not taken for killed (issue 33).
+    #[error("{} is held by a worker on {host}{job}, which cannot be checked from this machine; if it no longer runs{check}, remove the lock and run again", lock.display())]
+    Elsewhere { lock: std::path::PathBuf, host: String, job: String, check: String },
 }
 
 /// `cyplam run`'s check before it takes a rung's decision: a model whose lock names a live
-/// process on this machine may still be training.
-pub fn local_not_training(md: &ModelDir) -> Result<(), HeldHere> {
+/// process on this machine, or any worker on another host, may still be training.
+pub fn local_not_training(md: &ModelDir) -> Result<(), Held> {
     let Ok(text) = std::fs::read(md.lock()) else { return Ok(()) };
     let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
     let host = v.get("host").and_then(|h| h.as_str()).unwrap_or_default();
+    if !host.is_empty() && host != cyplam_core::files::hostname() {
+        let job = v.get("slurm_job").and_then(|j| j.as_str()).filter(|j| !j.is_empty());
+        return Err(Held::Elsewhere {
+            lock: md.lock(),
+            host: host.to_string(),
+            job: job.map(|j| format!(" (Slurm job {j})")).unwrap_or_default(),
+            check: job.map(|j| format!(" (`squeue -j {j}` lists nothing)")).unwrap_or_default(),
+        });
+    }
     match v.get("pid").and_then(|p| p.as_u64()) {
-        Some(pid) if crate::state::alive_here(host, pid) => Err(HeldHere { lock: md.lock(), pid }),
+        Some(pid) if crate::state::alive_here(host, pid) => Err(Held::Here { lock: md.lock(), pid }),
         _ => Ok(()),
     }
 }
@@ -398,5 +411,23 @@ mod tests {
         assert_eq!(h.max_sizes(9), vec![9, 4, 3], "cap x1.25 of ceil(9/3) = 3 is 4, then of ceil(4/3) = 2 is 3");
         let (_, s) = stages(plan(&g, h, &[], &[], &[], &[], Pick::Unfinished));
         assert_eq!(s.iter().map(|s| s.1.len()).collect::<Vec<_>>(), vec![9, 4, 3]);
+    }
+
+    /// Issue 33: a lock held by a worker on another host (a Slurm job's) is a model that may still
+    /// train, said as such, not taken for a killed worker; a dead local pid's lock is not.
+    #[test]
+    fn a_lock_from_another_host_holds_the_decision_and_says_how_to_check() {
+        let tmp = tempfile::tempdir().unwrap();
+        let md = cyplam_core::layout::SweepDir::new(tmp.path()).model("Model-000");
+        std::fs::create_dir_all(&md.root).unwrap();
+        assert_eq!(local_not_training(&md), Ok(()), "no lock");
+        std::fs::write(md.lock(), r#"{"host":"n2","pid":4242,"slurm_job":"77_5","slurm_node":"n2","since_unix":0}"#).unwrap();
+        let e = local_not_training(&md).unwrap_err().to_string();
+        assert!(e.ends_with("is held by a worker on n2 (Slurm job 77_5), which cannot be checked from this machine; if it no longer runs (`squeue -j 77_5` lists nothing), remove the lock and run again"), "{e}");
+        let here = cyplam_core::files::hostname();
+        std::fs::write(md.lock(), format!(r#"{{"host":"{here}","pid":{},"since_unix":0}}"#, std::process::id())).unwrap();
+        assert!(matches!(local_not_training(&md), Err(Held::Here { .. })), "this process is alive");
+        std::fs::write(md.lock(), format!(r#"{{"host":"{here}","pid":4294967295,"since_unix":0}}"#)).unwrap();
+        assert_eq!(local_not_training(&md), Ok(()), "a dead local pid holds nothing");
     }
 }
