@@ -4,6 +4,7 @@
 #![no_main]
 use cyplam_core::files::{SweepFile, FORMAT_VERSION};
 use cyplam_core::halving::decision::{models_in, RungDecision};
+use cyplam_core::layout::SweepDir;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -21,13 +22,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(d) = serde_json::from_str::<RungDecision>(text) else { return };
     let s = sweep();
     let path = std::path::Path::new("rung-0.json");
+    let dir = SweepDir::new("/nonexistent/h");
     let candidates: Vec<usize> = (0..5).collect();
     for rung in [0, 1, d.rung] {
         let h = s.grid.halving.expect("the fuzz grid has [halving]");
-        if d.check(path, s, h, rung, &candidates).is_ok() {
+        if d.check(path, &dir, s, h, rung, &candidates).is_ok() {
             assert!(d.promoted.iter().all(|m| candidates.contains(m)), "promoted a model that did not train: {:?}", d.promoted);
             assert!(d.promoted.windows(2).all(|w| w[0] < w[1]) && d.promoted.len() <= h.max_kept(candidates.len()));
             let _ = d.verdict().summary();
+            let _ = d.beyond_rank();
             for c in d.pruned() {
                 let _ = d.why_pruned(c);
             }
