@@ -131,6 +131,8 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
     let o = env.run(&["report", "whatif", "--what-if", "--eta", "1"]);
     // Issue 33: the option's own parser says the minimum is 2 (eta 0 was told "at least 1").
     assert!(!o.status.success() && stderr(&o).contains("'1' for '--eta <ETA>': \"1\" is not a valid count: give a whole number of at least 2"), "{}", stderr(&o));
+    let o = env.run(&["report", "whatif", "--what-if", "--min-delta", "-1"]);
+    assert!(!o.status.success() && stderr(&o).contains("--min-delta -1: give a number of at least 0"), "{}", stderr(&o));
     let o = env.run(&["report", "whatif", "--what-if", "--eta", "-3"]);
     assert!(!o.status.success() && stderr(&o).contains("\"-3\" is not a valid count: give a whole number of at least 2"), "{}", stderr(&o));
 }
