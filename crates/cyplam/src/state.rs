@@ -7,7 +7,7 @@ use crate::slurm::{Scheduler, SlurmState, TaskState};
 use crate::sweep::Frozen;
 use anyhow::Result;
 use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus};
-use cyplam_core::halving::decision::{check_pruned, models_in, read_decisions, DecisionError, RungDecision};
+use cyplam_core::halving::decision::{check_rung, models_in, read_decisions, DecisionError, RungDecision};
 use cyplam_core::packing::Packing;
 use std::path::{Path, PathBuf};
 
@@ -193,9 +193,10 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
         } else {
             None
         };
-        // A `pruned` result is believed only when a decision pruned the model.
-        if let Some(r) = result.as_ref().filter(|r| r.status == ResultStatus::Pruned) {
-            if let Err(why) = check_pruned(&frozen.sweep, m.index, r.rung, decisions) {
+        // The rung a result names is believed only when the decisions allow it (a `pruned` one only
+        // when a decision pruned the model).
+        if let Some(r) = &result {
+            if let Err(why) = check_rung(&frozen.sweep, m.index, r.status == ResultStatus::Pruned, r.rung, decisions) {
                 damage = Some(format!("{}: {why}", md.result().display()));
             }
         }

@@ -383,24 +383,38 @@ pub fn read_decisions(dir: &SweepDir, sweep: &SweepFile) -> Result<Vec<RungDecis
     Ok(out)
 }
 
-/// Whether a model's `pruned` result.json (saying it stopped at `rung`) is backed by the decision
-/// that must have pruned it: rung `rung`'s decision lists the model among its candidates and did
-/// not promote it. `Err` says what is missing, and what to do, for a result that was edited or
-/// copied in (issue 33: `status` and `report` believed it).
-pub fn check_pruned(sweep: &SweepFile, model: usize, rung: Option<u32>, decisions: &[RungDecision]) -> Result<(), String> {
-    let why = match rung {
-        None => "it names no rung".to_string(),
-        Some(k) => match decisions.get(k as usize) {
-            None => format!("rung {k} has no decision (halving/rung-{k}.json has not been taken)"),
-            Some(d) if !d.candidates.iter().any(|c| c.index == model) => format!("halving/rung-{k}.json does not list it among the rung's models"),
-            Some(d) if d.promoted.contains(&model) => format!("halving/rung-{k}.json promoted it to rung {}", k + 1),
-            Some(_) => return Ok(()),
-        },
-    };
-    Err(format!(
-        "says pruned, but no decision pruned this model: {why}. Only a rung's decision prunes; remove this result.json, and `cyplam run` again (or `cyplam resubmit {} --failed` on Slurm) resumes the model from its newest snapshot",
+/// Whether the rung a model's result.json names is one the decisions allow (issue 33: `status`
+/// and `report` believed an edited one): a `pruned` result must be backed by the decision of its
+/// rung (which lists the model and did not promote it); any other result naming rung k must name
+/// a rung of the sweep's `[halving]`, and the model must train in rung k by the decisions taken
+/// so far. `Err` says what is wrong, and what to do, for a result that was edited or copied in.
+pub fn check_rung(sweep: &SweepFile, model: usize, pruned: bool, rung: Option<u32>, decisions: &[RungDecision]) -> Result<(), String> {
+    let fix = format!(
+        "remove this result.json, and `cyplam run` again (or `cyplam resubmit {} --failed` on Slurm) resumes the model from its newest snapshot and writes it anew",
         sweep.name
-    ))
+    );
+    let rungs = sweep.grid.halving.map(|h| h.rungs);
+    match (rung, rungs) {
+        (Some(k), None) => return Err(format!("names rung {k}, but sweep {} has no [halving]; {fix}", sweep.name)),
+        (Some(k), Some(r)) if k >= r => return Err(format!("names rung {k}, but the sweep's [halving] has {r} rung(s) (0 to {}); {fix}", r - 1)),
+        _ => {}
+    }
+    if pruned {
+        let why = match rung {
+            None => "it names no rung".to_string(),
+            Some(k) => match decisions.get(k as usize) {
+                None => format!("rung {k} has no decision (halving/rung-{k}.json has not been taken)"),
+                Some(d) if !d.candidates.iter().any(|c| c.index == model) => format!("halving/rung-{k}.json does not list it among the rung's models"),
+                Some(d) if d.promoted.contains(&model) => format!("halving/rung-{k}.json promoted it to rung {}", k + 1),
+                Some(_) => return Ok(()),
+            },
+        };
+        return Err(format!("says pruned, but no decision pruned this model: {why}. Only a rung's decision prunes; {fix}"));
+    }
+    match rung.and_then(|k| models_in(k, sweep.grid.models.len(), decisions).map(|m| (k, m))) {
+        Some((k, models)) if !models.contains(&model) => Err(format!("says it trained in rung {k}, but halving/rung-{}.json did not promote it to rung {k}; {fix}", k - 1)),
+        _ => Ok(()),
+    }
 }
 
 /// The models that train in rung `rung` of a sweep of `n` models by the decisions taken

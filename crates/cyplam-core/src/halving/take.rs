@@ -288,6 +288,17 @@ mod tests {
         assert_eq!(decide(&dir, &s, &plan, 0, &ok).unwrap(), d);
         assert_eq!(alive(&dir, &s, &plan, 1, &ok).unwrap(), vec![1, 3]);
         assert_eq!(read_decisions(&dir, &s).unwrap(), vec![d.clone()]);
+        // Issue 33: the rung a result.json names must be one the decisions allow.
+        use crate::halving::decision::check_rung;
+        let ds = [d.clone()];
+        assert_eq!(check_rung(&s, 1, false, Some(1), &ds), Ok(()), "promoted to rung 1");
+        assert_eq!(check_rung(&s, 0, true, Some(0), &ds), Ok(()), "pruned at rung 0");
+        let e = check_rung(&s, 0, false, Some(1), &ds).unwrap_err();
+        assert!(e.starts_with("says it trained in rung 1, but halving/rung-0.json did not promote it to rung 1; remove this result.json"), "{e}");
+        let e = check_rung(&s, 1, true, Some(0), &ds).unwrap_err();
+        assert!(e.starts_with("says pruned, but no decision pruned this model: halving/rung-0.json promoted it to rung 1"), "{e}");
+        let e = check_rung(&s, 1, false, Some(5), &ds).unwrap_err();
+        assert!(e.starts_with("names rung 5, but the sweep's [halving] has 2 rung(s) (0 to 1)"), "{e}");
         assert_eq!(models_in(0, 5, &[d.clone()]), Some(vec![0, 1, 2, 3, 4]));
         assert_eq!((models_in(1, 5, &[d.clone()]), models_in(2, 5, &[d.clone()])), (Some(vec![1, 3]), None));
         // A worker still training blocks the decision of another rung file.

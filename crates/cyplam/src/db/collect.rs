@@ -5,7 +5,7 @@
 use super::{locked, Db, RecordedStatus};
 use anyhow::{Context, Result};
 use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus, SweepFile};
-use cyplam_core::halving::decision::{check_pruned, read_decisions, RungDecision};
+use cyplam_core::halving::decision::{check_rung, read_decisions, RungDecision};
 use cyplam_core::layout::{ModelDir, SweepDir};
 use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::spec::ModelSpec;
@@ -153,8 +153,8 @@ fn read_model(md: &ModelDir, m: &ModelSpec, sweep: &SweepFile, decisions: Result
     let result = if md.result().exists() { Some(read_json::<ModelResult>(&md.result())?) } else { None };
     if let Some(r) = &result {
         r.check(&md.result(), &m.name, m.index, rows.as_deref()).context("the file was not ingested")?;
-        if r.status == ResultStatus::Pruned {
-            decisions.map_err(str::to_string).and_then(|d| check_pruned(sweep, m.index, r.rung, d)).map_err(|why| anyhow::anyhow!("{}: {why}", md.result().display()))?;
+        if r.status == ResultStatus::Pruned || r.rung.is_some() {
+            decisions.map_err(str::to_string).and_then(|d| check_rung(sweep, m.index, r.status == ResultStatus::Pruned, r.rung, d)).map_err(|why| anyhow::anyhow!("{}: {why}", md.result().display()))?;
         }
     }
     Ok(ModelFiles { rows, result })
