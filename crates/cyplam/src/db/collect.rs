@@ -28,8 +28,9 @@ impl Db {
             .await?
             .into_iter()
             .collect();
-        // The rungs' decisions, which a `pruned` result.json must be backed by.
-        let decisions = read_decisions(&SweepDir::new(dir), sweep).map_err(|e| format!("the rungs' decisions cannot be read ({e})"));
+        // The rungs' decisions, which a result's rung must be backed by: read (and verified against
+        // the metrics) only once a changed result names a rung, not on every collect.
+        let mut decisions: Option<Result<Vec<RungDecision>, String>> = None;
         let mut tx = self.pool.begin().await.map_err(locked)?;
         let mut n = 0;
         for m in &sweep.grid.models {
@@ -42,7 +43,13 @@ impl Db {
                 continue;
             }
             n += 1;
-            let files = match read_model(&md, m, sweep, decisions.as_deref().map_err(String::as_str)) {
+            let files = match read_model(&md, m).and_then(|f| {
+                if let Some(r) = f.result.as_ref().filter(|r| r.status == ResultStatus::Pruned || r.rung.is_some()) {
+                    let d = decisions.get_or_insert_with(|| read_decisions(&SweepDir::new(dir), sweep).map_err(|e| format!("the rungs' decisions cannot be read ({e})")));
+                    d.as_deref().map_err(String::clone).and_then(|d| check_rung(sweep, m.index, r.status == ResultStatus::Pruned, r.rung, d)).map_err(|why| anyhow::anyhow!("{}: {why}", md.result().display()))?;
+                }
+                Ok(f)
+            }) {
                 Ok(f) => f,
                 Err(e) => {
                     // One model's bad file never stops the others: it is recorded as damaged, with
@@ -148,14 +155,11 @@ struct ModelFiles {
 /// Reads and checks one model's files: the metrics rows (each in range, see
 /// `cyplam_core::files::read_metrics`) and result.json, which must be this model's and whose best
 /// must be a row of the metrics file.
-fn read_model(md: &ModelDir, m: &ModelSpec, sweep: &SweepFile, decisions: Result<&[RungDecision], &str>) -> Result<ModelFiles> {
+fn read_model(md: &ModelDir, m: &ModelSpec) -> Result<ModelFiles> {
     let rows = if md.metrics().exists() { Some(read_metrics(&md.metrics())?) } else { None };
     let result = if md.result().exists() { Some(read_json::<ModelResult>(&md.result())?) } else { None };
     if let Some(r) = &result {
         r.check(&md.result(), &m.name, m.index, rows.as_deref()).context("the file was not ingested")?;
-        if r.status == ResultStatus::Pruned || r.rung.is_some() {
-            decisions.map_err(str::to_string).and_then(|d| check_rung(sweep, m.index, r.status == ResultStatus::Pruned, r.rung, d)).map_err(|why| anyhow::anyhow!("{}: {why}", md.result().display()))?;
-        }
     }
     Ok(ModelFiles { rows, result })
 }
