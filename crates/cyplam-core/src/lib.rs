@@ -21,6 +21,7 @@ pub mod metrics_csv;
 pub mod packing;
 pub mod probe;
 pub mod rng;
+pub mod search;
 pub mod spec;
 pub mod stopping;
 pub mod synth;

@@ -3,8 +3,9 @@
 //! (`model_settings`), the form reports and the database compare models in.
 
 use super::config::{canonical, setting_names, Origins, Partial, SettingError};
-use super::raw::RawAxes;
+use super::raw::{RawAxes, RawAxis};
 use super::{AxisInfo, Ctx, GridError, SlurmConfig, SETTINGS};
+use crate::search::Dist;
 use crate::spec::{model_name, Length, ModelSpec};
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -12,16 +13,54 @@ use toml::Spanned;
 /// More models than this is surely a mistake in the grid file.
 const MAX_MODELS: usize = 1_000_000;
 
-/// One axis of the grid: the settings each of its values sets.
+/// One axis of the grid: the settings each of its values sets; or, for `[search]`, a distribution
+/// of one setting (`sampled.rs`).
 pub(super) struct Axis {
     name: String,
-    values: Vec<Partial>,
+    /// The listed values (of a list axis or a `choice`); none for a range.
+    pub(super) values: Vec<Partial>,
     sets: Vec<&'static str>,
+    dist: Option<Dist>,
 }
 
 impl Axis {
+    pub(super) fn sampled(name: &str, values: Vec<Partial>, setting: &'static str, dist: Dist) -> Axis {
+        Axis { name: name.to_string(), values, sets: vec![setting], dist: Some(dist) }
+    }
+
     pub fn info(&self) -> AxisInfo {
-        AxisInfo { name: self.name.clone(), len: self.values.len(), sets: self.sets.iter().map(|s| s.to_string()).collect() }
+        let len = match &self.dist {
+            None => self.values.len(),
+            Some(d) => d.count().map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        };
+        AxisInfo { name: self.name.clone(), len, sets: self.sets.iter().map(|s| s.to_string()).collect(), sampled: self.dist.as_ref().map(describe) }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The setting a distribution axis varies.
+    pub(super) fn setting(&self) -> &'static str {
+        self.sets[0]
+    }
+
+    /// What a sampled search draws for this axis: its distribution, or a choice among its values.
+    pub(super) fn dist(&self) -> Dist {
+        self.dist.clone().unwrap_or(Dist::Choice { n: self.values.len(), weights: None })
+    }
+}
+
+/// A distribution as the grid file writes it.
+fn describe(d: &Dist) -> String {
+    match d {
+        Dist::Choice { n, weights: None } => format!("choice of {n}"),
+        Dist::Choice { n, weights: Some(w) } => format!("choice of {n}, weights {}", w.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+        Dist::Uniform { lo, hi } => format!("uniform [{lo}, {hi}]"),
+        Dist::LogUniform { lo, hi } => format!("log_uniform [{lo}, {hi}]"),
+        Dist::Int { lo, hi, step: 1 } => format!("int [{lo}, {hi}]"),
+        Dist::Int { lo, hi, step } => format!("int [{lo}, {hi}] step {step}"),
+        Dist::LogInt { lo, hi } => format!("log_int [{lo}, {hi}]"),
     }
 }
 
@@ -31,9 +70,18 @@ type Values = Spanned<Vec<Spanned<toml::Value>>>;
 /// (`origins` holds those of `[settings]`).
 pub(super) fn parse_axes(cx: &Ctx, grid: Option<&RawAxes>, origins: &mut Origins) -> Result<Vec<Axis>, GridError> {
     let mut axes = Vec::new();
-    for (name, values) in grid.into_iter().flatten() {
-        let axis = parse_axis(cx, name, values)?;
-        check_distinct(cx, &axis, values)?;
+    for (name, raw) in grid.into_iter().flatten() {
+        let axis = match raw.get_ref() {
+            RawAxis::List(list) => {
+                // The list with the axis's span, as the list parsers take it.
+                let values = Spanned::new(raw.span(), list.clone());
+                let axis = parse_axis(cx, name, &values)?;
+                check_distinct(cx, &axis, &values)?;
+                axis
+            }
+            RawAxis::Sampled(table) => super::sampled::parse(cx, name, &Spanned::new(raw.span(), table.clone()))?,
+        };
+        let values = raw;
         let line = cx.line(values.span());
         for k in &axis.sets {
             if let Some((by, at)) = origins.get(k) {
@@ -62,7 +110,7 @@ fn parse_axis(cx: &Ctx, name: &str, values: &Values) -> Result<Axis, GridError> 
     } else {
         return Err(cx.err(Some(values.span()), Some(&key), "the axis mixes inline tables and plain values; use one or the other"));
     };
-    Ok(Axis { name: name.to_string(), values, sets })
+    Ok(Axis { name: name.to_string(), values, sets, dist: None })
 }
 
 fn plain_axis(cx: &Ctx, name: &str, key: &str, values: &Values) -> Result<(Vec<Partial>, Vec<&'static str>), GridError> {

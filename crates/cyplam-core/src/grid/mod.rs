@@ -8,6 +8,7 @@
 mod config;
 mod expand;
 mod raw;
+mod sampled;
 mod tables;
 
 pub use config::{ModelError, SettingError, SETTINGS};
@@ -16,6 +17,7 @@ pub use expand::model_settings;
 
 use crate::spec::ModelSpec;
 use crate::halving::settings::Halving;
+use crate::search::Search;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -140,6 +142,20 @@ pub struct AxisInfo {
     pub len: usize,
     /// Settings this axis sets.
     pub sets: Vec<String>,
+    /// Under `[search]`: the distribution drawn from, as written (`log_uniform [1e-05, 0.01]`);
+    /// `len` is then its count of values, 0 for a float range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<String>,
+}
+
+impl AxisInfo {
+    /// `nfc1 x4`, or `learning_rate ~ log_uniform [1e-05, 0.01]` for a sampled axis.
+    pub fn label(&self) -> String {
+        match &self.sampled {
+            Some(d) => format!("{} ~ {d}", self.name),
+            None => format!("{} x{}", self.name, self.len),
+        }
+    }
 }
 
 /// A parsed, validated and expanded grid file.
@@ -154,8 +170,15 @@ pub struct Grid {
     /// model to its end.
     #[serde(default)]
     pub halving: Option<Halving>,
+    /// `[search]`: the models are drawn from the axes (`crate::search`), not crossed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<Search>,
     pub axes: Vec<AxisInfo>,
     pub models: Vec<ModelSpec>,
+    /// Under `[search]`: each model's position on each axis (the index of a listed value, the
+    /// quarter of a range), what [`Grid::axis_values`] gives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<Vec<usize>>,
 }
 
 impl Grid {
@@ -165,8 +188,12 @@ impl Grid {
     }
 
     /// The position of model `index`'s value in each axis, in axis order (the models are numbered
-    /// with the first axis outermost, the last fastest).
+    /// with the first axis outermost, the last fastest). Under `[search]`, the index of the listed
+    /// value drawn, or which quarter of a range the value is in.
     pub fn axis_values(&self, index: usize) -> Vec<usize> {
+        if self.search.is_some() {
+            return self.positions.get(index).cloned().unwrap_or_default();
+        }
         let mut rest = index;
         let mut out = vec![0; self.axes.len()];
         for (i, a) in self.axes.iter().enumerate().rev() {
@@ -294,18 +321,30 @@ fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
         None => SlurmConfig::default(),
     };
     let halving = tables::parse_halving(&cx, raw.halving.as_ref())?;
+    let search = tables::parse_search(&cx, raw.search.as_ref())?;
     let mut origins = config::Origins::new();
     let fixed = config::fixed_settings(&cx, raw.settings.as_ref(), &mut origins)?;
+    if search.is_none() {
+        if let Some((name, axis)) = raw.grid.iter().flatten().find(|(_, a)| matches!(a.get_ref(), raw::RawAxis::Sampled(_))) {
+            return Err(cx.err(Some(axis.span()), Some(&format!("grid.{name}")),
+                "a distribution is drawn from by a sampled search: add a [search] table (strategy = \"random\" or \"sobol\", models = N), or list the values to cross (docs/grid.md)"));
+        }
+    }
     let axes = expand::parse_axes(&cx, raw.grid.as_ref(), &mut origins)?;
-    let models = expand::expand(&cx, &fixed, &axes, &slurm)?;
+    let (models, positions) = match &search {
+        None => (expand::expand(&cx, &fixed, &axes, &slurm)?, Vec::new()),
+        Some(s) => sampled::models(&cx, &fixed, &axes, s, &slurm)?,
+    };
     Ok(Grid {
         name,
         data,
         slurm,
         output: tables::parse_output(raw.output.as_ref()),
         halving,
+        search,
         axes: axes.iter().map(expand::Axis::info).collect(),
         models,
+        positions,
     })
 }
 

@@ -9,8 +9,44 @@ use toml::Spanned;
 /// `[settings]`: setting name -> value, in file order.
 pub(super) type RawSettings = IndexMap<String, Spanned<toml::Value>>;
 
-/// `[grid]`: axis name -> its list of values (plain values or inline tables), in file order.
-pub(super) type RawAxes = IndexMap<String, Spanned<Vec<Spanned<toml::Value>>>>;
+/// `[grid]`: axis name -> its list of values (plain values or inline tables) or its distribution,
+/// in file order.
+pub(super) type RawAxes = IndexMap<String, Spanned<RawAxis>>;
+
+/// One axis as written: a list of values (`nfc1 = [128, 256]`), or a table that names a
+/// distribution (`learning_rate = { log_uniform = [1e-5, 1e-2] }`, for `[search]`).
+pub(super) enum RawAxis {
+    List(Vec<Spanned<toml::Value>>),
+    Sampled(IndexMap<String, Spanned<toml::Value>>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, which would buffer the values and lose their spans.
+impl<'de> Deserialize<'de> for RawAxis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawAxis;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of values (`nfc1 = [128, 256]`) or, under [search], a distribution (`learning_rate = { log_uniform = [1e-5, 1e-2] }`)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawAxis, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(RawAxis::List(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawAxis, A::Error> {
+                let mut out = IndexMap::new();
+                while let Some((k, v)) = map.next_entry::<String, Spanned<toml::Value>>()? {
+                    out.insert(k, v);
+                }
+                Ok(RawAxis::Sampled(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +56,7 @@ pub(super) struct RawFile {
     pub slurm: Option<RawSlurm>,
     pub output: Option<RawOutput>,
     pub halving: Option<Spanned<RawHalving>>,
+    pub search: Option<Spanned<RawSearch>>,
     pub settings: Option<RawSettings>,
     pub grid: Option<RawAxes>,
 }
@@ -39,7 +76,7 @@ impl RawFile {
 }
 
 /// The grid file's tables, by the name of the struct that reads each.
-const TABLES: [(&str, &str); 4] = [("RawHalving", "halving"), ("RawData", "data"), ("RawSlurm", "slurm"), ("RawOutput", "output")];
+const TABLES: [(&str, &str); 5] = [("RawHalving", "halving"), ("RawData", "data"), ("RawSlurm", "slurm"), ("RawOutput", "output"), ("RawSearch", "search")];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +95,15 @@ pub(super) struct RawHalving {
     pub cap: Option<Spanned<toml::Value>>,
     pub axes: Option<Spanned<toml::Value>>,
     pub curve: Option<Spanned<toml::Value>>,
+}
+
+/// `[search]`: a sampled search over the `[grid]` axes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSearch {
+    pub strategy: Option<Spanned<String>>,
+    pub models: Option<Spanned<toml::Value>>,
+    pub seed: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,11 @@
 //! The grid file's tables other than the settings: the sweep name, `[data]`, `[slurm]`,
-//! `[output]` and `[halving]`, each parsed and checked with errors that name the file, the line
+//! `[output]`, `[halving]` and `[search]`, each parsed and checked with errors that name the file, the line
 //! and the key. The model settings are `config.rs`'s.
 
-use super::raw::{RawData, RawHalving, RawOutput, RawSlurm};
+use super::raw::{RawData, RawHalving, RawOutput, RawSearch, RawSlurm};
 use super::{Ctx, DataConfig, GridError, InputScale, OutputConfig, SlurmConfig};
 use crate::halving::settings::{Halving, HalvingError};
+use crate::search::{Search, Strategy};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -245,4 +246,31 @@ pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result
         };
         cx.err(span.or(Some(h.span())), Some(key), e)
     })
+}
+
+/// `[search]`: the strategy (default random), how many models (required) and the draws' seed
+/// (default 0).
+pub(super) fn parse_search(cx: &Ctx, s: Option<&Spanned<RawSearch>>) -> Result<Option<Search>, GridError> {
+    let Some(s) = s else { return Ok(None) };
+    let raw = s.get_ref();
+    let strategy = match &raw.strategy {
+        None => Strategy::Random,
+        Some(v) => v.get_ref().parse().map_err(|m: String| cx.err(Some(v.span()), Some("search.strategy"), m))?,
+    };
+    let max = crate::search::MAX_MODELS;
+    let models = match &raw.models {
+        None => return Err(cx.err(Some(s.span()), Some("search.models"), format!("how many models to draw is not set; give models = N, 1 to {max}"))),
+        Some(v) => match v.get_ref().as_integer() {
+            Some(n) if n >= 1 && n <= max as i64 => n as u32,
+            _ => return Err(cx.err(Some(v.span()), Some("search.models"), format!("{} is not a valid count; valid: an integer from 1 to {max}", v.get_ref()))),
+        },
+    };
+    let seed = match &raw.seed {
+        None => 0,
+        Some(v) => match v.get_ref().as_integer() {
+            Some(n) if n >= 0 => n as u64,
+            _ => return Err(cx.err(Some(v.span()), Some("search.seed"), format!("{} is not a valid seed; valid: an integer >= 0", v.get_ref()))),
+        },
+    };
+    Ok(Some(Search { strategy, models, seed }))
 }

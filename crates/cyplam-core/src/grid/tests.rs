@@ -119,7 +119,7 @@ fn unknown_keys_are_named_with_the_valid_ones() {
     assert!(e.contains("key `settings.width`: unknown setting; valid settings: wc1, ncv1"), "{e}");
 
     let e = err("nmae = \"x\"\n");
-    assert!(e.contains(":1:1: unknown field `nmae`, expected one of `name`, `data`, `slurm`, `output`, `halving`, `settings`, `grid`"), "{e}");
+    assert!(e.contains(":1:1: unknown field `nmae`, expected one of `name`, `data`, `slurm`, `output`, `halving`, `search`, `settings`, `grid`"), "{e}");
 
     let e = err("[slurm]\npartiton = \"x\"\n");
     assert!(e.contains(":2:1: unknown field `partiton`"), "{e}");
@@ -140,7 +140,7 @@ fn wrong_types_say_what_was_expected() {
     assert!(e.contains("key `settings.activation`: expected a string, found integer 3"), "{e}");
     let e = err("[grid]\nnfc1 = 128\n");
     assert!(e.contains(":2:8:"), "{e}");
-    assert!(e.contains("expected a sequence"), "{e}");
+    assert!(e.contains("invalid type: integer `128`, expected a list of values (`nfc1 = [128, 256]`) or, under [search], a distribution"), "{e}");
     let e = err("[slurm]\ntrainings_per_node = \"two\"\n");
     assert!(e.contains(":2:22:"), "{e}");
 }
