@@ -3,6 +3,7 @@
 //! and `submit/jobs.txt`); or, for `--dry-run`, print all of it with the arithmetic (models,
 //! tasks, cores, iterations, estimated core-hours) and submit nothing.
 
+use cyplam_core::grid::model_settings;
 use crate::db::{Backend, Db};
 use crate::slurm::script::{plan_arrays, render, ArrayPlan, ScriptInput};
 use crate::slurm::Scheduler;
@@ -131,7 +132,52 @@ pub async fn dry_run<S: Scheduler>(grid: &Grid, dir: &Path, stages: &[Stage], s:
     println!("# ---- dry run: nothing was submitted or written ----");
     let first = stages.first().map(|s| s.models.as_slice()).unwrap_or_default();
     print!("{note}{}{extra}", arithmetic(grid, first, tasks, arrays, frames));
+    if grid.search.is_some() {
+        print!("{}", sampled_table(grid, first));
+    }
     Ok(())
+}
+
+/// Rows of the sampled table the dry run prints; `cyplam grid FILE` lists every model.
+const SAMPLED_ROWS: usize = 40;
+
+/// A sampled sweep's models to submit, one line each with the settings drawn (floats to four
+/// significant figures; sweep.json and `cyplam grid --format json` hold them exactly).
+pub fn sampled_table(grid: &Grid, models: &[usize]) -> String {
+    let Some(search) = grid.search else { return String::new() };
+    let varying = grid.varying_settings();
+    let mut o = format!(
+        "search:             {}, seed {}, {} models drawn over {}\n",
+        search.strategy.as_str(), search.seed, grid.models.len(),
+        grid.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", ")
+    );
+    for &i in models.iter().take(SAMPLED_ROWS) {
+        let s = model_settings(&grid.models[i]);
+        let cells: Vec<String> = varying.iter().map(|k| format!("{k}={}", s.get(*k).map(short).unwrap_or_default())).collect();
+        o.push_str(&format!("  {}  {}\n", grid.models[i].name, cells.join(" ")));
+    }
+    if models.len() > SAMPLED_ROWS {
+        o.push_str(&format!("  ... and {} more (`cyplam grid FILE` lists them all)\n", models.len() - SAMPLED_ROWS));
+    }
+    o
+}
+
+/// A setting's value for a table cell: a float to four significant figures, a string bare.
+pub fn short(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            let g = format!("{x:.4e}");
+            // 4 significant figures, as plain a form as reads well: 0.0006733, 0.9817, 1.2e-7.
+            match g.parse::<f64>() {
+                Ok(r) if r != 0.0 && (r.abs() < 1e-4 || r.abs() >= 1e6) => format!("{r:e}"),
+                Ok(r) => r.to_string(),
+                Err(_) => g,
+            }
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Submits `stages` in turn, each stage's arrays waiting for the arrays of the stage before and

@@ -212,7 +212,9 @@ fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) ->
     Ok(())
 }
 
-/// The differences between two grids that would change what the workers train, listed.
+/// The differences between two grids that would change what the workers train, listed. A
+/// sampled sweep (`[search]`) may grow: more `models` under the same axes and seed keep the
+/// first ones, so only the models both have are compared ([`growth`] says whether it grew).
 fn differences(old: &Grid, new: &Grid) -> Vec<String> {
     let mut d = Vec::new();
     if old.data != new.data {
@@ -224,11 +226,28 @@ fn differences(old: &Grid, new: &Grid) -> Vec<String> {
         let show = |h: &Option<Halving>| h.map(|h| format!("eta {}, {} rungs, {}", h.eta, h.rungs, h.promotion.describe())).unwrap_or_else(|| "none (no halving)".into());
         d.push(format!("[halving]: {} -> {}", show(&old.halving), show(&new.halving)));
     }
+    let search = |g: &Grid| g.search.map(|s| format!("strategy {}, seed {}", s.strategy.as_str(), s.seed)).unwrap_or_else(|| "none (the axes crossed)".into());
+    if search(old) != search(new) {
+        d.push(format!("[search]: {} -> {}", search(old), search(new)));
+    }
+    let labels = |g: &Grid| g.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", ");
+    if old.search.is_some() && labels(old) != labels(new) {
+        d.push(format!("[grid] axes: {} -> {}", labels(old), labels(new)));
+    }
     if old.slurm.trainings_per_node != new.slurm.trainings_per_node {
         d.push(format!("slurm.trainings_per_node: {} -> {}", old.slurm.trainings_per_node, new.slurm.trainings_per_node));
     }
-    if old.models.len() != new.models.len() {
-        d.push(format!("models: {} -> {}", old.models.len(), new.models.len()));
+    let grows = old.search.is_some() && new.search.is_some() && new.models.len() > old.models.len();
+    if old.models.len() != new.models.len() && !grows {
+        let only = if old.search.is_some() && new.search.is_some() { " (a sampled sweep may grow, not shrink: its trained models stay part of it)" } else { "" };
+        d.push(format!("models: {} -> {}{only}", old.models.len(), new.models.len()));
+    }
+    if let Some((a, b)) = old.models.iter().zip(&new.models).find(|(a, b)| a.name != b.name) {
+        d.push(format!(
+            "model names: {} -> {}: names have as many digits as the largest index needs, so a sampled sweep grows up to {} models; start a new sweep for more",
+            a.name, b.name, 10usize.pow(old.models.len().saturating_sub(1).to_string().len().max(3) as u32)
+        ));
+        return d;
     }
     for (a, b) in old.models.iter().zip(&new.models) {
         let (sa, sb) = (model_settings(a), model_settings(b));
@@ -242,6 +261,20 @@ fn differences(old: &Grid, new: &Grid) -> Vec<String> {
     d
 }
 
+/// How many models a sampled sweep gains from `old` to `new` (same axes and seed, more
+/// `models`), once [`differences`] found none; refused for a halving sweep, whose rungs decide
+/// among all its models.
+fn growth(path: &Path, old: &Grid, new: &Grid) -> Result<usize> {
+    let more = new.models.len().saturating_sub(old.models.len());
+    if more > 0 && old.halving.is_some() {
+        bail!(
+            "{}: sweep {:?} has {} models and the grid now draws {}; a halving sweep cannot grow: its rungs decide among all its models and its later rungs are planned for {}. \
+             Give the grid another `name` to draw a new sweep (with another `seed` in [search] for other models)",
+            path.display(), old.name, old.models.len(), new.models.len(), old.models.len()
+        );
+    }
+    Ok(more)
+}
 /// Freezes a grid into `runs/<name>/`. The same grid again is fine (a resubmission); a grid that
 /// would train other models under the same name is refused with the differences.
 pub fn freeze(runs: &Path, grid_path: &Path) -> Result<Frozen> {
@@ -267,6 +300,12 @@ pub fn apply_packing(grid: &mut Grid, packing: Option<(u32, u32)>) {
 /// train other models under that name is refused with the differences. Writes nothing (what
 /// `submit --dry-run` asks, as the real submit does).
 pub fn existing(runs: &Path, grid_path: &Path, grid: &Grid) -> Result<Option<Frozen>> {
+    Ok(existing_grown(runs, grid_path, grid)?.map(|(f, _)| f))
+}
+
+/// [`existing`], and how many models a sampled sweep gains: the frozen sweep is then given the
+/// grown grid (in memory; [`freeze_grid`] writes it).
+fn existing_grown(runs: &Path, grid_path: &Path, grid: &Grid) -> Result<Option<(Frozen, usize)>> {
     let dir = runs.join(&grid.name);
     let sd = SweepDir::new(&dir);
     if !sd.sweep_json().exists() {
@@ -284,7 +323,12 @@ pub fn existing(runs: &Path, grid_path: &Path, grid: &Grid) -> Result<Option<Fro
             if diff.len() > shown.len() { format!("\n  ... and {} more", diff.len() - shown.len()) } else { String::new() }
         );
     }
-    Ok(Some(Frozen { dir, sweep: old }))
+    let more = growth(grid_path, &old.grid, grid)?;
+    let mut old = old;
+    if more > 0 {
+        old.grid = grid.clone();
+    }
+    Ok(Some((Frozen { dir, sweep: old }, more)))
 }
 
 /// [`freeze`] of a grid already read (and perhaps re-packed with [`apply_packing`]).
@@ -292,7 +336,17 @@ pub fn freeze_grid(runs: &Path, grid_path: &Path, file: GridFile) -> Result<Froz
     let GridFile { grid, sha256: sha, .. } = file;
     crate::output::create_dir(runs)?;
     let runs = std::fs::canonicalize(runs)?;
-    if let Some(mut old) = existing(&runs, grid_path, &grid)? {
+    if let Some((mut old, more)) = existing_grown(&runs, grid_path, &grid)? {
+        if more > 0 {
+            // A grown sampled sweep: the grid copy first, then sweep.json, which the workers read.
+            let text = std::fs::read(grid_path).with_context(|| format!("reading {}", grid_path.display()))?;
+            cyplam_core::files::write_atomic(&old.layout().grid_copy(), &text).with_context(|| format!("writing {}", old.layout().grid_copy().display()))?;
+            old.sweep.grid_sha256 = sha;
+            write_json_atomic(&old.layout().sweep_json(), &old.sweep)?;
+            eprintln!("cyplam: sweep {} grows from {} to {} models; the first {} are drawn as before and keep their files",
+                old.sweep.name, old.sweep.grid.models.len() - more, old.sweep.grid.models.len(), old.sweep.grid.models.len() - more);
+            return Ok(old);
+        }
         // Scheduling settings (partition, time, throttle, ...) may change between submissions.
         if old.sweep.grid.slurm != grid.slurm {
             old.sweep.grid.slurm = grid.slurm.clone();

@@ -350,3 +350,5 @@ fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod sampled_tests;

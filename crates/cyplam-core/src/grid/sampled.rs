@@ -62,7 +62,7 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
                 toml::Value::Integer(i) => Some(*i as f64),
                 _ => None,
             }).map_err(|m| err(value.span(), &at, m))?;
-            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi && (hi - lo).is_finite()) {
                 return Err(err(value.span(), &at, format!("low {lo} must be below high {hi}, both finite")));
             }
             if form == "log_uniform" && lo <= 0.0 {

@@ -50,8 +50,9 @@ pub struct Search {
     pub seed: u64,
 }
 
-/// The most models a sampled sweep may have (a grid's bound, `grid` MAX_MODELS, is the same).
-pub const MAX_MODELS: u32 = 1_000_000;
+/// The most models a sampled sweep may have: a hundred job arrays of Slurm's default 1001 tasks
+/// at one training each, far beyond a study; drawing them takes a third of a second.
+pub const MAX_MODELS: u32 = 100_000;
 /// The Sobol sequence of `sobol_burley` has 2^16 points.
 pub const SOBOL_POINTS: u64 = 1 << 16;
 /// ... in at most 256 dimensions (one per axis).
@@ -122,8 +123,9 @@ impl Dist {
         match *self {
             Dist::Choice { n, .. } => Some(n as u64),
             Dist::Uniform { .. } | Dist::LogUniform { .. } => None,
-            Dist::Int { lo, hi, step } => Some(((hi as i128 - lo as i128) / step as i128 + 1) as u64),
-            Dist::LogInt { lo, hi } => Some((hi as i128 - lo as i128 + 1) as u64),
+            // Saturating: [i64::MIN, i64::MAX] holds 2^64 values, one more than u64 counts.
+            Dist::Int { lo, hi, step } => Some(u64::try_from((hi as i128 - lo as i128) / step.max(1) as i128 + 1).unwrap_or(u64::MAX)),
+            Dist::LogInt { lo, hi } => Some(u64::try_from(hi as i128 - lo as i128 + 1).unwrap_or(u64::MAX)),
         }
     }
 
@@ -154,7 +156,7 @@ impl Dist {
                 (Value::Float(libm::exp(a + u * (b - a)).clamp(*lo, *hi)), quarter)
             }
             Dist::Int { lo, hi, step } => {
-                let count = self.count().unwrap_or(1);
+                let count = self.count().unwrap_or(1).max(1);
                 let i = ((u * count as f64) as u64).min(count - 1);
                 let v = (*lo as i128 + i as i128 * *step as i128).min(*hi as i128) as i64;
                 (Value::Int(v), if count <= 4 { i as usize } else { quarter })

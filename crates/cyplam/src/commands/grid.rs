@@ -33,6 +33,8 @@ impl GridArgs {
             let s = cyplam_core::grid::model_settings(m);
             let mut r = vec![m.index.to_string(), m.name.clone()];
             r.extend(cols.iter().map(|c| match s.get(*c) {
+                // A drawn float to four figures in a table; exact in CSV and JSON.
+                Some(v) if self.format == Format::Table => crate::submission::short(v),
                 Some(serde_json::Value::String(x)) => x.clone(),
                 Some(v) => v.to_string(),
                 None => String::new(),
@@ -61,7 +63,10 @@ impl GridArgs {
             let min = g.models.iter().map(|m| m.free_params).min().unwrap_or(0);
             let max = g.models.iter().map(|m| m.free_params).max().unwrap_or(0);
             println!("{} models ({}), {} to {} free parameters", g.models.len(),
-                g.axes.iter().map(|a| format!("{} x{}", a.name, a.len)).collect::<Vec<_>>().join(", "), min, max);
+                g.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "), min, max);
+            if let Some(s) = g.search {
+                println!("sampled search: strategy {}, seed {}: model k is the k-th distinct point drawn, so growing `models` keeps these", s.strategy.as_str(), s.seed);
+            }
             if let Some(h) = g.halving {
                 let n = g.models.len();
                 let sizes: Vec<String> = h.sizes(n).iter().zip(h.max_sizes(n)).map(|(&a, b)| if a == b { a.to_string() } else { format!("{a} to {b}") }).collect();

@@ -10,6 +10,7 @@ mod html;
 
 mod local;
 mod reliability;
+mod search;
 mod slurm;
 mod studies;
 

@@ -1,0 +1,155 @@
+//! Sampled search (issue 29, docs/grid.md): a grid with `[search]` draws its models from ranges;
+//! locally with halving, grown by `cyplam run` and through the real dev Slurm cluster, where
+//! growing a submitted sweep trains only the new models.
+
+use super::slurm::{cluster, wait_idle};
+use super::*;
+use std::time::Duration;
+
+/// Tiny models whose learning rate, width and dropout are drawn.
+fn sampled(models: u32, extra: &str) -> String {
+    format!(
+        r#"{extra}
+[search]
+strategy = "random"
+models = {models}
+seed = 5
+
+[slurm]
+trainings_per_node = 2
+cpus_per_training = 12
+
+[settings]
+wc1 = 3
+wc2 = 3
+ncv1 = 4
+ncv2 = 8
+batch_size = 32
+iterations = 270
+snapshots = 9
+keep_snapshots = "best"
+
+[grid]
+learning_rate = {{ log_uniform = [3e-4, 1e-2] }}
+nfc1 = {{ int = [8, 48], step = 8 }}
+dropout_keep = [0.75, 1.0]
+"#
+    )
+}
+
+/// The models' settings as frozen in sweep.json.
+fn frozen(env: &Env, sweep: &str) -> Vec<cyplam_core::spec::ModelSpec> {
+    cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).load().unwrap().grid.models
+}
+
+fn metrics_bytes(env: &Env, sweep: &str, model: &str) -> Vec<u8> {
+    std::fs::read(cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap()
+}
+
+#[test]
+fn a_sampled_sweep_with_halving_runs_locally_and_trains_the_drawn_settings() {
+    let env = Env::new();
+    let g = env.grid("drawn", &sampled(6, "[halving]\neta = 3\nrungs = 2\n"));
+    let path = g.to_str().unwrap();
+
+    let listed = env.ok(&["grid", path]);
+    assert!(listed.contains("6 models (learning_rate ~ log_uniform [0.0003, 0.01], nfc1 ~ int [8, 48] step 8, dropout_keep x2)"), "{listed}");
+    assert!(listed.contains("sampled search: strategy random, seed 5"), "{listed}");
+    let dry = env.ok(&["submit", path, "--dry-run"]);
+    assert!(dry.contains("search:             random, seed 5, 6 models drawn over learning_rate ~ log_uniform [0.0003, 0.01], nfc1 ~ int [8, 48] step 8, dropout_keep x2"), "{dry}");
+    assert!(dry.contains("rung 0:           6 model(s) to iteration"), "{dry}");
+    // What the dry run shows is what the grid file draws, the same on every call.
+    let drawn = cyplam_core::grid::load(&g).unwrap().models;
+    let m3 = &drawn[3];
+    assert!(dry.contains(&format!("  Model-003  nfc1={} dropout_keep={}", m3.nfc1, m3.dropout_keep)), "{dry}");
+
+    env.ok(&["run", path, "--jobs", "2"]);
+    assert_eq!(frozen(&env, "drawn"), drawn, "sweep.json holds the drawn models");
+    let status = env.ok(&["status", "drawn"]);
+    assert!(status.contains("6 models"), "{status}");
+    // Rung 0 trained every drawn model to its end; the rung's winners went on to the last.
+    let res = results(&env.runs(), "drawn");
+    assert_eq!(res.len(), 6);
+    let ended: Vec<u64> = res.iter().map(|r| r.iterations_done).collect();
+    assert!(ended.iter().filter(|&&i| i == 270).count() >= 2 && ended.iter().any(|&i| i < 270), "{ended:?}");
+    // The workers trained the drawn settings: each result names its model's free parameters.
+    for r in &res {
+        assert_eq!(r.free_params, drawn[r.index].free_params, "{}", r.model);
+    }
+    let report = env.json(&["report", "drawn", "--format", "json"]);
+    assert_eq!(report.as_array().unwrap().len(), 6);
+
+    // A halving sweep cannot grow: its rungs decided among the six.
+    std::fs::write(&g, std::fs::read_to_string(&g).unwrap().replace("models = 6", "models = 9")).unwrap();
+    let o = env.run(&["run", path]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("sweep \"drawn\" has 6 models and the grid now draws 9; a halving sweep cannot grow"), "{}", stderr(&o));
+}
+
+#[test]
+fn growing_a_sampled_sweep_trains_only_the_new_models_and_nothing_else_may_change() {
+    let env = Env::new();
+    let g = env.grid("grow", &sampled(3, ""));
+    let path = g.to_str().unwrap();
+    env.ok(&["run", path, "--jobs", "2"]);
+    let before: Vec<Vec<u8>> = ["Model-000", "Model-001", "Model-002"].iter().map(|m| metrics_bytes(&env, "grow", m)).collect();
+    let first = frozen(&env, "grow");
+
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(&g, text.replace("models = 3", "models = 5")).unwrap();
+    let o = env.run(&["run", path, "--jobs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sweep grow grows from 3 to 5 models; the first 3 are drawn as before and keep their files"), "{}", stderr(&o));
+    let after: Vec<Vec<u8>> = ["Model-000", "Model-001", "Model-002"].iter().map(|m| metrics_bytes(&env, "grow", m)).collect();
+    assert_eq!(before, after, "the first three were not trained again");
+    let grown = frozen(&env, "grow");
+    assert_eq!(&grown[..3], &first[..]);
+    assert_eq!(grown.len(), 5);
+    let res = results(&env.runs(), "grow");
+    assert_eq!(res.iter().map(|r| (r.model.as_str(), r.iterations_done)).collect::<Vec<_>>(),
+        [("Model-000", 270), ("Model-001", 270), ("Model-002", 270), ("Model-003", 270), ("Model-004", 270)]);
+    assert!(env.ok(&["status", "grow"]).contains("5 models: 5 completed"));
+    let copy = std::fs::read_to_string(env.runs().join("grow/grid.toml")).unwrap();
+    assert!(copy.contains("models = 5"), "the frozen grid copy is the grown one: {copy}");
+
+    // Anything else is refused with what differs, and nothing is written.
+    let grown_text = std::fs::read_to_string(&g).unwrap();
+    for (edit, says) in [
+        (grown_text.replace("models = 5", "models = 4"), "models: 5 -> 4 (a sampled sweep may grow, not shrink"),
+        (grown_text.replace("seed = 5", "seed = 6"), "[search]: strategy random, seed 5 -> strategy random, seed 6"),
+        (grown_text.replace("[3e-4, 1e-2]", "[3e-4, 2e-2]"), "[grid] axes: learning_rate ~ log_uniform [0.0003, 0.01]"),
+    ] {
+        std::fs::write(&g, edit).unwrap();
+        let o = env.run(&["run", path]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+    assert_eq!(frozen(&env, "grow"), grown);
+}
+
+#[test]
+fn a_sampled_sweep_through_slurm_grows_by_submitting_only_the_new_models() {
+    let _c = cluster();
+    let env = Env::new();
+    let g = env.grid("slgrow", &sampled(3, ""));
+    let path = g.to_str().unwrap();
+    let out = env.ok(&["submit", path]);
+    assert!(out.contains("array 0-1"), "{out}");
+    let states = wait_idle(&env, "slgrow", Duration::from_secs(600));
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    let before: Vec<Vec<u8>> = ["Model-000", "Model-001", "Model-002"].iter().map(|m| metrics_bytes(&env, "slgrow", m)).collect();
+
+    std::fs::write(&g, std::fs::read_to_string(&g).unwrap().replace("models = 3", "models = 6")).unwrap();
+    let dry = env.ok(&["submit", path, "--dry-run"]);
+    assert!(dry.contains("models to submit:   3 of 6"), "{dry}");
+    let out = env.ok(&["submit", path]);
+    // Models 3, 4, 5: array tasks 1 (Model-003 beside the completed Model-002) and 2.
+    assert!(out.contains("array 1-2"), "{out}");
+    let states = wait_idle(&env, "slgrow", Duration::from_secs(600));
+    assert_eq!(states.len(), 6);
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    let after: Vec<Vec<u8>> = ["Model-000", "Model-001", "Model-002"].iter().map(|m| metrics_bytes(&env, "slgrow", m)).collect();
+    assert_eq!(before, after, "the first three were not trained again");
+    let report = env.json(&["report", "slgrow", "--format", "json"]);
+    assert_eq!(report.as_array().unwrap().len(), 6);
+}
