@@ -33,6 +33,8 @@ pub(crate) const GRID: RGBColor = RGBColor(0xE4, 0xE6, 0xEA);
 pub(crate) const AXIS: RGBColor = RGBColor(0x55, 0x55, 0x55);
 pub(crate) const BLUE_GREY: RGBColor = RGBColor(0x4E, 0x79, 0xA7);
 pub(crate) const HIGHLIGHT: RGBColor = RGBColor(0xD6, 0x27, 0x28);
+/// The Pareto front of accuracy against size.
+pub(crate) const FRONT: RGBColor = RGBColor(0x2E, 0x8B, 0x3E);
 
 pub(crate) fn title_font() -> TextStyle<'static> {
     (FONT, 22).into_font().style(FontStyle::Bold).color(&INK)
@@ -127,6 +129,18 @@ impl Axis {
 
     fn range(&self) -> Ticked {
         Ticked { inner: (self.lo..self.hi).into(), ticks: self.ticks.clone() }
+    }
+}
+
+/// The axis of maximum validation Accuracy20% for data from `amin` to `amax`: padded a little,
+/// within 0..1.
+pub(crate) fn accuracy_axis(amin: f64, amax: f64) -> Axis {
+    let pad = ((amax - amin) * 0.08).max(0.02);
+    let y = Axis::linear((amin - pad).max(0.0), (amax + pad).min(1.0), 6, fmt_num);
+    if y.hi > 1.0 && amax <= 1.0 {
+        Axis { hi: 1.0, ticks: y.ticks.iter().copied().filter(|t| *t <= 1.0 + 1e-9).collect(), ..y }
+    } else {
+        y
     }
 }
 

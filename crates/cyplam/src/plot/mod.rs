@@ -1,17 +1,22 @@
 //! The figures of a report drawn as SVG with plotters: chart primitives (chart.rs), the sweep's
-//! figures (sweep.rs) and the scalability study's (scaling.rs). Only the SVG backend is used:
-//! text is laid out by whatever shows the SVG, so no font files are needed.
+//! figures (sweep.rs), accuracy against each varied setting (settings.rs), the Pareto front of
+//! accuracy against size (pareto.rs) and the scalability study's figures (scaling.rs). Only the
+//! SVG backend is used: text is laid out by whatever shows the SVG, so no font files are needed.
 
 mod chart;
 mod figure;
+mod pareto;
 mod scaling;
+mod settings;
 mod sweep;
 
 pub use figure::{Figure, Model, PlotError, MARKED};
 
 pub use scaling::scaling;
-pub use sweep::regularization_label;
+pub use pareto::pareto_front;
+pub use sweep::{front, regularization_label};
 
+use settings::accuracy_by_setting;
 use sweep::{accuracy_vs_params, by_group, learning_curves, train_time_hist, Grouping, Metric};
 
 use figure::Result;
@@ -30,5 +35,6 @@ pub fn all(models: &[Model], varying: &[&str]) -> Result<Vec<Figure>> {
     if varying.iter().any(|v| ["l1", "l2", "reg_layers"].contains(v)) {
         out.extend(by_group(models, Grouping::Regularization)?);
     }
+    out.extend(accuracy_by_setting(models, varying)?);
     Ok(out)
 }

@@ -91,36 +91,64 @@ pub(crate) fn learning_curves(models: &[Model], metric: Metric) -> Result<Option
     Ok(Some(fig))
 }
 
+/// The models on the Pareto front of maximum validation Accuracy20% against free parameters
+/// (`pareto::pareto_front`), fewest free parameters first. Models without a finite best accuracy
+/// are on none.
+pub fn front(models: &[Model]) -> Vec<&Model> {
+    let points: Vec<(i64, f64)> = models.iter().map(|m| (m.row.free_params, m.row.best_accuracy20.unwrap_or(f64::NAN))).collect();
+    super::pareto::pareto_front(&points).into_iter().map(|i| &models[i]).collect()
+}
+
 /// Maximum validation Accuracy20% against free parameters (log scale), every model; the best
-/// MARKED as numbered triangles, listed in the legend.
+/// MARKED as numbered triangles, listed in the legend; the Pareto front as a step line through
+/// its models, each ringed.
 pub(crate) fn accuracy_vs_params(models: &[Model]) -> Result<Option<Figure>> {
     let pts: Vec<(usize, &Model, f64)> = models.iter().enumerate().filter_map(|(i, m)| m.row.best_accuracy20.filter(|a| a.is_finite()).map(|a| (i, m, a))).collect();
     if pts.is_empty() {
         return Ok(None);
     }
+    let front = front(models);
     let (pmin, pmax) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, m, _)| (a.min(m.row.free_params as f64), b.max(m.row.free_params as f64)));
     let (amin, amax) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, _, v)| (a.min(*v), b.max(*v)));
     let x = Axis::log(pmin.max(1.0), pmax.max(1.0), fmt_si);
-    let pad = ((amax - amin) * 0.08).max(0.02);
-    let mut y = Axis::linear((amin - pad).max(0.0), (amax + pad).min(1.0), 6, fmt_num);
-    if y.hi > 1.0 && amax <= 1.0 {
-        y = Axis { hi: 1.0, ticks: y.ticks.iter().copied().filter(|t| *t <= 1.0 + 1e-9).collect(), ..y };
-    }
+    let y = accuracy_axis(amin, amax);
     let n_marked = marked(models);
     let title = "Maximum validation Accuracy20% against free parameters".to_string();
     let caption = format!(
         "Each model's best validation Accuracy20% against its number of free parameters (log scale), {} models; \
-         the {n_marked} best are the numbered red triangles, named in the legend.",
-        pts.len()
+         the {n_marked} best are the numbered red triangles, named in the legend. \
+         The green step line and rings mark the Pareto front: the {} model{} that no other model beats on both \
+         (at least as accurate with no more free parameters).",
+        pts.len(),
+        front.len(),
+        if front.len() == 1 { "" } else { "s" }
     );
     let fig = render("accuracy_vs_params", title.clone(), caption, (1200, 600), |root| {
         let body = titled(root, &title)?;
         let (plot, side) = body.split_horizontally(1200 - 280);
         let mut chart = panel(&plot, None, &x, "free parameters", &y, "maximum validation Accuracy20%")?;
+        // The front under the points: from each of its models level to the next one's size, then
+        // up to its accuracy (the best accuracy reached with at most so many free parameters).
+        let corners: Vec<(f64, f64)> = front.iter().map(|m| (x.pos(m.row.free_params as f64), m.row.best_accuracy20.unwrap_or_default())).collect();
+        let mut steps: Vec<(f64, f64)> = Vec::new();
+        // (Models tied on both share a corner.)
+        for p in corners.iter().filter(|p| p.1.is_finite()) {
+            if let Some(&(px, pa)) = steps.last() {
+                if px == p.0 && pa == p.1 {
+                    continue;
+                }
+                steps.push((p.0, pa));
+            }
+            steps.push(*p);
+        }
+        if steps.len() >= 2 {
+            chart.draw_series(std::iter::once(PathElement::new(steps, FRONT.mix(0.9).stroke_width(2))))?;
+        }
         let others = BLUE_GREY.mix(crowd_alpha(pts.len()).max(0.45));
         chart.draw_series(pts.iter().filter(|(i, _, _)| *i >= n_marked).map(|(_, m, a)| Circle::new((x.pos(m.row.free_params as f64), *a), 4, others.filled())))?;
         let best: Vec<(usize, (f64, f64))> = pts.iter().filter(|(i, _, _)| *i < n_marked).map(|(i, m, a)| (*i, (x.pos(m.row.free_params as f64), *a))).collect();
         chart.draw_series(best.iter().rev().map(|(_, p)| TriangleMarker::new(*p, 7, HIGHLIGHT.filled())))?;
+        chart.draw_series(corners.iter().map(|p| Circle::new(*p, 9, FRONT.stroke_width(2))))?;
         // Rank numbers beside the triangles, each where it overlaps no number already placed.
         let number = (FONT, 14).into_font().style(FontStyle::Bold).color(&HIGHLIGHT).pos(Pos::new(HPos::Left, VPos::Center));
         let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
@@ -140,6 +168,7 @@ pub(crate) fn accuracy_vs_params(models: &[Model]) -> Result<Option<Figure>> {
         if pts.len() > n_marked {
             entries.push((Mark::Circle(others), format!("the other {}", pts.len() - n_marked)));
         }
+        entries.push((Mark::Line(FRONT.to_rgba(), 2), format!("Pareto front ({} model{})", front.len(), if front.len() == 1 { "" } else { "s" })));
         entries.push((Mark::None, String::new()));
         entries.push((Mark::Heading, "\tmodel\tacc20\tparams".to_string()));
         entries.extend(models.iter().take(n_marked).enumerate().map(|(i, m)| {
@@ -267,11 +296,7 @@ pub(crate) fn by_group(models: &[Model], grouping: Grouping) -> Result<Option<Fi
     let (pmin, pmax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (p, _)| (a.min(*p as f64), b.max(*p as f64)));
     let (amin, amax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, v)| (a.min(*v), b.max(*v)));
     let x = Axis::log(pmin.max(1.0), pmax.max(1.0), fmt_si);
-    let pad = ((amax - amin) * 0.08).max(0.02);
-    let mut y = Axis::linear((amin - pad).max(0.0), (amax + pad).min(1.0), 6, fmt_num);
-    if y.hi > 1.0 && amax <= 1.0 {
-        y = Axis { hi: 1.0, ticks: y.ticks.iter().copied().filter(|t| *t <= 1.0 + 1e-9).collect(), ..y };
-    }
+    let y = accuracy_axis(amin, amax);
     let (name, what, heading) = match grouping {
         Grouping::Activation => ("by_activation", "activation function", "activation"),
         Grouping::Regularization => ("by_regularization", "regularization", "regularization"),
@@ -317,6 +342,51 @@ pub(crate) fn by_group(models: &[Model], grouping: Grouping) -> Result<Option<Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::RecordedStatus;
+    use crate::plot::figure::test_model;
+
+    /// Models of known size and best accuracy, in ranking order.
+    fn sized(spec: &[(usize, i64, Option<f64>)]) -> Vec<Model> {
+        let mut ms: Vec<Model> = spec
+            .iter()
+            .map(|&(k, params, acc)| {
+                let mut m = test_model(k, acc, RecordedStatus::Completed, serde_json::json!({}));
+                m.row.free_params = params;
+                m
+            })
+            .collect();
+        ms.sort_by(|a, b| b.row.best_accuracy20.unwrap_or(-1.0).total_cmp(&a.row.best_accuracy20.unwrap_or(-1.0)));
+        ms
+    }
+
+    #[test]
+    fn accuracy_vs_params_marks_the_front() {
+        // 1 (small, fair), 3 (mid, good), 4 and 5 (large, best, tied) are on the front; 0, 2 are
+        // beaten, 6 has no result.
+        let ms = sized(&[(0, 20_000, Some(0.55)), (1, 10_000, Some(0.60)), (2, 40_000, Some(0.62)), (3, 30_000, Some(0.70)), (4, 80_000, Some(0.80)), (5, 80_000, Some(0.80)), (6, 5_000, None)]);
+        let names: Vec<&str> = front(&ms).iter().map(|m| m.row.name.as_str()).collect();
+        assert_eq!(names, ["Model-001", "Model-003", "Model-004", "Model-005"]);
+        let fig = accuracy_vs_params(&ms).unwrap().unwrap();
+        let svg = &fig.svg;
+        // One ring per model on the front, in the front's colour, and its legend entry.
+        let ring = format!("fill=\"none\" stroke=\"#{:02X}{:02X}{:02X}\"", FRONT.0, FRONT.1, FRONT.2);
+        assert_eq!(svg.lines().filter(|l| l.starts_with("<circle") && l.contains(&ring)).count(), 4, "{svg}");
+        assert!(svg.contains("Pareto front (4 models)"), "{svg}");
+        assert!(fig.caption.contains("the 4 models that no other model beats"), "{}", fig.caption);
+        // The step line: 3 distinct corners (the tie shares one), so 5 points: level, then up.
+        let front_line: Vec<&str> = svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(&format!("stroke=\"#{:02X}{:02X}{:02X}\"", FRONT.0, FRONT.1, FRONT.2))).collect();
+        assert_eq!(front_line.len(), 2, "the step line and the legend's mark: {front_line:?}");
+        let points = |l: &str| l.split("points=\"").nth(1).unwrap_or("").split('"').next().unwrap_or("").split_whitespace().count();
+        assert_eq!(front_line.iter().map(|l| points(l)).max(), Some(5), "{front_line:?}");
+    }
+
+    #[test]
+    fn a_single_model_is_its_own_front() {
+        let ms = sized(&[(0, 20_000, Some(0.55)), (1, 10_000, None)]);
+        assert_eq!(front(&ms).len(), 1);
+        let fig = accuracy_vs_params(&ms).unwrap().unwrap();
+        assert!(fig.svg.contains("Pareto front (1 model)"));
+    }
     #[test]
     fn regularization_labels() {
         assert_eq!(regularization_label("none"), "none");

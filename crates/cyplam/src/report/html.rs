@@ -1,5 +1,6 @@
 //! The HTML report of a sweep: one self-contained page (inline CSS and SVG, no script, nothing
-//! fetched) with the ranking and every figure of plot.rs; and the same figures as SVG files.
+//! fetched) with the ranking and every figure of plot/, the Pareto front's models in a table below
+//! the accuracy-against-free-parameters figure; and the same figures as SVG files.
 //! A sweep measured by `cyplam scale` also gets the scalability figures and the packings table.
 
 use crate::db::{Db, RecordedStatus};
@@ -67,6 +68,34 @@ fn packings_table(h: &mut String, s: &Scaling) {
             p.trainings_per_hour,
             s.relative(p),
             if p.recommended { "recommended" } else { "" }
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+/// The models on the Pareto front of maximum validation Accuracy20% against free parameters
+/// (`plot::front`), fewest free parameters first: rank, name, free parameters, best accuracy.
+fn front_table(h: &mut String, models: &[Model]) {
+    let front = plot::front(models);
+    if front.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<p class=\"note\" id=\"pareto\">The Pareto front: the {} model{} that no other model beats on both maximum validation Accuracy20% and free parameters (at least as accurate with no more free parameters), fewest free parameters first.</p>",
+        front.len(),
+        if front.len() == 1 { "" } else { "s" }
+    );
+    h.push_str("<table id=\"pareto-table\">\n<thead><tr><th>rank</th><th class=\"text\">model</th><th>free params</th><th>max acc20</th></tr></thead>\n<tbody>\n");
+    for m in front {
+        // `models` is in ranking order.
+        let rank = models.iter().position(|o| std::ptr::eq(o, m)).map(|i| i + 1).unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<tr><td>{rank}</td><td class=\"text\">{}</td><td>{}</td><td>{:.4}</td></tr>",
+            escape(&m.row.name),
+            m.row.free_params,
+            m.row.best_accuracy20.unwrap_or(f64::NAN)
         );
     }
     h.push_str("</tbody>\n</table>\n");
@@ -204,6 +233,9 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
             if let Some(s) = scaling {
                 packings_table(&mut h, s);
             }
+        }
+        if fig.name == "accuracy_vs_params" {
+            front_table(&mut h, models);
         }
     }
     h.push_str("</main>\n</body>\n</html>\n");

@@ -30,7 +30,16 @@ regularization = [{l2 = 0.0}, {l2 = 0.01, reg_layers = ["fc1"]}]
 "#;
 
 /// The figures a sweep with an activation and a regularization axis has.
-const FIGURES: [&str; 6] = ["loss", "accuracy", "accuracy_vs_params", "train_time_hist", "by_activation", "by_regularization"];
+const FIGURES: [&str; 7] = ["loss", "accuracy", "accuracy_vs_params", "train_time_hist", "by_activation", "by_regularization", "accuracy_by_setting"];
+
+/// The settings GRID varies, each with a scatter in `accuracy_by_setting` (reg_layers is fc1 in
+/// both regularizations: the default).
+const VARYING: [&str; 5] = ["ncv1", "ncv2", "nfc1", "activation", "l2"];
+
+/// The texts of an SVG, trimmed (plotters writes each on a line of its own).
+fn svg_texts(svg: &str) -> Vec<&str> {
+    svg.split("<text").skip(1).filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split_once("</text>")).map(|(inner, _)| inner.trim())).collect()
+}
 
 /// A plausible learning curve: model `k` learns at its own pace up to its own ceiling.
 fn curve(k: usize, snapshots: usize) -> Vec<MetricsRow> {
@@ -136,9 +145,10 @@ const MEASURE: &str = r#"<script>
   });
   const rows = [...document.querySelectorAll('#ranking-table tbody tr')].map(tr => tr.cells[1].textContent);
   const packings = [...document.querySelectorAll('#packings-table tbody tr')].map(tr => ({ packing: tr.cells[0].textContent, best: tr.classList.contains('best') }));
+  const front = [...document.querySelectorAll('#pareto-table tbody tr')].map(tr => [...tr.cells].map(c => c.textContent));
   const pre = document.createElement('pre');
   pre.id = 'measured';
-  pre.textContent = JSON.stringify({ title: document.title, rows, packings, figures });
+  pre.textContent = JSON.stringify({ title: document.title, rows, packings, front, figures });
   document.body.appendChild(pre);
 })();
 </script>
@@ -217,12 +227,54 @@ fn html_report_shows_every_figure_in_a_browser() {
         assert!(svg.starts_with("<?xml") && svg.contains(&format!("<svg id=\"fig-{n}\" data-figure=\"{n}\"")) && svg.trim_end().ends_with("</svg>"), "{n}.svg:\n{}", &svg[..svg.len().min(400)]);
     }
 
+    // The Pareto front of accuracy against free parameters, by its definition from the curves
+    // written (the failed model 9 and the running model 10 with their best so far): the best of
+    // each architecture, as each is bigger and better than the one before.
+    let best = |k: usize| {
+        let n = [10, 10, 10, 10, 10, 10, 10, 10, 10, 4, 6][k];
+        cyplam_core::metrics_csv::best_row(&curve(k, n)).unwrap().validation_accuracy20
+    };
+    let params = |k: usize| f.sweep.model(k).unwrap().free_params as i64;
+    let beaten = |i: usize| (0..11).any(|j| params(j) <= params(i) && best(j) >= best(i) && (params(j) < params(i) || best(j) > best(i)));
+    let mut front: Vec<usize> = (0..11).filter(|&i| !beaten(i)).collect();
+    front.sort_by_key(|&i| params(i));
+    assert_eq!(front, [3, 7, 10], "the test's own front");
+    // The figure: a ring per model on the front and the legend's entry.
+    let avp = std::fs::read_to_string(fig_dir.join("accuracy_vs_params.svg")).unwrap();
+    assert_eq!(avp.lines().filter(|l| l.starts_with("<circle") && l.contains("fill=\"none\" stroke=\"#2E8B3E\"")).count(), 3, "one ring per model on the front:\n{avp}");
+    assert!(svg_texts(&avp).contains(&"Pareto front (3 models)"), "{:?}", svg_texts(&avp));
+
+    // Accuracy against each varied setting: a panel per setting, named on its x axis; the failed
+    // model and the one never started are left out, and the caption says so.
+    assert_eq!(f.sweep.grid.varying_settings(), VARYING);
+    let abs = std::fs::read_to_string(fig_dir.join("accuracy_by_setting.svg")).unwrap();
+    let texts = svg_texts(&abs);
+    for s in VARYING {
+        assert_eq!(texts.iter().filter(|t| **t == s).count(), 1, "the {s} panel's axis label in {texts:?}");
+    }
+    for category in ["relu", "elu"] {
+        assert!(texts.contains(&category), "no category {category} in {texts:?}");
+    }
+    assert!(page.contains("10 models; 2 models left out (1 failed, 1 without a validation snapshot)"), "the settings figure's caption");
+
     let measured = measure_in_chromium(&env, &html_dir, &page);
 
     assert_eq!(measured["title"], "cyplam report: html-report");
     let rows: Vec<&str> = measured["rows"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(rows.len(), 5, "the top-5 table: {rows:?}");
     assert_eq!(rows[0], "Model-010");
+
+    // The front's table: rank, model, free parameters, best accuracy, fewest parameters first.
+    let table: Vec<Vec<&str>> = measured["front"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect()).collect();
+    let want: Vec<Vec<String>> = front
+        .iter()
+        .map(|&k| {
+            // The ranking: by best accuracy, highest first (no ties here).
+            let rank = 1 + (0..11).filter(|&j| best(j) > best(k)).count();
+            vec![rank.to_string(), format!("Model-{k:03}"), params(k).to_string(), format!("{:.4}", best(k))]
+        })
+        .collect();
+    assert_eq!(table, want, "the Pareto front's table");
 
     let figs = measured["figures"].as_array().unwrap();
     let names: Vec<&str> = figs.iter().map(|f| f["name"].as_str().unwrap()).collect();
@@ -239,8 +291,11 @@ fn html_report_shows_every_figure_in_a_browser() {
             "loss" => assert_eq!(curves, 22.0, "{name}: {f}"),
             // And a dot at the best snapshot of each of the 10 best.
             "accuracy" => assert!(curves == 22.0 && marks >= 10.0, "{name}: {f}"),
-            // The 11 models with a best accuracy (the failed one and the one still training too).
-            "accuracy_vs_params" => assert!(marks >= 11.0, "{name}: {f}"),
+            // The 11 models with a best accuracy (the failed one and the one still training too),
+            // and the front's step line through its 3 models.
+            "accuracy_vs_params" => assert!(marks >= 11.0 && curves == 1.0, "{name}: {f}"),
+            // The 10 models with a result that did not fail, once in each of the 5 panels.
+            "accuracy_by_setting" => assert!(marks == 50.0 && curves == 0.0, "{name}: {f}"),
             // The 9 completed models' times spread over a few bins.
             "train_time_hist" => assert!(bars >= 3.0, "{name}: {f}"),
             // Two curves (relu and elu; none and L2) over the three architectures.
