@@ -1,7 +1,7 @@
 //! Shared by the cyplam coordinator and worker: grid files and their expansion, model specs,
 //! the layout and formats of the files a sweep keeps on disk, how models pack into array tasks
-//! and how a worker is started, the Accuracy20% metric, data set checks, synthetic data and
-//! importers.
+//! and how a worker is started, what each Slurm job state means, the Accuracy20% metric, data set
+//! checks, synthetic data and importers.
 
 #[cfg(feature = "convlmd")]
 pub mod convlmd;
@@ -22,6 +22,7 @@ pub mod packing;
 pub mod probe;
 pub mod rng;
 pub mod search;
+pub mod slurm_state;
 pub mod spec;
 pub mod stopping;
 pub mod synth;

@@ -2,11 +2,13 @@
 //! (O_EXCL, atomic on local file systems and NFSv3+/Lustre), holding the host, pid, Slurm job and
 //! Slurm node of its owner. A lock is broken only when its owner is known to be gone: on the same
 //! host, its pid is dead; elsewhere, Slurm says its job no longer runs on the owner's node (it
-//! ended, or it was requeued: pending, or running on another node, as after a lost node). Never
+//! ended, or it was requeued: pending, or running on another node, as after a lost node; what each
+//! Slurm state means is the table in `cyplam_core::slurm_state`, shared with the coordinator). Never
 //! because of its age. When that cannot be told (squeue missing or failing, an owner on another
 //! host without a Slurm job, a lock file without an owner in it) the worker refuses, names the
 //! owner, and says how to clear the lock by hand.
 
+use cyplam_core::slurm_state::{Lock, SlurmState};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -195,32 +197,32 @@ pub fn squeue_answer(out: std::io::Result<std::process::Output>) -> JobState {
             None => (l, None),
         })
         .collect();
-    let states: Vec<&str> = lines.iter().map(|(st, _)| *st).collect();
-    let active: Vec<&(&str, Option<&str>)> = lines.iter().filter(|(st, _)| ACTIVE.contains(st)).collect();
-    if let Some((state, _)) = active.first() {
-        // The nodes of every active line; unknown if any line does not say them readably.
-        let nodes = active.iter().try_fold(Vec::new(), |mut all, (_, n)| {
-            all.extend(expand_hostlist(n.filter(|n| *n != "(null)")?)?);
-            Some(all)
-        });
-        JobState::Alive { state: state.to_string(), nodes }
-    } else if let Some(odd) = states.iter().find(|st| !ENDED.contains(st)) {
-        JobState::Unknown(format!("squeue says {odd:?}, a state this worker does not know"))
-    } else {
+    // What each state means is the one table shared with the coordinator (cyplam_core::slurm_state).
+    if let Some((odd, _)) = lines.iter().find(|(st, _)| !SlurmState::from(*st).is_known()) {
+        // A state the table does not know (a later Slurm's) is alive for a lock, and more: its node
+        // list is not trusted either, so the lock is never taken over; the worker refuses and names it.
+        return JobState::Unknown(format!("squeue says {odd:?}, a state this worker does not know"));
+    }
+    let active: Vec<&(&str, Option<&str>)> = lines.iter().filter(|(st, _)| is_alive(st)).collect();
+    match active.first() {
+        Some((state, _)) => {
+            // The nodes of every active line; unknown if any line does not say them readably.
+            let nodes = active.iter().try_fold(Vec::new(), |mut all, (_, n)| {
+                all.extend(expand_hostlist(n.filter(|n| *n != "(null)")?)?);
+                Some(all)
+            });
+            JobState::Alive { state: SlurmState::from(*state).to_string(), nodes }
+        }
         // No line (squeue lists only jobs it still has) or only ended states.
-        JobState::Gone
+        None => JobState::Gone,
     }
 }
 
-/// Job states (`squeue -o %T`) of a job that runs or will run again.
-const ACTIVE: &[&str] = &[
-    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-    "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "SPECIAL_EXIT",
-];
-/// Job states of a job that has ended.
-const ENDED: &[&str] = &[
-    "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED",
-];
+/// Whether a job in `state` (`squeue -o %T`) may still run, or run again, and write the model: the
+/// table's [`Lock::Alive`].
+fn is_alive(state: &str) -> bool {
+    SlurmState::from(state).lock() == Lock::Alive
+}
 
 /// Asks Slurm about `job` with `squeue`: its state and nodes.
 pub fn slurm_job_state(job: &str) -> JobState {
@@ -609,6 +611,56 @@ mod tests {
         // Old lock files (no slurm_node key) still read.
         let text = r#"{"host":"n2","pid":4242,"slurm_job":"77_5","since_unix":0}"#;
         assert_eq!(serde_json::from_str::<LockInfo>(text).unwrap(), old);
+    }
+
+    /// The lock's verdict on every state of the one table is the table's (so the worker and the
+    /// coordinator, which reads the same table, cannot disagree again): alive keeps the lock of an
+    /// owner on the job's node, gone breaks it; a state the table does not know keeps it whatever
+    /// the node list says.
+    #[test]
+    fn every_slurm_state_keeps_or_breaks_a_lock_as_the_table_says() {
+        use cyplam_core::slurm_state::{Resubmit, STATES};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        let on_n2 = LockInfo { host: "n2".into(), pid: 4242, slurm_job: Some("77_5".into()), slurm_node: Some("n2".into()), since_unix: 0 };
+        let body = serde_json::to_vec(&on_n2).unwrap();
+        for (name, state, lock, _, resubmit) in STATES.iter() {
+            let answer = squeue_answer(output(0, &format!("{name}|n2\n"), ""));
+            match lock {
+                Lock::Alive => assert_eq!(answer, JobState::Alive { state: name.to_string(), nodes: Some(vec!["n2".into()]) }, "{name}"),
+                Lock::Gone => assert_eq!(answer, JobState::Gone, "{name}"),
+            }
+            std::fs::write(&p, &body).unwrap();
+            let got = acquire_with(&p, &|_| answer.clone());
+            assert_eq!(got.is_err(), *lock == Lock::Alive, "{name}: {got:?}");
+            drop(got);
+            // The coordinator's verdict, from the same table: left alone exactly when alive here.
+            assert_eq!(state.is_active(), *lock == Lock::Alive, "{name}");
+            assert_eq!(*resubmit == Resubmit::LeaveAlone, *lock == Lock::Alive, "{name}");
+        }
+        // The three states the lock and the coordinator read differently before: alive, and
+        // active for the coordinator.
+        for name in ["STOPPED", "SPECIAL_EXIT", "RESV_DEL_HOLD"] {
+            std::fs::write(&p, &body).unwrap();
+            let e = acquire_with(&p, &|_| squeue_answer(output(0, &format!("{name}|n2\n"), ""))).unwrap_err();
+            assert!(matches!(e, LockError::Held { .. }), "{name}: {e}");
+            assert!(SlurmState::from(name).is_active(), "{name}");
+        }
+        // Held without nodes, as squeue shows a held job: the owner's run on n2 is over.
+        std::fs::write(&p, &body).unwrap();
+        drop(acquire_with(&p, &|_| squeue_answer(output(0, "SPECIAL_EXIT|\n", ""))).unwrap());
+        // A state no table here knows: refused whatever its node list, even one without n2.
+        for line in ["SOMETHING_NEW|n2\n", "SOMETHING_NEW|n3\n", "SOMETHING_NEW|\n", "RUNNING|n3\nSOMETHING_NEW|n2\n"] {
+            std::fs::write(&p, &body).unwrap();
+            let e = acquire_with(&p, &|_| squeue_answer(output(0, line, ""))).unwrap_err();
+            assert!(matches!(&e, LockError::Unverifiable { why, .. } if why.contains("squeue says \"SOMETHING_NEW\", a state this worker does not know")), "{line}: {e}");
+            assert!(e.is_held());
+            assert_eq!(std::fs::read(&p).unwrap(), body, "left as it was");
+        }
+        assert!(SlurmState::from("SOMETHING_NEW").is_active(), "the coordinator leaves it alone too");
+        // sacct's and fixed-width forms, should squeue ever print them.
+        assert_eq!(squeue_answer(output(0, "CANCELLED+|n2\n", "")), JobState::Gone);
+        assert_eq!(squeue_answer(output(0, "CANCELLED by 1000|n2\n", "")), JobState::Gone);
     }
 
     #[test]

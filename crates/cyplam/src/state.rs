@@ -3,7 +3,7 @@
 //! that took it is alive).
 
 use crate::db::{Backend, Submission};
-use crate::slurm::{Scheduler, SlurmState, TaskState};
+use crate::slurm::{Phase, Scheduler, SlurmState, TaskState};
 use crate::sweep::Frozen;
 use anyhow::Result;
 use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus};
@@ -204,11 +204,32 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
         let job = slurm.as_ref().map(|(t, _, _)| format!("{}_{}", t.array_job, t.task));
         let log = slurm.as_ref().map(|(_, l, _)| l.clone()).or_else(|| Some(layout.local_log(&m.name))).filter(|p| p.exists());
         let active = slurm.as_ref().map(|(t, _, _)| t.is_active()).unwrap_or(false) || local_active[m.index];
-        let running = slurm.as_ref().map(|(t, _, _)| t.state == SlurmState::Running).unwrap_or(false) || (local_active[m.index] && md.lock().exists());
-        let node = slurm.as_ref().map(|(t, _, _)| t).filter(|t| t.state == SlurmState::Running && !t.node.is_empty()).map(|t| t.node.clone());
+        // Running: started and holding its nodes (the table's phase: RUNNING, and also stopped,
+        // suspended, completing, ...).
+        let running = slurm.as_ref().map(|(t, _, _)| t.state.phase() == Phase::Running).unwrap_or(false) || (local_active[m.index] && md.lock().exists());
+        let node = slurm.as_ref().map(|(t, _, _)| t).filter(|t| t.state.phase() == Phase::Running && !t.node.is_empty()).map(|t| t.node.clone());
         // Slurm requeued the task after losing a node under it: said, rather than a bare state.
         let lost = slurm.as_ref().map(|(t, _, _)| t.lost_nodes.clone()).unwrap_or_default();
         let requeued = (!lost.is_empty()).then(|| format!("requeued after node {} failed", lost.join(", ")));
+        // An active task in a state other than plain PENDING or RUNNING: which, and for a held one
+        // or one whose state cannot be told, how to end the wait.
+        let slurm_says = slurm.as_ref().map(|(t, _, _)| t).filter(|t| t.is_active()).and_then(|t| {
+            let job = format!("{}_{}", t.array_job, t.task);
+            match t.state.phase() {
+                _ if t.state == SlurmState::Pending || t.state == SlurmState::Running => None,
+                Phase::Held => Some(format!("Slurm holds it ({}): it runs again once released (`scontrol release {job}`); \
+                    or cancel it (`scancel {job}`) and `cyplam resubmit --failed`", t.state)),
+                Phase::Unknown if t.state.is_known() => Some(format!("Slurm says {}: whether it still runs cannot be told from here; \
+                    left alone until Slurm says it ended (or `scancel {job}`, then `cyplam resubmit --failed`)", t.state)),
+                Phase::Unknown => Some(format!("Slurm says {}, a state this cyplam does not know: left alone until Slurm says it ended \
+                    (or `scancel {job}`, then `cyplam resubmit --failed`)", t.state)),
+                _ => Some(format!("Slurm says {}", t.state)),
+            }
+        });
+        let active_reason = match (requeued, slurm_says) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         let rung = match &slurm {
             Some((t, _, Some(k))) if t.is_active() => Some(*k),
             _ => result.as_ref().and_then(|r| r.rung),
@@ -220,7 +241,7 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
             Some(r) if r.status == ResultStatus::Waiting && !active => (State::Waiting, r.reason.clone()),
             Some(r) if r.status == ResultStatus::Failed && !active => (State::Failed, r.reason.clone()),
             Some(r) if r.status == ResultStatus::Preempted && !active => (State::Preempted, r.reason.clone()),
-            _ if active => (if running { State::Running } else { State::Pending }, requeued),
+            _ if active => (if running { State::Running } else { State::Pending }, active_reason),
             _ => match &slurm {
                 Some((t, _, _)) if t.state == SlurmState::NodeFail => (State::Failed, Some(format!(
                     "node {} failed under it (Slurm says NODE_FAIL; it was not requeued) and the model has no result; `cyplam resubmit --failed` resumes it from its newest snapshot",

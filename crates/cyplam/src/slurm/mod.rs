@@ -7,7 +7,7 @@ pub mod script;
 mod task;
 
 pub use parse::{parse_config, parse_max_array_size, parse_ping, parse_sacct, parse_sbatch_parsable, parse_sinfo_nodes, parse_squeue, NodeRow, SINFO_NODE_FORMAT};
-pub use task::{SlurmState, TaskState};
+pub use task::{Phase, SlurmState, TaskState};
 
 use anyhow::Result;
 use std::collections::BTreeMap;

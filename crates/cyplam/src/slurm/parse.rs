@@ -142,8 +142,8 @@ pub fn parse_sacct(out: &str) -> Vec<TaskState> {
         if f.len() < 5 {
             continue;
         }
-        // "CANCELLED by 0" -> CANCELLED.
-        let state = SlurmState::from(f[2].split_whitespace().next().unwrap_or(""));
+        // "CANCELLED by 0" -> CANCELLED (the table reads sacct's forms).
+        let state = SlurmState::from(f[2]);
         for (job, task) in array_ids(f[0]) {
             let t = TaskState {
                 array_job: job,
@@ -239,6 +239,18 @@ mod tests {
         assert_eq!((n[1].partition.as_str(), n[1].default_partition, n[1].partition_up, n[1].memory_mb), ("gpu", false, false, 64000));
         assert!(parse_ping(&fixture("scontrol-ping.txt")));
         assert!(!parse_ping("Slurmctld(primary) at vm is DOWN\n"));
+    }
+
+    #[test]
+    fn sacct_states_with_who_cancelled_or_cut_short_and_states_the_table_knows_since() {
+        // `CANCELLED by UID`, and a fixed-width column's `CANCELLED+`, are CANCELLED: ended.
+        let t = parse_sacct("9_0|9_0|CANCELLED by 1000|0:15|n1|00:00:03|x|y\n9_1|10|CANCELLED+|0:15|n2|00:00:03|x|y\n9_2|11|STOPPED|0:0|n1|00:01:00|x|Unknown\n");
+        let got: Vec<(usize, &str, bool, &str)> = t.iter().map(|t| (t.task, t.state.as_str(), t.is_active(), t.reason.as_str())).collect();
+        assert_eq!(got, vec![(0, "CANCELLED", false, "CANCELLED by 1000"), (1, "CANCELLED", false, "CANCELLED+"), (2, "STOPPED", true, "STOPPED")]);
+        // squeue's held and stopped tasks, and a state no table here knows: all left alone.
+        let t = parse_squeue("5_0|5|0|SPECIAL_EXIT|JobHeldUser|\n5_1|6|1|RESV_DEL_HOLD|ReservationDeleted|\n5_2|7|2|STOPPED|None|n1\n5_3|8|3|SOMETHING_NEW|None|n1\n");
+        assert!(t.len() == 4 && t.iter().all(|t| t.is_active()), "{t:?}");
+        assert_eq!(t[3].state, SlurmState::Other("SOMETHING_NEW".into()));
     }
 
     #[test]

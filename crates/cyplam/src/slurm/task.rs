@@ -1,84 +1,9 @@
-//! Where an array task stands, as Slurm says: its state by name (`squeue %T`, `sacct State`).
+//! Where an array task stands, as Slurm says: its state by name (`squeue %T`, `sacct State`), read
+//! through the one table of states in `cyplam_core::slurm_state`.
 
-/// A job's state as Slurm names it (`squeue %T`, `sacct State`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SlurmState {
-    Pending,
-    Running,
-    Configuring,
-    Completing,
-    Completed,
-    Failed,
-    Cancelled,
-    Timeout,
-    NodeFail,
-    Preempted,
-    OutOfMemory,
-    Requeued,
-    RequeueHold,
-    RequeueFed,
-    Resizing,
-    Suspended,
-    StageOut,
-    Signaling,
-    /// Any other state, as Slurm wrote it.
-    Other(String),
-}
-
-impl SlurmState {
-    const NAMES: [(&'static str, SlurmState); 18] = [
-        ("PENDING", SlurmState::Pending),
-        ("RUNNING", SlurmState::Running),
-        ("CONFIGURING", SlurmState::Configuring),
-        ("COMPLETING", SlurmState::Completing),
-        ("COMPLETED", SlurmState::Completed),
-        ("FAILED", SlurmState::Failed),
-        ("CANCELLED", SlurmState::Cancelled),
-        ("TIMEOUT", SlurmState::Timeout),
-        ("NODE_FAIL", SlurmState::NodeFail),
-        ("PREEMPTED", SlurmState::Preempted),
-        ("OUT_OF_MEMORY", SlurmState::OutOfMemory),
-        ("REQUEUED", SlurmState::Requeued),
-        ("REQUEUE_HOLD", SlurmState::RequeueHold),
-        ("REQUEUE_FED", SlurmState::RequeueFed),
-        ("RESIZING", SlurmState::Resizing),
-        ("SUSPENDED", SlurmState::Suspended),
-        ("STAGE_OUT", SlurmState::StageOut),
-        ("SIGNALING", SlurmState::Signaling),
-    ];
-
-    /// The name Slurm prints.
-    pub fn as_str(&self) -> &str {
-        match self {
-            SlurmState::Other(s) => s,
-            known => Self::NAMES.iter().find(|(_, k)| k == known).map(|(n, _)| *n).unwrap_or(""),
-        }
-    }
-
-    /// Waiting, running or about to run again: its model is taken care of.
-    pub fn is_active(&self) -> bool {
-        use SlurmState::*;
-        matches!(self, Pending | Running | Configuring | Completing | Requeued | RequeueHold | RequeueFed | Resizing | Suspended | StageOut | Signaling)
-    }
-}
-
-impl From<&str> for SlurmState {
-    fn from(s: &str) -> SlurmState {
-        Self::NAMES.iter().find(|(n, _)| *n == s).map(|(_, k)| k.clone()).unwrap_or_else(|| SlurmState::Other(s.to_string()))
-    }
-}
-
-impl PartialEq<&str> for SlurmState {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl std::fmt::Display for SlurmState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A job's state as Slurm names it, and what it means: the one table of states, shared with the
+/// worker's lock (`cyplam_core::slurm_state`).
+pub use cyplam_core::slurm_state::{Phase, SlurmState};
 
 /// Where one array task stands, as Slurm says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +21,7 @@ pub struct TaskState {
 }
 
 impl TaskState {
+    /// Slurm may still run it (the table's [`SlurmState::is_active`]): its model is left alone.
     pub fn is_active(&self) -> bool {
         self.state.is_active()
     }
@@ -104,15 +30,42 @@ impl TaskState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cyplam_core::slurm_state::{Resubmit, STATES};
+
+    fn task(state: &str) -> TaskState {
+        TaskState { array_job: "7".into(), task: 0, state: state.into(), reason: String::new(), node: String::new(), exit_code: None, lost_nodes: Vec::new() }
+    }
 
     #[test]
     fn states_round_trip_their_names() {
-        for (name, state) in SlurmState::NAMES.iter() {
+        for (name, state, ..) in STATES.iter() {
             assert_eq!(SlurmState::from(*name), *state);
             assert_eq!(state.as_str(), *name);
         }
-        assert_eq!(SlurmState::from("BOOT_FAIL"), SlurmState::Other("BOOT_FAIL".into()));
-        assert_eq!(SlurmState::from("BOOT_FAIL").as_str(), "BOOT_FAIL");
-        assert!(SlurmState::Pending.is_active() && !SlurmState::Completed.is_active() && !SlurmState::Other("X".into()).is_active());
+        assert_eq!(SlurmState::from("BOOT_FAIL"), SlurmState::BootFail);
+        assert_eq!(SlurmState::from("WHATEVER"), SlurmState::Other("WHATEVER".into()));
+        assert_eq!(SlurmState::from("WHATEVER").as_str(), "WHATEVER");
+        assert!(SlurmState::Pending.is_active() && !SlurmState::Completed.is_active());
+    }
+
+    /// The coordinator's verdict on every state of the table is the table's: a task is active
+    /// (resubmit leaves its model alone) exactly when the table says so.
+    #[test]
+    fn every_states_verdict_is_the_tables() {
+        for (name, _, _, phase, resubmit) in STATES.iter() {
+            let t = task(name);
+            assert_eq!(t.is_active(), *resubmit == Resubmit::LeaveAlone, "{name}");
+            assert_eq!(t.state.phase(), *phase, "{name}");
+        }
+        // The three states the worker's lock and the coordinator read differently before: active.
+        for name in ["STOPPED", "SPECIAL_EXIT", "RESV_DEL_HOLD"] {
+            assert!(task(name).is_active(), "{name}");
+        }
+        assert_eq!(task("STOPPED").state.phase(), Phase::Running);
+        assert_eq!(task("SPECIAL_EXIT").state.phase(), Phase::Held);
+        assert_eq!(task("RESV_DEL_HOLD").state.phase(), Phase::Held);
+        // A state this cyplam does not know: left alone, never resubmitted over.
+        assert!(task("SOMETHING_NEW").is_active());
+        assert_eq!(task("SOMETHING_NEW").state.phase(), Phase::Unknown);
     }
 }
