@@ -122,6 +122,7 @@ pub struct FullGrid<'a> {
     pub axes: &'a [Vec<usize>],
     pub lens: &'a [usize],
     base: Vec<Stop>,
+    best_model: Option<usize>,
     best: Option<f64>,
     iterations: f64,
 }
@@ -133,14 +134,19 @@ impl<'a> FullGrid<'a> {
             return Err(SampleError::Shape { space, curves: curves.len() });
         }
         let base = full(curves);
-        let best = judge(&base, &base).full_best_accuracy20;
+        let j = judge(&base, &base);
         let iterations = base.iter().map(|s| s.iteration as f64).sum();
-        Ok(FullGrid { curves, axes, lens, base, best, iterations })
+        Ok(FullGrid { curves, axes, lens, base, best_model: j.full_best, best: j.full_best_accuracy20, iterations })
     }
 
     /// The full grid's best validation Accuracy20% (over each whole curve).
     pub fn best(&self) -> Option<f64> {
         self.best
+    }
+
+    /// The full grid's best model.
+    pub fn best_model(&self) -> Option<usize> {
+        self.best_model
     }
 
     /// Model `m`'s full-length best.
