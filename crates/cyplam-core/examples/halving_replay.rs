@@ -6,6 +6,7 @@
 use cyplam_core::halving::replay::{full, judge, replay_halving, stop_at, Judgement, Stop};
 use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_RUNGS};
 use cyplam_core::metrics_csv::MetricsRow;
+use cyplam_core::search::replay::{FullGrid, SampleSpec, Tally, DEFAULT_DRAWS, MAX_DRAWS};
 use cyplam_core::spec::EarlyStopping;
 use cyplam_core::stopping::replay_early_stopping;
 use std::collections::BTreeMap;
@@ -13,10 +14,16 @@ use std::path::{Path, PathBuf};
 
 const HELP: &str = "halving_replay [--sets FILE] [--half tune|report|all] [--eta N] [--rungs N] [--promote noise|rank]
     [--noise X] [--cap X] [--axes X] [--curve X] [--brackets B] [--patience N] [--es-curve X [--es-stale N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
+    [--sample random:8,16 [--sample sobol:8,16] [--draws D]]
 Replays halving and early stopping on every curve set of --sets (default bench/halving/sets.txt) and
 prints, per set, the iterations spent against the full grid, the best model found against the full
 grid's best, and early stopping's savings and worst top-10 loss. --search tries many settings on the
-chosen half and prints one line per setting. Defaults: the grid file's defaults.";
+chosen half and prints one line per setting. --sample STRATEGY:K,K... replays a sampled search
+([search] in a grid file) of K models instead, D seeded draws (default 1000) per set, strategy and K
+(a K larger than a set's grid skips that set; the summary over the sets counts those with more than K models), alone and with the halving asked (--eta, --rungs, ...;
+not --brackets): how often it found the full grid's best (within 0.005), its mean and worst loss,
+and its iterations against the full grid's; per set, then over the sets. Defaults: the grid file's
+defaults.";
 
 /// Targets (issue 20): halving within 0.005 of the best; early stopping's top 10 within 0.01.
 const HALVING_TOLERANCE: f64 = 0.005;
@@ -27,6 +34,8 @@ struct Set {
     half: String,
     curves: Vec<Vec<MetricsRow>>,
     axes: Vec<Vec<usize>>,
+    /// Each grid axis's length (for --sample).
+    lens: Vec<usize>,
 }
 
 fn fail(msg: String) -> ! {
@@ -72,8 +81,12 @@ fn load_sets(path: &Path) -> Vec<Set> {
                 elapsed_seconds: num(c[4]),
             });
         }
+        if g.search.is_some() {
+            fail(format!("{}: a sampled grid ([search]); the sets are full grids", grid_path.display()));
+        }
         let axes = (0..g.models.len()).map(|m| g.axis_values(m)).collect();
-        out.push(Set { name: name.into(), half: half.into(), curves: curves_v, axes });
+        let lens = g.axes.iter().map(|a| a.len).collect();
+        out.push(Set { name: name.into(), half: half.into(), curves: curves_v, axes, lens });
     }
     out
 }
@@ -199,6 +212,11 @@ fn main() {
         min_delta: num(get("--min-delta"), 0.0),
         drop: num(get("--es-drop"), EarlyStopping::DEFAULT_DROP),
     };
+    let mut samples: Vec<SampleSpec> = Vec::new();
+    while let Some(s) = get("--sample") {
+        samples.push(s.parse().unwrap_or_else(|e: String| fail(format!("--sample {e}"))));
+    }
+    let draws = get("--draws").map(|d| d.parse::<u32>().ok().filter(|d| (1..=MAX_DRAWS).contains(d)).unwrap_or_else(|| fail(format!("--draws {d}: give 1 to {MAX_DRAWS}")))).unwrap_or(DEFAULT_DRAWS);
     let search = args.iter().any(|a| a == "--search");
     let markdown = args.iter().any(|a| a == "--markdown");
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -220,6 +238,9 @@ fn main() {
     }
     if search {
         return run_search(&sets, es);
+    }
+    if !samples.is_empty() {
+        return run_sample(&sets, &samples, draws, &halving, markdown);
     }
     let es_curve = get_es_curve;
     let p = Policy { halving, es, es_curve, brackets };
@@ -298,5 +319,58 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
                 println!("{patience} {noise} {drop} | {} of {} | {:.3} | {min:.3}", s.e_ok, s.n, s.e_saved);
             }
         }
+    }
+}
+
+/// --sample: each sampled search replayed on every set (`cyplam_core::search::replay`, what
+/// `cyplam report --what-if --search` prints), one row per set, strategy, K and policy; then over
+/// the sets that have more than K models (K = all of them is the full grid): the chance of finding the best over all their draws, the
+/// mean loss, the worst loss, the mean iterations of the full grid.
+fn run_sample(sets: &[Set], samples: &[SampleSpec], draws: u32, halving: &Halving, markdown: bool) {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let policies = ["sample".to_string(), format!("sample + halving (eta {}, {} rungs, {})", halving.eta, halving.rungs, halving.promotion.describe())];
+    println!("sampled search, {draws} draws (seeds 0 to {}) per set, strategy and K; found: the pick's full-length best within {HALVING_TOLERANCE} of the full grid's best", draws - 1);
+    let print = |cells: &[String]| if markdown { println!("| {} |", cells.join(" | ")) } else { println!("{}", cells.join("  ")) };
+    let head = |h: &[&str]| {
+        if markdown {
+            println!("\n| {} |\n|{}", h.join(" | "), "---|".repeat(h.len()));
+        } else {
+            println!("\n{}", h.join("  "));
+        }
+    };
+    // (strategy, K, policy) -> every set's tally.
+    let mut over: BTreeMap<(&str, u32, usize), Vec<Tally>> = BTreeMap::new();
+    head(&["set", "models", "strategy", "K", "policy", "found the best", "mean loss", "worst loss", "iterations of full"]);
+    for s in sets {
+        let g = FullGrid::new(&s.curves, &s.axes, &s.lens).unwrap_or_else(|e| fail(format!("{}: {e}", s.name)));
+        for spec in samples {
+            for &k in &spec.counts {
+                if k as usize > s.curves.len() {
+                    continue;
+                }
+                let r = g.replay(spec.strategy, k, draws, std::slice::from_ref(halving), HALVING_TOLERANCE, threads).unwrap_or_else(|e| fail(format!("{}: {e}", s.name)));
+                for (i, t) in [r.alone].iter().chain(&r.halving).enumerate() {
+                    print(&[s.name.clone(), s.curves.len().to_string(), spec.strategy.as_str().into(), k.to_string(), policies[i].clone(), format!("{:.1}%", 100.0 * t.chance()), format!("{:.4}", t.mean_loss), format!("{:.4}", t.worst_loss), format!("{:.3}", t.mean_iterations_fraction)]);
+                    if (k as usize) < s.curves.len() {
+                        over.entry((spec.strategy.as_str(), k, i)).or_default().push(*t);
+                    }
+                }
+            }
+        }
+    }
+    head(&["strategy", "K", "policy", "sets", "found the best", "mean loss", "worst loss", "iterations of full"]);
+    for ((strategy, k, i), ts) in &over {
+        let n = ts.len() as f64;
+        let (found, all) = ts.iter().fold((0u64, 0u64), |(f, d), t| (f + t.found as u64, d + t.draws as u64));
+        print(&[
+            strategy.to_string(),
+            k.to_string(),
+            policies[*i].clone(),
+            ts.len().to_string(),
+            format!("{:.1}%", 100.0 * found as f64 / all.max(1) as f64),
+            format!("{:.4}", ts.iter().map(|t| t.mean_loss).sum::<f64>() / n),
+            format!("{:.4}", ts.iter().map(|t| t.worst_loss).fold(0.0, f64::max)),
+            format!("{:.3}", ts.iter().map(|t| t.mean_iterations_fraction).sum::<f64>() / n),
+        ]);
     }
 }

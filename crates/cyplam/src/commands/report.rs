@@ -1,12 +1,14 @@
 //! `cyplam report [SWEEP]`: the ranking (best validation Accuracy20% first) as a table, CSV,
 //! JSON or Markdown; `--model` prints one model's learning curve; `--html` and `--figures` also
-//! write the figures; `--what-if` replays halving and early stopping on the recorded curves.
+//! write the figures; `--what-if` replays halving and early stopping on the recorded curves, or
+//! with `--search` a sampled search on the recorded full grid.
 
 use crate::ctx::Ctx;
 use crate::output::Format;
 use crate::report::{self, html, print_curve, print_ranking, whatif};
 use crate::slurm::Scheduler;
 use anyhow::{bail, Result};
+use cyplam_core::search::replay::{SampleSpec, DEFAULT_DRAWS, MAX_DRAWS};
 use cyplam_core::spec::EarlyStopping;
 use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
 use clap::Args;
@@ -70,6 +72,14 @@ pub struct ReportArgs {
     /// --what-if: the smallest rise of validation Accuracy20% that counts as an improvement.
     #[arg(long, default_value_t = 0.0, requires = "what_if", allow_negative_numbers = true)]
     pub min_delta: f64,
+    /// --what-if: replay a sampled search ([search] in a grid file) of K models on this full grid
+    /// instead, alone and with the halving settings asked: STRATEGY:K[,K...], random or sobol
+    /// (random:16,32 or sobol:16); repeat for more strategies.
+    #[arg(long, value_name = "STRATEGY:K,...", requires = "what_if", value_parser = |s: &str| s.parse::<SampleSpec>())]
+    pub search: Vec<SampleSpec>,
+    /// --search: seeded draws per strategy and K (seeds 0 to D-1), 1 to 100,000.
+    #[arg(long, value_name = "D", default_value_t = DEFAULT_DRAWS, requires = "search", value_parser = crate::args::positive_u32)]
+    pub draws: u32,
 }
 
 impl ReportArgs {
@@ -113,6 +123,9 @@ impl ReportArgs {
                     }
                 }
             }
+            if !self.search.is_empty() {
+                return self.replay_search(&o, &halvings).await;
+            }
             if halvings.len() * stoppings.len().max(1) > 10_000 {
                 bail!("--what-if: {} settings asked; give at most 10,000 combinations", halvings.len() * stoppings.len().max(1));
             }
@@ -129,5 +142,35 @@ impl ReportArgs {
                 html::write(&o.db, o.id, &o.sweep, loaded, self.top, self.html.as_deref(), self.figures.as_deref()).await
             }
         }
+    }
+}
+
+impl ReportArgs {
+    /// `--what-if --search`: the sampled searches asked, replayed on the sweep's full grid.
+    async fn replay_search(&self, o: &crate::ctx::Opened, halvings: &[Halving]) -> Result<()> {
+        let grid = &o.sweep.sweep.grid;
+        if let Some(s) = &grid.search {
+            bail!(
+                "--what-if --search replays a sampled search on a full grid (every combination of the axes trained); sweep {} is itself sampled ([search] strategy = \"{}\", models = {})",
+                grid.name, s.strategy.as_str(), s.models
+            );
+        }
+        if self.draws > MAX_DRAWS {
+            bail!("--draws {}: give 1 to {MAX_DRAWS}", self.draws);
+        }
+        let n = grid.models.len();
+        for spec in &self.search {
+            if let Some(k) = spec.counts.iter().find(|&&k| k as usize > n) {
+                bail!("--search {}:{k}: the full grid has {n} models; give a number of models from 1 to {n}", spec.strategy.as_str());
+            }
+        }
+        let replays = self.draws as u64 * self.search.iter().map(|s| s.counts.len() as u64).sum::<u64>() * (halvings.len() as u64 + 1);
+        if replays > 10_000_000 {
+            bail!("--what-if --search: {replays} replays asked (draws x counts x (halving settings + 1)); give at most 10,000,000: fewer --draws, counts or halving settings");
+        }
+        let (models, curves) = whatif::complete_curves(&o.db, o.id).await?;
+        let axes: Vec<Vec<usize>> = models.iter().map(|m| grid.axis_values(m.index)).collect();
+        let lens: Vec<usize> = grid.axes.iter().map(|a| a.len).collect();
+        whatif::print_search(&models, &curves, &axes, &lens, &self.search, self.draws, halvings, self.format)
     }
 }

@@ -4,6 +4,7 @@
 //! defaults; several eta, rungs, rules and noise factors at once), the compute it spends against
 //! the full grid, the best model it finds, and where the full grid's top 10 would have ended; then
 //! the cheapest halving setting that kept the full grid's best: what a user runs on a pilot sweep.
+//! With `--search`, a sampled search replayed on the full grid instead ([`print_search`]).
 
 use crate::db::query::ModelRow;
 use crate::db::{Db, RecordedStatus};
@@ -14,6 +15,7 @@ use cyplam_core::spec::EarlyStopping;
 use cyplam_core::halving::replay::{judge, replay_halving_verdicts, Judgement, Stop};
 use cyplam_core::halving::rule::Verdict;
 use cyplam_core::halving::settings::Halving;
+use cyplam_core::search::replay::{FullGrid, SampleSpec, Tally};
 use cyplam_core::stopping::replay_early_stopping;
 
 /// How close to the full grid's best a policy's pick must be to count as having kept it.
@@ -63,7 +65,7 @@ pub fn outcomes(curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], halvings: &[Hal
     for h in halvings {
         let (r, verdicts) = replay_halving_verdicts(h, curves, axes);
         out.push(Outcome {
-            policy: format!("halving (eta {}, {} rungs, {})", h.eta, h.rungs, h.promotion.describe()),
+            policy: halving_name(h),
             judged: judge(&full, &r.stops),
             stops: r.stops,
             kind: Kind::Halving { halving: *h, rungs: r.rungs, verdicts },
@@ -79,6 +81,10 @@ pub fn outcomes(curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], halvings: &[Hal
         });
     }
     out
+}
+
+fn halving_name(h: &Halving) -> String {
+    format!("halving (eta {}, {} rungs, {})", h.eta, h.rungs, h.promotion.describe())
 }
 
 /// The cheapest halving outcome (by iterations) whose pick is within [`KEPT_TOLERANCE`] of the
@@ -172,6 +178,71 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>
             None => println!("no halving setting asked kept the full grid's best (within {KEPT_TOLERANCE}); try a larger --noise or --cap, a smaller --eta or fewer --rungs"),
         }
         println!("(replayed from the recorded curves: seconds are the recorded training and validation time up to each stop)");
+    }
+    Ok(())
+}
+
+/// `--what-if --search`: each sampled search asked ([`SampleSpec`]: a strategy and its counts K),
+/// drawn with seeds 0 to `draws` - 1 on the full grid's lists (`lens`) through the sampler a
+/// `[search]` sweep uses, alone and with each halving setting on the drawn models only: how often
+/// its pick was within [`KEPT_TOLERANCE`] of the full grid's best, its mean and worst loss, and its
+/// iterations against the full grid's.
+#[allow(clippy::too_many_arguments)]
+pub fn print_search(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], lens: &[usize], specs: &[SampleSpec], draws: u32, halvings: &[Halving], format: Format) -> Result<()> {
+    let g = FullGrid::new(curves, axes, lens)?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let policies: Vec<String> = std::iter::once("sample".to_string()).chain(halvings.iter().map(|h| format!("sample + {}", halving_name(h)))).collect();
+    let n = curves.len();
+    let mut table = Vec::new();
+    let mut json = Vec::new();
+    for spec in specs {
+        for &k in &spec.counts {
+            let r = g.replay(spec.strategy, k, draws, halvings, KEPT_TOLERANCE, threads)?;
+            for (i, t) in std::iter::once(&r.alone).chain(&r.halving).enumerate() {
+                let t: &Tally = t;
+                table.push(vec![
+                    spec.strategy.as_str().to_string(),
+                    format!("{k} of {n}"),
+                    policies[i].clone(),
+                    t.draws.to_string(),
+                    format!("{:.1}%", 100.0 * t.chance()),
+                    format!("{:.4}", t.mean_loss),
+                    format!("{:.4}", t.worst_loss),
+                    format!("{:.3}", t.mean_iterations_fraction),
+                    format!("{:.3}", t.max_iterations_fraction),
+                ]);
+                let mut v = serde_json::json!({
+                    "strategy": spec.strategy.as_str(), "models": k, "policy": policies[i], "draws": t.draws, "found": t.found,
+                    "chance": t.chance(), "mean_loss": t.mean_loss, "worst_loss": t.worst_loss,
+                    "mean_iterations_fraction": t.mean_iterations_fraction, "max_iterations_fraction": t.max_iterations_fraction,
+                });
+                if i > 0 {
+                    let h = &halvings[i - 1];
+                    v["eta"] = h.eta.into();
+                    v["rungs"] = h.rungs.into();
+                    v["promotion"] = serde_json::to_value(h.promotion)?;
+                }
+                json.push(v);
+            }
+        }
+    }
+    let best = g.best_model().map(|m| models[m].name.clone()).unwrap_or_default();
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "full_grid_models": n, "full_grid_best_model": best, "full_grid_best_accuracy20": g.best(),
+            "draws": draws, "tolerance": KEPT_TOLERANCE, "samples": json,
+        }))?);
+        return Ok(());
+    }
+    if format == Format::Table {
+        println!(
+            "sampled search replayed on the full grid of {n} models (best: {best}, {}): {draws} draws (seeds 0 to {}) per strategy and number of models; found: the pick's full-length best within {KEPT_TOLERANCE} of the full grid's best",
+            g.best().map(|a| format!("{a:.4}")).unwrap_or_default(), draws - 1
+        );
+    }
+    print_rows(&["strategy", "models", "policy", "draws", "found the best", "mean loss", "worst loss", "iterations of full", "at most"], &table, format)?;
+    if format == Format::Table {
+        println!("(replayed from the recorded curves: a [search] over this grid's lists trains the models drawn; halving there sees only them, in the order drawn)");
     }
     Ok(())
 }

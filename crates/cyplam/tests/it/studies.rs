@@ -121,6 +121,44 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
     // Early stopping never trains more than the full grid.
     assert!(p[2]["iterations_fraction"].as_f64().unwrap() <= 1.0);
 
+    // Issue 29: a sampled search replayed on this full grid (5 models, one axis). K = 5 draws the
+    // whole grid: found every time, at the full grid's compute, and with halving it is the halving
+    // replayed above (the same models, in the order drawn).
+    let out = env.ok(&["report", "whatif", "--what-if", "--search", "random:2,5", "--search", "sobol:5", "--draws", "50", "--eta", "3", "--rungs", "2", "--promote", "rank"]);
+    assert!(out.contains("sampled search replayed on the full grid of 5 models") && out.contains("50 draws (seeds 0 to 49)"), "{out}");
+    let row = |strategy: &str, k: &str, policy: &str| out.lines().find(|l| l.contains(&format!(" {strategy} ")) && l.contains(&format!(" {k} of 5 ")) && l.contains(&format!(" {policy} "))).unwrap_or_else(|| panic!("no row {strategy} {k} {policy}:\n{out}")).to_string();
+    for strategy in ["random", "sobol"] {
+        let whole = row(strategy, "5", "sample");
+        assert!(whole.contains(" 100.0% ") && whole.contains(" 0.0000 ") && whole.contains(" 1.000 "), "{whole}");
+    }
+    assert!(row("random", "2", "sample").contains(" 0.400 "), "2 of 5 models trained in full: 0.4 of the iterations\n{out}");
+    let v = env.json(&["report", "whatif", "--what-if", "--search", "random:2,5", "--draws", "50", "--eta", "3", "--rungs", "2", "--promote", "rank", "--format", "json"]);
+    let s = v["samples"].as_array().unwrap();
+    assert_eq!(s.len(), 4, "2 counts x (sample, sample + halving): {v}");
+    assert_eq!((s[2]["models"].as_u64(), s[2]["policy"].as_str(), s[2]["chance"].as_f64()), (Some(5), Some("sample"), Some(1.0)));
+    assert_eq!(s[3]["policy"], "sample + halving (eta 3, 2 rungs, by rank)");
+    assert_eq!(s[3]["worst_loss"], p[1]["loss"], "the whole grid with halving is the halving replay: {v}");
+    assert!((s[3]["mean_iterations_fraction"].as_f64().unwrap() - 0.6).abs() < 1e-12, "{v}");
+    let (chance2, mean2, worst2) = (s[0]["chance"].as_f64().unwrap(), s[0]["mean_loss"].as_f64().unwrap(), s[0]["worst_loss"].as_f64().unwrap());
+    assert!(chance2 > 0.0 && chance2 < 1.0 && 0.0 < mean2 && mean2 <= worst2, "2 of 5 misses the best sometimes: {v}");
+    for (args, says) in [
+        (vec!["--what-if", "--search", "random:6"], "--search random:6: the full grid has 5 models; give a number of models from 1 to 5"),
+        (vec!["--what-if", "--search", "random:0"], "\"random:0\": \"0\" is not a number of models of at least 1; give STRATEGY:K[,K...]"),
+        (vec!["--what-if", "--search", "halton:2"], "unknown strategy \"halton\"; valid: \"random\" or \"sobol\""),
+        (vec!["--what-if", "--search", "16"], "\"16\" is not a sample spec; give STRATEGY:K[,K...], STRATEGY random or sobol and each K a number of models of at least 1, e.g. random:16,32 or sobol:16"),
+        (vec!["--what-if", "--search", "random:2", "--draws", "100001"], "--draws 100001: give 1 to 100000"),
+        (vec!["--search", "random:2"], "--what-if"),
+        (vec!["--what-if", "--draws", "5"], "--search"),
+    ] {
+        let o = env.run(&[&["report", "whatif"][..], &args].concat());
+        assert!(!o.status.success() && stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    // A sampled sweep is not a full grid to replay a search on.
+    let sampled = env.grid("sampled", &FIVE.replace("[grid]", "[search]\nstrategy = \"random\"\nmodels = 1\nseed = 1\n\n[grid]"));
+    env.ok(&["run", sampled.to_str().unwrap()]);
+    let o = env.run(&["report", "sampled", "--what-if", "--search", "random:1"]);
+    assert!(!o.status.success() && stderr(&o).contains("--what-if --search replays a sampled search on a full grid (every combination of the axes trained); sweep sampled is itself sampled ([search] strategy = \"random\", models = 1)"), "{}", stderr(&o));
+
     // A model that did not train to the end: the replay says it cannot.
     let r = env.runs().join("whatif/models/Model-002/result.json");
     let mut res: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
