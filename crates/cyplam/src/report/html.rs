@@ -129,10 +129,15 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>cyplam report: {name}</title>\n<style>{PAGE_STYLE}{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>Sweep {name}</h1>\n"
     );
-    let axes: Vec<String> = f.sweep.grid.axes.iter().map(|a| format!("{} &times;{}", escape(&a.name), a.len)).collect();
+    let axes: Vec<String> = f.sweep.grid.axes.iter().map(|a| match &a.sampled {
+        // A sampled sweep's axis: its distribution (`learning_rate ~ log_uniform [1e-05, 0.01]`).
+        Some(_) => escape(&a.label()),
+        None => format!("{} &times;{}", escape(&a.name), a.len),
+    }).collect();
+    let searched = f.sweep.grid.search.map(|s| format!(" &middot; {} models drawn ({}, seed {})", f.sweep.grid.models.len(), s.strategy.as_str(), s.seed)).unwrap_or_default();
     let _ = writeln!(
         h,
-        "<p class=\"meta\">{} &middot; grid axes: {} &middot; made {}</p>",
+        "<p class=\"meta\">{} &middot; grid axes: {}{searched} &middot; made {}</p>",
         escape(&f.dir.display().to_string()),
         if axes.is_empty() { "none".to_string() } else { axes.join(", ") },
         utc(now)

@@ -78,6 +78,12 @@ fn a_sampled_sweep_with_halving_runs_locally_and_trains_the_drawn_settings() {
     }
     let report = env.json(&["report", "drawn", "--format", "json"]);
     assert_eq!(report.as_array().unwrap().len(), 6);
+    // The page says how the models were drawn and plots the score against each drawn setting.
+    let html = env.dir.path().join("page");
+    env.ok(&["report", "drawn", "--html", html.to_str().unwrap()]);
+    let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+    assert!(page.contains("grid axes: learning_rate ~ log_uniform [0.0003, 0.01], nfc1 ~ int [8, 48] step 8, dropout_keep &times;2 &middot; 6 models drawn (random, seed 5)"), "{page}");
+    assert!(page.contains("best validation Accuracy20% against each of the 3 settings the grid varies, one panel each, 6 models"), "{page}");
 
     // A halving sweep cannot grow: its rungs decided among the six.
     std::fs::write(&g, std::fs::read_to_string(&g).unwrap().replace("models = 6", "models = 9")).unwrap();
