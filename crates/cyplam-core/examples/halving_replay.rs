@@ -12,9 +12,14 @@ use cyplam_core::stopping::replay_early_stopping;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// PROTOTYPE, measured here only (issue 29 item 4): a TPE proposing each round's batch.
+#[path = "halving_replay/tpe.rs"]
+mod tpe;
+use tpe::TpeSpec;
+
 const HELP: &str = "halving_replay [--sets FILE] [--half tune|report|all] [--eta N] [--rungs N] [--promote noise|rank]
     [--noise X] [--cap X] [--axes X] [--curve X] [--brackets B] [--patience N] [--es-curve X [--es-stale N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
-    [--sample random:8,16 [--sample sobol:8,16] [--draws D]]
+    [--sample random:8,16 [--sample sobol:8,16] [--sample tpe:8,16] [--sample tpe8:8,16] [--draws D]]
 Replays halving and early stopping on every curve set of --sets (default bench/halving/sets.txt) and
 prints, per set, the iterations spent against the full grid, the best model found against the full
 grid's best, and early stopping's savings and worst top-10 loss. --search tries many settings on the
@@ -22,8 +27,11 @@ chosen half and prints one line per setting. --sample STRATEGY:K,K... replays a 
 ([search] in a grid file) of K models instead, D seeded draws (default 1000) per set, strategy and K
 (a K larger than a set's grid skips that set; the summary over the sets counts those with more than K models), alone and with the halving asked (--eta, --rungs, ...;
 not --brackets): how often it found the full grid's best (within 0.005), its mean and worst loss,
-and its iterations against the full grid's; per set, then over the sets. Defaults: the grid file's
-defaults.";
+and its iterations against the full grid's; per set, then over the sets. tpe:K,K... (batch 2) and
+tpeB:K,K... (batch B, e.g. tpe8:16,32) replay a PROTOTYPE, measured only: a tree-structured Parzen
+estimator (constant liar) proposing each round's batch of B models from the scores so far, after
+max(2, K/4) random ones (examples/halving_replay/tpe.rs), alone (no halving), beside random at the same
+K over the same draws. Defaults: the grid file's defaults.";
 
 /// Targets (issue 20): halving within 0.005 of the best; early stopping's top 10 within 0.01.
 const HALVING_TOLERANCE: f64 = 0.005;
@@ -213,8 +221,12 @@ fn main() {
         drop: num(get("--es-drop"), EarlyStopping::DEFAULT_DROP),
     };
     let mut samples: Vec<SampleSpec> = Vec::new();
+    let mut tpes: Vec<TpeSpec> = Vec::new();
     while let Some(s) = get("--sample") {
-        samples.push(s.parse().unwrap_or_else(|e: String| fail(format!("--sample {e}"))));
+        match TpeSpec::parse(&s) {
+            Some(t) => tpes.push(t.unwrap_or_else(|e| fail(format!("--sample {e}")))),
+            None => samples.push(s.parse().unwrap_or_else(|e: String| fail(format!("--sample {e}")))),
+        }
     }
     let draws = get("--draws").map(|d| d.parse::<u32>().ok().filter(|d| (1..=MAX_DRAWS).contains(d)).unwrap_or_else(|| fail(format!("--draws {d}: give 1 to {MAX_DRAWS}")))).unwrap_or(DEFAULT_DRAWS);
     let search = args.iter().any(|a| a == "--search");
@@ -239,8 +251,8 @@ fn main() {
     if search {
         return run_search(&sets, es);
     }
-    if !samples.is_empty() {
-        return run_sample(&sets, &samples, draws, &halving, markdown);
+    if !samples.is_empty() || !tpes.is_empty() {
+        return run_sample(&sets, &samples, &tpes, draws, &halving, markdown);
     }
     let es_curve = get_es_curve;
     let p = Policy { halving, es, es_curve, brackets };
@@ -326,7 +338,7 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
 /// `cyplam report --what-if --search` prints), one row per set, strategy, K and policy; then over
 /// the sets that have more than K models (K = all of them is the full grid): the chance of finding the best over all their draws, the
 /// mean loss, the worst loss, the mean iterations of the full grid.
-fn run_sample(sets: &[Set], samples: &[SampleSpec], draws: u32, halving: &Halving, markdown: bool) {
+fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32, halving: &Halving, markdown: bool) {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let policies = ["sample".to_string(), format!("sample + halving (eta {}, {} rungs, {})", halving.eta, halving.rungs, halving.promotion.describe())];
     println!("sampled search, {draws} draws (seeds 0 to {}) per set, strategy and K; found: the pick's full-length best within {HALVING_TOLERANCE} of the full grid's best", draws - 1);
@@ -339,7 +351,9 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], draws: u32, halving: &Halvin
         }
     };
     // (strategy, K, policy) -> every set's tally.
-    let mut over: BTreeMap<(&str, u32, usize), Vec<Tally>> = BTreeMap::new();
+    let mut over: BTreeMap<(String, u32, usize), Vec<Tally>> = BTreeMap::new();
+    // (TPE's label, K) -> every set's (TPE's tally, random's at the same K and draws).
+    let mut versus: BTreeMap<(String, u32), Vec<(String, Tally, Tally)>> = BTreeMap::new();
     head(&["set", "models", "strategy", "K", "policy", "found the best", "mean loss", "worst loss", "iterations of full"]);
     for s in sets {
         let g = FullGrid::new(&s.curves, &s.axes, &s.lens).unwrap_or_else(|e| fail(format!("{}: {e}", s.name)));
@@ -352,8 +366,33 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], draws: u32, halving: &Halvin
                 for (i, t) in [r.alone].iter().chain(&r.halving).enumerate() {
                     print(&[s.name.clone(), s.curves.len().to_string(), spec.strategy.as_str().into(), k.to_string(), policies[i].clone(), format!("{:.1}%", 100.0 * t.chance()), format!("{:.4}", t.mean_loss), format!("{:.4}", t.worst_loss), format!("{:.3}", t.mean_iterations_fraction)]);
                     if (k as usize) < s.curves.len() {
-                        over.entry((spec.strategy.as_str(), k, i)).or_default().push(*t);
+                        over.entry((spec.strategy.as_str().to_string(), k, i)).or_default().push(*t);
                     }
+                }
+            }
+        }
+        // The TPE prototype, alone (no halving), judged as the replay above judges a draw.
+        let base = full(&s.curves);
+        let total: f64 = base.iter().map(|st| st.iteration as f64).sum();
+        let score = |m: usize| g.model_best(m).unwrap_or(f64::NEG_INFINITY);
+        for spec in tpes {
+            for &k in &spec.counts {
+                if k as usize > s.curves.len() {
+                    continue;
+                }
+                let per_draw: Vec<(f64, f64)> = (0..draws as u64).map(|seed| tpe::judge_draw(&base, g.best(), total, &tpe::run(&s.lens, &score, k as usize, spec.batch, seed))).collect();
+                let t = tpe::tally(&per_draw, HALVING_TOLERANCE);
+                // Random at the same K and seeds, through the product's replay; the prototype's
+                // judging must give the same tally on the same models.
+                let random = g.replay(cyplam_core::search::Strategy::Random, k, draws, &[], HALVING_TOLERANCE, threads).unwrap_or_else(|e| fail(format!("{}: {e}", s.name))).alone;
+                let ours: Vec<(f64, f64)> = (0..draws as u64)
+                    .map(|seed| tpe::judge_draw(&base, g.best(), total, &cyplam_core::search::replay::sample(cyplam_core::search::Strategy::Random, seed, &s.lens, k).expect("k within the grid")))
+                    .collect();
+                assert_eq!(tpe::tally(&ours, HALVING_TOLERANCE), random, "{}: the prototype judges random draws as the replay does", s.name);
+                print(&[s.name.clone(), s.curves.len().to_string(), spec.label(), k.to_string(), policies[0].clone(), format!("{:.1}%", 100.0 * t.chance()), format!("{:.4}", t.mean_loss), format!("{:.4}", t.worst_loss), format!("{:.3}", t.mean_iterations_fraction)]);
+                if (k as usize) < s.curves.len() {
+                    over.entry((spec.label(), k, 0)).or_default().push(t);
+                    versus.entry((spec.label(), k)).or_default().push((s.name.clone(), t, random));
                 }
             }
         }
@@ -371,6 +410,39 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], draws: u32, halving: &Halvin
             format!("{:.4}", ts.iter().map(|t| t.mean_loss).sum::<f64>() / n),
             format!("{:.4}", ts.iter().map(|t| t.worst_loss).fold(0.0, f64::max)),
             format!("{:.3}", ts.iter().map(|t| t.mean_iterations_fraction).sum::<f64>() / n),
+        ]);
+    }
+    if versus.is_empty() {
+        return;
+    }
+    // TPE against random at the same K over the same sets and seeds: the difference in found (all
+    // found draws over all draws, the sets weighing alike), its standard error from the draws alone
+    // (binomial per set, TPE and random taken as independent, which overstates it a little: they
+    // share the first max(2, K/4) models), and from the spread of the per-set differences (the
+    // sets as a sample of problems); the sets where each is ahead.
+    println!("\nTPE against random at the same K (same sets, seeds 0 to {}): found difference in points, its standard error from the draws and from the sets' spread, sets ahead / behind / equal", draws - 1);
+    head(&["strategy", "K", "sets", "TPE found", "random found", "difference", "s.e. (draws)", "s.e. (sets)", "TPE ahead", "behind", "equal", "TPE mean loss", "random mean loss"]);
+    for ((label, k), rows) in &versus {
+        let n = rows.len() as f64;
+        let d: Vec<f64> = rows.iter().map(|(_, t, r)| t.chance() - r.chance()).collect();
+        let mean = d.iter().sum::<f64>() / n;
+        let var_draws: f64 = rows.iter().map(|(_, t, r)| (t.chance() * (1.0 - t.chance()) + r.chance() * (1.0 - r.chance())) / draws as f64).sum::<f64>() / (n * n);
+        let se_sets = if rows.len() > 1 { (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt() } else { f64::NAN };
+        let pct = |x: f64| format!("{:.1}", 100.0 * x);
+        print(&[
+            label.clone(),
+            k.to_string(),
+            rows.len().to_string(),
+            format!("{}%", pct(rows.iter().map(|(_, t, _)| t.chance()).sum::<f64>() / n)),
+            format!("{}%", pct(rows.iter().map(|(_, _, r)| r.chance()).sum::<f64>() / n)),
+            format!("{:+.1}", 100.0 * mean),
+            pct(var_draws.sqrt()),
+            pct(se_sets),
+            d.iter().filter(|&&x| x > 0.0).count().to_string(),
+            d.iter().filter(|&&x| x < 0.0).count().to_string(),
+            d.iter().filter(|&&x| x == 0.0).count().to_string(),
+            format!("{:.4}", rows.iter().map(|(_, t, _)| t.mean_loss).sum::<f64>() / n),
+            format!("{:.4}", rows.iter().map(|(_, _, r)| r.mean_loss).sum::<f64>() / n),
         ]);
     }
 }

@@ -1,0 +1,299 @@
+//! PROTOTYPE, bench replayer only (issue 29 item 4): a tree-structured Parzen estimator (TPE, as in
+//! Optuna, with a constant liar for batches) proposing each round's batch of a sampled search from
+//! the scores so far, replayed on the recorded full grids beside random and Sobol draws
+//! (`--sample tpe:8,16`, `--sample tpe8:8,16`). It is here to be measured, not used: nothing in
+//! cyplam-core's library or the coordinator calls it (the decision is in docs/grid.md).
+//!
+//! The space is the grid's list axes (each categorical). A run with K models and seed s:
+//! - the first n0 = max(2, K/4) models are what the real sampler draws (`search::replay::sample`,
+//!   strategy random, seed s): the same first models as a random search with that seed;
+//! - then rounds of a batch of B models (one array) until K: the observed models (score = the best
+//!   validation Accuracy20% over the whole curve, what the replay judges by) are split into good,
+//!   the top ceil(gamma x n) (gamma 0.25, at least 1), and bad, the rest; the batch's models already
+//!   proposed join bad with the worst observed score (constant liar; they count in n);
+//! - per axis a categorical density for good (l) and bad (g): counts plus one pseudo-count spread
+//!   evenly over the axis's values (Optuna's prior weight 1);
+//! - 24 candidates (Optuna's n_ei_candidates) drawn from l, axis by axis, with a SplitMix64 stream
+//!   of the seed; the one with the largest l/g (product over the axes) not yet trained or proposed
+//!   is taken (the first of equals); if all 24 are, a uniformly drawn untaken model.
+//! Deterministic given the seed.
+
+use cyplam_core::halving::replay::{judge, Stop};
+use cyplam_core::rng::splitmix64;
+use cyplam_core::search::replay::{sample, Tally};
+use cyplam_core::search::Strategy;
+
+/// The fraction of the observed models that are "good".
+pub const GAMMA: f64 = 0.25;
+/// Candidates drawn from l per proposal (Optuna's default n_ei_candidates).
+pub const CANDIDATES: usize = 24;
+/// Pseudo-counts spread over an axis's values (Optuna's default prior_weight).
+pub const PRIOR: f64 = 1.0;
+/// The batch when a spec names none (`tpe:`): what one array task trains, two models.
+pub const DEFAULT_BATCH: usize = 2;
+
+/// `tpe:8,16` (batch 2) or `tpeB:8,16` (batch B, e.g. `tpe8:8,16,32`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpeSpec {
+    pub batch: usize,
+    pub counts: Vec<u32>,
+}
+
+impl TpeSpec {
+    /// None when `s` is not a TPE spec (then it is random's or sobol's).
+    pub fn parse(s: &str) -> Option<Result<TpeSpec, String>> {
+        let (name, counts) = s.trim().split_once(':')?;
+        let b = name.trim().strip_prefix("tpe")?;
+        let forms = "give tpe:K[,K...] (batch 2) or tpeB:K[,K...] (batch B), e.g. tpe:8,16 or tpe8:16,32";
+        Some((|| {
+            let batch = if b.is_empty() { DEFAULT_BATCH } else { b.parse::<usize>().ok().filter(|&b| b >= 1).ok_or_else(|| format!("{s:?}: {b:?} is not a batch of at least 1; {forms}"))? };
+            let counts = counts
+                .split(',')
+                .map(|c| c.trim().parse::<u32>().ok().filter(|&k| k >= 1).ok_or_else(|| format!("{s:?}: {c:?} is not a number of models of at least 1; {forms}")))
+                .collect::<Result<Vec<u32>, String>>()?;
+            Ok(TpeSpec { batch, counts })
+        })())
+    }
+
+    /// The strategy's name in the tables.
+    pub fn label(&self) -> String {
+        format!("tpe B={}", self.batch)
+    }
+}
+
+/// A SplitMix64 stream of one seed: the n-th number depends only on the seed and n.
+struct Stream {
+    key: u64,
+    n: u64,
+}
+
+impl Stream {
+    fn new(seed: u64) -> Stream {
+        // A tag apart from the sampler's streams (which mix the seed itself).
+        Stream { key: splitmix64(seed ^ 0x5450_455f_7072_6f74), n: 0 }
+    }
+    fn unit(&mut self) -> f64 {
+        self.n += 1;
+        (splitmix64(self.key ^ splitmix64(self.n)) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        ((self.unit() * n as f64) as usize).min(n - 1)
+    }
+}
+
+/// Model index <-> list positions, first axis outermost (as `search::replay::sample` numbers them).
+fn positions(lens: &[usize], mut m: usize) -> Vec<usize> {
+    let mut out = vec![0; lens.len()];
+    for (i, &l) in lens.iter().enumerate().rev() {
+        out[i] = m % l.max(1);
+        m /= l.max(1);
+    }
+    out
+}
+
+fn index(lens: &[usize], pos: &[usize]) -> usize {
+    pos.iter().zip(lens).fold(0, |m, (&p, &l)| m * l.max(1) + p)
+}
+
+/// Per axis, each value's probability under the points: counts plus PRIOR spread evenly.
+fn density(lens: &[usize], points: &[Vec<usize>]) -> Vec<Vec<f64>> {
+    lens.iter()
+        .enumerate()
+        .map(|(a, &n)| {
+            let n = n.max(1);
+            let mut w = vec![PRIOR / n as f64; n];
+            for p in points {
+                w[p[a]] += 1.0;
+            }
+            let total = points.len() as f64 + PRIOR;
+            w.into_iter().map(|x| x / total).collect()
+        })
+        .collect()
+}
+
+/// The K models (grid indices, in training order) a TPE with `batch` and `seed` trains on a grid
+/// with lists of lengths `lens`, given each model's score (higher is better; the best over the
+/// whole curve, known once the model's round is over).
+pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize, seed: u64) -> Vec<usize> {
+    let space: usize = lens.iter().map(|&l| l.max(1)).product();
+    assert!(k <= space && batch >= 1, "{k} models of {space}, batch {batch}");
+    let n0 = (k / 4).max(2).min(k);
+    let mut trained = sample(Strategy::Random, seed, lens, n0 as u32).expect("k is within the space");
+    let mut taken = vec![false; space];
+    for &m in &trained {
+        taken[m] = true;
+    }
+    let mut rng = Stream::new(seed);
+    let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
+    while trained.len() < k {
+        // The round's view: every model trained so far, best first (the earlier trained first among
+        // equals).
+        let mut observed: Vec<(usize, f64)> = trained.iter().map(|&m| (m, key(score(m)))).collect();
+        observed.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut pending: Vec<usize> = Vec::new();
+        for _ in 0..batch.min(k - trained.len()) {
+            // Constant liar: the pending models score as the worst observed, below every observed
+            // one, so they are bad and count in n.
+            let n = observed.len() + pending.len();
+            let n_good = ((GAMMA * n as f64).ceil() as usize).max(1).min(observed.len());
+            let good: Vec<Vec<usize>> = observed[..n_good].iter().map(|&(m, _)| positions(lens, m)).collect();
+            let bad: Vec<Vec<usize>> = observed[n_good..].iter().map(|&(m, _)| m).chain(pending.iter().copied()).map(|m| positions(lens, m)).collect();
+            let (l, g) = (density(lens, &good), density(lens, &bad));
+            let mut pick: Option<(usize, f64)> = None;
+            for _ in 0..CANDIDATES {
+                let pos: Vec<usize> = l
+                    .iter()
+                    .map(|w| {
+                        let u = rng.unit();
+                        let mut acc = 0.0;
+                        w.iter().position(|&x| {
+                            acc += x;
+                            u < acc
+                        })
+                        .unwrap_or(w.len() - 1)
+                    })
+                    .collect();
+                let m = index(lens, &pos);
+                if taken[m] {
+                    continue;
+                }
+                let ratio: f64 = pos.iter().enumerate().map(|(a, &p)| (l[a][p] / g[a][p]).ln()).sum();
+                if pick.is_none_or(|(_, r)| ratio > r) {
+                    pick = Some((m, ratio));
+                }
+            }
+            let m = match pick {
+                Some((m, _)) => m,
+                None => {
+                    let free: Vec<usize> = (0..space).filter(|&m| !taken[m]).collect();
+                    free[rng.below(free.len())]
+                }
+            };
+            taken[m] = true;
+            pending.push(m);
+        }
+        trained.extend(pending);
+    }
+    trained
+}
+
+/// What the replay of `cyplam_core::search::replay` says of one draw trained in full: (loss, the
+/// iterations as a fraction of the full grid's), from the full grid's stops (`full`), its best and
+/// the sum of its iterations.
+pub fn judge_draw(base: &[Stop], best: Option<f64>, iterations: f64, models: &[usize]) -> (f64, f64) {
+    let sub: Vec<Stop> = models.iter().map(|&m| base[m]).collect();
+    let loss = match (best, judge(&sub, &sub).best_found_full) {
+        (Some(a), Some(b)) => (a - b).max(0.0),
+        (Some(a), None) => a,
+        _ => 0.0,
+    };
+    let spent: f64 = sub.iter().map(|s| s.iteration as f64).sum();
+    (loss, if iterations > 0.0 { spent / iterations } else { 0.0 })
+}
+
+/// The draws' tally, summed as `search::replay` sums them (in seed order).
+pub fn tally(per_draw: &[(f64, f64)], tolerance: f64) -> Tally {
+    let n = per_draw.len().max(1) as f64;
+    Tally {
+        draws: per_draw.len() as u32,
+        found: per_draw.iter().filter(|(l, _)| *l <= tolerance).count() as u32,
+        mean_loss: per_draw.iter().map(|d| d.0).sum::<f64>() / n,
+        worst_loss: per_draw.iter().map(|d| d.0).fold(0.0, f64::max),
+        mean_iterations_fraction: per_draw.iter().map(|d| d.1).sum::<f64>() / n,
+        max_iterations_fraction: per_draw.iter().map(|d| d.1).fold(0.0, f64::max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 4 x 4 x 4: the first axis's value 2 far ahead, the second's value 1 a little, the third's 3
+    /// less, plus a deterministic jitter of at most 0.01; the best is (2, 1, 3) = model 39.
+    fn synthetic(m: usize) -> f64 {
+        let p = positions(&[4, 4, 4], m);
+        let jitter = (splitmix64(m as u64) >> 11) as f64 / (1u64 << 53) as f64 * 0.01;
+        0.5 + 0.3 * (p[0] == 2) as u8 as f64 + 0.1 * (p[1] == 1) as u8 as f64 + 0.05 * (p[2] == 3) as u8 as f64 + jitter
+    }
+
+    #[test]
+    fn specs() {
+        assert_eq!(TpeSpec::parse("tpe:8,16"), Some(Ok(TpeSpec { batch: 2, counts: vec![8, 16] })));
+        assert_eq!(TpeSpec::parse("tpe8:32"), Some(Ok(TpeSpec { batch: 8, counts: vec![32] })));
+        assert_eq!(TpeSpec::parse("random:8"), None);
+        for bad in ["tpe0:8", "tpex:8", "tpe:0", "tpe:8,"] {
+            assert!(TpeSpec::parse(bad).unwrap().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deterministic_without_repeats_and_starts_as_random() {
+        let lens = [4, 4, 4];
+        for (k, b) in [(8, 2), (16, 8), (32, 2), (64, 4)] {
+            for seed in [0, 1, 77] {
+                let a = run(&lens, &synthetic, k, b, seed);
+                assert_eq!(a, run(&lens, &synthetic, k, b, seed), "same seed, same picks");
+                let mut sorted = a.clone();
+                sorted.sort();
+                sorted.dedup();
+                assert_eq!((a.len(), sorted.len()), (k, k), "k different models");
+                let n0 = (k / 4).max(2);
+                assert_eq!(a[..n0], sample(Strategy::Random, seed, &lens, n0 as u32).unwrap()[..], "the first n0 as the sampler draws them");
+            }
+        }
+        assert_ne!(run(&lens, &synthetic, 16, 2, 0), run(&lens, &synthetic, 16, 2, 1));
+    }
+
+    #[test]
+    fn finds_a_clear_best_more_often_than_random() {
+        let lens = [4, 4, 4];
+        let best = (0..64).max_by(|&a, &b| synthetic(a).total_cmp(&synthetic(b))).unwrap();
+        assert_eq!(positions(&lens, best), [2, 1, 3]);
+        for (k, b) in [(32, 2), (32, 8), (16, 2)] {
+            let seeds = 400;
+            let tpe = (0..seeds).filter(|&s| run(&lens, &synthetic, k, b, s).contains(&best)).count() as f64 / seeds as f64;
+            let random = (0..seeds).filter(|&s| sample(Strategy::Random, s, &lens, k as u32).unwrap().contains(&best)).count() as f64 / seeds as f64;
+            // Random finds it with chance k / 64 (0.5 at 32, 0.25 at 16).
+            assert!((random - k as f64 / 64.0).abs() < 0.08, "random {random}");
+            assert!(tpe > random + 0.25, "k {k} batch {b}: tpe {tpe} against random {random}");
+        }
+    }
+
+    #[test]
+    fn a_needle_is_found_with_chance_k_over_n_as_random_finds_it() {
+        // Every model equal but one: until the needle is trained the scores say nothing, so a run's
+        // models before it do not depend on where it is; over every place of the needle each run
+        // finds it exactly K times (the TPE sees nothing it should not).
+        let lens = [4, 2, 3];
+        for (k, b) in [(6, 2), (12, 8)] {
+            for seed in 0..20 {
+                let found = (0..24).filter(|&needle| run(&lens, &|m| if m == needle { 0.9 } else { 0.5 }, k, b, seed).contains(&needle)).count();
+                assert_eq!(found, k, "k {k} batch {b} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn judging_agrees_with_the_product_replay() {
+        use cyplam_core::halving::replay::full;
+        use cyplam_core::metrics_csv::MetricsRow;
+        // One snapshot every 10 iterations and one second, as the library's tests build them.
+        let curve = |acc: &[f64]| -> Vec<MetricsRow> {
+            acc.iter()
+                .enumerate()
+                .map(|(i, &a)| MetricsRow { iteration: 10 * (i as u64 + 1), train_loss: 0.0, train_accuracy20: 0.0, validation_loss: 1.0 - a, validation_accuracy20: a, elapsed_seconds: i as f64 + 1.0 })
+                .collect()
+        };
+        use cyplam_core::search::replay::FullGrid;
+        let lens = [3, 4];
+        let curves: Vec<_> = (0..12).map(|m| curve(&[0.3 + 0.02 * ((m * 5) % 12) as f64, 0.4 + 0.01 * m as f64, 0.35])).collect();
+        let axes: Vec<Vec<usize>> = (0..12).map(|m| positions(&lens, m)).collect();
+        let g = FullGrid::new(&curves, &axes, &lens).unwrap();
+        let base = full(&curves);
+        let total: f64 = base.iter().map(|s| s.iteration as f64).sum();
+        for k in [1, 4, 7] {
+            let ours: Vec<(f64, f64)> = (0..200).map(|s| judge_draw(&base, g.best(), total, &sample(Strategy::Random, s, &lens, k).unwrap())).collect();
+            assert_eq!(tally(&ours, 0.005), g.replay(Strategy::Random, k, 200, &[], 0.005, 1).unwrap().alone);
+        }
+    }
+}
