@@ -110,7 +110,8 @@ impl SweepView {
         };
         // A decision that cannot be read leaves a later rung's arrays unmapped; `decisions()`
         // names the file to whoever needs them.
-        let states = model_states(frozen, &subs, &tasks, decisions.as_deref().unwrap_or(&[]));
+        let accounting_down = scheduler.and_then(|s| s.accounting_error()).is_some();
+        let states = model_states(frozen, &subs, &tasks, decisions.as_deref().unwrap_or(&[]), accounting_down);
         Ok(SweepView { subs, tasks, decisions, states })
     }
 
@@ -132,13 +133,22 @@ impl SweepView {
 /// Per-model state from the model files, the submissions, what the scheduler said of their tasks
 /// and the rungs' decisions (a later rung's array slots are positions among the models the rung
 /// before promoted).
-fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decisions: &[RungDecision]) -> Vec<ModelStatus> {
+/// `accounting_down`: sacct could not be asked, so a task Slurm no longer lists may have ended in
+/// any way; what is said of such a model says so.
+fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decisions: &[RungDecision], accounting_down: bool) -> Vec<ModelStatus> {
     let packing = Packing::new(frozen.sweep.grid.slurm.trainings_per_node);
     let layout = frozen.layout();
     // For each model: the newest submission's task that covers it.
     let n = frozen.sweep.grid.models.len();
     let mut slurm_of: Vec<Option<(TaskState, PathBuf, Option<u32>)>> = vec![None; n];
     let mut local_active = vec![false; n];
+    // The newest Slurm job each model was submitted in (as far as its submission knew them).
+    let mut submitted: Vec<Option<&str>> = vec![None; n];
+    for sub in subs.iter().filter(|s| s.backend == Backend::Slurm) {
+        for &m in sub.models.iter().filter(|&&m| m < n) {
+            submitted[m] = Some(&sub.job_id);
+        }
+    }
     for sub in subs {
         if sub.backend == Backend::Local {
             if local_alive(&sub.job_id) {
@@ -248,10 +258,17 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
                     if t.node.is_empty() { "?" } else { t.node.as_str() }))),
                 Some((t, _, _)) if t.state != SlurmState::Completed => (State::Failed, Some(format!(
                     "Slurm says {} (exit {}) and the model has no result", t.reason, t.exit_code.clone().unwrap_or_default()))),
-                _ if !rows.is_empty() || md.has_checkpoint() => (State::Lost, Some(
-                    "started, but no worker runs it and it has no result (killed or node lost); `cyplam resubmit --failed` resumes it".into())),
+                _ if !rows.is_empty() || md.has_checkpoint() => (State::Lost, Some(format!(
+                    "started, but no worker runs it and it has no result (killed or node lost{}); `cyplam resubmit --failed` resumes it",
+                    if accounting_down && slurm.is_none() { "; Slurm's accounting is unavailable, so how its task ended is not known" } else { "" }))),
                 Some((t, _, _)) => (State::Lost, Some(format!("Slurm says {} but the model has no result", t.state))),
-                None => (State::New, None),
+                None => match submitted[m.index] {
+                    // Not listed by squeue, and sacct cannot say whether it ran: not new.
+                    Some(job) if accounting_down => (State::Lost, Some(format!(
+                        "submitted in job {job}, which Slurm no longer lists, and it has no files; Slurm's accounting is unavailable, so whether its task ran \
+                         and how it ended is not known; `cyplam resubmit --failed` submits it again"))),
+                    _ => (State::New, None),
+                },
             },
         };
         out.push(ModelStatus {

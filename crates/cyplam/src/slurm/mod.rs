@@ -37,7 +37,16 @@ pub trait Scheduler {
     async fn states(&self, array_jobs: &[String]) -> Result<Vec<TaskState>>;
     async fn cancel(&self, array_jobs: &[String]) -> Result<()>;
     async fn max_array_size(&self) -> Result<usize>;
+    /// Why Slurm's accounting (sacct) could not be asked, if it could not in this process: the
+    /// states then hold active tasks only (squeue), and ended ones are judged from the files.
+    fn accounting_error(&self) -> Option<String> {
+        None
+    }
 }
+
+/// The first sacct failure of this process: said once on stderr when it happens, then kept for
+/// `accounting_error` (`status --watch` asks every few seconds; it is said once).
+static ACCOUNTING: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// The real Slurm commands on PATH.
 pub struct Slurm;
@@ -81,9 +90,19 @@ impl Scheduler for Slurm {
         // earlier run of a requeued task (-D), so the nodes lost under it. squeue wins for active
         // tasks' state and node.
         let mut by_task: BTreeMap<(String, usize), TaskState> = BTreeMap::new();
-        if let Ok(out) = run("sacct", &["-n".into(), "-P".into(), "-X".into(), "-D".into(), "-j".into(), ids.clone(), "-o".into(), SACCT_FORMAT.into()]).await {
-            for t in parse_sacct(&out) {
-                by_task.insert((t.array_job.clone(), t.task), t);
+        match run("sacct", &["-n".into(), "-P".into(), "-X".into(), "-D".into(), "-j".into(), ids.clone(), "-o".into(), SACCT_FORMAT.into()]).await {
+            Ok(out) => {
+                for t in parse_sacct(&out) {
+                    by_task.insert((t.array_job.clone(), t.task), t);
+                }
+            }
+            // Accounting down (slurmdbd or its database stopped) or absent: squeue still knows the
+            // active tasks, the files the rest (issue 30: it was ignored without a word).
+            Err(e) => {
+                let why = e.to_string();
+                if ACCOUNTING.set(why.clone()).is_ok() {
+                    eprintln!("cyplam: Slurm's accounting is unavailable ({why}); ended tasks are judged from squeue and the workers' files alone, and Slurm's word on how they ended is not known");
+                }
             }
         }
         match run("squeue", &["-h".into(), "-r".into(), "-j".into(), ids, "-o".into(), SQUEUE_FORMAT.into()]).await {
@@ -113,5 +132,9 @@ impl Scheduler for Slurm {
     async fn max_array_size(&self) -> Result<usize> {
         let out = run("scontrol", &["show".into(), "config".into()]).await?;
         parse_max_array_size(&out)
+    }
+
+    fn accounting_error(&self) -> Option<String> {
+        ACCOUNTING.get().cloned()
     }
 }

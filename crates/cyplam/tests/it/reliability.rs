@@ -72,6 +72,8 @@ struct Fake {
     down: bool,
     submitted: Mutex<Vec<(String, Vec<String>)>>,
     states: Mutex<Vec<TaskState>>,
+    /// sacct's failure, when accounting is down.
+    accounting: Mutex<Option<String>>,
 }
 
 impl Scheduler for Fake {
@@ -91,6 +93,9 @@ impl Scheduler for Fake {
             anyhow::bail!("`scontrol show config` failed (exit status: 1): slurm_load_ctl_conf error: Unable to contact slurm controller (connect failure)");
         }
         Ok(self.max_array)
+    }
+    fn accounting_error(&self) -> Option<String> {
+        self.accounting.lock().unwrap().clone()
     }
 }
 
@@ -153,6 +158,34 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
     let subs = fake.submitted.lock().unwrap().clone();
     assert_eq!(subs.len(), 4);
     assert!(subs[3].0.contains("#SBATCH --array=1\n") && subs[3].0.contains("+ 2))"), "model 3 is task 3 = array 2 + 1: {}", subs[3].0);
+}
+
+/// Issue 30: with accounting down, a submitted model whose task squeue no longer lists (after
+/// MinJobAge) and that wrote nothing is not "new": whether it ran cannot be told, and it is said.
+#[test]
+fn with_accounting_down_an_unlisted_submitted_model_is_lost_and_says_why_not_new() {
+    let env = Env::new();
+    let grid = env.grid("unlisted", FIVE);
+    std::env::set_var("CYPLAM_WORKER", worker_bin());
+    let g = cyplam::ctx::Global { runs_dir: env.runs(), db: Some(env.db()) };
+    let args = cyplam::commands::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None, packing: None };
+    let fake = Fake { max_array: 10, ..Default::default() };
+    rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
+    let read = |fake: &Fake| rt().block_on(async {
+        let f = cyplam::sweep::open(&env.runs(), "unlisted").unwrap();
+        let db = cyplam::db::Db::open(&env.db()).await.unwrap();
+        let id = db.sweep_id("unlisted").await.unwrap().unwrap();
+        let subs = db.submissions(id).await.unwrap();
+        cyplam::state::SweepView::read(&f, subs, Some(fake)).await.unwrap().states
+    });
+    // Accounting up and nothing listed: as before (sacct would have listed an ended task).
+    assert!(read(&fake).iter().all(|m| m.state.as_str() == "new"));
+    *fake.accounting.lock().unwrap() = Some("`sacct` failed: Unable to connect to slurmdbd".into());
+    let st = read(&fake);
+    assert!(st.iter().all(|m| m.state.as_str() == "lost"), "{:?}", st.iter().map(|m| m.state.as_str()).collect::<Vec<_>>());
+    let why = st[2].reason.as_deref().unwrap_or("");
+    assert!(why.contains("submitted in job 101, which Slurm no longer lists, and it has no files; Slurm's accounting is unavailable"), "{why}");
+    assert!(why.contains("`cyplam resubmit --failed` submits it again"), "{why}");
 }
 
 #[test]

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 #[path = "nodes.rs"]
 pub(crate) mod nodes;
 
+/// Faults of the cluster's own daemons: the controller restarted, accounting down.
+#[path = "faults.rs"]
+mod faults;
+
 static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
