@@ -57,17 +57,17 @@ impl DoctorArgs {
         if !self.local {
             let slurm_cfg = grid.as_ref().map(|g| g.grid.slurm.clone()).unwrap_or_else(SlurmConfig::default);
             'slurm: {
-                let (c, found) = doctor::slurm_commands().await;
+                let (c, found) = doctor::slurm_commands(ctx.scheduler).await;
                 say(c)?;
                 if !found {
                     break 'slurm;
                 }
-                let (c, up) = doctor::controller().await;
+                let (c, up) = doctor::controller(ctx.scheduler).await;
                 say(c)?;
                 if !up {
                     break 'slurm;
                 }
-                let cfg = match doctor::config().await {
+                let cfg = match doctor::config(ctx.scheduler).await {
                     Ok(cfg) => cfg,
                     Err(c) => {
                         say(c)?;
@@ -75,8 +75,8 @@ impl DoctorArgs {
                     }
                 };
                 say(doctor::array_size(&cfg, grid.as_ref().map(|g| &g.grid)))?;
-                say(doctor::accounting(&cfg).await)?;
-                let (name, nodes) = match doctor::partition(&slurm_cfg).await {
+                say(doctor::accounting(ctx.scheduler, &cfg).await)?;
+                let (name, nodes) = match doctor::partition(ctx.scheduler, &slurm_cfg).await {
                     Ok((c, name, nodes)) => {
                         say(c)?;
                         (name, nodes)
