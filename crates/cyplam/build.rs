@@ -5,6 +5,11 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/glibc_compat.c");
+    // src/db/mod.rs embeds the SQL migrations (`sqlx::migrate!("../../migrations")`), but the
+    // macro tells cargo of no file: without this a new migration would not rebuild cyplam, and the
+    // binary would silently lack it. Relative to this crate's directory; cargo watches the
+    // directory's files, added ones included.
+    println!("cargo:rerun-if-changed=../../migrations");
     let target = std::env::var("TARGET").unwrap_or_default();
     if target != "x86_64-unknown-linux-gnu" {
         return;

@@ -77,8 +77,7 @@ pub fn main() -> std::process::ExitCode {
     // clap's own --version knows only this crate's version; the worker's libtorch is asked at
     // run time.
     if matches!(std::env::args().nth(1).as_deref(), Some("--version" | "-V")) {
-        println!("{}", version());
-        return std::process::ExitCode::SUCCESS;
+        return exit(crate::output::outln!("{}", version()).map_err(Into::into));
     }
     let cli = Cli::parse();
     let _ = tracing_subscriber::fmt()
@@ -93,12 +92,19 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     let ctx = Ctx::new(cli.global, &Slurm);
-    match rt.block_on(cli.command.run(&ctx)) {
+    exit(rt.block_on(cli.command.run(&ctx)))
+}
+
+/// The exit status of a command's outcome, its error said on stderr.
+fn exit(outcome: Result<()>) -> std::process::ExitCode {
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Said already ("stopped; ... resumes"); 128 + SIGINT, as a shell reports it.
         Err(e) if e.downcast_ref::<run::Interrupted>().is_some() => std::process::ExitCode::from(130),
         Err(e) => {
-            // A closed pipe (`cyplam report | head`) is not an error.
+            // A closed pipe (`cyplam report | head`) is not an error: every line a command
+            // prints goes through `output::out!`/`outln!`, which return the write's error
+            // (`println!` would panic on it) for the command to stop on and hand back here.
             if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return std::process::ExitCode::SUCCESS;
             }

@@ -1,18 +1,20 @@
 //! `cyplam doctor`'s checks, one function each: whether a study would run here, said before the
 //! first job waits in the queue. Each check gives a [`Check`]: ok, a note (works, with something
 //! worth knowing), or a problem (the study would fail), with what to do. The command
-//! (`commands/doctor.rs`) runs them in order and prints each as it ends.
+//! (`commands/doctor.rs`) runs them in order and prints each as it ends. Every question to Slurm
+//! goes through the [`Scheduler`] (the real commands in `slurm/mod.rs`), so the checks are tested
+//! against a fake one below.
 
 use crate::ctx::Global;
 use crate::slurm::script::{header, plan_arrays, Job};
-use crate::slurm::{self, NodeRow, Scheduler, SlurmError};
+use crate::slurm::{self, NodeRow, Ping, Scheduler, SlurmError};
 use cyplam_core::grid::{Grid, SlurmConfig};
 use cyplam_core::invocation::shell_quote_path;
 use cyplam_core::memory;
 use cyplam_core::packing::Packing;
 use cyplam_core::probe::WorkerProbe;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +70,11 @@ const MIB: f64 = 1048576.0;
 /// How long one Slurm command may take before doctor says the controller does not answer.
 const COMMAND_LIMIT: Duration = Duration::from_secs(30);
 
-async fn slurm_cmd(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    match tokio::time::timeout(COMMAND_LIMIT, slurm::run(cmd, &args)).await {
-        Err(_) => Err(format!("`{cmd} {}` did not answer within {} s", args.join(" "), COMMAND_LIMIT.as_secs())),
+/// A question to the scheduler (`command`, as the user would type it, names it in the messages),
+/// given at most [`COMMAND_LIMIT`].
+async fn within<T>(command: &str, asked: impl std::future::Future<Output = anyhow::Result<T>>) -> Result<T, String> {
+    match tokio::time::timeout(COMMAND_LIMIT, asked).await {
+        Err(_) => Err(format!("`{command}` did not answer within {} s", COMMAND_LIMIT.as_secs())),
         Ok(Err(e)) => Err(e.to_string()),
         Ok(Ok(out)) => Ok(out),
     }
@@ -138,18 +141,11 @@ pub async fn runs(global: &Global) -> Check {
     Check::ok(W, format!("{} is writable; the database {} opens", abs.display(), db.display()))
 }
 
-/// Slurm's client commands cyplam runs.
-pub const SLURM_COMMANDS: [&str; 6] = ["sbatch", "squeue", "sacct", "scontrol", "sinfo", "scancel"];
-
-fn on_path(cmd: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(cmd)).find(|p| p.is_file())
-}
-
 /// Slurm's commands are on PATH, and their version; `false` when sbatch is missing or does not
 /// run, and the other Slurm checks are then skipped.
-pub async fn slurm_commands() -> (Check, bool) {
+pub async fn slurm_commands<S: Scheduler>(s: &S) -> (Check, bool) {
     const W: &str = "slurm";
-    let missing: Vec<&str> = SLURM_COMMANDS.iter().copied().filter(|c| on_path(c).is_none()).collect();
+    let missing: Vec<&str> = slurm::COMMANDS.iter().copied().filter(|c| s.command_path(c).is_none()).collect();
     if missing.contains(&"sbatch") {
         return (
             Check::problem(W, format!("{} not found on PATH: this machine is not a Slurm login node (or Slurm's module is not loaded)", missing.join(", ")),
@@ -157,40 +153,35 @@ pub async fn slurm_commands() -> (Check, bool) {
             false,
         );
     }
-    let version = match slurm_cmd("sbatch", &["--version"]).await {
+    let version = match within("sbatch --version", s.version()).await {
         Ok(v) => v.trim().to_string(),
         Err(e) => return (Check::problem(W, format!("`sbatch --version` failed: {e}"), "check the Slurm installation with the cluster's admins"), false),
     };
-    let dir = on_path("sbatch").and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    let dir = s.command_path("sbatch").and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
     if !missing.is_empty() {
         return (Check::problem(W, format!("{version} ({}), but {} not found on PATH", dir.display(), missing.join(", ")), "cyplam needs sbatch, squeue, sacct, scontrol, sinfo and scancel: load the site's full Slurm module"), true);
     }
-    (Check::ok(W, format!("{}: {version} ({})", SLURM_COMMANDS.join(", "), dir.display())), true)
+    (Check::ok(W, format!("{}: {version} ({})", slurm::COMMANDS.join(", "), dir.display())), true)
 }
 
 /// The controller answers (`scontrol ping`, which prints `... is DOWN` and exits 1 when not).
-pub async fn controller() -> (Check, bool) {
+pub async fn controller<S: Scheduler>(s: &S) -> (Check, bool) {
     const W: &str = "controller";
     let fix = "slurmctld is down or cannot be reached from here: nothing can be submitted until it answers; ask the cluster's admins (a study already queued resumes by itself)";
-    let ping = tokio::process::Command::new("scontrol").arg("ping").kill_on_drop(true).output();
-    match tokio::time::timeout(COMMAND_LIMIT, ping).await {
+    match tokio::time::timeout(COMMAND_LIMIT, s.ping()).await {
         Err(_) => (Check::problem(W, format!("`scontrol ping` did not answer within {} s", COMMAND_LIMIT.as_secs()), fix), false),
         Ok(Err(e)) => (Check::problem(W, format!("`scontrol ping` could not run: {e}"), fix), false),
-        Ok(Ok(o)) => {
-            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-            if o.status.success() && slurm::parse_ping(&text) {
-                (Check::ok(W, text.lines().find(|l| l.contains("is UP")).unwrap_or("").trim().to_string()), true)
-            } else {
-                let said: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("**")).collect();
-                (Check::problem(W, format!("`scontrol ping`: {}", said.join(" | ")), fix), false)
-            }
+        Ok(Ok(Ping { up: true, text })) => (Check::ok(W, text.lines().find(|l| l.contains("is UP")).unwrap_or("").trim().to_string()), true),
+        Ok(Ok(Ping { up: false, text })) => {
+            let said: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("**")).collect();
+            (Check::problem(W, format!("`scontrol ping`: {}", said.join(" | ")), fix), false)
         }
     }
 }
 
 /// `scontrol show config`, as a map, or a problem.
-pub async fn config() -> Result<BTreeMap<String, String>, Check> {
-    slurm_cmd("scontrol", &["show", "config"]).await.map(|o| slurm::parse_config(&o)).map_err(|e| Check::problem("config", format!("`scontrol show config` failed: {e}"), "ask the cluster's admins"))
+pub async fn config<S: Scheduler>(s: &S) -> Result<BTreeMap<String, String>, Check> {
+    within("scontrol show config", s.config()).await.map_err(|e| Check::problem("config", format!("`scontrol show config` failed: {e}"), "ask the cluster's admins"))
 }
 
 /// MaxArraySize against the grid's array tasks.
@@ -221,23 +212,22 @@ fn arrays_for(models: usize, per_task: u32, max: usize) -> (usize, usize) {
 }
 
 /// Accounting (slurmdbd): on and answering, or off.
-pub async fn accounting(cfg: &BTreeMap<String, String>) -> Check {
+pub async fn accounting<S: Scheduler>(s: &S, cfg: &BTreeMap<String, String>) -> Check {
     const W: &str = "accounting";
     let kind = cfg.get("AccountingStorageType").cloned().unwrap_or_default();
     if kind.is_empty() || kind.ends_with("/none") {
         return Check::note(W, "accounting is off (AccountingStorageType none): `cyplam status` sees a task while squeue lists it, and afterwards only through the files its worker left; a task killed before it wrote anything shows as lost", Some("`cyplam resubmit --failed` resubmits lost models too".into()));
     }
-    match slurm_cmd("sacct", &["-n", "-X", "-P", "-o", "JobID", "-S", "now"]).await {
+    match within("sacct -n -X -P -o JobID -S now", s.accounting()).await {
         Ok(_) => Check::ok(W, format!("on ({kind}); sacct answers")),
         Err(e) => Check::note(W, format!("on ({kind}) but sacct fails: {e}"), Some("`cyplam status` then sees ended tasks only through the workers' files; tell the admins if it lasts".into())),
     }
 }
 
 /// The partition the study goes to and its nodes (`sinfo`).
-pub async fn partition(slurm_cfg: &SlurmConfig) -> Result<(Check, String, Vec<NodeRow>), Check> {
+pub async fn partition<S: Scheduler>(s: &S, slurm_cfg: &SlurmConfig) -> Result<(Check, String, Vec<NodeRow>), Check> {
     const W: &str = "partition";
-    let out = slurm_cmd("sinfo", &["-h", "-N", "-o", slurm::SINFO_NODE_FORMAT]).await.map_err(|e| Check::problem(W, format!("`sinfo` failed: {e}"), "ask the cluster's admins"))?;
-    let rows = slurm::parse_sinfo_nodes(&out);
+    let rows = within(&format!("sinfo -h -N -o {}", slurm::SINFO_NODE_FORMAT), s.nodes()).await.map_err(|e| Check::problem(W, format!("`sinfo` failed: {e}"), "ask the cluster's admins"))?;
     let mut names: Vec<String> = rows.iter().map(|r| if r.default_partition { format!("{}*", r.partition) } else { r.partition.clone() }).collect();
     names.sort();
     names.dedup();
@@ -508,6 +498,132 @@ mod tests {
     fn node_states_that_take_no_jobs() {
         let r = rows(&[(24, 1, "idle"), (24, 1, "down*"), (24, 1, "drained"), (24, 1, "mixed-"), (24, 1, "allocated"), (24, 1, "draining")]);
         assert_eq!(r.iter().filter(|r| usable(r)).count(), 3);
+    }
+
+    /// A cluster as doctor sees it, each answer scripted; it runs no job.
+    struct Fake {
+        commands: Vec<&'static str>,
+        ping: Ping,
+        config: BTreeMap<String, String>,
+        accounting: Result<(), &'static str>,
+        nodes: Vec<NodeRow>,
+    }
+
+    impl Fake {
+        /// Every command installed, the controller up, accounting on and answering, two idle
+        /// nodes of the default partition `cpu`.
+        fn healthy() -> Fake {
+            Fake {
+                commands: slurm::COMMANDS.to_vec(),
+                ping: Ping { up: true, text: "Slurmctld(primary) at ctl is UP\n".into() },
+                config: [("AccountingStorageType", "accounting_storage/slurmdbd"), ("MaxArraySize", "1001")].map(|(k, v)| (k.to_string(), v.to_string())).into(),
+                accounting: Ok(()),
+                nodes: rows(&[(28, 192_000, "idle"), (28, 192_000, "idle")]),
+            }
+        }
+    }
+
+    impl Scheduler for Fake {
+        async fn submit(&self, _script: &Path, _args: &[String]) -> anyhow::Result<String> {
+            anyhow::bail!("no job in these tests")
+        }
+        async fn states(&self, _jobs: &[String]) -> anyhow::Result<Vec<crate::slurm::TaskState>> {
+            Ok(Vec::new())
+        }
+        async fn cancel(&self, _jobs: &[String]) -> anyhow::Result<()> {
+            Ok(())
+        }
+        async fn max_array_size(&self) -> anyhow::Result<usize> {
+            Ok(1001)
+        }
+        fn command_path(&self, command: &str) -> Option<std::path::PathBuf> {
+            self.commands.contains(&command).then(|| Path::new("/usr/bin").join(command))
+        }
+        async fn version(&self) -> anyhow::Result<String> {
+            Ok("slurm-wlm 22.05.8\n".into())
+        }
+        async fn ping(&self) -> anyhow::Result<Ping> {
+            Ok(self.ping.clone())
+        }
+        async fn config(&self) -> anyhow::Result<BTreeMap<String, String>> {
+            Ok(self.config.clone())
+        }
+        async fn accounting(&self) -> anyhow::Result<()> {
+            self.accounting.map_err(anyhow::Error::msg)
+        }
+        async fn nodes(&self) -> anyhow::Result<Vec<NodeRow>> {
+            Ok(self.nodes.clone())
+        }
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+    }
+
+    #[test]
+    fn a_controller_that_is_down_is_a_problem_saying_what_to_do() {
+        let (c, up) = block_on(controller(&Fake::healthy()));
+        assert!(up && c.verdict == Verdict::Ok && c.detail == "Slurmctld(primary) at ctl is UP", "{c:?}");
+        // What scontrol prints (and exits 1 with) when slurmctld does not answer.
+        let down = Fake {
+            ping: Ping { up: false, text: "Slurmctld(primary) at ctl is DOWN\n*****************************************\n** RESTORE SLURMCTLD DAEMON TO SERVICE **\n*****************************************\n".into() },
+            ..Fake::healthy()
+        };
+        let (c, up) = block_on(controller(&down));
+        assert!(!up, "the Slurm checks after it are skipped");
+        assert_eq!(c.verdict, Verdict::Problem);
+        assert_eq!(c.detail, "`scontrol ping`: Slurmctld(primary) at ctl is DOWN");
+        let fix = c.fix.unwrap_or_default();
+        assert!(fix.contains("slurmctld is down or cannot be reached from here") && fix.contains("ask the cluster's admins"), "{fix}");
+    }
+
+    #[test]
+    fn accounting_off_or_not_answering_is_a_note_naming_it() {
+        let fake = Fake::healthy();
+        let c = block_on(accounting(&fake, &fake.config));
+        assert!(c.verdict == Verdict::Ok && c.detail == "on (accounting_storage/slurmdbd); sacct answers", "{c:?}");
+        // slurmdbd down: sacct fails; status then sees ended tasks through the workers' files.
+        let failing = Fake { accounting: Err("`sacct -n -X -P -o JobID -S now` failed (exit status: 1): sacct: error: Problem talking to the database: Connection refused"), ..Fake::healthy() };
+        let c = block_on(accounting(&failing, &failing.config));
+        assert_eq!(c.verdict, Verdict::Note);
+        assert!(c.detail.starts_with("on (accounting_storage/slurmdbd) but sacct fails: ") && c.detail.ends_with("Problem talking to the database: Connection refused"), "{}", c.detail);
+        assert!(c.fix.unwrap_or_default().contains("only through the workers' files"));
+        // No accounting at all: never asked.
+        let mut off = Fake { accounting: Err("sacct must not be asked"), ..Fake::healthy() };
+        off.config.insert("AccountingStorageType".into(), "accounting_storage/none".into());
+        let c = block_on(accounting(&off, &off.config));
+        assert_eq!(c.verdict, Verdict::Note);
+        assert!(c.detail.starts_with("accounting is off (AccountingStorageType none)"), "{}", c.detail);
+        assert!(c.fix.unwrap_or_default().contains("`cyplam resubmit --failed` resubmits lost models too"));
+    }
+
+    #[test]
+    fn missing_slurm_commands_are_named() {
+        let (c, found) = block_on(slurm_commands(&Fake::healthy()));
+        assert!(found && c.verdict == Verdict::Ok, "{c:?}");
+        assert_eq!(c.detail, "sbatch, squeue, sacct, scontrol, sinfo, scancel: slurm-wlm 22.05.8 (/usr/bin)");
+        let partial = Fake { commands: vec!["sbatch", "squeue", "scontrol", "sinfo"], ..Fake::healthy() };
+        let (c, found) = block_on(slurm_commands(&partial));
+        assert!(found && c.verdict == Verdict::Problem, "{c:?}");
+        assert_eq!(c.detail, "slurm-wlm 22.05.8 (/usr/bin), but sacct, scancel not found on PATH");
+        let none = Fake { commands: Vec::new(), ..Fake::healthy() };
+        let (c, found) = block_on(slurm_commands(&none));
+        assert!(!found && c.verdict == Verdict::Problem, "{c:?}");
+        assert!(c.detail.starts_with("sbatch, squeue, sacct, scontrol, sinfo, scancel not found on PATH: this machine is not a Slurm login node"), "{}", c.detail);
+    }
+
+    #[test]
+    fn the_partition_must_exist_and_have_a_node_up() {
+        let fake = Fake::healthy();
+        let (c, name, nodes) = block_on(partition(&fake, &SlurmConfig::default())).expect("the default partition");
+        assert!(c.verdict == Verdict::Ok && name == "cpu" && nodes.len() == 2, "{c:?}");
+        assert_eq!(c.detail, "cpu (the default): 2 node(s), 28 CPUs and 201.33 GB each; 2 idle");
+        let gpu = SlurmConfig { partition: Some("gpu".into()), ..SlurmConfig::default() };
+        let c = block_on(partition(&fake, &gpu)).expect_err("no partition gpu");
+        assert!(c.verdict == Verdict::Problem && c.detail == "partition \"gpu\" does not exist here (partitions: cpu*; * is the default)", "{c:?}");
+        let down = Fake { nodes: rows(&[(28, 192_000, "down*"), (28, 192_000, "drained")]), ..Fake::healthy() };
+        let c = block_on(partition(&down, &SlurmConfig::default())).expect_err("no node up");
+        assert!(c.verdict == Verdict::Problem && c.detail.ends_with(": no node is up"), "{c:?}");
     }
 
     #[test]

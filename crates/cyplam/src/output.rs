@@ -1,4 +1,5 @@
-//! How cyplam prints: the `--format` every table-printing command takes, the one table printer
+//! How cyplam prints: every line of a command's standard output (`out!`, `outln!`, returning the
+//! write's error), the `--format` every table-printing command takes, the one table printer
 //! (terminal table, CSV, Markdown), HTML/XML escaping, UTC dates and log tails.
 
 use anyhow::Result;
@@ -6,6 +7,64 @@ use clap::ValueEnum;
 use comfy_table::{presets, ContentArrangement, Table};
 use std::io::Write;
 use std::path::Path;
+
+/// Writes to standard output as `print!` does, but returns the write's error instead of panicking
+/// on it: a closed pipe (`cyplam report | head -1`) comes back as `BrokenPipe`, which `cli.rs`
+/// takes as success once it has stopped the command. Every line a command prints to standard
+/// output goes through it (or `outln!`, or [`print_rows`]); messages to standard error stay
+/// `eprintln!`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `println!` through [`out!`]: returns the write's error.
+macro_rules! outln {
+    () => {
+        $crate::output::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {out, outln};
+
+/// What `out!` and `outln!` do: one formatted write to the locked standard output.
+pub fn write_out(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    std::io::stdout().lock().write_fmt(args)
+}
+
+/// Bytes as they are to standard output (a shell's completion script), the error returned.
+pub fn write_out_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    std::io::stdout().lock().write_all(bytes)
+}
+
+/// The lines a command prints while it changes something (submits, cancels, withdraws): a
+/// closed standard output must not stop that work half done, so each line's error is kept (the
+/// first) and returned once the work is over, where `?` hands it to `cli.rs`.
+pub struct Said(std::io::Result<()>);
+
+impl Default for Said {
+    fn default() -> Said {
+        Said(Ok(()))
+    }
+}
+
+impl Said {
+    /// Keeps `r`'s error unless an earlier line failed already.
+    pub fn keep(&mut self, r: std::io::Result<()>) {
+        if self.0.is_ok() {
+            self.0 = r;
+        }
+    }
+
+    /// The first line's error, if any.
+    pub fn done(self) -> std::io::Result<()> {
+        self.0
+    }
+}
 
 /// Output format of a command that prints a table.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! and `submit/jobs.txt`); or, for `--dry-run`, print all of it with the arithmetic (models,
 //! tasks, cores, iterations, estimated core-hours) and submit nothing.
 
+use crate::output::{out, outln, Said};
 use cyplam_core::grid::model_settings;
 use crate::db::{Backend, Db};
 use crate::slurm::script::{plan_arrays, render, ArrayPlan, ScriptInput};
@@ -122,18 +123,18 @@ pub async fn dry_run<S: Scheduler>(grid: &Grid, dir: &Path, stages: &[Stage], s:
     for (n, (k, st, plan)) in all.iter().enumerate() {
         let mut after: Vec<String> = if *k == 0 { Vec::new() } else { vec![format!("<rung {}'s job ids>", st.rung.unwrap_or(1).saturating_sub(1))] };
         after.extend(st.after.iter().cloned());
-        println!("# ---- script {} of {} (submitted with --output={}) ----", n + 1, all.len(), layout.slurm_log_pattern().display());
-        print!("{}", render(&ScriptInput { sweep_name: &grid.name, sweep_dir: dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device, rung: st.rung, after: &after }));
+        outln!("# ---- script {} of {} (submitted with --output={}) ----", n + 1, all.len(), layout.slurm_log_pattern().display())?;
+        out!("{}", render(&ScriptInput { sweep_name: &grid.name, sweep_dir: dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device, rung: st.rung, after: &after }))?;
         if *k == 0 {
             tasks += plan.tasks.len();
             arrays += 1;
         }
     }
-    println!("# ---- dry run: nothing was submitted or written ----");
+    outln!("# ---- dry run: nothing was submitted or written ----")?;
     let first = stages.first().map(|s| s.models.as_slice()).unwrap_or_default();
-    print!("{note}{}{extra}", arithmetic(grid, first, tasks, arrays, frames));
+    out!("{note}{}{extra}", arithmetic(grid, first, tasks, arrays, frames))?;
     if grid.search.is_some() {
-        print!("{}", sampled_table(grid, first));
+        out!("{}", sampled_table(grid, first))?;
     }
     Ok(())
 }
@@ -199,6 +200,8 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stag
     frozen.ensure_dirs()?;
     let mut previous: Vec<String> = Vec::new();
     let mut k = 0;
+    // A closed stdout stops no submission half way: its error comes back once all are made.
+    let mut said = Said::default();
     for st in stages {
         let before: Vec<String> = previous.iter().chain(&st.after).cloned().collect();
         let mut jobs = Vec::new();
@@ -222,14 +225,14 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stag
             let dep = if before.is_empty() { String::new() } else { format!(" after={}", before.join(":")) };
             writeln!(f, "{job} array={spec} offset={}{rung}{dep} models={} script={}", plan.offset, covered_slots.len(), path.display())?;
             match st.rung {
-                Some(r) => println!("submitted job {job}: rung {r}, array {spec}, {} slot(s) of sweep {}{} (script {})", covered_slots.len(), grid.name,
-                    if before.is_empty() { String::new() } else { format!(", after job(s) {}", before.join(", ")) }, path.display()),
-                None => println!("submitted job {job}: array {spec}, {} model(s) of sweep {} (script {})", covered.len(), grid.name, path.display()),
+                Some(r) => said.keep(outln!("submitted job {job}: rung {r}, array {spec}, {} slot(s) of sweep {}{} (script {})", covered_slots.len(), grid.name,
+                    if before.is_empty() { String::new() } else { format!(", after job(s) {}", before.join(", ")) }, path.display())),
+                None => said.keep(outln!("submitted job {job}: array {spec}, {} model(s) of sweep {} (script {})", covered.len(), grid.name, path.display())),
             }
             jobs.push(job);
         }
         previous = jobs;
     }
-    println!("follow it with `cyplam status {}`", grid.name);
-    Ok(())
+    said.keep(outln!("follow it with `cyplam status {}`", grid.name));
+    Ok(said.done()?)
 }

@@ -1,6 +1,7 @@
 //! `cyplam cancel [SWEEP]`: cancels a sweep's Slurm jobs; the workers checkpoint on SIGTERM and a
 //! later `cyplam submit` resumes them.
 
+use crate::output::outln;
 use crate::ctx::Ctx;
 use crate::db::Backend;
 use crate::slurm::Scheduler;
@@ -20,11 +21,11 @@ impl CancelArgs {
         let id = db.require_sweep(&f.sweep.name).await?;
         let jobs: Vec<String> = db.submissions(id).await?.into_iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id).collect();
         if jobs.is_empty() {
-            println!("sweep {} has no Slurm jobs", f.sweep.name);
+            outln!("sweep {} has no Slurm jobs", f.sweep.name)?;
             return Ok(());
         }
         ctx.scheduler.cancel(&jobs).await?;
-        println!("cancelled job(s) {} of sweep {}; workers checkpoint on SIGTERM, `cyplam submit` resumes them", jobs.join(", "), f.sweep.name);
+        outln!("cancelled job(s) {} of sweep {}; workers checkpoint on SIGTERM, `cyplam submit` resumes them", jobs.join(", "), f.sweep.name)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! `cyplam collect [SWEEP]`: ingests the workers' files into the database (status and report
 //! do it too).
 
+use crate::output::outln;
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use anyhow::Result;
@@ -15,7 +16,7 @@ pub struct CollectArgs {
 impl CollectArgs {
     pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
         let o = ctx.open_sweep(self.sweep.as_deref()).await?;
-        println!("collected {} model(s) of sweep {} into {}", o.collected, o.sweep.sweep.name, ctx.global.db_path().display());
+        outln!("collected {} model(s) of sweep {} into {}", o.collected, o.sweep.sweep.name, ctx.global.db_path().display())?;
         Ok(())
     }
 }

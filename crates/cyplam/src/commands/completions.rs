@@ -16,7 +16,10 @@ impl CompletionsArgs {
     /// Writes the script for `cli`, the root command (given by `cli.rs`, which this module does
     /// not import).
     pub fn run(&self, cli: &mut clap::Command) -> Result<()> {
-        clap_complete::generate(self.shell, cli, "cyplam", &mut std::io::stdout());
-        Ok(())
+        // Written whole through the output layer: clap_complete panics on a failed write (a
+        // closed pipe), the output layer returns the error.
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, cli, "cyplam", &mut script);
+        Ok(crate::output::write_out_bytes(&script)?)
     }
 }

@@ -2,6 +2,7 @@
 //! recordings kept one file per track or the lab's ConvLMD HDF5 files, and show what a data set
 //! holds (`--html`: the page of data_page.rs).
 
+use crate::output::outln;
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use anyhow::{Context, Result};
@@ -92,13 +93,13 @@ impl DataCommand {
                 let t = std::time::Instant::now();
                 let opts = cyplam_core::synth::SynthOptions { train_frames, validation_frames, seed };
                 let s = cyplam_core::synth::synthesize(&out, &opts, on_existing(replace))?;
-                println!(
+                outln!(
                     "wrote {} training frames ({} tracks) to {} and {} validation frames ({} tracks) to {} in {:.1}s",
                     s.train_frames, s.train_tracks, out.join("train").display(),
                     s.validation_frames, s.validation_tracks, out.join("validation").display(),
                     t.elapsed().as_secs_f64()
-                );
-                print_replaced(&out, &s.replaced);
+                )?;
+                print_replaced(&out, &s.replaced)?;
             }
             DataCommand::ImportTracks { dir, out, trim, validation_fraction, seed, replace } => {
                 if !(validation_fraction > 0.0 && validation_fraction < 1.0) {
@@ -106,12 +107,12 @@ impl DataCommand {
                 }
                 let opts = cyplam_core::import::ImportOptions { trim, validation_fraction, seed };
                 let s = cyplam_core::import::import_tracks(&dir, &out, &opts, on_existing(replace))?;
-                println!(
+                outln!(
                     "training: {} frames from {} tracks ({}); validation: {} frames from {} tracks ({})",
                     s.train_frames, s.train_tracks.len(), s.train_tracks.join(" "),
                     s.validation_frames, s.validation_tracks.len(), s.validation_tracks.join(" ")
-                );
-                print_replaced(&out, &s.replaced);
+                )?;
+                print_replaced(&out, &s.replaced)?;
             }
             DataCommand::ImportConvlmd { dir, out, train, validation, replace } => {
                 let (train, validation) = match (dir, train, validation) {
@@ -122,27 +123,30 @@ impl DataCommand {
                 let t = std::time::Instant::now();
                 let s = cyplam_core::convlmd::import(&train, &validation, &out, on_existing(replace))?;
                 for (name, set) in [("training", &s.train), ("validation", &s.validation)] {
-                    println!("{name}: {} frames ({}, cropped to 28 x 28) from {} recordings of {} -> {}",
-                        set.frames, set.image, set.tracks.len(), set.source.display(), set.dir.display());
+                    outln!("{name}: {} frames ({}, cropped to 28 x 28) from {} recordings of {} -> {}",
+                        set.frames, set.image, set.tracks.len(), set.source.display(), set.dir.display())?;
                 }
-                println!("input scale recorded: x1/255 (dataset.json), used by grids that do not set data.input_scale; {:.1}s", t.elapsed().as_secs_f64());
-                print_replaced(&out, &s.replaced);
+                outln!("input scale recorded: x1/255 (dataset.json), used by grids that do not set data.input_scale; {:.1}s", t.elapsed().as_secs_f64())?;
+                print_replaced(&out, &s.replaced)?;
                 for w in &s.warnings {
                     eprintln!("warning: {w}");
                 }
             }
             DataCommand::Show { dir, html, samples, format } => {
                 let v = cyplam_core::datashow::show(&dir, if html.is_some() { samples } else { 0 })?;
-                match format {
-                    ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+                // The page is written even when nothing reads stdout any more (`| head`); the
+                // write's error comes after it.
+                let shown = match format {
+                    ShowFormat::Json => outln!("{}", serde_json::to_string_pretty(&v)?),
                     ShowFormat::Table => print_view(&v),
-                }
+                };
                 if let Some(out) = html {
                     crate::output::create_dir(&out)?;
                     let p = out.join("index.html");
                     cyplam_core::files::write_atomic(&p, crate::data_page::page(&v)?.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
                     eprintln!("wrote {}", p.display());
                 }
+                shown?;
             }
         }
         Ok(())
@@ -158,13 +162,14 @@ fn on_existing(replace: bool) -> OnExisting {
 }
 
 /// What `--replace` replaced, if anything.
-fn print_replaced(out: &Path, replaced: &[String]) {
+fn print_replaced(out: &Path, replaced: &[String]) -> std::io::Result<()> {
     if !replaced.is_empty() {
-        println!("replaced the previous set in {}: {}", out.display(), replaced.join(", "));
+        outln!("replaced the previous set in {}: {}", out.display(), replaced.join(", "))?;
     }
+    Ok(())
 }
 
-fn print_view(v: &cyplam_core::datashow::DataView) {
+fn print_view(v: &cyplam_core::datashow::DataView) -> std::io::Result<()> {
     let r = |(lo, hi): (f32, f32)| if lo == hi { format!("{lo}") } else { format!("{lo}..{hi}") };
     for s in &v.sets {
         let scale = match (s.input_scale, &s.source) {
@@ -172,25 +177,26 @@ fn print_view(v: &cyplam_core::datashow::DataView) {
             (Some(f), None) => format!("x{f} recorded"),
             (None, _) => "none recorded".into(),
         };
-        println!("{} ({}): {} frames, {}, values {}..{}, input scale {scale}", s.name, s.dir.display(), s.frames, s.frames_dtype, s.min_value, s.max_value);
-        println!("  LP {}, PS {}; {} tracks, {} (LP, PS) pairs", r(s.lp_range), r(s.ps_range), s.tracks.len(), s.label_counts.len());
-        println!("  {:>10} {:>8} {:>14} {:>12}", "track", "frames", "LP", "PS");
+        outln!("{} ({}): {} frames, {}, values {}..{}, input scale {scale}", s.name, s.dir.display(), s.frames, s.frames_dtype, s.min_value, s.max_value)?;
+        outln!("  LP {}, PS {}; {} tracks, {} (LP, PS) pairs", r(s.lp_range), r(s.ps_range), s.tracks.len(), s.label_counts.len())?;
+        outln!("  {:>10} {:>8} {:>14} {:>12}", "track", "frames", "LP", "PS")?;
         for t in &s.tracks {
             let id = t.id.map(|i| i.to_string()).unwrap_or_else(|| "all".into());
-            println!("  {id:>10} {:>8} {:>14} {:>12}", t.frames, r(t.lp), r(t.ps));
+            outln!("  {id:>10} {:>8} {:>14} {:>12}", t.frames, r(t.lp), r(t.ps))?;
         }
         for (what, h) in [("LP", &s.lp_histogram), ("PS", &s.ps_histogram)] {
             let top = h.counts.iter().copied().max().unwrap_or(0).max(1);
             let bars: String = h.counts.iter().map(|&c| [' ', '.', ':', '-', '=', '+', '*', '#'][if c == 0 { 0 } else { 1 + c * 6 / top }]).collect();
-            println!("  {what} histogram {}..{} |{bars}|", h.lo, h.hi);
+            outln!("  {what} histogram {}..{} |{bars}|", h.lo, h.hi)?;
         }
     }
     if v.sets.len() == 2 {
         if v.shared_tracks.is_empty() {
-            println!("overlap: no recording is in both sets; {} (LP, PS) pair(s) in both", v.shared_labels.len());
+            outln!("overlap: no recording is in both sets; {} (LP, PS) pair(s) in both", v.shared_labels.len())?;
         } else {
             let ids: Vec<String> = v.shared_tracks.iter().map(|i| i.to_string()).collect();
-            println!("overlap: {} recording(s) in both sets ({}); {} (LP, PS) pair(s) in both", ids.len(), ids.join(", "), v.shared_labels.len());
+            outln!("overlap: {} recording(s) in both sets ({}); {} (LP, PS) pair(s) in both", ids.len(), ids.join(", "), v.shared_labels.len())?;
         }
     }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! settings that vary, free parameters).
 
 use crate::ctx::Ctx;
-use crate::output::{print_rows, Format};
+use crate::output::{outln, print_rows, Format};
 use crate::slurm::Scheduler;
 use anyhow::Result;
 use clap::Args;
@@ -54,7 +54,7 @@ impl GridArgs {
             stream(&g, &header, self.format, &row, &object)?;
         } else if self.format == Format::Json {
             let rows: Vec<serde_json::Value> = g.models.iter().map(object).collect();
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         } else {
             let rows: Vec<Vec<String>> = g.models.iter().map(row).collect();
             print_rows(&header, &rows, self.format)?;
@@ -62,18 +62,18 @@ impl GridArgs {
         if self.format == Format::Table {
             let min = g.models.iter().map(|m| m.free_params).min().unwrap_or(0);
             let max = g.models.iter().map(|m| m.free_params).max().unwrap_or(0);
-            println!("{} models ({}), {} to {} free parameters", g.models.len(),
-                g.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "), min, max);
+            outln!("{} models ({}), {} to {} free parameters", g.models.len(),
+                g.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "), min, max)?;
             if let Some(s) = g.search {
-                println!("sampled search: strategy {}, seed {}: model k is the k-th distinct point drawn, so growing `models` keeps these", s.strategy.as_str(), s.seed);
+                outln!("sampled search: strategy {}, seed {}: model k is the k-th distinct point drawn, so growing `models` keeps these", s.strategy.as_str(), s.seed)?;
             }
             if let Some(h) = g.halving {
                 let n = g.models.len();
                 let sizes: Vec<String> = h.sizes(n).iter().zip(h.max_sizes(n)).map(|(&a, b)| if a == b { a.to_string() } else { format!("{a} to {b}") }).collect();
-                println!(
+                outln!(
                     "successive halving: eta {}, {} rungs, promotion {}: {} models per rung (`submit --dry-run` gives the iterations)",
                     h.eta, h.rungs, h.promotion.describe(), sizes.join(", ")
-                );
+                )?;
             }
         }
         Ok(())

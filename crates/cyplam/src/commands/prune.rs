@@ -3,6 +3,7 @@
 //! lost or whose task was cancelled holds its rung's decision back until it is resumed (a fault
 //! is not a verdict, docs/halving.md); this is how a user decides to go on without it.
 
+use crate::output::{outln, Said};
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use crate::state::SweepView;
@@ -34,12 +35,14 @@ impl PruneArgs {
                 bail!("{name} is {}; cancel it first (`cyplam cancel {}`), then prune it", st.state.as_str(), f.sweep.name);
             }
         }
+        // A closed stdout stops no withdrawal half way: its error comes back at the end.
+        let mut said = Said::default();
         for name in &self.models {
             cyplam_core::halving::take::withdraw(&f.layout(), &f.sweep, name)?;
-            println!("{name}: withdrawn (failed: withdrawn by the user); its rung's decision goes on without it");
+            said.keep(outln!("{name}: withdrawn (failed: withdrawn by the user); its rung's decision goes on without it"));
         }
         o.db.collect(o.id, &f.dir, &f.sweep).await?;
-        println!("next: `cyplam resubmit {} --failed` on Slurm, or `cyplam run` again, takes the decision and goes on", f.sweep.name);
-        Ok(())
+        said.keep(outln!("next: `cyplam resubmit {} --failed` on Slurm, or `cyplam run` again, takes the decision and goes on", f.sweep.name));
+        Ok(said.done()?)
     }
 }

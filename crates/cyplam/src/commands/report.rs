@@ -138,8 +138,11 @@ impl ReportArgs {
             Some(m) => print_curve(&o.db, o.id, &o.sweep, m, self.format).await,
             None => {
                 let loaded = report::load(&o.db, o.id, &o.sweep).await?;
-                print_ranking(&loaded, &o.sweep, self.top, self.format)?;
-                html::write(&o.db, o.id, &o.sweep, loaded, self.top, self.html.as_deref(), self.figures.as_deref()).await
+                // The page and figures are written even when nothing reads stdout any more
+                // (`| head`); the ranking's error comes after them.
+                let printed = print_ranking(&loaded, &o.sweep, self.top, self.format);
+                html::write(&o.db, o.id, &o.sweep, loaded, self.top, self.html.as_deref(), self.figures.as_deref()).await?;
+                printed
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `cyplam resubmit SWEEP --failed`: submits again the models that failed, were preempted or were
 //! lost (killed, node lost); each resumes from its newest checkpoint.
 
+use crate::output::outln;
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use crate::halving::{plan_for, plan_text, Pick, Plan};
@@ -31,7 +32,7 @@ impl ResubmitArgs {
         // sweep without halving), then a halving sweep's later rungs.
         match plan_for(&o.sweep, &view, Pick::Failed)? {
             Plan::Nothing(why) => {
-                println!("sweep {}: {why}", grid.name);
+                outln!("sweep {}: {why}", grid.name)?;
                 Ok(())
             }
             Plan::Submit { stages, .. } if self.dry_run => {

@@ -2,7 +2,7 @@
 //! sacct where accounting exists) with summary counts; `--watch` repeats it.
 
 use crate::ctx::Ctx;
-use crate::output::{print_rows, tail, Format};
+use crate::output::{outln, print_rows, tail, Format};
 use crate::slurm::Scheduler;
 use crate::state::{State, SweepView};
 use cyplam_core::halving::decision::RungPlan;
@@ -34,7 +34,7 @@ impl StatusArgs {
             let total = f.sweep.grid.models.len();
             let halving = f.sweep.grid.halving.is_some();
             if a.format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&states)?);
+                outln!("{}", serde_json::to_string_pretty(&states)?)?;
             } else {
                 let mut header = vec!["name", "state", "iteration", "best acc20", "job", "node", "reason"];
                 if halving {
@@ -58,30 +58,30 @@ impl StatusArgs {
                 print_rows(&header, &rows, a.format)?;
                 for m in states.iter().filter(|m| matches!(m.state, State::Failed | State::Lost | State::Damaged)) {
                     if let Some(log) = &m.log {
-                        println!("--- {} ({}): last lines of {} ---\n{}", m.name, m.state.as_str(), log.display(), tail(log, a.log_lines));
+                        outln!("--- {} ({}): last lines of {} ---\n{}", m.name, m.state.as_str(), log.display(), tail(log, a.log_lines))?;
                     }
                 }
                 let count = |st: State| states.iter().filter(|m| m.state == st).count();
-                println!(
+                outln!(
                     "sweep {}: {total} models: {} completed, {} running, {} pending, {} failed, {} preempted, {} lost, {} not submitted",
                     f.sweep.name, count(State::Completed), count(State::Running), count(State::Pending),
                     count(State::Failed), count(State::Preempted), count(State::Lost), count(State::New)
-                );
+                )?;
                 if halving {
                     // The rung plan needs the training set's size; without the data it is left out.
                     let plan = crate::submission::Frames::of(&f.sweep.grid).ok().and_then(|fr| RungPlan::of(&f.sweep.grid, fr.train));
                     match view.decisions() {
                         Ok(decisions) => {
                             for line in crate::halving::status_lines(&f.sweep, plan.as_ref(), decisions, states) {
-                                println!("{line}");
+                                outln!("{line}")?;
                             }
                         }
-                        Err(e) => println!("the rungs' decisions cannot be read: {e}"),
+                        Err(e) => outln!("the rungs' decisions cannot be read: {e}")?,
                     }
-                    println!("{} waiting at the end of their rung, {} pruned", count(State::Waiting), count(State::Pruned));
+                    outln!("{} waiting at the end of their rung, {} pruned", count(State::Waiting), count(State::Pruned))?;
                 }
                 if count(State::Damaged) > 0 {
-                    println!("{} damaged: their files cannot be read (see the reasons above); they are not submitted until fixed", count(State::Damaged));
+                    outln!("{} damaged: their files cannot be read (see the reasons above); they are not submitted until fixed", count(State::Damaged))?;
                 }
             }
             match a.watch {

@@ -2,6 +2,7 @@
 //! that is neither completed nor pending or running as Slurm job arrays; `--dry-run` prints the
 //! scripts and the arithmetic and submits nothing, writes nothing.
 
+use crate::output::outln;
 use crate::ctx::Ctx;
 use crate::slurm::Scheduler;
 use crate::db::Submission;
@@ -44,14 +45,14 @@ impl SubmitArgs {
         // One path for every sweep: a grid without [halving] is a sweep of one rung.
         let planned = plan_for(&o.sweep, &view, Pick::Unfinished)?;
         match &planned {
-            Plan::Nothing(why) => println!("nothing to submit for sweep {}: {why}", grid.name),
+            Plan::Nothing(why) => outln!("nothing to submit for sweep {}: {why}", grid.name)?,
             Plan::Submit { stages, damaged, .. } => {
                 if !damaged.is_empty() {
                     eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
                 }
                 submit_models(&o.db, o.id, &o.sweep, stages, ctx.scheduler, device).await?;
                 if let Some(line) = planned.skipped(grid) {
-                    println!("{line}");
+                    outln!("{line}")?;
                 }
             }
         }
@@ -76,12 +77,12 @@ impl SubmitArgs {
             }
         };
         if let Some(line) = planned.would_skip(grid) {
-            println!("{line}");
+            outln!("{line}")?;
         }
         match planned {
             Plan::Nothing(why) => {
-                println!("nothing to submit for sweep {}: {why}", grid.name);
-                println!("# ---- dry run: nothing was submitted or written ----");
+                outln!("nothing to submit for sweep {}: {why}", grid.name)?;
+                outln!("# ---- dry run: nothing was submitted or written ----")?;
                 Ok(())
             }
             Plan::Submit { stages, .. } => {
@@ -108,7 +109,9 @@ impl SubmitArgs {
         if p == "auto" {
             let db = ctx.open_db().await?;
             let (k, c) = crate::scaling::store::recommended_packing(&db, file.grid.slurm.partition.as_deref()).await?;
-            println!("packing: {k} trainings x {c} cores per node (measured by `cyplam scale`)");
+            // Said before anything is submitted: a closed stdout must not stop the submission
+            // (its later lines meet the same closed pipe and say so once the jobs are in).
+            outln!("packing: {k} trainings x {c} cores per node (measured by `cyplam scale`)").ok();
             return Ok(Some((k, c)));
         }
         let parse = |s: &str| s.trim().parse::<u32>().ok().filter(|v| *v > 0);

@@ -7,7 +7,7 @@ pub mod whatif;
 
 use crate::db::query::ModelRow;
 use crate::db::{Db, RecordedStatus};
-use crate::output::{opt, print_rows, Format};
+use crate::output::{outln, opt, print_rows, Format};
 use crate::scaling::Scaling;
 use crate::sweep::Frozen;
 use anyhow::{Context, Result};
@@ -76,7 +76,7 @@ pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) ->
             "best_accuracy20": r.best_accuracy20, "best_iteration": r.best_iteration, "iterations_done": r.iterations_done,
             "train_seconds": r.train_seconds, "status": r.status, "rung": r.rung, "diverged": r.diverged, "host": r.host, "settings": r.settings,
         })).collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
     // A sweep of which only the scalability study ran (`cyplam scale`) has no accuracy to rank
@@ -91,21 +91,21 @@ pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) ->
     if format == Format::Table {
         let done = rows.iter().filter(|r| r.status == RecordedStatus::Completed).count();
         if trained {
-            println!("sweep {}: top {} of {} models ({done} completed), ranked by maximum validation Accuracy20%", f.sweep.name, shown.len(), rows.len());
+            outln!("sweep {}: top {} of {} models ({done} completed), ranked by maximum validation Accuracy20%", f.sweep.name, shown.len(), rows.len())?;
             if let Some(c) = HalvingCompute::of(f, rows) {
                 let pruned = rows.iter().filter(|r| r.status == RecordedStatus::Pruned).count();
-                println!("{pruned} pruned (ranked by the best they reached before their rung ended); {}", c.text());
+                outln!("{pruned} pruned (ranked by the best they reached before their rung ended); {}", c.text())?;
                 for line in &loaded.halving {
-                    println!("{line}");
+                    outln!("{line}")?;
                 }
             }
         } else {
-            println!("sweep {}: {} models, none with a validation snapshot yet ({done} completed)", f.sweep.name, rows.len());
+            outln!("sweep {}: {} models, none with a validation snapshot yet ({done} completed)", f.sweep.name, rows.len())?;
         }
     }
     if let Some(s) = scaling {
-        println!();
-        println!("scalability study ({}, measured {}):", s.node_key, crate::output::utc(s.measured_unix.max(0) as u64));
+        outln!()?;
+        outln!("scalability study ({}, measured {}):", s.node_key, crate::output::utc(s.measured_unix.max(0) as u64))?;
         crate::scaling::print::print_scaling(s, format)?;
     }
     Ok(())
@@ -150,7 +150,7 @@ pub async fn print_curve(db: &Db, id: i64, f: &Frozen, which: &str, format: Form
     .with_context(|| format!("no model {which:?} in sweep {} ({} models)", f.sweep.name, f.sweep.grid.models.len()))?;
     let curve = db.curve(id, m.index).await?;
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&curve)?);
+        outln!("{}", serde_json::to_string_pretty(&curve)?)?;
         return Ok(());
     }
     let header = ["iteration", "train loss", "train acc20", "val loss", "val acc20", "seconds"];
@@ -161,8 +161,8 @@ pub async fn print_curve(db: &Db, id: i64, f: &Frozen, which: &str, format: Form
     print_rows(&header, &rows, format)?;
     if format == Format::Table {
         match cyplam_core::metrics_csv::best_row(&curve) {
-            Some(b) => println!("{} ({}): {} snapshots; best validation Accuracy20% {:.4} at iteration {}", m.name, m.arch_label(), curve.len(), b.validation_accuracy20, b.iteration),
-            None => println!("{} ({}): no snapshot yet", m.name, m.arch_label()),
+            Some(b) => outln!("{} ({}): {} snapshots; best validation Accuracy20% {:.4} at iteration {}", m.name, m.arch_label(), curve.len(), b.validation_accuracy20, b.iteration)?,
+            None => outln!("{} ({}): no snapshot yet", m.name, m.arch_label())?,
         }
     }
     Ok(())

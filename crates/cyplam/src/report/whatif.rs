@@ -8,7 +8,7 @@
 
 use crate::db::query::ModelRow;
 use crate::db::{Db, RecordedStatus};
-use crate::output::{print_rows, Format};
+use crate::output::{outln, print_rows, Format};
 use anyhow::{bail, Result};
 use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::spec::EarlyStopping;
@@ -145,12 +145,12 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>
     let cheapest = cheapest_that_kept(&outs);
     if format == Format::Json {
         let rungs = first_halving.cloned().unwrap_or_default();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({
             "policies": json,
             "halving_rungs": rungs.iter().map(|r| r.len()).collect::<Vec<_>>(),
             "halving_rung_models": rungs.iter().map(|r| r.iter().map(|&m| models[m].name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>(),
             "cheapest_halving_that_kept_the_best": cheapest.map(|o| o.policy.clone()),
-        }))?);
+        }))?)?;
         return Ok(());
     }
     print_rows(
@@ -161,23 +161,23 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>
     if format == Format::Table {
         for o in &outs {
             let Kind::Halving { halving, rungs, verdicts } = &o.kind else { continue };
-            println!("{}:", o.policy);
+            outln!("{}:", o.policy)?;
             for (k, models_k) in rungs.iter().enumerate() {
                 let end = models_k.first().and_then(|&m| halving.rung_ends(&curves[m].iter().map(|r| r.iteration).collect::<Vec<_>>()).get(k).copied()).unwrap_or(0);
                 let how = verdicts.get(k).map(|v| format!("; {} went on: {}", v.promoted.len(), v.summary())).unwrap_or_default();
-                println!("  rung {k}: {} model(s) train to iteration {end}{how}", models_k.len());
+                outln!("  rung {k}: {} model(s) train to iteration {end}{how}", models_k.len())?;
             }
             let ended: Vec<String> = o.judged.full_top.iter().map(|&m| format!("{} at {}", models[m].name, o.stops[m].iteration)).collect();
-            println!("  the full grid's top {} stopped at: {}", ended.len(), ended.join(", "));
+            outln!("  the full grid's top {} stopped at: {}", ended.len(), ended.join(", "))?;
         }
         match cheapest {
-            Some(o) => println!(
+            Some(o) => outln!(
                 "cheapest halving setting that kept the full grid's best (within {KEPT_TOLERANCE}): {} at {:.3} of the full grid's iterations",
                 o.policy, o.judged.iterations_fraction
-            ),
-            None => println!("no halving setting asked kept the full grid's best (within {KEPT_TOLERANCE}); try a larger --noise or --cap, a smaller --eta or fewer --rungs"),
+            )?,
+            None => outln!("no halving setting asked kept the full grid's best (within {KEPT_TOLERANCE}); try a larger --noise or --cap, a smaller --eta or fewer --rungs")?,
         }
-        println!("(replayed from the recorded curves: seconds are the recorded training and validation time up to each stop)");
+        outln!("(replayed from the recorded curves: seconds are the recorded training and validation time up to each stop)")?;
     }
     Ok(())
 }
@@ -228,21 +228,21 @@ pub fn print_search(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec
     }
     let best = g.best_model().map(|m| models[m].name.clone()).unwrap_or_default();
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({
             "full_grid_models": n, "full_grid_best_model": best, "full_grid_best_accuracy20": g.best(),
             "draws": draws, "tolerance": KEPT_TOLERANCE, "samples": json,
-        }))?);
+        }))?)?;
         return Ok(());
     }
     if format == Format::Table {
-        println!(
+        outln!(
             "sampled search replayed on the full grid of {n} models (best: {best}, {}): {draws} draws (seeds 0 to {}) per strategy and number of models; found: the pick's full-length best within {KEPT_TOLERANCE} of the full grid's best",
             g.best().map(|a| format!("{a:.4}")).unwrap_or_default(), draws - 1
-        );
+        )?;
     }
     print_rows(&["strategy", "models", "policy", "draws", "found the best", "mean loss", "worst loss", "iterations of full", "at most"], &table, format)?;
     if format == Format::Table {
-        println!("(replayed from the recorded curves: a [search] over this grid's lists trains the models drawn; halving there sees only them, in the order drawn)");
+        outln!("(replayed from the recorded curves: a [search] over this grid's lists trains the models drawn; halving there sees only them, in the order drawn)")?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! then the packings and the recommendation, as `cyplam scale` and `cyplam report` print them.
 
 use super::{Scaling, ScalingModel, ScalingPoint};
-use crate::output::{print_rows, Format};
+use crate::output::{outln, print_rows, Format};
 use anyhow::Result;
 
 /// The scalability study's rows: per model and core count the mean and standard deviation of the
@@ -38,7 +38,7 @@ pub fn print_scaling(s: &Scaling, format: Format) -> Result<()> {
         let packings: Vec<serde_json::Value> = s.packings.iter().map(|p| serde_json::json!({"trainings": p.trainings,
             "cores_each": p.cores_each, "wall_seconds": p.wall_seconds, "trainings_per_hour": p.trainings_per_hour,
             "recommended": p.recommended})).collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"node": s.node_key.to_string(), "scaling": scaling, "packings": packings}))?);
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"node": s.node_key.to_string(), "scaling": scaling, "packings": packings}))?)?;
         return Ok(());
     }
     let table: Vec<Vec<String>> = rows.iter().map(|r| vec![r.model.name.clone(), r.model.arch.clone(), r.model.free_params.to_string(),
@@ -46,14 +46,14 @@ pub fn print_scaling(s: &Scaling, format: Format) -> Result<()> {
         format!("{:.2}", r.speedup), format!("{:.2}", r.efficiency)]).collect();
     print_rows(&["model", "arch", "free params", "cores", "runs", "mean s", "sd s", "speed-up", "efficiency"], &table, format)?;
     if !s.packings.is_empty() {
-        println!();
+        outln!()?;
         let packs: Vec<Vec<String>> = s.packings.iter().map(|p| vec![p.label(), format!("{:.2}", p.wall_seconds),
             format!("{:.1}", p.trainings_per_hour), format!("{:.2}", s.relative(p)),
             if p.recommended { "recommended".into() } else { String::new() }]).collect();
         print_rows(&["packing (trainings x cores)", "wall s", "trainings/hour", "relative", ""], &packs, format)?;
         if let Some(p) = s.packings.iter().find(|p| p.recommended) {
-            println!("recommendation: {} trainings of {} cores each per node ({:.1} trainings/hour, measured concurrently); `cyplam submit --packing auto` uses it",
-                p.trainings, p.cores_each, p.trainings_per_hour);
+            outln!("recommendation: {} trainings of {} cores each per node ({:.1} trainings/hour, measured concurrently); `cyplam submit --packing auto` uses it",
+                p.trainings, p.cores_each, p.trainings_per_hour)?;
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
-//! Slurm behind a small trait (submit, states of many jobs, cancel, cluster limits), so the
-//! orchestration runs against the real `sbatch`/`squeue`/`sacct`/`scontrol` or a fake. Parsing
-//! their output (parse.rs) and rendering scripts (script.rs) are pure and tested.
+//! Slurm behind a small trait (submit, states of many jobs, cancel, cluster limits, and what
+//! `cyplam doctor` asks of the cluster), so the orchestration and doctor's checks run against the
+//! real `sbatch`/`squeue`/`sacct`/`scontrol`/`sinfo` or a fake. Parsing their output (parse.rs)
+//! and rendering scripts (script.rs) are pure and tested.
 
 pub mod parse;
 pub mod script;
@@ -11,7 +12,7 @@ pub use task::{Phase, SlurmState, TaskState};
 
 use anyhow::Result;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 /// What can go wrong running a Slurm command, by kind.
@@ -37,12 +38,41 @@ pub trait Scheduler {
     async fn states(&self, array_jobs: &[String]) -> Result<Vec<TaskState>>;
     async fn cancel(&self, array_jobs: &[String]) -> Result<()>;
     async fn max_array_size(&self) -> Result<usize>;
+
+    // What `cyplam doctor` asks (crate::doctor turns each answer into a check; it bounds each
+    // call's time itself).
+
+    /// Where Slurm's client command `command` is installed (PATH's), if it is.
+    fn command_path(&self, command: &str) -> Option<PathBuf>;
+    /// Slurm's version, as `sbatch --version` says it (`slurm-wlm 22.05.8`).
+    async fn version(&self) -> Result<String>;
+    /// Whether the controller answers (`scontrol ping`). Err only when the question could not
+    /// be asked (the command does not start); a controller that is down is an `Ok` [`Ping`].
+    async fn ping(&self) -> Result<Ping>;
+    /// The controller's configuration, `scontrol show config` as a map (`MaxArraySize`,
+    /// `AccountingStorageType`, `DefMemPerCPU`, ...).
+    async fn config(&self) -> Result<BTreeMap<String, String>>;
+    /// Accounting answers: an empty `sacct` query (jobs from now on) succeeds.
+    async fn accounting(&self) -> Result<()>;
+    /// Every node of every partition (`sinfo -N`, one row per node and partition).
+    async fn nodes(&self) -> Result<Vec<NodeRow>>;
     /// Why Slurm's accounting (sacct) could not be asked, if it could not in this process: the
     /// states then hold active tasks only (squeue), and ended ones are judged from the files.
     fn accounting_error(&self) -> Option<String> {
         None
     }
 }
+
+/// What `scontrol ping` said: whether the controller is up (it exits 1 and prints `... is DOWN`
+/// when not), and its whole output, standard output then standard error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ping {
+    pub up: bool,
+    pub text: String,
+}
+
+/// Slurm's client commands cyplam runs.
+pub const COMMANDS: [&str; 6] = ["sbatch", "squeue", "sacct", "scontrol", "sinfo", "scancel"];
 
 /// The first sacct failure of this process: said once on stderr when it happens, then kept for
 /// `accounting_error` (`status --watch` asks every few seconds; it is said once).
@@ -132,6 +162,35 @@ impl Scheduler for Slurm {
     async fn max_array_size(&self) -> Result<usize> {
         let out = run("scontrol", &["show".into(), "config".into()]).await?;
         parse_max_array_size(&out)
+    }
+
+    fn command_path(&self, command: &str) -> Option<PathBuf> {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(command)).find(|p| p.is_file())
+    }
+
+    async fn version(&self) -> Result<String> {
+        Ok(run("sbatch", &["--version".into()]).await?)
+    }
+
+    async fn ping(&self) -> Result<Ping> {
+        // Not through `run`: a controller that is down makes scontrol exit 1, and what it printed
+        // is the answer. Killed if the caller gives up waiting.
+        let o = Command::new("scontrol").arg("ping").kill_on_drop(true).output().await?;
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        Ok(Ping { up: o.status.success() && parse_ping(&text), text })
+    }
+
+    async fn config(&self) -> Result<BTreeMap<String, String>> {
+        Ok(parse_config(&run("scontrol", &["show".into(), "config".into()]).await?))
+    }
+
+    async fn accounting(&self) -> Result<()> {
+        run("sacct", &["-n", "-X", "-P", "-o", "JobID", "-S", "now"].map(String::from)).await?;
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRow>> {
+        Ok(parse_sinfo_nodes(&run("sinfo", &["-h", "-N", "-o", SINFO_NODE_FORMAT].map(String::from)).await?))
     }
 
     fn accounting_error(&self) -> Option<String> {

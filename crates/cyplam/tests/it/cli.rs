@@ -377,3 +377,51 @@ fn a_large_grid_is_listed_row_by_row() {
     assert!(table.lines().last().unwrap().starts_with("20000 models (ncv1 x100, nfc1 x200)"), "{}", table.lines().last().unwrap());
     assert_eq!(table.lines().count(), 20_002);
 }
+
+/// Issue 30: a reader that stops early (`cyplam report | head -1`) is not an error. Every command
+/// prints through the output layer, which returns the closed pipe's error instead of panicking
+/// ("failed printing to stdout: Broken pipe", exit 101): cyplam stops and exits 0, silently.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let env = Env::new();
+    let table4 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/table4.toml");
+    let table4 = table4.to_str().unwrap();
+    let grid = env.grid("closed", FIVE);
+    let grid = grid.to_str().unwrap();
+    // A sweep frozen and registered, nothing trained (submit stops at the missing sbatch).
+    env.cmd().args(["submit", grid]).env("PATH", "/nonexistent").output().unwrap();
+    let quiet = |args: &[&str], o: &Output| {
+        let e = stderr(o);
+        assert!(o.status.success(), "cyplam {args:?}: {:?}\n{e}", o.status);
+        assert!(!e.contains("Broken pipe") && !e.contains("panicked"), "cyplam {args:?}: {e}");
+    };
+    // Stdout closed before cyplam writes anything: its first line meets the closed pipe.
+    for args in [
+        &["--version"][..],
+        &["completions", "bash"],
+        &["grid", table4],
+        &["grid", table4, "--format", "json"],
+        &["submit", grid, "--dry-run"],
+        &["status", "closed"],
+        &["status", "closed", "--format", "json"],
+        &["report", "closed"],
+        &["report", "closed", "--format", "json"],
+    ] {
+        let (r, w) = std::io::pipe().unwrap();
+        drop(r);
+        let o = env.cmd().args(args).env("PATH", "/nonexistent").stdout(w).output().unwrap();
+        quiet(args, &o);
+    }
+    // `| head -1`: one line read, then the pipe closed while cyplam still writes (5,000 models
+    // as JSON, more than a pipe holds, printed whole rather than row by row).
+    let nfc1: Vec<String> = (1..=50).map(|i| (i * 8).to_string()).collect();
+    let ncv1: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    let big = env.grid("big", &format!("[settings]\nwc1 = 3\nwc2 = 3\nncv2 = 8\niterations = 10\nsnapshots = 1\n[grid]\nncv1 = [{}]\nnfc1 = [{}]\n", ncv1.join(", "), nfc1.join(", ")));
+    let args = ["grid", big.to_str().unwrap(), "--format", "json"];
+    let mut child = env.cmd().args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    assert_eq!(first, "[\n");
+    let o = child.wait_with_output().unwrap();
+    quiet(&args, &o);
+}

@@ -94,6 +94,26 @@ impl Scheduler for Fake {
         }
         Ok(self.max_array)
     }
+    // What doctor asks: not asked by these tests (doctor's checks have their fake in
+    // cyplam::doctor's unit tests).
+    fn command_path(&self, _command: &str) -> Option<PathBuf> {
+        None
+    }
+    async fn version(&self) -> anyhow::Result<String> {
+        anyhow::bail!("not asked")
+    }
+    async fn ping(&self) -> anyhow::Result<cyplam::slurm::Ping> {
+        anyhow::bail!("not asked")
+    }
+    async fn config(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        anyhow::bail!("not asked")
+    }
+    async fn accounting(&self) -> anyhow::Result<()> {
+        anyhow::bail!("not asked")
+    }
+    async fn nodes(&self) -> anyhow::Result<Vec<cyplam::slurm::NodeRow>> {
+        anyhow::bail!("not asked")
+    }
     fn accounting_error(&self) -> Option<String> {
         self.accounting.lock().unwrap().clone()
     }
