@@ -2,6 +2,7 @@
 //! sets (bench/halving/sets.txt) through the same functions the workers and `cyplam report
 //! --what-if` call (`cyplam_core::halving` and `stopping`), judged against each set's full grid. Run through
 //! `bench/halving/replay`; `--help` lists the options.
+#![allow(clippy::unwrap_used)] // a bench tool: a bad input file ends it
 
 use cyplam_core::halving::replay::{full, judge, replay_halving, stop_at, Judgement, Stop};
 use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_RUNGS};
@@ -74,7 +75,8 @@ fn load_sets(path: &Path) -> Vec<Set> {
         let ctext = std::fs::read_to_string(&curves_path).unwrap_or_else(|e| fail(format!("{}: {e}", curves_path.display())));
         for (ln, row) in ctext.lines().enumerate().skip(1) {
             let c: Vec<&str> = row.split(',').collect();
-            let bad = || -> ! { fail(format!("{}:{}: want model,iteration,validation_loss,validation_accuracy20,elapsed_seconds", curves_path.display(), ln + 1)) };
+            let bad =
+                || -> ! { fail(format!("{}:{}: want model,iteration,validation_loss,validation_accuracy20,elapsed_seconds", curves_path.display(), ln + 1)) };
             if c.len() != 5 {
                 bad()
             }
@@ -228,7 +230,9 @@ fn main() {
             None => samples.push(s.parse().unwrap_or_else(|e: String| fail(format!("--sample {e}")))),
         }
     }
-    let draws = get("--draws").map(|d| d.parse::<u32>().ok().filter(|d| (1..=MAX_DRAWS).contains(d)).unwrap_or_else(|| fail(format!("--draws {d}: give 1 to {MAX_DRAWS}")))).unwrap_or(DEFAULT_DRAWS);
+    let draws = get("--draws")
+        .map(|d| d.parse::<u32>().ok().filter(|d| (1..=MAX_DRAWS).contains(d)).unwrap_or_else(|| fail(format!("--draws {d}: give 1 to {MAX_DRAWS}"))))
+        .unwrap_or(DEFAULT_DRAWS);
     let search = args.iter().any(|a| a == "--search");
     let markdown = args.iter().any(|a| a == "--markdown");
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -258,7 +262,11 @@ fn main() {
     let p = Policy { halving, es, es_curve, brackets };
     println!(
         "halving: eta {eta}, {rungs} rungs, {}; early stopping: patience {}, noise x{}, drop x{}, min_delta {}",
-        promotion.describe(), es.patience, es.noise, es.drop, es.min_delta
+        promotion.describe(),
+        es.patience,
+        es.noise,
+        es.drop,
+        es.min_delta
     );
     let sep = if markdown { " | " } else { "  " };
     let head = ["set", "half", "models", "halving iterations", "best found", "vs full best", "ok", "ES saved", "ES worst top-10 loss", "ok"];
@@ -325,7 +333,10 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
         for noise in [0.0, 0.5, 1.0, 2.0] {
             for drop in [0.0, 1.0, 2.0, 3.0, 4.0] {
                 let es = EarlyStopping { patience, noise, min_delta: 0.0, drop };
-                let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es, es_curve: None, brackets: 1 })).collect();
+                let rows: Vec<Row> = sets
+                    .iter()
+                    .map(|s| replay(s, &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es, es_curve: None, brackets: 1 }))
+                    .collect();
                 let s = summarize(&rows);
                 let min = rows.iter().map(|r| 1.0 - r.e.iterations_fraction).fold(1.0, f64::min);
                 println!("{patience} {noise} {drop} | {} of {} | {:.3} | {min:.3}", s.e_ok, s.n, s.e_saved);
@@ -362,9 +373,21 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
                 if k as usize > s.curves.len() {
                     continue;
                 }
-                let r = g.replay(spec.strategy, k, draws, std::slice::from_ref(halving), HALVING_TOLERANCE, threads).unwrap_or_else(|e| fail(format!("{}: {e}", s.name)));
+                let r = g
+                    .replay(spec.strategy, k, draws, std::slice::from_ref(halving), HALVING_TOLERANCE, threads)
+                    .unwrap_or_else(|e| fail(format!("{}: {e}", s.name)));
                 for (i, t) in [r.alone].iter().chain(&r.halving).enumerate() {
-                    print(&[s.name.clone(), s.curves.len().to_string(), spec.strategy.as_str().into(), k.to_string(), policies[i].clone(), format!("{:.1}%", 100.0 * t.chance()), format!("{:.4}", t.mean_loss), format!("{:.4}", t.worst_loss), format!("{:.3}", t.mean_iterations_fraction)]);
+                    print(&[
+                        s.name.clone(),
+                        s.curves.len().to_string(),
+                        spec.strategy.as_str().into(),
+                        k.to_string(),
+                        policies[i].clone(),
+                        format!("{:.1}%", 100.0 * t.chance()),
+                        format!("{:.4}", t.mean_loss),
+                        format!("{:.4}", t.worst_loss),
+                        format!("{:.3}", t.mean_iterations_fraction),
+                    ]);
                     if (k as usize) < s.curves.len() {
                         over.entry((spec.strategy.as_str().to_string(), k, i)).or_default().push(*t);
                     }
@@ -380,16 +403,37 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
                 if k as usize > s.curves.len() {
                     continue;
                 }
-                let per_draw: Vec<(f64, f64)> = (0..draws as u64).map(|seed| tpe::judge_draw(&base, g.best(), total, &tpe::run(&s.lens, &score, k as usize, spec.batch, seed))).collect();
+                let per_draw: Vec<(f64, f64)> =
+                    (0..draws as u64).map(|seed| tpe::judge_draw(&base, g.best(), total, &tpe::run(&s.lens, &score, k as usize, spec.batch, seed))).collect();
                 let t = tpe::tally(&per_draw, HALVING_TOLERANCE);
                 // Random at the same K and seeds, through the product's replay; the prototype's
                 // judging must give the same tally on the same models.
-                let random = g.replay(cyplam_core::search::Strategy::Random, k, draws, &[], HALVING_TOLERANCE, threads).unwrap_or_else(|e| fail(format!("{}: {e}", s.name))).alone;
+                let random = g
+                    .replay(cyplam_core::search::Strategy::Random, k, draws, &[], HALVING_TOLERANCE, threads)
+                    .unwrap_or_else(|e| fail(format!("{}: {e}", s.name)))
+                    .alone;
                 let ours: Vec<(f64, f64)> = (0..draws as u64)
-                    .map(|seed| tpe::judge_draw(&base, g.best(), total, &cyplam_core::search::replay::sample(cyplam_core::search::Strategy::Random, seed, &s.lens, k).expect("k within the grid")))
+                    .map(|seed| {
+                        tpe::judge_draw(
+                            &base,
+                            g.best(),
+                            total,
+                            &cyplam_core::search::replay::sample(cyplam_core::search::Strategy::Random, seed, &s.lens, k).expect("k within the grid"),
+                        )
+                    })
                     .collect();
                 assert_eq!(tpe::tally(&ours, HALVING_TOLERANCE), random, "{}: the prototype judges random draws as the replay does", s.name);
-                print(&[s.name.clone(), s.curves.len().to_string(), spec.label(), k.to_string(), policies[0].clone(), format!("{:.1}%", 100.0 * t.chance()), format!("{:.4}", t.mean_loss), format!("{:.4}", t.worst_loss), format!("{:.3}", t.mean_iterations_fraction)]);
+                print(&[
+                    s.name.clone(),
+                    s.curves.len().to_string(),
+                    spec.label(),
+                    k.to_string(),
+                    policies[0].clone(),
+                    format!("{:.1}%", 100.0 * t.chance()),
+                    format!("{:.4}", t.mean_loss),
+                    format!("{:.4}", t.worst_loss),
+                    format!("{:.3}", t.mean_iterations_fraction),
+                ]);
                 if (k as usize) < s.curves.len() {
                     over.entry((spec.label(), k, 0)).or_default().push(t);
                     versus.entry((spec.label(), k)).or_default().push((s.name.clone(), t, random));
@@ -421,12 +465,27 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
     // share the first max(2, K/4) models), and from the spread of the per-set differences (the
     // sets as a sample of problems); the sets where each is ahead.
     println!("\nTPE against random at the same K (same sets, seeds 0 to {}): found difference in points, its standard error from the draws and from the sets' spread, sets ahead / behind / equal", draws - 1);
-    head(&["strategy", "K", "sets", "TPE found", "random found", "difference", "s.e. (draws)", "s.e. (sets)", "TPE ahead", "behind", "equal", "TPE mean loss", "random mean loss"]);
+    head(&[
+        "strategy",
+        "K",
+        "sets",
+        "TPE found",
+        "random found",
+        "difference",
+        "s.e. (draws)",
+        "s.e. (sets)",
+        "TPE ahead",
+        "behind",
+        "equal",
+        "TPE mean loss",
+        "random mean loss",
+    ]);
     for ((label, k), rows) in &versus {
         let n = rows.len() as f64;
         let d: Vec<f64> = rows.iter().map(|(_, t, r)| t.chance() - r.chance()).collect();
         let mean = d.iter().sum::<f64>() / n;
-        let var_draws: f64 = rows.iter().map(|(_, t, r)| (t.chance() * (1.0 - t.chance()) + r.chance() * (1.0 - r.chance())) / draws as f64).sum::<f64>() / (n * n);
+        let var_draws: f64 =
+            rows.iter().map(|(_, t, r)| (t.chance() * (1.0 - t.chance()) + r.chance() * (1.0 - r.chance())) / draws as f64).sum::<f64>() / (n * n);
         let se_sets = if rows.len() > 1 { (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt() } else { f64::NAN };
         let pct = |x: f64| format!("{:.1}", 100.0 * x);
         print(&[

@@ -3,6 +3,7 @@
 //! value (`data::check_values`), and a plain read of the same files' bytes (the floor any check
 //! pays), `--rounds` times alternately, and prints the medians and the ratios.
 //! Run by bench/values/run.
+#![allow(clippy::unwrap_used)] // a bench tool: a bad input file ends it
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

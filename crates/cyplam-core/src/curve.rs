@@ -15,7 +15,6 @@ pub fn best_until(rows: &[MetricsRow], iteration: u64) -> Option<f64> {
     best_row(rows_until(rows, iteration)).map(|r| r.validation_accuracy20)
 }
 
-
 /// The last rows of each curve that the jitter is measured on: the snapshots just before the
 /// point where the curve is judged, where the comparison is made.
 pub const JITTER_WINDOW: usize = 12;
@@ -45,7 +44,6 @@ pub fn jitter<'a>(curves: impl IntoIterator<Item = &'a [MetricsRow]>) -> Option<
     let median = if n % 2 == 1 { r[n / 2] } else { (r[n / 2 - 1] + r[n / 2]) / 2.0 };
     Some(1.4826 * median / 1.5f64.sqrt())
 }
-
 
 /// A curve of validation Accuracy20% `acc`, one snapshot every 10 iterations and one second, for
 /// the unit tests of the rules.

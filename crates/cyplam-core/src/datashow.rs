@@ -153,11 +153,8 @@ fn load_set(name: &str, dir: &Path, samples_per_track: usize) -> Result<Loaded, 
     let info = check_dataset(dir)?;
     let fpath = dir.join("frames.npy");
     let labels = read_labels(&dir.join("labels.npy"), info.frames, &fpath)?;
-    let ids: Vec<Option<i64>> = if info.has_tracks {
-        read_tracks(&dir.join("tracks.npy"), info.frames)?.into_iter().map(Some).collect()
-    } else {
-        vec![None; info.frames]
-    };
+    let ids: Vec<Option<i64>> =
+        if info.has_tracks { read_tracks(&dir.join("tracks.npy"), info.frames)?.into_iter().map(Some).collect() } else { vec![None; info.frames] };
     let meta = read_meta(dir)?;
     // Tracks in order of first appearance.
     let mut order: Vec<Option<i64>> = Vec::new();
@@ -169,17 +166,20 @@ fn load_set(name: &str, dir: &Path, samples_per_track: usize) -> Result<Loaded, 
         }
         e.push(r);
     }
-    let mut tracks: Vec<TrackView> = order.iter().map(|id| {
-        let rs = &rows[id];
-        TrackView {
-            id: *id,
-            frames: rs.len(),
-            lp: range(rs.iter().map(|&r| labels[2 * r])),
-            ps: range(rs.iter().map(|&r| labels[2 * r + 1])),
-            sample_rows: spread(rs, samples_per_track),
-            samples: Vec::new(),
-        }
-    }).collect();
+    let mut tracks: Vec<TrackView> = order
+        .iter()
+        .map(|id| {
+            let rs = &rows[id];
+            TrackView {
+                id: *id,
+                frames: rs.len(),
+                lp: range(rs.iter().map(|&r| labels[2 * r])),
+                ps: range(rs.iter().map(|&r| labels[2 * r + 1])),
+                sample_rows: spread(rs, samples_per_track),
+                samples: Vec::new(),
+            }
+        })
+        .collect();
     // Which track and which slot each sample row fills.
     let mut wanted: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     for (t, tr) in tracks.iter_mut().enumerate() {
@@ -212,9 +212,8 @@ fn load_set(name: &str, dir: &Path, samples_per_track: usize) -> Result<Loaded, 
         e.0 += 1;
         e.1.insert(*id);
     }
-    let mut label_counts: Vec<LabelCount> = counts.into_iter()
-        .map(|((a, b), (frames, t))| LabelCount { lp: f32::from_bits(a), ps: f32::from_bits(b), frames, tracks: t.len() })
-        .collect();
+    let mut label_counts: Vec<LabelCount> =
+        counts.into_iter().map(|((a, b), (frames, t))| LabelCount { lp: f32::from_bits(a), ps: f32::from_bits(b), frames, tracks: t.len() }).collect();
     label_counts.sort_by(|a, b| a.lp.total_cmp(&b.lp).then(a.ps.total_cmp(&b.ps)));
     let lp_range = range(labels.iter().step_by(2).copied());
     let ps_range = range(labels.iter().skip(1).step_by(2).copied());
@@ -253,11 +252,14 @@ pub fn show(dir: &Path, samples_per_track: usize) -> Result<DataView, DataError>
             }
         }
         if names.is_empty() {
-            return Err(derr(dir, if dir.is_dir() {
-                "holds neither frames.npy (one set) nor train/ and validation/ (a data set)"
-            } else {
-                "the data set directory does not exist"
-            }));
+            return Err(derr(
+                dir,
+                if dir.is_dir() {
+                    "holds neither frames.npy (one set) nor train/ and validation/ (a data set)"
+                } else {
+                    "the data set directory does not exist"
+                },
+            ));
         }
     }
     let mut loaded = Vec::new();
@@ -327,10 +329,7 @@ mod tests {
         assert_eq!(tr.tracks[0].sample_rows, vec![0, 4, 9]);
         assert_eq!(tr.tracks[2].sample_rows, vec![15, 18, 21]);
         assert!(tr.tracks[2].samples[1].iter().all(|&x| x == 18.0));
-        assert_eq!(tr.label_counts, vec![
-            LabelCount { lp: 600.0, ps: 4.0, frames: 17, tracks: 2 },
-            LabelCount { lp: 800.0, ps: 8.0, frames: 5, tracks: 1 },
-        ]);
+        assert_eq!(tr.label_counts, vec![LabelCount { lp: 600.0, ps: 4.0, frames: 17, tracks: 2 }, LabelCount { lp: 800.0, ps: 8.0, frames: 5, tracks: 1 },]);
         assert_eq!(v.shared_tracks, vec![3]);
         assert_eq!(v.shared_labels, vec![(600.0, 4.0)]);
         // One set of bins over both sets: LP 600..1000.

@@ -57,15 +57,10 @@ pub fn partial_path(path: &Path) -> PathBuf {
 /// and renamed to `path` (and the rename made durable), so a crash leaves either the old file or
 /// the new one, never a torn one. On any failure the temporary file is removed. `io_error` turns a
 /// failed sync or rename (of the temporary file) into the caller's error type.
-pub fn write_atomic_with<E>(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), E>,
-    io_error: impl FnOnce(&Path, std::io::Error) -> E,
-) -> Result<(), E> {
+pub fn write_atomic_with<E>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>, io_error: impl FnOnce(&Path, std::io::Error) -> E) -> Result<(), E> {
     let tmp = partial_path(path);
-    let result = write(&tmp).and_then(|()| {
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).and_then(|()| put_in_place(&tmp, path)).map_err(|e| io_error(&tmp, e))
-    });
+    let result =
+        write(&tmp).and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()).and_then(|()| put_in_place(&tmp, path)).map_err(|e| io_error(&tmp, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -320,10 +315,7 @@ pub fn hostname() -> String {
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -332,14 +324,7 @@ mod tests {
     use crate::metrics_csv::{best_row, METRICS_HEADER};
 
     fn row(it: u64, acc: f64) -> MetricsRow {
-        MetricsRow {
-            iteration: it,
-            train_loss: 0.5,
-            train_accuracy20: acc,
-            validation_loss: 0.25,
-            validation_accuracy20: acc,
-            elapsed_seconds: it as f64,
-        }
+        MetricsRow { iteration: it, train_loss: 0.5, train_accuracy20: acc, validation_loss: 0.25, validation_accuracy20: acc, elapsed_seconds: it as f64 }
     }
 
     #[test]

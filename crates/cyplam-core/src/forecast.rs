@@ -74,28 +74,18 @@ const FAMILIES: [Family; 5] = [
     Family {
         name: "pow3",
         params: 3,
-        p: &[
-            0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0,
-        ],
+        p: &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0],
         q: &[0.0],
         g: |alpha, _, x| libm::pow(x, -alpha),
     },
     Family {
         name: "exp3",
         params: 3,
-        p: &[
-            0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0,
-        ],
+        p: &[0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0],
         q: &[0.0],
         g: |r, _, x| libm::exp(-r * x),
     },
-    Family {
-        name: "ilog2",
-        params: 3,
-        p: &[0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0],
-        q: &[0.0],
-        g: |s, _, x| 1.0 / libm::log1p(s * x),
-    },
+    Family { name: "ilog2", params: 3, p: &[0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0], q: &[0.0], g: |s, _, x| 1.0 / libm::log1p(s * x) },
     Family {
         name: "janoschek",
         params: 4,
@@ -173,20 +163,12 @@ pub fn forecast(points: &[(f64, f64)], at: f64) -> Option<Forecast> {
     let last = xs[n - 1];
     let xs: Vec<f64> = xs.iter().map(|x| x / last).collect();
     let x_at = at / last;
-    let fits: Vec<Fit> = FAMILIES
-        .iter()
-        .filter(|f| n > f.params)
-        .filter_map(|f| best_fit(f, &xs, &ys))
-        .collect();
+    let fits: Vec<Fit> = FAMILIES.iter().filter(|f| n > f.params).filter_map(|f| best_fit(f, &xs, &ys)).collect();
     let floor = NOISE_FLOOR * NOISE_FLOOR;
-    let best = fits
-        .iter()
-        .map(|f| f.variance(n))
-        .fold(f64::INFINITY, f64::min);
+    let best = fits.iter().map(|f| f.variance(n)).fold(f64::INFINITY, f64::min);
     let weight = |f: &Fit| libm::pow((best + floor) / (f.variance(n) + floor), n as f64 / 2.0);
     // (prediction, weight, fit), sorted by prediction; stable, so equal ones stay in family order.
-    let mut votes: Vec<(f64, f64, &Fit)> =
-        fits.iter().map(|f| (f.at(x_at), weight(f), f)).collect();
+    let mut votes: Vec<(f64, f64, &Fit)> = fits.iter().map(|f| (f.at(x_at), weight(f), f)).collect();
     votes.sort_by(|p, q| p.0.total_cmp(&q.0));
     let total = sum(votes.iter().map(|v| v.1));
     let mut below = 0.0;
@@ -194,22 +176,14 @@ pub fn forecast(points: &[(f64, f64)], at: f64) -> Option<Forecast> {
         below += v.1;
         below >= total / 2.0
     })?;
-    let spread =
-        libm::sqrt(sum(votes.iter().map(|v| v.1 * (v.0 - median) * (v.0 - median))) / total);
+    let spread = libm::sqrt(sum(votes.iter().map(|v| v.1 * (v.0 - median) * (v.0 - median))) / total);
     let noise = libm::sqrt(chosen.variance(n));
     let (predicted, family) = match falling_tail_level(&xs, &ys) {
         Some(level) if level.clamp(0.0, 1.0) < median => (level.clamp(0.0, 1.0), "falling"),
         _ => (median, chosen.family.name),
     };
     let upper = (predicted + libm::sqrt(noise * noise + spread * spread)).min(1.0);
-    Some(Forecast {
-        predicted,
-        upper,
-        spread,
-        noise,
-        family,
-        points: n,
-    })
+    Some(Forecast { predicted, upper, spread, noise, family, points: n })
 }
 
 /// The points used: finite, at positive iterations, each past the previous one.
@@ -237,14 +211,7 @@ fn best_fit(family: &'static Family, xs: &[f64], ys: &[f64]) -> Option<Fit> {
                 continue;
             };
             if (0.0..=1.0).contains(&a) && best.as_ref().is_none_or(|least| rss < least.rss) {
-                best = Some(Fit {
-                    family,
-                    p,
-                    q,
-                    a,
-                    b,
-                    rss,
-                });
+                best = Some(Fit { family, p, q, a, b, rss });
             }
         }
     }
@@ -263,10 +230,7 @@ fn linear_fit(gs: &[f64], ys: &[f64]) -> Option<(f64, f64, f64)> {
     }
     let b = sgy / sgg;
     let a = mean_y - b * mean_g;
-    let rss = sum(gs
-        .iter()
-        .zip(ys)
-        .map(|(g, y)| (y - a - b * g) * (y - a - b * g)));
+    let rss = sum(gs.iter().zip(ys).map(|(g, y)| (y - a - b * g) * (y - a - b * g)));
     Some((a, b, rss))
 }
 
@@ -293,10 +257,7 @@ mod tests {
 
     /// `ys` at iterations 30, 60, 90...
     fn every_30(ys: impl IntoIterator<Item = f64>) -> Vec<(f64, f64)> {
-        ys.into_iter()
-            .zip(1..)
-            .map(|(y, i)| (30.0 * i as f64, y))
-            .collect()
+        ys.into_iter().zip(1..).map(|(y, i)| (30.0 * i as f64, y)).collect()
     }
 
     /// `curve` at iterations 30 to `30·count`, plus `JITTER` times `noise`.
@@ -319,10 +280,7 @@ mod tests {
     #[test]
     fn a_slow_riser_is_predicted_well_above_its_last_level() {
         let f = at(&sample(14, 1.0, slow_riser), 1620.0);
-        assert!(
-            f.predicted > slow_riser(420.0) + 0.05 && f.upper > f.predicted,
-            "{f:?}"
-        );
+        assert!(f.predicted > slow_riser(420.0) + 0.05 && f.upper > f.predicted, "{f:?}");
     }
 
     #[test]
@@ -333,41 +291,25 @@ mod tests {
             assert!((f.predicted - 0.5).abs() < within, "{count} points: {f:?}");
         }
         let f = at(&sample(6, 0.0, |_| 0.5), 1620.0);
-        assert_eq!(
-            (f.predicted, f.upper, f.spread, f.noise),
-            (0.5, 0.5, 0.0, 0.0),
-            "{f:?}"
-        );
+        assert_eq!((f.predicted, f.upper, f.spread, f.noise), (0.5, 0.5, 0.0, 0.0), "{f:?}");
     }
 
     #[test]
     fn a_noisy_plateau_has_an_upper_bound_about_the_noise_above() {
         let f = at(&sample(14, 1.0, fast_plateau), 1620.0);
-        assert!(
-            (f.predicted - 0.6).abs() < 0.02 && (0.005..0.04).contains(&(f.upper - f.predicted)),
-            "{f:?}"
-        );
+        assert!((f.predicted - 0.6).abs() < 0.02 && (0.005..0.04).contains(&(f.upper - f.predicted)), "{f:?}");
     }
 
     #[test]
     fn a_falling_curve_is_not_predicted_to_rise() {
         // Rises to 0.8 by iteration 120, then falls linearly (overfitting); decays to 0.5.
-        let overfit = sample(12, 1.0, |t| {
-            if t <= 120.0 {
-                0.2 + t / 200.0
-            } else {
-                0.8 - (t - 120.0) / 2400.0
-            }
-        });
+        let overfit = sample(12, 1.0, |t| if t <= 120.0 { 0.2 + t / 200.0 } else { 0.8 - (t - 120.0) / 2400.0 });
         let decay = sample(10, 1.0, |t| 0.5 + 0.3 * libm::exp(-t / 150.0));
         for points in [overfit, decay] {
             let (last_t, last) = points[points.len() - 1];
             for t in [last_t, 1620.0] {
                 let f = at(&points, t);
-                assert!(
-                    f.predicted <= last + 0.01,
-                    "{f:?} at {t}, last point {last}"
-                );
+                assert!(f.predicted <= last + 0.01, "{f:?} at {t}, last point {last}");
             }
         }
     }
@@ -400,36 +342,18 @@ mod tests {
 
     #[test]
     fn predicting_later_never_predicts_lower_for_a_rising_curve() {
-        for points in [
-            sample(14, 1.0, slow_riser),
-            sample(5, 1.0, slow_riser),
-            sample(14, 0.0, fast_plateau),
-        ] {
+        for points in [sample(14, 1.0, slow_riser), sample(5, 1.0, slow_riser), sample(14, 0.0, fast_plateau)] {
             let last = points[points.len() - 1].0;
-            let predictions: Vec<f64> = [1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 64.0, 1e6]
-                .map(|k| at(&points, k * last).predicted)
-                .to_vec();
-            assert!(
-                predictions.windows(2).all(|w| w[0] <= w[1]),
-                "{predictions:?}"
-            );
+            let predictions: Vec<f64> = [1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 64.0, 1e6].map(|k| at(&points, k * last).predicted).to_vec();
+            assert!(predictions.windows(2).all(|w| w[0] <= w[1]), "{predictions:?}");
         }
     }
 
     #[test]
     fn a_curve_of_one_family_is_recovered() {
         let curve = |x: f64| 0.9 - 0.5 * libm::pow(x, -0.7);
-        let f = at(
-            &(1..=8)
-                .map(|i| (i as f64, curve(i as f64)))
-                .collect::<Vec<_>>(),
-            32.0,
-        );
-        assert!(
-            (f.predicted - curve(32.0)).abs() < 0.01,
-            "{f:?}, true {}",
-            curve(32.0)
-        );
+        let f = at(&(1..=8).map(|i| (i as f64, curve(i as f64))).collect::<Vec<_>>(), 32.0);
+        assert!((f.predicted - curve(32.0)).abs() < 0.01, "{f:?}, true {}", curve(32.0));
     }
 
     /// The exact bits, so that a platform or a `libm` version that changes the numbers fails here.
@@ -437,14 +361,10 @@ mod tests {
     fn golden_bits() {
         let riser = every_30([0.112, 0.221, 0.262, 0.309, 0.358, 0.371]);
         let plateau = every_30([0.31, 0.47, 0.55, 0.58, 0.6, 0.59, 0.61, 0.6]);
-        let got = [at(&riser, 1620.0), at(&plateau, 1620.0)]
-            .map(|f| (f.predicted.to_bits(), f.upper.to_bits()));
+        let got = [at(&riser, 1620.0), at(&plateau, 1620.0)].map(|f| (f.predicted.to_bits(), f.upper.to_bits()));
         let values = got.map(|(p, u)| (f64::from_bits(p), f64::from_bits(u)));
         // 0.5820417454329572, 0.6834079359708125; 0.6087656811793918, 0.6240100086942427
-        let want = [
-            (0x3fe2_a016_02b1_5266, 0x3fe5_de7a_51da_49be),
-            (0x3fe3_7b02_2a72_f6fe, 0x3fe3_f7e3_d676_fd87),
-        ];
+        let want = [(0x3fe2_a016_02b1_5266, 0x3fe5_de7a_51da_49be), (0x3fe3_7b02_2a72_f6fe, 0x3fe3_f7e3_d676_fd87)];
         assert_eq!(got, want, "{values:?}");
     }
 }

@@ -41,22 +41,14 @@ enum Word {
 
 impl WorkerInvocation {
     fn words(&self) -> Vec<Word> {
-        let mut w = vec![
-            Word::Literal(self.worker.display().to_string()),
-            Word::Literal("--sweep".into()),
-            Word::Literal(self.sweep.display().to_string()),
-        ];
+        let mut w = vec![Word::Literal(self.worker.display().to_string()), Word::Literal("--sweep".into()), Word::Literal(self.sweep.display().to_string())];
         if let Some(d) = &self.device {
             w.extend([Word::Literal("--device".into()), Word::Literal(d.clone())]);
         }
         match &self.target {
             Target::ArrayTask { offset } => {
                 w.push(Word::Literal("--index".into()));
-                w.push(Word::Shell(if *offset == 0 {
-                    "\"$SLURM_ARRAY_TASK_ID\"".to_string()
-                } else {
-                    format!("\"$((SLURM_ARRAY_TASK_ID + {offset}))\"")
-                }));
+                w.push(Word::Shell(if *offset == 0 { "\"$SLURM_ARRAY_TASK_ID\"".to_string() } else { format!("\"$((SLURM_ARRAY_TASK_ID + {offset}))\"") }));
             }
             Target::Task { task, .. } => w.extend([Word::Literal("--index".into()), Word::Literal(task.to_string())]),
             Target::Model(m) => w.extend([Word::Literal("--model".into()), Word::Literal(m.to_string())]),

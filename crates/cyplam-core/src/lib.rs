@@ -2,6 +2,7 @@
 //! the layout and formats of the files a sweep keeps on disk, how models pack into array tasks
 //! and how a worker is started, what each Slurm job state means, the Accuracy20% metric, data set
 //! checks, synthetic data and importers.
+#![cfg_attr(test, allow(clippy::unwrap_used))] // tests fail by panicking: an unwrap there is the check
 
 #[cfg(feature = "convlmd")]
 pub mod convlmd;

@@ -73,13 +73,20 @@ pub fn parse_slurm_mem(s: &str) -> Option<u64> {
 
 /// A time limit written as Slurm's `--time` takes it: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`,
 /// `D-H:M:S`, or `UNLIMITED`/`infinite`; seconds (`None` for unlimited), or `Err` when Slurm would
-/// not take it.
+/// not take it (the caller names the key and the forms above).
+#[allow(clippy::result_unit_err)]
 pub fn parse_slurm_time(s: &str) -> Result<Option<u64>, ()> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("unlimited") || s.eq_ignore_ascii_case("infinite") {
         return Ok(None);
     }
-    let num = |x: &str| -> Result<u64, ()> { if !x.is_empty() && x.chars().all(|c| c.is_ascii_digit()) { x.parse().map_err(|_| ()) } else { Err(()) } };
+    let num = |x: &str| -> Result<u64, ()> {
+        if !x.is_empty() && x.chars().all(|c| c.is_ascii_digit()) {
+            x.parse().map_err(|_| ())
+        } else {
+            Err(())
+        }
+    };
     let (days, rest) = match s.split_once('-') {
         Some((d, r)) => (Some(num(d)?), r),
         None => (None, s),

@@ -6,7 +6,11 @@
 pub fn frame_error(label: [f64; 2], prediction: [f64; 2]) -> f64 {
     let rel = |y: f64, h: f64| {
         let r = (y / h - 1.0).abs();
-        if r.is_nan() { f64::INFINITY } else { r }
+        if r.is_nan() {
+            f64::INFINITY
+        } else {
+            r
+        }
     };
     rel(label[0], prediction[0]).max(rel(label[1], prediction[1]))
 }

@@ -17,19 +17,13 @@ pub struct MetricsRow {
     pub elapsed_seconds: f64,
 }
 
-pub const METRICS_HEADER: &str =
-    "iteration,train_loss,train_accuracy20,validation_loss,validation_accuracy20,elapsed_seconds";
+pub const METRICS_HEADER: &str = "iteration,train_loss,train_accuracy20,validation_loss,validation_accuracy20,elapsed_seconds";
 
 impl MetricsRow {
     pub fn to_csv_line(&self) -> String {
         format!(
             "{},{:.9e},{:.9},{:.9e},{:.9},{:.3}\n",
-            self.iteration,
-            self.train_loss,
-            self.train_accuracy20,
-            self.validation_loss,
-            self.validation_accuracy20,
-            self.elapsed_seconds
+            self.iteration, self.train_loss, self.train_accuracy20, self.validation_loss, self.validation_accuracy20, self.elapsed_seconds
         )
     }
 }

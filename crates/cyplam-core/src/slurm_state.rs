@@ -260,9 +260,7 @@ impl From<&str> for SlurmState {
     fn from(s: &str) -> SlurmState {
         let word = s.split_whitespace().next().unwrap_or("");
         let known = |w: &str| STATES.iter().find(|(n, ..)| *n == w).map(|(_, k, ..)| k.clone());
-        known(word)
-            .or_else(|| word.strip_suffix('+').and_then(known))
-            .unwrap_or_else(|| SlurmState::Other(s.trim().to_string()))
+        known(word).or_else(|| word.strip_suffix('+').and_then(known)).unwrap_or_else(|| SlurmState::Other(s.trim().to_string()))
     }
 }
 
@@ -291,10 +289,33 @@ mod tests {
             assert!(state.is_known());
         }
         // The 24 names Slurm 22.05 and 24.11 print (job_state_string), and 25.11's EXPEDITING.
-        for name in ["PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
-            "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "COMPLETING", "STAGE_OUT", "CONFIGURING", "RESIZING", "REQUEUED",
-            "REQUEUE_FED", "REQUEUE_HOLD", "SPECIAL_EXIT", "STOPPED", "REVOKED", "RESV_DEL_HOLD", "SIGNALING", "EXPEDITING"]
-        {
+        for name in [
+            "PENDING",
+            "RUNNING",
+            "SUSPENDED",
+            "COMPLETED",
+            "CANCELLED",
+            "FAILED",
+            "TIMEOUT",
+            "NODE_FAIL",
+            "PREEMPTED",
+            "BOOT_FAIL",
+            "DEADLINE",
+            "OUT_OF_MEMORY",
+            "COMPLETING",
+            "STAGE_OUT",
+            "CONFIGURING",
+            "RESIZING",
+            "REQUEUED",
+            "REQUEUE_FED",
+            "REQUEUE_HOLD",
+            "SPECIAL_EXIT",
+            "STOPPED",
+            "REVOKED",
+            "RESV_DEL_HOLD",
+            "SIGNALING",
+            "EXPEDITING",
+        ] {
             assert!(SlurmState::from(name).is_known(), "{name}");
         }
     }

@@ -53,10 +53,7 @@ impl fmt::Display for Activation {
 impl FromStr for Activation {
     type Err = ParseSettingError;
     fn from_str(s: &str) -> Result<Self, ParseSettingError> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| ParseSettingError::new("activation", s, "relu, elu, softplus, sigmoid"))
+        Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| ParseSettingError::new("activation", s, "relu, elu, softplus, sigmoid"))
     }
 }
 
@@ -85,10 +82,7 @@ impl Layer {
 impl FromStr for Layer {
     type Err = ParseSettingError;
     fn from_str(s: &str) -> Result<Self, ParseSettingError> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| ParseSettingError::new("layer", s, "conv1, conv2, fc1, fc2"))
+        Self::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| ParseSettingError::new("layer", s, "conv1, conv2, fc1, fc2"))
     }
 }
 
@@ -322,13 +316,7 @@ impl fmt::Display for Arch {
 impl Arch {
     /// Free parameters (weights and biases) of the network of SPEC.md section 2.
     pub fn free_params(&self) -> u64 {
-        let (wc1, ncv1, wc2, ncv2, nfc1) = (
-            self.wc1 as u64,
-            self.ncv1 as u64,
-            self.wc2 as u64,
-            self.ncv2 as u64,
-            self.nfc1 as u64,
-        );
+        let (wc1, ncv1, wc2, ncv2, nfc1) = (self.wc1 as u64, self.ncv1 as u64, self.wc2 as u64, self.ncv2 as u64, self.nfc1 as u64);
         let conv1 = wc1 * wc1 * ncv1 + ncv1;
         let conv2 = wc2 * wc2 * ncv1 * ncv2 + ncv2;
         let fc1 = 7 * 7 * ncv2 * nfc1 + nfc1;

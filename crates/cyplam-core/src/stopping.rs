@@ -60,7 +60,6 @@ pub fn early_stop(es: &EarlyStopping, rows: &[MetricsRow]) -> Option<String> {
     ))
 }
 
-
 /// Where early stopping would have stopped each model: the first snapshot after which
 /// [`early_stop`] says stop, else the end.
 pub fn replay_early_stopping(es: &EarlyStopping, curves: &[Vec<MetricsRow>]) -> Vec<Stop> {
@@ -72,7 +71,6 @@ pub fn replay_early_stopping(es: &EarlyStopping, curves: &[Vec<MetricsRow>]) -> 
         })
         .collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -94,7 +92,6 @@ mod tests {
         assert!(early_stop(&es, &curve(&[0.1, 0.3, 0.33, 0.35])).is_some());
         assert_eq!(early_stop(&es, &curve(&[0.1, 0.3, 0.33, 0.36])), None);
     }
-
 
     #[test]
     fn early_stopping_ignores_rises_inside_the_noise_and_can_wait_for_a_fall() {

@@ -142,10 +142,7 @@ pub enum SynthError {
 /// only with [`OnExisting::Replace`]. The summary says what it replaced.
 pub fn synthesize(out: &Path, opts: &SynthOptions, on_existing: OnExisting) -> Result<SynthSummary, SynthError> {
     if opts.train_frames == 0 || opts.validation_frames == 0 {
-        return Err(SynthError::InvalidOptions(format!(
-            "a set needs at least one frame (train {}, validation {})",
-            opts.train_frames, opts.validation_frames
-        )));
+        return Err(SynthError::InvalidOptions(format!("a set needs at least one frame (train {}, validation {})", opts.train_frames, opts.validation_frames)));
     }
     // Track ids are i32 and every track has at least one frame: bounding the frames bounds both.
     let limit = i32::MAX as usize / 2;
@@ -276,8 +273,7 @@ pub(crate) fn render_frame(power_w: f64, speed_mm_s: f64, absorptivity: f64, rng
 /// Normalised 1-D Gaussian kernel of the blur.
 fn blur_kernel() -> Vec<f64> {
     let radius = (3.0 * BLUR_SIGMA_PX).ceil() as isize;
-    let mut k: Vec<f64> =
-        (-radius..=radius).map(|i| (-(i as f64).powi(2) / (2.0 * BLUR_SIGMA_PX * BLUR_SIGMA_PX)).exp()).collect();
+    let mut k: Vec<f64> = (-radius..=radius).map(|i| (-(i as f64).powi(2) / (2.0 * BLUR_SIGMA_PX * BLUR_SIGMA_PX)).exp()).collect();
     let sum: f64 = k.iter().sum();
     k.iter_mut().for_each(|v| *v /= sum);
     k
@@ -334,11 +330,7 @@ fn blur(field: &[f64], kernel: &[f64]) -> Vec<f64> {
 
 /// Camera response: mean counts (dark level included) for a temperature, before noise.
 fn camera_counts(t: f64) -> f64 {
-    let signal = if t > CAMERA_THRESHOLD_K {
-        (MAX_COUNTS as f64 - DARK_COUNTS) * (1.0 - (-(t - CAMERA_THRESHOLD_K) / CAMERA_SCALE_K).exp())
-    } else {
-        0.0
-    };
+    let signal = if t > CAMERA_THRESHOLD_K { (MAX_COUNTS as f64 - DARK_COUNTS) * (1.0 - (-(t - CAMERA_THRESHOLD_K) / CAMERA_SCALE_K).exp()) } else { 0.0 };
     DARK_COUNTS + signal
 }
 
@@ -400,12 +392,7 @@ struct SetPlan {
 
 fn plan_set(n: usize, seed: u64, first_id: i32) -> SetPlan {
     let mut rng = Rng::new(seed);
-    let mut plan = SetPlan {
-        frames: Vec::with_capacity(n),
-        labels: Vec::with_capacity(n),
-        track_ids: Vec::with_capacity(n),
-        tracks: 0,
-    };
+    let mut plan = SetPlan { frames: Vec::with_capacity(n), labels: Vec::with_capacity(n), track_ids: Vec::with_capacity(n), tracks: 0 };
     while plan.frames.len() < n {
         let id = first_id + plan.tracks as i32;
         plan.tracks += 1;
@@ -468,7 +455,11 @@ fn write_set(dir: &Path, plan: &SetPlan) -> Result<(), SynthError> {
 
 /// Writes `array` to `path` through the one atomic write ([`crate::files::write_atomic_with`]).
 fn write_atomically<A: WriteNpyExt>(path: &Path, array: &A) -> Result<(), SynthError> {
-    crate::files::write_atomic_with(path, |tmp| write_and_sync(tmp, array), |tmp, error| SynthError::Rename { from: tmp.to_path_buf(), to: path.to_path_buf(), error })
+    crate::files::write_atomic_with(
+        path,
+        |tmp| write_and_sync(tmp, array),
+        |tmp, error| SynthError::Rename { from: tmp.to_path_buf(), to: path.to_path_buf(), error },
+    )
 }
 
 fn write_and_sync<A: WriteNpyExt>(path: &Path, array: &A) -> Result<(), SynthError> {
@@ -500,10 +491,7 @@ mod tests {
     }
 
     fn bytes(dir: &Path) -> Vec<Vec<u8>> {
-        ["train", "validation"]
-            .iter()
-            .flat_map(|set| FILES.iter().map(move |f| std::fs::read(dir.join(set).join(f)).unwrap()))
-            .collect()
+        ["train", "validation"].iter().flat_map(|set| FILES.iter().map(move |f| std::fs::read(dir.join(set).join(f)).unwrap())).collect()
     }
 
     #[test]
@@ -557,8 +545,7 @@ mod tests {
                 }
             }
             // No temporary file left behind; the set passes the data checks.
-            let names: Vec<String> =
-                std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
             assert_eq!(names.len(), 3, "{names:?}");
             let loaded = crate::data::load_dataset(&dir).unwrap();
             assert_eq!(loaded.len(), n);
@@ -577,11 +564,7 @@ mod tests {
         assert!(s.train_tracks >= 2 && s.validation_tracks >= 3, "{s:?}");
         // Their (LP, PS) pairs differ too.
         let pairs = |set: &str| -> BTreeSet<(u32, u32)> {
-            read::<f32, ndarray::Ix2>(&t.path().join(set).join("labels.npy"))
-                .rows()
-                .into_iter()
-                .map(|r| (r[0].to_bits(), r[1].to_bits()))
-                .collect()
+            read::<f32, ndarray::Ix2>(&t.path().join(set).join("labels.npy")).rows().into_iter().map(|r| (r[0].to_bits(), r[1].to_bits())).collect()
         };
         assert!(pairs("train").is_disjoint(&pairs("validation")));
     }
@@ -742,17 +725,7 @@ mod tests {
         let sx = (mxx / w - (mx / w).powi(2)).max(0.01).sqrt();
         let sy = (myy / w - (my / w).powi(2)).max(0.01).sqrt();
         let mean = f.iter().map(|&x| x as f64).sum::<f64>() / f.len() as f64;
-        vec![
-            count(100).ln_1p(),
-            count(300).ln_1p(),
-            count(600).ln_1p(),
-            count(900).ln_1p(),
-            mean.ln(),
-            sx.ln(),
-            sy.ln(),
-            rows.ln_1p(),
-            cols.ln_1p(),
-        ]
+        vec![count(100).ln_1p(), count(300).ln_1p(), count(600).ln_1p(), count(900).ln_1p(), mean.ln(), sx.ln(), sy.ln(), rows.ln_1p(), cols.ln_1p()]
     }
 
     /// 1, x_i, x_i x_j (i <= j).
@@ -788,6 +761,7 @@ mod tests {
             for r in 0..m {
                 if r != col {
                     let f = a[r][col] / a[col][col];
+                    #[allow(clippy::needless_range_loop)] // row r from row col: two rows of one matrix
                     for c in col..=m {
                         a[r][c] -= f * a[col][c];
                     }
@@ -833,11 +807,8 @@ mod tests {
                 (m, v.sqrt().max(1e-9))
             })
             .collect();
-        let rows: Vec<Vec<f64>> =
-            feats.iter().map(|f| quadratic(&f.iter().zip(&norm).map(|(v, (m, s))| (v - m) / s).collect::<Vec<_>>())).collect();
-        let coef: Vec<Vec<f64>> = (0..2)
-            .map(|j| fit(&rows, &train.labels.iter().map(|l| (l[j] as f64).ln()).collect::<Vec<_>>()))
-            .collect();
+        let rows: Vec<Vec<f64>> = feats.iter().map(|f| quadratic(&f.iter().zip(&norm).map(|(v, (m, s))| (v - m) / s).collect::<Vec<_>>())).collect();
+        let coef: Vec<Vec<f64>> = (0..2).map(|j| fit(&rows, &train.labels.iter().map(|l| (l[j] as f64).ln()).collect::<Vec<_>>())).collect();
         println!("train tracks {}, validation tracks {}", train.tracks, validation.tracks);
         println!("quadratic regression, train: (both, LP, PS) = {:?}", score(&train, &coef, &norm));
         println!("quadratic regression, validation: (both, LP, PS) = {:?}", score(&validation, &coef, &norm));
@@ -845,11 +816,7 @@ mod tests {
         let best = (300..450)
             .map(|a| {
                 let a_ref = a as f64 / 1000.0;
-                let ok = validation
-                    .frames
-                    .iter()
-                    .filter(|(c, _)| (a_ref / c.absorptivity - 1.0).abs() < 0.2)
-                    .count();
+                let ok = validation.frames.iter().filter(|(c, _)| (a_ref / c.absorptivity - 1.0).abs() < 0.2).count();
                 (ok as f64 / validation.frames.len() as f64, a_ref)
             })
             .max_by(|a, b| a.0.total_cmp(&b.0))

@@ -114,6 +114,34 @@ impl EventWriter {
     }
 }
 
+/// Reads scalars back with the Python `tensorboard` package (for tests): one line per tag,
+/// `tag [(step, value), ...]`. Panics with a clear message if the package is missing.
+#[doc(hidden)]
+pub fn read_back(dir: &Path) -> String {
+    let py = format!(
+        "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
+         a = EventAccumulator({:?}); a.Reload()\n\
+         for t in sorted(a.Tags()['scalars']):\n    print(t, [(e.step, round(e.value, 6)) for e in a.Scalars(t)])",
+        dir.display().to_string()
+    );
+    let cache = std::env::var_os("CYPLAM_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cyplam")))
+        .unwrap_or_default();
+    let mut path = cache.join("python").into_os_string();
+    if let Some(old) = std::env::var_os("PYTHONPATH") {
+        path.push(":");
+        path.push(old);
+    }
+    let out = std::process::Command::new("python3").args(["-c", &py]).env("PYTHONPATH", path).output().expect("python3");
+    assert!(
+        out.status.success(),
+        "reading the event files back with the tensorboard package failed (scripts/test installs it into ~/.cache/cyplam/python; set PYTHONPATH): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,31 +171,4 @@ mod tests {
         let got = crate::tensorboard::read_back(dir.path());
         assert_eq!(got.trim(), "accuracy20/validation [(10, 0.25), (20, 0.5)]\nloss/train [(10, 0.5), (20, 0.25)]");
     }
-}
-
-/// Reads scalars back with the Python `tensorboard` package (for tests): one line per tag,
-/// `tag [(step, value), ...]`. Panics with a clear message if the package is missing.
-#[doc(hidden)]
-pub fn read_back(dir: &Path) -> String {
-    let py = format!(
-        "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
-         a = EventAccumulator({:?}); a.Reload()\n\
-         for t in sorted(a.Tags()['scalars']):\n    print(t, [(e.step, round(e.value, 6)) for e in a.Scalars(t)])",
-        dir.display().to_string()
-    );
-    let cache = std::env::var_os("CYPLAM_CACHE").map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cyplam")))
-        .unwrap_or_default();
-    let mut path = cache.join("python").into_os_string();
-    if let Some(old) = std::env::var_os("PYTHONPATH") {
-        path.push(":");
-        path.push(old);
-    }
-    let out = std::process::Command::new("python3").args(["-c", &py]).env("PYTHONPATH", path).output().expect("python3");
-    assert!(
-        out.status.success(),
-        "reading the event files back with the tensorboard package failed (scripts/test installs it into ~/.cache/cyplam/python; set PYTHONPATH): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

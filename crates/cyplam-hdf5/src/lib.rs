@@ -6,9 +6,10 @@
 //! array type of rank 2), so listing the members and building the memory type of a read go
 //! through the C API here. Each `unsafe` block is one C call on identifiers that hdf5-metno
 //! handles own, or on buffers sized by this module.
+#![cfg_attr(test, allow(clippy::unwrap_used))] // tests fail by panicking: an unwrap there is the check
 
-use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use hdf5::filters::Filter;
+use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use hdf5::{Dataspace, Datatype};
 use hdf5_sys::h5t::H5T_class_t;
 use std::ffi::{CStr, CString};
@@ -251,7 +252,8 @@ fn link_of(file: &hdf5::File, node: &str) -> Option<String> {
     // SAFETY: `buf` holds `buf.len()` bytes, the size given; HDF5 writes at most that many.
     let got = hdf5::h5lock!(hdf5_sys::h5l::H5Lget_val(file.id(), cname.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), hdf5_sys::h5p::H5P_DEFAULT));
     // A soft link's value is its path; an external link's a flags byte, then the file and the path.
-    let mut parts = buf.get(usize::from(kind != hdf5::LinkType::Soft)..).unwrap_or_default().split(|&b| b == 0).map(|b| String::from_utf8_lossy(b).into_owned());
+    let mut parts =
+        buf.get(usize::from(kind != hdf5::LinkType::Soft)..).unwrap_or_default().split(|&b| b == 0).map(|b| String::from_utf8_lossy(b).into_owned());
     let (first, second) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     Some(match kind {
         _ if got < 0 => "a link whose target cannot be read".to_string(),
@@ -281,8 +283,10 @@ impl Table {
                     }
                 }
                 let what = match file.group(node).and_then(|g| g.member_names()) {
-                    Ok(m) => format!("a group holding {} (pandas `to_hdf` writes such a group; save with PyTables, or pandas `format=\"table\"` then read `/df/table`)",
-                        if m.is_empty() { "nothing".into() } else { m.join(", ") }),
+                    Ok(m) => format!(
+                        "a group holding {} (pandas `to_hdf` writes such a group; save with PyTables, or pandas `format=\"table\"` then read `/df/table`)",
+                        if m.is_empty() { "nothing".into() } else { m.join(", ") }
+                    ),
                     Err(_) => "neither a dataset nor a group".into(),
                 };
                 return Err(not_table(what));
@@ -372,15 +376,8 @@ impl Table {
         let e = |e| self.err(e);
         let fspace = self.ds.space().map_err(e)?.select(start..start + count).map_err(e)?;
         let mspace = Dataspace::try_new(count).map_err(e)?;
-        hdf5::h5call!(hdf5_sys::h5d::H5Dread(
-            self.ds.id(),
-            layout.mem.id(),
-            mspace.id(),
-            fspace.id(),
-            hdf5_sys::h5p::H5P_DEFAULT,
-            buf.as_mut_ptr().cast()
-        ))
-        .map_err(e)?;
+        hdf5::h5call!(hdf5_sys::h5d::H5Dread(self.ds.id(), layout.mem.id(), mspace.id(), fspace.id(), hdf5_sys::h5p::H5P_DEFAULT, buf.as_mut_ptr().cast()))
+            .map_err(e)?;
         Ok(())
     }
 }

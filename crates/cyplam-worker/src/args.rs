@@ -11,8 +11,7 @@ pub struct FlagValueError {
 
 /// A whole number from `min` that fits a `T`, or what the flag accepts.
 fn whole<T: TryFrom<u64>>(s: &str, min: u64, accepts: &'static str) -> Result<T, FlagValueError> {
-    s.trim().parse::<u64>().ok().filter(|v| *v >= min).and_then(|v| T::try_from(v).ok())
-        .ok_or_else(|| FlagValueError { value: s.to_string(), accepts })
+    s.trim().parse::<u64>().ok().filter(|v| *v >= min).and_then(|v| T::try_from(v).ok()).ok_or_else(|| FlagValueError { value: s.to_string(), accepts })
 }
 
 /// `--index`: an array task index.

@@ -106,12 +106,7 @@ pub fn restore(dir: &ModelDir, adam: &mut Adam) -> Result<Option<Progress>, Chec
     let tensors = Tensor::read_safetensors(&path).map_err(|error| CheckpointError::Read { path, error })?;
     restore_tensors(adam, &tensors)?;
     adam.step = state.adam_step;
-    Ok(Some(Progress {
-        iteration: state.iteration,
-        elapsed_seconds: state.elapsed_seconds,
-        resumes: state.resumes,
-        started_unix: state.started_unix,
-    }))
+    Ok(Some(Progress { iteration: state.iteration, elapsed_seconds: state.elapsed_seconds, resumes: state.resumes, started_unix: state.started_unix }))
 }
 
 fn restore_tensors(adam: &mut Adam, tensors: &[(String, Tensor)]) -> Result<(), CheckpointError> {

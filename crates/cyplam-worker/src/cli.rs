@@ -1,8 +1,8 @@
 //! Command line of `cyplam-worker`: which model(s) to train, with how many threads, on which
 //! device; and `predict`, the operator's use of a trained model.
 
-use crate::run::{run_model, Outcome, RunOptions};
 use crate::args::{index_arg, model_arg, rung_arg, threads_arg};
+use crate::run::{run_model, Outcome, RunOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use cyplam_core::files::{EXIT_LOCKED, EXIT_PREEMPTED};
@@ -102,7 +102,9 @@ pub fn select_model(args: &TrainArgs, trainings_per_node: u32, count: usize, nam
     if let Some(m) = &args.model {
         let idx = match m.parse::<usize>() {
             Ok(i) => i,
-            Err(_) => names.iter().position(|n| n == m)
+            Err(_) => names
+                .iter()
+                .position(|n| n == m)
                 .with_context(|| format!("no model named {m:?} in this sweep (Model-000 ... {})", names.last().map(String::as_str).unwrap_or("none")))?,
         };
         if idx >= count {
@@ -131,8 +133,8 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
         None => std::env::current_dir()?,
     };
     let sweep_dir = SweepDir::new(&sweep_root);
-    let sweep = sweep_dir.load()
-        .with_context(|| format!("{} is not a cyplam sweep directory (no readable sweep.json); pass --sweep DIR", sweep_root.display()))?;
+    let sweep =
+        sweep_dir.load().with_context(|| format!("{} is not a cyplam sweep directory (no readable sweep.json); pass --sweep DIR", sweep_root.display()))?;
     let names: Vec<String> = sweep.grid.models.iter().map(|m| m.name.clone()).collect();
     // A halving sweep's model trains rung by rung: without --rung it would train past its rung's
     // end, ahead of the decision (issue 33: it did, without a word).
@@ -152,9 +154,12 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
         _ => names.len(),
     };
     let Some(picked) = select_model(args, sweep.grid.slurm.trainings_per_node, slots, &names)? else {
-        tracing::info!("array index {:?} (SLURM_PROCID {}) is past the last model ({slots} models{}): nothing to do",
-            args.index, std::env::var("SLURM_PROCID").unwrap_or_else(|_| "0".into()),
-            args.rung.map(|k| format!(" train in rung {k}")).unwrap_or_default());
+        tracing::info!(
+            "array index {:?} (SLURM_PROCID {}) is past the last model ({slots} models{}): nothing to do",
+            args.index,
+            std::env::var("SLURM_PROCID").unwrap_or_else(|_| "0".into()),
+            args.rung.map(|k| format!(" train in rung {k}")).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     };
     let idx = match &rung {
@@ -186,14 +191,16 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
     }
-    tracing::info!("{} ({}, {} free parameters) on {} with {threads} thread(s), libtorch {} from {}",
-        spec.name, spec.arch_label(), spec.free_params, args.device, crate::LIBTORCH_VERSION, crate::probe::loaded_libtorch_dir());
-    let opts = RunOptions {
-        threads,
-        device,
-        rung: rung.as_ref().map(|r| r.rung),
-        stop_at: rung.as_ref().and_then(|r| r.stop_at(idx)),
-    };
+    tracing::info!(
+        "{} ({}, {} free parameters) on {} with {threads} thread(s), libtorch {} from {}",
+        spec.name,
+        spec.arch_label(),
+        spec.free_params,
+        args.device,
+        crate::LIBTORCH_VERSION,
+        crate::probe::loaded_libtorch_dir()
+    );
+    let opts = RunOptions { threads, device, rung: rung.as_ref().map(|r| r.rung), stop_at: rung.as_ref().and_then(|r| r.stop_at(idx)) };
     match run_model(&sweep_root, &sweep, &spec, &opts, &stop)? {
         Outcome::Completed(_) | Outcome::AlreadyDone(_) | Outcome::Waiting(_) => Ok(ExitCode::SUCCESS),
         Outcome::Failed(r) => {
@@ -220,7 +227,10 @@ mod tests {
         let e = said(&["cyplam-worker", "--index", "-1"]);
         assert!(e.contains("invalid value '-1' for '--index <INDEX>': \"-1\" is not an array task index: give a whole number, 0 or more"), "{e}");
         let e = said(&["cyplam-worker", "--model", "-1"]);
-        assert!(e.contains("invalid value '-1' for '--model <MODEL>': \"-1\" is not a model: give its number, 0 or more (108), or its name (Model-108)"), "{e}");
+        assert!(
+            e.contains("invalid value '-1' for '--model <MODEL>': \"-1\" is not a model: give its number, 0 or more (108), or its name (Model-108)"),
+            "{e}"
+        );
         let e = said(&["cyplam-worker", "--threads", "-1"]);
         assert!(e.contains("invalid value '-1' for '--threads <THREADS>': \"-1\" is not a thread count: give a whole number, 1 or more"), "{e}");
         assert!(said(&["cyplam-worker", "--threads", "0"]).contains("\"0\" is not a thread count"));

@@ -1,5 +1,6 @@
 //! cyplam-worker: trains and validates models of a cyplam sweep with libtorch, on a Slurm compute
 //! node (inside an array task) or on the local machine (`cyplam run`).
+#![cfg_attr(test, allow(clippy::unwrap_used))] // tests fail by panicking: an unwrap there is the check
 
 pub mod adam;
 pub mod args;
@@ -12,8 +13,8 @@ pub mod model;
 pub mod predict;
 pub mod prepare;
 pub mod probe;
-pub mod rung;
 pub mod run;
+pub mod rung;
 pub mod safetensors;
 pub mod schedule;
 pub mod train;

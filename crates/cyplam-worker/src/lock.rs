@@ -136,12 +136,22 @@ pub fn expand_hostlist(list: &str) -> Option<Vec<String>> {
     while !rest.is_empty() {
         // One name: up to a comma outside brackets.
         let mut depth = 0usize;
-        let end = rest.char_indices().find(|&(_, c)| match c {
-            '[' => { depth += 1; false }
-            ']' => { depth = depth.saturating_sub(1); false }
-            ',' => depth == 0,
-            _ => false,
-        }).map(|(i, _)| i).unwrap_or(rest.len());
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| match c {
+                '[' => {
+                    depth += 1;
+                    false
+                }
+                ']' => {
+                    depth = depth.saturating_sub(1);
+                    false
+                }
+                ',' => depth == 0,
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len());
         let name = &rest[..end];
         rest = rest.get(end + 1..).unwrap_or("");
         match name.find('[') {
@@ -191,7 +201,10 @@ pub fn squeue_answer(out: std::io::Result<std::process::Output>) -> JobState {
     }
     let s = String::from_utf8_lossy(&out.stdout);
     // One line per job: STATE, or STATE|NODELIST.
-    let lines: Vec<(&str, Option<&str>)> = s.lines().map(str::trim).filter(|l| !l.is_empty())
+    let lines: Vec<(&str, Option<&str>)> = s
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
         .map(|l| match l.split_once('|') {
             Some((st, nodes)) => (st.trim(), Some(nodes.trim())),
             None => (l, None),
@@ -272,11 +285,9 @@ pub fn acquire(path: &Path) -> Result<ModelLock, LockError> {
 /// [`acquire`], asking `job_state` about another host's Slurm job.
 pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result<ModelLock, LockError> {
     let io = |source| LockError::Io { path: path.to_path_buf(), source };
-    let slurm_job = std::env::var("SLURM_JOB_ID").ok().map(|j| {
-        match (std::env::var("SLURM_ARRAY_JOB_ID"), std::env::var("SLURM_ARRAY_TASK_ID")) {
-            (Ok(a), Ok(t)) => format!("{a}_{t}"),
-            _ => j,
-        }
+    let slurm_job = std::env::var("SLURM_JOB_ID").ok().map(|j| match (std::env::var("SLURM_ARRAY_JOB_ID"), std::env::var("SLURM_ARRAY_TASK_ID")) {
+        (Ok(a), Ok(t)) => format!("{a}_{t}"),
+        _ => j,
     });
     let slurm_node = slurm_job.as_ref().and_then(|_| std::env::var("SLURMD_NODENAME").ok()).filter(|n| !n.is_empty());
     let me = LockInfo { host: cyplam_core::files::hostname(), pid: std::process::id(), slurm_job, slurm_node, since_unix: cyplam_core::files::now_unix() };
@@ -312,8 +323,7 @@ pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result
                             std::thread::sleep(Duration::from_millis(100));
                             continue;
                         }
-                        let age = std::fs::metadata(path).and_then(|m| m.modified()).ok()
-                            .and_then(|t| t.elapsed().ok()).map(|d| d.as_secs()).unwrap_or(0);
+                        let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).map(|d| d.as_secs()).unwrap_or(0);
                         let what = if text.iter().all(u8::is_ascii_whitespace) {
                             format!("the lock file is empty (last written {age}s ago): what a worker leaves when it dies between creating its lock and writing its name into it")
                         } else {
@@ -430,7 +440,13 @@ mod tests {
         let e = e.to_string();
         assert!(e.contains("the model is locked by host node-17.elsewhere, pid 4242, Slurm job 77_5"), "{e}");
         assert!(e.contains("whether that worker still runs cannot be told: it runs on another host (node-17.elsewhere) and Slurm cannot be asked about job 77_5: squeue failed: slurm_load_jobs error: Unable to contact slurm controller"), "{e}");
-        assert!(e.ends_with(&format!("If Slurm job 77_5 no longer runs (`squeue -j 77_5` where Slurm answers lists nothing), remove {} and run again", p.display())), "{e}");
+        assert!(
+            e.ends_with(&format!(
+                "If Slurm job 77_5 no longer runs (`squeue -j 77_5` where Slurm answers lists nothing), remove {} and run again",
+                p.display()
+            )),
+            "{e}"
+        );
         assert_eq!(std::fs::read(&p).unwrap(), body, "the lock is left as it was");
 
         // Slurm says it runs: held.
@@ -507,7 +523,10 @@ mod tests {
         let said = said.take();
         assert_eq!(said.len(), 1, "said once: {said:?}");
         assert!(said[0].0 < Duration::from_millis(200), "said at once: {said:?}");
-        assert_eq!(said[0].1, format!("{}: held by host {host}, pid 1, Slurm job 42_3 on node n1 since 5s ago; waiting up to 1 s for it to let go", p.display()));
+        assert_eq!(
+            said[0].1,
+            format!("{}: held by host {host}, pid 1, Slurm job 42_3 on node n1 since 5s ago; waiting up to 1 s for it to let go", p.display())
+        );
         assert_eq!(e.to_string(), format!("{}: still held by host {host}, pid 1, Slurm job 42_3 on node n1 after waiting 1 s for it (held for {}s); it runs and has not let go: run again once it has, or stop it (`scancel 42_3`) if it hangs",
             p.display(), holder.age()));
 
@@ -524,7 +543,10 @@ mod tests {
         letgo.join().unwrap();
         assert_eq!(n.get(), 1);
         drop(lock);
-        assert_eq!((span(Duration::from_secs(600)), span(Duration::from_secs(90)), span(Duration::from_millis(250))), ("10 min".into(), "90 s".into(), "250 ms".into()));
+        assert_eq!(
+            (span(Duration::from_secs(600)), span(Duration::from_secs(90)), span(Duration::from_millis(250))),
+            ("10 min".into(), "90 s".into(), "250 ms".into())
+        );
     }
 
     fn output(code: i32, stdout: &str, stderr: &str) -> std::io::Result<Output> {
@@ -533,7 +555,8 @@ mod tests {
 
     #[test]
     fn squeue_answers_are_read_as_alive_gone_or_unknown() {
-        let alive = |state: &str, nodes: Option<&[&str]>| JobState::Alive { state: state.into(), nodes: nodes.map(|n| n.iter().map(|s| s.to_string()).collect()) };
+        let alive =
+            |state: &str, nodes: Option<&[&str]>| JobState::Alive { state: state.into(), nodes: nodes.map(|n| n.iter().map(|s| s.to_string()).collect()) };
         assert_eq!(squeue_answer(output(0, "RUNNING\n", "")), alive("RUNNING", None));
         assert_eq!(squeue_answer(output(0, "PENDING\n", "")), alive("PENDING", None));
         // With the nodes (`-o %T|%N`), as the dev cluster prints them: a pending task holds none.
@@ -653,7 +676,10 @@ mod tests {
         for line in ["SOMETHING_NEW|n2\n", "SOMETHING_NEW|n3\n", "SOMETHING_NEW|\n", "RUNNING|n3\nSOMETHING_NEW|n2\n"] {
             std::fs::write(&p, &body).unwrap();
             let e = acquire_with(&p, &|_| squeue_answer(output(0, line, ""))).unwrap_err();
-            assert!(matches!(&e, LockError::Unverifiable { why, .. } if why.contains("squeue says \"SOMETHING_NEW\", a state this worker does not know")), "{line}: {e}");
+            assert!(
+                matches!(&e, LockError::Unverifiable { why, .. } if why.contains("squeue says \"SOMETHING_NEW\", a state this worker does not know")),
+                "{line}: {e}"
+            );
             assert!(e.is_held());
             assert_eq!(std::fs::read(&p).unwrap(), body, "left as it was");
         }

@@ -42,10 +42,7 @@ pub fn ensure_tunables() {
         let mut args = std::env::args_os();
         let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
         let err = std::process::Command::new(&exe).arg0(arg0).args(args).env("GLIBC_TUNABLES", value).exec();
-        eprintln!(
-            "warning: could not restart {} with glibc allocator settings ({err}); going on with the defaults",
-            exe.display()
-        );
+        eprintln!("warning: could not restart {} with glibc allocator settings ({err}); going on with the defaults", exe.display());
     }
 }
 

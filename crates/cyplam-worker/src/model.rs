@@ -70,7 +70,11 @@ impl Net {
         let x = self.act(lin(&x.flatten(1, -1), &self.fc1));
         let x = if train && self.dropout_keep < 1.0 { x.dropout(1.0 - self.dropout_keep, true) } else { x };
         let y = lin(&x, &self.fc2);
-        if bf16 { y.to_kind(Kind::Float) } else { y }
+        if bf16 {
+            y.to_kind(Kind::Float)
+        } else {
+            y
+        }
     }
 
     fn act(&self, x: Tensor) -> Tensor {

@@ -112,7 +112,10 @@ mod tests {
         let args = |out: &Path| PredictArgs { weights: w.clone(), frames: frames.clone(), labels: None, out: Some(out.to_path_buf()), threads: 1 };
         for out in [&w, &link] {
             let e = run(&args(out)).unwrap_err().to_string();
-            assert_eq!(e, format!("--out {} is the --weights file {}: writing the predictions there would destroy it; name another file", out.display(), w.display()));
+            assert_eq!(
+                e,
+                format!("--out {} is the --weights file {}: writing the predictions there would destroy it; name another file", out.display(), w.display())
+            );
         }
         let e = run(&args(&frames)).unwrap_err().to_string();
         assert!(e.contains("is the --frames file"), "{e}");

@@ -38,7 +38,11 @@ impl Prepared {
             InputScale::None => 1.0,
             InputScale::Max => {
                 let m = train.max_value() as f64;
-                if m > 0.0 { 1.0 / m } else { 1.0 }
+                if m > 0.0 {
+                    1.0 / m
+                } else {
+                    1.0
+                }
             }
             InputScale::Factor(f) => f,
         };

@@ -61,13 +61,7 @@ pub fn is_new_best(best: Option<&MetricsRow>, row: &MetricsRow) -> bool {
 /// Trains (or resumes) one model. `stop` is set by the signal handler. A model that cannot start
 /// training (bad data, a batch larger than the training set, an unreadable checkpoint) gets a
 /// `failed` result.json with the reason, and the error is returned.
-pub fn run_model(
-    sweep_dir: &Path,
-    sweep: &SweepFile,
-    spec: &ModelSpec,
-    opts: &RunOptions,
-    stop: &AtomicBool,
-) -> Result<Outcome> {
+pub fn run_model(sweep_dir: &Path, sweep: &SweepFile, spec: &ModelSpec, opts: &RunOptions, stop: &AtomicBool) -> Result<Outcome> {
     let dir = SweepDir::new(sweep_dir).model(&spec.name);
     cyplam_core::files::create_dir(&dir.root)?;
     let _lock = lock::acquire(&dir.lock())?;
@@ -160,7 +154,12 @@ impl ProgressLog {
         let left = (total - it) as f64 / rate.max(1e-9);
         tracing::info!(
             "{name} iter {it}/{total} loss {:.5} train acc20 {:.4} val loss {:.5} val acc20 {:.4} | {:.1} it/s, {:.0}s left",
-            self.loss_sum / self.loss_n.max(1) as f64, row.train_accuracy20, row.validation_loss, row.validation_accuracy20, rate, left
+            self.loss_sum / self.loss_n.max(1) as f64,
+            row.train_accuracy20,
+            row.validation_loss,
+            row.validation_accuracy20,
+            rate,
+            left
         );
         *self = ProgressLog::new(it);
     }
@@ -308,16 +307,22 @@ impl<'a> Run<'a> {
             weights::save(&self.dir.best(), &weights)?;
             self.best = Some(row);
         }
-        self.metrics.write_all(row.to_csv_line().as_bytes()).and_then(|_| self.metrics.sync_data())
+        self.metrics
+            .write_all(row.to_csv_line().as_bytes())
+            .and_then(|_| self.metrics.sync_data())
             .with_context(|| format!("appending to {}", self.dir.metrics().display()))?;
         self.rows.push(row);
         if let Some(tb) = self.tensorboard.as_mut() {
-            tb.scalars(row.iteration, &[
-                ("loss/train", row.train_loss as f32),
-                ("loss/validation", row.validation_loss as f32),
-                ("accuracy20/train", row.train_accuracy20 as f32),
-                ("accuracy20/validation", row.validation_accuracy20 as f32),
-            ]).with_context(|| format!("writing {}", tb.path.display()))?;
+            tb.scalars(
+                row.iteration,
+                &[
+                    ("loss/train", row.train_loss as f32),
+                    ("loss/validation", row.validation_loss as f32),
+                    ("accuracy20/train", row.train_accuracy20 as f32),
+                    ("accuracy20/validation", row.validation_accuracy20 as f32),
+                ],
+            )
+            .with_context(|| format!("writing {}", tb.path.display()))?;
         }
         self.checkpoint(secs)?;
         self.log.snapshot(&self.spec.name, &row, self.plan.total);
@@ -368,7 +373,10 @@ impl<'a> Run<'a> {
         checkpoint::discard(&self.dir);
         tracing::info!(
             "{}: completed; best validation Accuracy20% {:.4} at iteration {} ({:.1}s)",
-            self.spec.name, r.best_accuracy20.unwrap_or(0.0), r.best_iteration.unwrap_or(0), secs
+            self.spec.name,
+            r.best_accuracy20.unwrap_or(0.0),
+            r.best_iteration.unwrap_or(0),
+            secs
         );
         Ok(Outcome::Completed(r))
     }

@@ -33,25 +33,38 @@ fn dtype_size(dtype: &str) -> Option<u64> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayoutError {
     /// Shorter than the 8-byte header length.
-    Short { file_len: u64 },
+    Short {
+        file_len: u64,
+    },
     /// The header length is more than the file holds, or than the format allows.
-    HeaderLength { announced: u64, file_len: u64 },
+    HeaderLength {
+        announced: u64,
+        file_len: u64,
+    },
     /// A header too short to be a JSON object.
     TinyHeader(u64),
     LengthOverflow,
-    Truncated { announced: u64, present: usize },
+    Truncated {
+        announced: u64,
+        present: usize,
+    },
     NotText,
     NotObject,
     NotJson(String),
     /// One tensor's entry, and what is wrong with it.
-    Tensor { name: String, problem: String },
+    Tensor {
+        name: String,
+        problem: String,
+    },
 }
 
 impl std::fmt::Display for LayoutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LayoutError::Short { file_len } => write!(f, "{file_len} bytes, shorter than a safetensors header"),
-            LayoutError::HeaderLength { announced, file_len } => write!(f, "its first 8 bytes announce a header of {announced} bytes, the file has {file_len} bytes"),
+            LayoutError::HeaderLength { announced, file_len } => {
+                write!(f, "its first 8 bytes announce a header of {announced} bytes, the file has {file_len} bytes")
+            }
             LayoutError::TinyHeader(n) => write!(f, "a header of {n} bytes"),
             LayoutError::LengthOverflow => f.write_str("header length overflows"),
             LayoutError::Truncated { announced, present } => write!(f, "truncated header: {announced} bytes announced, {present} present"),
@@ -95,8 +108,7 @@ pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Vec<TensorEntry>, Lay
     if !text.starts_with('{') {
         return Err(LayoutError::NotObject);
     }
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|e| LayoutError::NotJson(e.to_string()))?;
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).map_err(|e| LayoutError::NotJson(e.to_string()))?;
     let data_len = file_len - 8 - n;
     let mut out = Vec::with_capacity(map.len());
     for (name, v) in &map {
@@ -106,10 +118,22 @@ pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Vec<TensorEntry>, Lay
         let bad = |what: &str| LayoutError::Tensor { name: name.clone(), problem: what.to_string() };
         let dtype = v.get("dtype").and_then(|d| d.as_str()).ok_or_else(|| bad("no dtype"))?;
         let size = dtype_size(dtype).ok_or_else(|| bad(&format!("unknown dtype {dtype:?}")))?;
-        let shape: Vec<u64> = v.get("shape").and_then(|s| s.as_array()).ok_or_else(|| bad("no shape"))?
-            .iter().map(|d| d.as_u64()).collect::<Option<_>>().ok_or_else(|| bad("a dimension that is not a count"))?;
-        let offsets: Vec<u64> = v.get("data_offsets").and_then(|s| s.as_array()).ok_or_else(|| bad("no data_offsets"))?
-            .iter().map(|d| d.as_u64()).collect::<Option<_>>().ok_or_else(|| bad("data_offsets that are not offsets"))?;
+        let shape: Vec<u64> = v
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad("no shape"))?
+            .iter()
+            .map(|d| d.as_u64())
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("a dimension that is not a count"))?;
+        let offsets: Vec<u64> = v
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad("no data_offsets"))?
+            .iter()
+            .map(|d| d.as_u64())
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("data_offsets that are not offsets"))?;
         let [begin, end] = offsets[..] else { return Err(bad("data_offsets is not [begin, end]")) };
         if begin > end || end > data_len {
             return Err(bad(&format!("bytes {begin}..{end} of a data section of {data_len} bytes")));
@@ -149,7 +173,10 @@ mod tests {
         assert_eq!(e(&file("[1, 2]", 0)), "the header is not a JSON object");
         assert!(e(&file("{nope", 0)).starts_with("the header is not JSON: "));
         assert_eq!(e(&file(r#"{"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#, 20)), "tensor \"w\": bytes 0..24 of a data section of 20 bytes");
-        assert_eq!(e(&file(r#"{"w":{"dtype":"F32","shape":[2,4],"data_offsets":[0,24]}}"#, 24)), "tensor \"w\": shape [2, 4] of F32 does not take the 24 bytes it is given");
+        assert_eq!(
+            e(&file(r#"{"w":{"dtype":"F32","shape":[2,4],"data_offsets":[0,24]}}"#, 24)),
+            "tensor \"w\": shape [2, 4] of F32 does not take the 24 bytes it is given"
+        );
         assert_eq!(e(&file(r#"{"w":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}}"#, 1)), "tensor \"w\": unknown dtype \"Q7\"");
         // A shape whose byte count overflows is a mismatch, not a wrap-around.
         assert!(e(&file(r#"{"w":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#, 0)).contains("does not take the 0 bytes"));

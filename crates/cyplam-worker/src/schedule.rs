@@ -48,13 +48,7 @@ impl Plan {
             bail!("batch_size {batch_size} is larger than the training set ({frames} frames)");
         }
         let total = spec.length.iterations(frames, batch_size);
-        Ok(Plan {
-            frames,
-            batch_size,
-            total,
-            per_epoch: (frames / batch_size).max(1),
-            snapshots: snapshot_iterations(total, spec.snapshots),
-        })
+        Ok(Plan { frames, batch_size, total, per_epoch: (frames / batch_size).max(1), snapshots: snapshot_iterations(total, spec.snapshots) })
     }
 
     /// Whether a snapshot is taken once `it` iterations are done.

@@ -36,10 +36,10 @@ impl Trainer {
         for layer in &reg.layers {
             let w = self.net.weight(*layer);
             if reg.l1 != 0.0 {
-                loss = loss + w.abs().sum(Kind::Float) * reg.l1;
+                loss += w.abs().sum(Kind::Float) * reg.l1;
             }
             if reg.l2 != 0.0 {
-                loss = loss + w.square().sum(Kind::Float) * reg.l2;
+                loss += w.square().sum(Kind::Float) * reg.l2;
             }
         }
         self.adam.zero_grad();
@@ -51,13 +51,8 @@ impl Trainer {
     /// Named tensors of a self-contained weights file: the parameters plus what `predict` needs
     /// to rebuild the network and undo the scaling.
     pub fn weights(&self, label_scale: [f64; 2], input_factor: f64) -> Vec<(String, Tensor)> {
-        let mut out: Vec<(String, Tensor)> = self
-            .adam
-            .names
-            .iter()
-            .zip(&self.adam.params)
-            .map(|(n, t)| (n.clone(), t.detach().to_device(Device::Cpu)))
-            .collect();
+        let mut out: Vec<(String, Tensor)> =
+            self.adam.names.iter().zip(&self.adam.params).map(|(n, t)| (n.clone(), t.detach().to_device(Device::Cpu))).collect();
         out.extend(meta_tensors(&self.spec, label_scale, input_factor));
         out
     }
@@ -71,11 +66,25 @@ mod tests {
     fn tiny_spec(precision: cyplam_core::spec::Precision) -> ModelSpec {
         use cyplam_core::spec::*;
         ModelSpec {
-            index: 0, name: "Model-000".into(), wc1: 5, ncv1: 4, wc2: 5, ncv2: 8, nfc1: 32,
-            activation: Activation::Relu, dropout_keep: 0.75, learning_rate: 3e-3, batch_size: 64,
-            length: Length::Iterations(400), snapshots: 4,
-            regularization: Regularization { l1: 0.0, l2: 0.0, layers: vec![] }, seed: 5,
-            keep_snapshots: KeepSnapshots::None, precision, early_stopping: None, threads: 1,
+            index: 0,
+            name: "Model-000".into(),
+            wc1: 5,
+            ncv1: 4,
+            wc2: 5,
+            ncv2: 8,
+            nfc1: 32,
+            activation: Activation::Relu,
+            dropout_keep: 0.75,
+            learning_rate: 3e-3,
+            batch_size: 64,
+            length: Length::Iterations(400),
+            snapshots: 4,
+            regularization: Regularization { l1: 0.0, l2: 0.0, layers: vec![] },
+            seed: 5,
+            keep_snapshots: KeepSnapshots::None,
+            precision,
+            early_stopping: None,
+            threads: 1,
             free_params: 0,
         }
     }

@@ -76,24 +76,41 @@ impl WeightsMeta {
         let ints = |name: &str, len: usize| -> Result<Vec<i64>, MetaError> {
             let t = get(name).ok_or_else(|| Invalid(format!("lacks {name}")))?;
             let v = Vec::<i64>::try_from(t).map_err(|_| Invalid(format!("{name} is not integers ({:?})", t.kind())))?;
-            if v.len() != len { Err(Invalid(format!("{name} holds {} values, not {len}", v.len()))) } else { Ok(v) }
+            if v.len() != len {
+                Err(Invalid(format!("{name} holds {} values, not {len}", v.len())))
+            } else {
+                Ok(v)
+            }
         };
         let floats = |name: &str, len: usize| -> Result<Vec<f64>, MetaError> {
             let t = get(name).ok_or_else(|| Invalid(format!("lacks {name}")))?;
             let v = Vec::<f64>::try_from(t).map_err(|_| Invalid(format!("{name} is not numbers ({:?})", t.kind())))?;
-            if v.len() != len { Err(Invalid(format!("{name} holds {} values, not {len}", v.len()))) } else { Ok(v) }
+            if v.len() != len {
+                Err(Invalid(format!("{name} holds {} values, not {len}", v.len())))
+            } else {
+                Ok(v)
+            }
         };
         let arch = ints("meta.arch", 5)?;
         let kernel = |i: usize, what: &str| -> Result<u32, MetaError> {
             let k = arch[i];
-            if (1..=27).contains(&k) && k % 2 == 1 { Ok(k as u32) } else { Err(Invalid(format!("meta.arch {arch:?}: {what} {k} is not an odd kernel size from 1 to 27"))) }
+            if (1..=27).contains(&k) && k % 2 == 1 {
+                Ok(k as u32)
+            } else {
+                Err(Invalid(format!("meta.arch {arch:?}: {what} {k} is not an odd kernel size from 1 to 27")))
+            }
         };
         let count = |i: usize, what: &str| -> Result<u32, MetaError> {
-            u32::try_from(arch[i]).ok().filter(|&c| c >= 1).ok_or_else(|| Invalid(format!("meta.arch {arch:?}: {what} {} is not a count from 1 to {}", arch[i], u32::MAX)))
+            u32::try_from(arch[i])
+                .ok()
+                .filter(|&c| c >= 1)
+                .ok_or_else(|| Invalid(format!("meta.arch {arch:?}: {what} {} is not a count from 1 to {}", arch[i], u32::MAX)))
         };
         let a = Arch { wc1: kernel(0, "wc1")?, ncv1: count(1, "ncv1")?, wc2: kernel(2, "wc2")?, ncv2: count(3, "ncv2")?, nfc1: count(4, "nfc1")? };
         let act = ints("meta.activation", 1)?[0];
-        let activation = *usize::try_from(act).ok().and_then(|i| Activation::ALL.get(i))
+        let activation = *usize::try_from(act)
+            .ok()
+            .and_then(|i| Activation::ALL.get(i))
             .ok_or_else(|| Invalid(format!("meta.activation {act} is not one of 0 to {}", Activation::ALL.len() - 1)))?;
         let ls = floats("meta.label_scale", 2)?;
         let inf = floats("meta.input_factor", 1)?;
@@ -176,8 +193,11 @@ pub fn load(path: &Path) -> Result<LoadedNet, WeightsError> {
         if t.size() != want {
             return Err(WeightsError::Shape { path: path.to_path_buf(), name: name.to_string(), arch: meta.arch, found: t.size(), want });
         }
-        let finite = t.f_isfinite().and_then(|f| f.f_all()).and_then(bool::try_from)
-            .map_err(|error| WeightsError::Load { path: path.to_path_buf(), name: name.to_string(), error })?;
+        let finite = t.f_isfinite().and_then(|f| f.f_all()).and_then(bool::try_from).map_err(|error| WeightsError::Load {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            error,
+        })?;
         if !finite {
             return Err(WeightsError::NonFinite { path: path.to_path_buf(), name: name.to_string() });
         }
@@ -186,8 +206,8 @@ pub fn load(path: &Path) -> Result<LoadedNet, WeightsError> {
     let net = Net::new(&vs.root(), meta.arch, meta.activation, 1.0);
     tch::no_grad(|| -> Result<(), WeightsError> {
         for (name, mut var) in vs.variables() {
-            let t = tensors.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
-                .ok_or_else(|| WeightsError::Lacks { path: path.to_path_buf(), name: name.clone() })?;
+            let t =
+                tensors.iter().find(|(n, _)| *n == name).map(|(_, t)| t).ok_or_else(|| WeightsError::Lacks { path: path.to_path_buf(), name: name.clone() })?;
             var.f_copy_(t).map_err(|error| WeightsError::Load { path: path.to_path_buf(), name, error })?;
         }
         Ok(())
@@ -203,11 +223,25 @@ mod tests {
 
     fn spec() -> ModelSpec {
         ModelSpec {
-            index: 0, name: "Model-000".into(), wc1: 3, ncv1: 2, wc2: 3, ncv2: 4, nfc1: 8,
-            activation: Activation::Softplus, dropout_keep: 0.75, learning_rate: 1e-3, batch_size: 8,
-            length: Length::Iterations(10), snapshots: 1,
-            regularization: Regularization { l1: 0.0, l2: 0.0, layers: vec![] }, seed: 1,
-            keep_snapshots: KeepSnapshots::None, precision: Precision::Fp32, early_stopping: None, threads: 1,
+            index: 0,
+            name: "Model-000".into(),
+            wc1: 3,
+            ncv1: 2,
+            wc2: 3,
+            ncv2: 4,
+            nfc1: 8,
+            activation: Activation::Softplus,
+            dropout_keep: 0.75,
+            learning_rate: 1e-3,
+            batch_size: 8,
+            length: Length::Iterations(10),
+            snapshots: 1,
+            regularization: Regularization { l1: 0.0, l2: 0.0, layers: vec![] },
+            seed: 1,
+            keep_snapshots: KeepSnapshots::None,
+            precision: Precision::Fp32,
+            early_stopping: None,
+            threads: 1,
             free_params: 0,
         }
     }
@@ -280,7 +314,10 @@ mod tests {
 
         // meta.* out of range.
         let e = saved(&path, &s, |t| set(t, "meta.arch", Tensor::from_slice(&[4i64, 2, 3, 4, 8])));
-        assert_eq!(e, format!("{name}: meta.arch [4, 2, 3, 4, 8]: wc1 4 is not an odd kernel size from 1 to 27; not a weights file this worker wrote, or a damaged one"));
+        assert_eq!(
+            e,
+            format!("{name}: meta.arch [4, 2, 3, 4, 8]: wc1 4 is not an odd kernel size from 1 to 27; not a weights file this worker wrote, or a damaged one")
+        );
         let e = saved(&path, &s, |t| set(t, "meta.arch", Tensor::from_slice(&[3i64, 2, 3, 4, -8])));
         assert!(e.contains("meta.arch [3, 2, 3, 4, -8]: nfc1 -8 is not a count from 1 to 4294967295"), "{e}");
         let e = saved(&path, &s, |t| set(t, "meta.activation", Tensor::from_slice(&[9i64])));

@@ -17,6 +17,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process: boxing buys nothing
 pub enum Command {
     /// Expand a grid file and print its models.
     Grid(grid::GridArgs),

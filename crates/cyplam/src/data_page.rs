@@ -50,11 +50,19 @@ fn num(v: f64) -> String {
 /// A factor: `1/255` where it is the inverse of a whole number, else the number.
 fn factor(f: f64) -> String {
     let inv = 1.0 / f;
-    if f < 1.0 && (inv - inv.round()).abs() < 1e-6 { format!("1/{}", inv.round()) } else { num(f) }
+    if f < 1.0 && (inv - inv.round()).abs() < 1e-6 {
+        format!("1/{}", inv.round())
+    } else {
+        num(f)
+    }
 }
 
 fn pair((lo, hi): (f32, f32)) -> String {
-    if lo == hi { num(lo as f64) } else { format!("{}&ndash;{}", num(lo as f64), num(hi as f64)) }
+    if lo == hi {
+        num(lo as f64)
+    } else {
+        format!("{}&ndash;{}", num(lo as f64), num(hi as f64))
+    }
 }
 
 /// One histogram figure: each set's counts as bars side by side in every bin.
@@ -64,7 +72,10 @@ fn histogram(h: &mut String, id: &str, title: &str, sets: &[(&str, &Histogram)])
     let top = sets.iter().flat_map(|(_, x)| x.counts.iter().copied()).max().unwrap_or(0).max(1) as f64;
     let plot_w = w - left - 12.0;
     let plot_h = ht - bottom - 12.0;
-    let _ = writeln!(h, "<figure><svg id=\"fig-{id}\" data-figure=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{ht}\" viewBox=\"0 0 {w} {ht}\">");
+    let _ = writeln!(
+        h,
+        "<figure><svg id=\"fig-{id}\" data-figure=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{ht}\" viewBox=\"0 0 {w} {ht}\">"
+    );
     let _ = writeln!(h, "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#444\"/>", 12.0 + plot_h, left + plot_w);
     let bw = plot_w / bins as f64 / sets.len().max(1) as f64;
     for (s, (name, x)) in sets.iter().enumerate() {
@@ -74,8 +85,14 @@ fn histogram(h: &mut String, id: &str, title: &str, sets: &[(&str, &Histogram)])
             }
             let bh = c as f64 / top * plot_h;
             let xs = left + (k as f64 * sets.len() as f64 + s as f64) * bw;
-            let _ = writeln!(h, "<rect x=\"{xs:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{}\"><title>{}: {c} frames</title></rect>",
-                12.0 + plot_h - bh, (bw - 1.0).max(0.5), COLORS[s % 2], escape(name));
+            let _ = writeln!(
+                h,
+                "<rect x=\"{xs:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{}\"><title>{}: {c} frames</title></rect>",
+                12.0 + plot_h - bh,
+                (bw - 1.0).max(0.5),
+                COLORS[s % 2],
+                escape(name)
+            );
         }
     }
     if let Some((_, x)) = sets.first() {
@@ -87,7 +104,14 @@ fn histogram(h: &mut String, id: &str, title: &str, sets: &[(&str, &Histogram)])
     for (s, (name, _)) in sets.iter().enumerate() {
         let y = ht - 4.0;
         let x = left + 160.0 * s as f64 + 60.0;
-        let _ = writeln!(h, "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{y}\" font-size=\"12\">{}</text>", y - 9.0, COLORS[s % 2], x + 14.0, escape(name));
+        let _ = writeln!(
+            h,
+            "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{y}\" font-size=\"12\">{}</text>",
+            y - 9.0,
+            COLORS[s % 2],
+            x + 14.0,
+            escape(name)
+        );
     }
     let _ = writeln!(h, "</svg><figcaption>{}</figcaption></figure>", escape(title));
 }
@@ -138,7 +162,8 @@ pub fn page(v: &DataView) -> Result<String> {
             let ids: Vec<String> = v.shared_tracks.iter().map(|i| i.to_string()).collect();
             let _ = writeln!(h, "<p class=\"warn\" id=\"overlap\">{} recording(s) in both sets: {}. The study's sets share no experiment; validation accuracy will flatter the models.</p>", ids.len(), ids.join(", "));
         }
-        let _ = writeln!(h, "<p class=\"meta\">(LP, PS) pairs in both sets: {} of {} validation pairs.</p>", v.shared_labels.len(), v.sets[1].label_counts.len());
+        let _ =
+            writeln!(h, "<p class=\"meta\">(LP, PS) pairs in both sets: {} of {} validation pairs.</p>", v.shared_labels.len(), v.sets[1].label_counts.len());
     }
     h.push_str("<h2>Label histograms</h2>\n");
     let lp: Vec<(&str, &Histogram)> = v.sets.iter().map(|s| (s.name.as_str(), &s.lp_histogram)).collect();
@@ -146,7 +171,11 @@ pub fn page(v: &DataView) -> Result<String> {
     histogram(&mut h, "lp-histogram", "Frames per laser power (LP) bin", &lp);
     histogram(&mut h, "ps-histogram", "Frames per process speed (PS) bin", &ps);
     for s in &v.sets {
-        let _ = writeln!(h, "<h2>{}: label counts</h2>\n<table class=\"labels\">\n<thead><tr><th>LP</th><th>PS</th><th>frames</th><th>tracks</th></tr></thead>\n<tbody>", escape(&s.name));
+        let _ = writeln!(
+            h,
+            "<h2>{}: label counts</h2>\n<table class=\"labels\">\n<thead><tr><th>LP</th><th>PS</th><th>frames</th><th>tracks</th></tr></thead>\n<tbody>",
+            escape(&s.name)
+        );
         for c in &s.label_counts {
             let _ = writeln!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", num(c.lp as f64), num(c.ps as f64), c.frames, c.tracks);
         }

@@ -85,12 +85,26 @@ pub async fn worker() -> (Check, Option<WorkerProbe>) {
     const W: &str = "worker";
     let path = match crate::worker::worker_path() {
         Ok(p) => p,
-        Err(e) => return (Check::problem(W, format!("{e:#}"), "unpack the whole bundle (bin/ and lib/ side by side) and run its bin/cyplam, or set CYPLAM_WORKER to the worker"), None),
+        Err(e) => {
+            return (
+                Check::problem(
+                    W,
+                    format!("{e:#}"),
+                    "unpack the whole bundle (bin/ and lib/ side by side) and run its bin/cyplam, or set CYPLAM_WORKER to the worker",
+                ),
+                None,
+            )
+        }
     };
     let run = tokio::process::Command::new(&path).args(["probe", "--json"]).kill_on_drop(true).output();
     let out = match tokio::time::timeout(Duration::from_secs(120), run).await {
         Err(_) => return (Check::problem(W, format!("{} probe did not answer within 120 s", path.display()), "run it by hand to see where it hangs"), None),
-        Ok(Err(e)) => return (Check::problem(W, format!("{} cannot be started: {e}", path.display()), "check that the file is the worker of this cyplam and is executable"), None),
+        Ok(Err(e)) => {
+            return (
+                Check::problem(W, format!("{} cannot be started: {e}", path.display()), "check that the file is the worker of this cyplam and is executable"),
+                None,
+            )
+        }
         Ok(Ok(o)) => o,
     };
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -104,14 +118,37 @@ pub async fn worker() -> (Check, Option<WorkerProbe>) {
     }
     let probe: WorkerProbe = match serde_json::from_slice(&out.stdout) {
         Ok(p) => p,
-        Err(e) => return (Check::problem(W, format!("{} probe printed something doctor cannot read ({e}): is it the worker of another cyplam?", path.display()), "use the cyplam and cyplam-worker of one build or bundle"), None),
+        Err(e) => {
+            return (
+                Check::problem(
+                    W,
+                    format!("{} probe printed something doctor cannot read ({e}): is it the worker of another cyplam?", path.display()),
+                    "use the cyplam and cyplam-worker of one build or bundle",
+                ),
+                None,
+            )
+        }
     };
     let mine = env!("CARGO_PKG_VERSION");
     if probe.version != mine {
-        return (Check::problem(W, format!("{} is cyplam-worker {} but this is cyplam {mine}", path.display(), probe.version), "use the cyplam and cyplam-worker of one build or bundle (or set CYPLAM_WORKER to the right one)"), Some(probe));
+        return (
+            Check::problem(
+                W,
+                format!("{} is cyplam-worker {} but this is cyplam {mine}", path.display(), probe.version),
+                "use the cyplam and cyplam-worker of one build or bundle (or set CYPLAM_WORKER to the right one)",
+            ),
+            Some(probe),
+        );
     }
     if !probe.compute_ok {
-        return (Check::problem(W, format!("{}: libtorch gave wrong sums on this CPU ({})", path.display(), probe.summary()), "report it with `cyplam-worker probe` output; do not train here"), Some(probe));
+        return (
+            Check::problem(
+                W,
+                format!("{}: libtorch gave wrong sums on this CPU ({})", path.display(), probe.summary()),
+                "report it with `cyplam-worker probe` output; do not train here",
+            ),
+            Some(probe),
+        );
     }
     (Check::ok(W, format!("{}: {}", path.display(), probe.summary())), Some(probe))
 }
@@ -159,7 +196,14 @@ pub async fn slurm_commands<S: Scheduler>(s: &S) -> (Check, bool) {
     };
     let dir = s.command_path("sbatch").and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
     if !missing.is_empty() {
-        return (Check::problem(W, format!("{version} ({}), but {} not found on PATH", dir.display(), missing.join(", ")), "cyplam needs sbatch, squeue, sacct, scontrol, sinfo and scancel: load the site's full Slurm module"), true);
+        return (
+            Check::problem(
+                W,
+                format!("{version} ({}), but {} not found on PATH", dir.display(), missing.join(", ")),
+                "cyplam needs sbatch, squeue, sacct, scontrol, sinfo and scancel: load the site's full Slurm module",
+            ),
+            true,
+        );
     }
     (Check::ok(W, format!("{}: {version} ({})", slurm::COMMANDS.join(", "), dir.display())), true)
 }
@@ -181,7 +225,9 @@ pub async fn controller<S: Scheduler>(s: &S) -> (Check, bool) {
 
 /// `scontrol show config`, as a map, or a problem.
 pub async fn config<S: Scheduler>(s: &S) -> Result<BTreeMap<String, String>, Check> {
-    within("scontrol show config", s.config()).await.map_err(|e| Check::problem("config", format!("`scontrol show config` failed: {e}"), "ask the cluster's admins"))
+    within("scontrol show config", s.config())
+        .await
+        .map_err(|e| Check::problem("config", format!("`scontrol show config` failed: {e}"), "ask the cluster's admins"))
 }
 
 /// MaxArraySize against the grid's array tasks.
@@ -197,7 +243,10 @@ pub fn array_size(cfg: &BTreeMap<String, String>, grid: Option<&Grid>) -> Check 
             if arrays <= 1 {
                 Check::ok(W, format!("MaxArraySize {max}: the grid's {} models in {tasks} array task(s), one array", g.models.len()))
             } else {
-                Check::ok(W, format!("MaxArraySize {max}: the grid's {} models in {tasks} array tasks, which cyplam submits as {arrays} arrays", g.models.len()))
+                Check::ok(
+                    W,
+                    format!("MaxArraySize {max}: the grid's {} models in {tasks} array tasks, which cyplam submits as {arrays} arrays", g.models.len()),
+                )
             }
         }
     }
@@ -220,14 +269,20 @@ pub async fn accounting<S: Scheduler>(s: &S, cfg: &BTreeMap<String, String>) -> 
     }
     match within("sacct -n -X -P -o JobID -S now", s.accounting()).await {
         Ok(_) => Check::ok(W, format!("on ({kind}); sacct answers")),
-        Err(e) => Check::note(W, format!("on ({kind}) but sacct fails: {e}"), Some("`cyplam status` then sees ended tasks only through the workers' files; tell the admins if it lasts".into())),
+        Err(e) => Check::note(
+            W,
+            format!("on ({kind}) but sacct fails: {e}"),
+            Some("`cyplam status` then sees ended tasks only through the workers' files; tell the admins if it lasts".into()),
+        ),
     }
 }
 
 /// The partition the study goes to and its nodes (`sinfo`).
 pub async fn partition<S: Scheduler>(s: &S, slurm_cfg: &SlurmConfig) -> Result<(Check, String, Vec<NodeRow>), Check> {
     const W: &str = "partition";
-    let rows = within(&format!("sinfo -h -N -o {}", slurm::SINFO_NODE_FORMAT), s.nodes()).await.map_err(|e| Check::problem(W, format!("`sinfo` failed: {e}"), "ask the cluster's admins"))?;
+    let rows = within(&format!("sinfo -h -N -o {}", slurm::SINFO_NODE_FORMAT), s.nodes())
+        .await
+        .map_err(|e| Check::problem(W, format!("`sinfo` failed: {e}"), "ask the cluster's admins"))?;
     let mut names: Vec<String> = rows.iter().map(|r| if r.default_partition { format!("{}*", r.partition) } else { r.partition.clone() }).collect();
     names.sort();
     names.dedup();
@@ -235,12 +290,22 @@ pub async fn partition<S: Scheduler>(s: &S, slurm_cfg: &SlurmConfig) -> Result<(
         Some(p) => p.clone(),
         None => match rows.iter().find(|r| r.default_partition) {
             Some(r) => r.partition.clone(),
-            None => return Err(Check::problem(W, format!("the cluster has no default partition (partitions: {})", names.join(", ")), "name one in the grid: [slurm] partition = \"...\"")),
+            None => {
+                return Err(Check::problem(
+                    W,
+                    format!("the cluster has no default partition (partitions: {})", names.join(", ")),
+                    "name one in the grid: [slurm] partition = \"...\"",
+                ))
+            }
         },
     };
     let mine: Vec<NodeRow> = rows.into_iter().filter(|r| r.partition == name).collect();
     if mine.is_empty() {
-        return Err(Check::problem(W, format!("partition {name:?} does not exist here (partitions: {}; * is the default)", names.join(", ")), "set [slurm] partition to one of them"));
+        return Err(Check::problem(
+            W,
+            format!("partition {name:?} does not exist here (partitions: {}; * is the default)", names.join(", ")),
+            "set [slurm] partition to one of them",
+        ));
     }
     if !mine[0].partition_up {
         return Err(Check::problem(W, format!("partition {name} is not up"), "ask the cluster's admins, or choose another partition"));
@@ -252,7 +317,8 @@ pub async fn partition<S: Scheduler>(s: &S, slurm_cfg: &SlurmConfig) -> Result<(
     }
     let states: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
     let shapes = shapes(&mine);
-    let detail = format!("{name}{}: {} node(s), {shapes}; {}", if slurm_cfg.partition.is_none() { " (the default)" } else { "" }, mine.len(), states.join(", "));
+    let detail =
+        format!("{name}{}: {} node(s), {shapes}; {}", if slurm_cfg.partition.is_none() { " (the default)" } else { "" }, mine.len(), states.join(", "));
     if usable.is_empty() {
         return Err(Check::problem(W, format!("{detail}: no node is up"), "ask the cluster's admins, or choose another partition"));
     }
@@ -262,7 +328,14 @@ pub async fn partition<S: Scheduler>(s: &S, slurm_cfg: &SlurmConfig) -> Result<(
 /// A node that takes jobs (or will, once its jobs end).
 fn usable(r: &NodeRow) -> bool {
     let s = r.state.trim_end_matches(['*', '~', '#', '!', '%', '$', '@', '^', '-']);
-    !(s.starts_with("down") || s.starts_with("drain") || s.starts_with("fail") || s.starts_with("inval") || s.starts_with("unk") || s.starts_with("future") || s.starts_with("maint") || s.starts_with("reboot"))
+    !(s.starts_with("down")
+        || s.starts_with("drain")
+        || s.starts_with("fail")
+        || s.starts_with("inval")
+        || s.starts_with("unk")
+        || s.starts_with("future")
+        || s.starts_with("maint")
+        || s.starts_with("reboot"))
 }
 
 /// `24 CPUs and 21 GB each`, or the distinct shapes: `12 x (28 CPUs, 192 GB), 2 x (16 CPUs, 64 GB)`.
@@ -297,7 +370,11 @@ pub fn packing(slurm_cfg: &SlurmConfig, partition: &str, nodes: &[NodeRow], from
             let c2 = most / k.max(1);
             ways.push(format!("cpus_per_training = {c2} ({k} x {c2} = {})", k * c2));
         }
-        let fix = if ways.is_empty() { format!("no packing of the grid fits nodes of {most} CPUs") } else { format!("set [slurm] {} in the grid (or `cyplam scale` to measure which packing is fastest)", ways.join(", or ")) };
+        let fix = if ways.is_empty() {
+            format!("no packing of the grid fits nodes of {most} CPUs")
+        } else {
+            format!("set [slurm] {} in the grid (or `cyplam scale` to measure which packing is fastest)", ways.join(", or "))
+        };
         return Check::problem(W, format!("{whose} {k} x {c} = {need} cores per array task do not fit on the nodes of partition {partition} (at most {most} CPUs): the jobs would never start"), fix);
     }
     let spare: Vec<u32> = fit.iter().map(|r| r.cpus - need as u32).collect();
@@ -321,7 +398,8 @@ pub fn packing(slurm_cfg: &SlurmConfig, partition: &str, nodes: &[NodeRow], from
 /// One training's memory (the largest model's) against what Slurm gives it and the nodes have.
 pub fn memory_check(g: &Grid, train_frames: u64, val_frames: u64, cfg: &BTreeMap<String, String>, nodes: &[NodeRow]) -> Check {
     const W: &str = "memory";
-    let Some((need, name)) = g.models.iter().map(|m| (memory::need(m, train_frames, val_frames).total(), m.name.as_str())).max_by(|a, b| a.0.total_cmp(&b.0)) else {
+    let Some((need, name)) = g.models.iter().map(|m| (memory::need(m, train_frames, val_frames).total(), m.name.as_str())).max_by(|a, b| a.0.total_cmp(&b.0))
+    else {
         return Check::ok(W, "the grid has no models");
     };
     let k = g.slurm.trainings_per_node.max(1) as f64;
@@ -332,12 +410,20 @@ pub fn memory_check(g: &Grid, train_frames: u64, val_frames: u64, cfg: &BTreeMap
     if let Some(mem) = g.slurm.mem.as_deref().and_then(memory::parse_slurm_mem) {
         let mem = mem as f64;
         if mem > node_max && node_max > 0.0 {
-            return Check::problem(W, format!("{base}; [slurm] mem = {} asks more than any node has ({})", g.slurm.mem.as_deref().unwrap_or_default(), h(node_max)), "lower [slurm] mem to what the nodes have: the jobs would never start");
+            return Check::problem(
+                W,
+                format!("{base}; [slurm] mem = {} asks more than any node has ({})", g.slurm.mem.as_deref().unwrap_or_default(), h(node_max)),
+                "lower [slurm] mem to what the nodes have: the jobs would never start",
+            );
         }
         return Check::ok(W, format!("{base}; [slurm] mem = {} of the nodes' {}", g.slurm.mem.as_deref().unwrap_or_default(), h(node_max)));
     }
     if per_node_need > node_max && node_max > 0.0 {
-        return Check::problem(W, format!("{base}, more than the nodes have ({})", h(node_max)), "fewer trainings per node ([slurm] trainings_per_node), or smaller models");
+        return Check::problem(
+            W,
+            format!("{base}, more than the nodes have ({})", h(node_max)),
+            "fewer trainings per node ([slurm] trainings_per_node), or smaller models",
+        );
     }
     // Without [slurm] mem a job gets the site's default memory per CPU, where it has one.
     if let Some(per_cpu) = cfg.get("DefMemPerCPU").and_then(|v| v.parse::<f64>().ok()) {
@@ -360,7 +446,11 @@ pub async fn compute_node<S: Scheduler>(s: &S, global: &Global, slurm_cfg: &Slur
         Err(e) => return Check::problem(W, format!("no job was sent: {e:#}"), "see the worker check above"),
     };
     let runs = std::fs::canonicalize(&global.runs_dir).unwrap_or_else(|_| global.runs_dir.clone());
-    let dir = runs.join(".doctor").join(format!("{}-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0), std::process::id()));
+    let dir = runs.join(".doctor").join(format!(
+        "{}-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        std::process::id()
+    ));
     if let Err(e) = std::fs::create_dir_all(&dir) {
         return Check::problem(W, format!("cannot create {}: {e}", dir.display()), "see the runs check above");
     }
@@ -390,7 +480,11 @@ pub async fn compute_node<S: Scheduler>(s: &S, global: &Global, slurm_cfg: &Slur
     let id = match s.submit(&script_path, &[format!("--output={}", log.display())]).await {
         Ok(id) => id,
         Err(e) => {
-            return Check::problem(W, format!("sbatch refused the probe job: {e:#}"), "check [slurm] partition, account, qos and constraint in the grid: the study's arrays would be refused the same way")
+            return Check::problem(
+                W,
+                format!("sbatch refused the probe job: {e:#}"),
+                "check [slurm] partition, account, qos and constraint in the grid: the study's arrays would be refused the same way",
+            )
         }
     };
     let t0 = Instant::now();
@@ -421,8 +515,16 @@ pub async fn compute_node<S: Scheduler>(s: &S, global: &Global, slurm_cfg: &Slur
         }
         if t0.elapsed() > wait {
             let _ = s.cancel(std::slice::from_ref(&id)).await;
-            let why = if state == "PENDING" { format!("waited {} s in the queue ({reason})", wait.as_secs()) } else { format!("was still {state} after {} s", wait.as_secs()) };
-            return Check::note(W, format!("the probe job {id} {why} and was cancelled: no compute node was checked"), Some("run `cyplam doctor` again when the partition has room, or with a longer --wait".into()));
+            let why = if state == "PENDING" {
+                format!("waited {} s in the queue ({reason})", wait.as_secs())
+            } else {
+                format!("was still {state} after {} s", wait.as_secs())
+            };
+            return Check::note(
+                W,
+                format!("the probe job {id} {why} and was cancelled: no compute node was checked"),
+                Some("run `cyplam doctor` again when the partition has room, or with a longer --wait".into()),
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -435,7 +537,8 @@ pub async fn compute_node<S: Scheduler>(s: &S, global: &Global, slurm_cfg: &Slur
             if let Some(l) = login {
                 let only = |a: &[String], b: &[String]| a.iter().filter(|f| !b.contains(f)).cloned().collect::<Vec<_>>().join(" ");
                 let (has, lacks) = (only(&p.cpu_features, &l.cpu_features), only(&l.cpu_features, &p.cpu_features));
-                let said: Vec<String> = [("it has", has), ("lacks", lacks)].into_iter().filter(|(_, f)| !f.is_empty()).map(|(w, f)| format!("{w} {f}")).collect();
+                let said: Vec<String> =
+                    [("it has", has), ("lacks", lacks)].into_iter().filter(|(_, f)| !f.is_empty()).map(|(w, f)| format!("{w} {f}")).collect();
                 if !said.is_empty() {
                     detail.push_str(&format!(" (its CPU differs from this machine's: {})", said.join(", ")));
                 }
@@ -445,7 +548,11 @@ pub async fn compute_node<S: Scheduler>(s: &S, global: &Global, slurm_cfg: &Slur
             }
             Check::ok(W, detail)
         }
-        Some(Err(e)) => Check::problem(W, format!("job {id} ran{where_} but its probe file {} does not parse: {e}", out.display()), "run `cyplam-worker probe` on a compute node by hand (srun)"),
+        Some(Err(e)) => Check::problem(
+            W,
+            format!("job {id} ran{where_} but its probe file {} does not parse: {e}", out.display()),
+            "run `cyplam-worker probe` on a compute node by hand (srun)",
+        ),
         None => {
             let logfile = dir.join(format!("slurm-{id}.out"));
             let text = std::fs::read_to_string(&logfile).unwrap_or_default();
@@ -453,8 +560,14 @@ pub async fn compute_node<S: Scheduler>(s: &S, global: &Global, slurm_cfg: &Slur
                 Check::problem(W, format!("job {id} ended {state}{where_}, but nothing it was to write in {} is visible here", dir.display()),
                     "the runs directory must be on a file system the compute nodes share with this machine (a home or scratch file system): --runs-dir DIR or CYPLAM_RUNS")
             } else if text.contains("error while loading shared libraries") || text.contains("No such file or directory") {
-                Check::problem(W, format!("job {id} ended {state}{where_}: {}", last_lines(text.trim(), 2)),
-                    format!("the compute nodes cannot run {}: put the bundle (bin/ and lib/ together) on a file system they see, at the same path", worker.display()))
+                Check::problem(
+                    W,
+                    format!("job {id} ended {state}{where_}: {}", last_lines(text.trim(), 2)),
+                    format!(
+                        "the compute nodes cannot run {}: put the bundle (bin/ and lib/ together) on a file system they see, at the same path",
+                        worker.display()
+                    ),
+                )
             } else {
                 Check::problem(W, format!("job {id} ended {state}{where_}: {}", last_lines(text.trim(), 3)), format!("see {}", logfile.display()))
             }
@@ -467,7 +580,18 @@ mod tests {
     use super::*;
 
     fn rows(spec: &[(u32, u64, &str)]) -> Vec<NodeRow> {
-        spec.iter().enumerate().map(|(i, (c, m, s))| NodeRow { node: format!("n{i}"), partition: "cpu".into(), default_partition: true, partition_up: true, cpus: *c, memory_mb: *m, state: s.to_string() }).collect()
+        spec.iter()
+            .enumerate()
+            .map(|(i, (c, m, s))| NodeRow {
+                node: format!("n{i}"),
+                partition: "cpu".into(),
+                default_partition: true,
+                partition_up: true,
+                cpus: *c,
+                memory_mb: *m,
+                state: s.to_string(),
+            })
+            .collect()
     }
 
     #[test]
@@ -516,7 +640,9 @@ mod tests {
             Fake {
                 commands: slurm::COMMANDS.to_vec(),
                 ping: Ping { up: true, text: "Slurmctld(primary) at ctl is UP\n".into() },
-                config: [("AccountingStorageType", "accounting_storage/slurmdbd"), ("MaxArraySize", "1001")].map(|(k, v)| (k.to_string(), v.to_string())).into(),
+                config: [("AccountingStorageType", "accounting_storage/slurmdbd"), ("MaxArraySize", "1001")]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
                 accounting: Ok(()),
                 nodes: rows(&[(28, 192_000, "idle"), (28, 192_000, "idle")]),
             }
@@ -583,10 +709,18 @@ mod tests {
         let c = block_on(accounting(&fake, &fake.config));
         assert!(c.verdict == Verdict::Ok && c.detail == "on (accounting_storage/slurmdbd); sacct answers", "{c:?}");
         // slurmdbd down: sacct fails; status then sees ended tasks through the workers' files.
-        let failing = Fake { accounting: Err("`sacct -n -X -P -o JobID -S now` failed (exit status: 1): sacct: error: Problem talking to the database: Connection refused"), ..Fake::healthy() };
+        let failing = Fake {
+            accounting: Err("`sacct -n -X -P -o JobID -S now` failed (exit status: 1): sacct: error: Problem talking to the database: Connection refused"),
+            ..Fake::healthy()
+        };
         let c = block_on(accounting(&failing, &failing.config));
         assert_eq!(c.verdict, Verdict::Note);
-        assert!(c.detail.starts_with("on (accounting_storage/slurmdbd) but sacct fails: ") && c.detail.ends_with("Problem talking to the database: Connection refused"), "{}", c.detail);
+        assert!(
+            c.detail.starts_with("on (accounting_storage/slurmdbd) but sacct fails: ")
+                && c.detail.ends_with("Problem talking to the database: Connection refused"),
+            "{}",
+            c.detail
+        );
         assert!(c.fix.unwrap_or_default().contains("only through the workers' files"));
         // No accounting at all: never asked.
         let mut off = Fake { accounting: Err("sacct must not be asked"), ..Fake::healthy() };
@@ -609,7 +743,11 @@ mod tests {
         let none = Fake { commands: Vec::new(), ..Fake::healthy() };
         let (c, found) = block_on(slurm_commands(&none));
         assert!(!found && c.verdict == Verdict::Problem, "{c:?}");
-        assert!(c.detail.starts_with("sbatch, squeue, sacct, scontrol, sinfo, scancel not found on PATH: this machine is not a Slurm login node"), "{}", c.detail);
+        assert!(
+            c.detail.starts_with("sbatch, squeue, sacct, scontrol, sinfo, scancel not found on PATH: this machine is not a Slurm login node"),
+            "{}",
+            c.detail
+        );
     }
 
     #[test]

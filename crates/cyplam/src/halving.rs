@@ -13,8 +13,8 @@ use anyhow::Result;
 use cyplam_core::files::SweepFile;
 use cyplam_core::grid::Grid;
 use cyplam_core::halving::decision::{models_in, RungDecision, RungPlan};
-use cyplam_core::layout::ModelDir;
 use cyplam_core::halving::settings::Halving;
+use cyplam_core::layout::ModelDir;
 
 /// Which models of the current rung `submit` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,15 @@ pub fn current_rung(decisions: &[RungDecision]) -> u32 {
 /// current rung has nothing to submit but has not been decided, the later rungs alone (waiting
 /// for the current rung's arrays still running, `active_jobs`). Refused while a later rung's
 /// array is queued: it waits for the current rung's old arrays, not for new ones.
-pub fn plan(grid: &Grid, h: impl Into<Option<Halving>>, decisions: &[RungDecision], states: &[ModelStatus], subs: &[Submission], active_jobs: &[String], pick: Pick) -> Plan {
+pub fn plan(
+    grid: &Grid,
+    h: impl Into<Option<Halving>>,
+    decisions: &[RungDecision],
+    states: &[ModelStatus],
+    subs: &[Submission],
+    active_jobs: &[String],
+    pick: Pick,
+) -> Plan {
     let h: Option<Halving> = h.into();
     let rungs = h.map_or(1, |h| h.rungs);
     let r = current_rung(decisions).min(rungs.saturating_sub(1));
@@ -91,16 +99,17 @@ pub fn plan(grid: &Grid, h: impl Into<Option<Halving>>, decisions: &[RungDecisio
         }
     }
     let Some(h) = h else { return one_rung(todo, done, active, damaged, pick) };
-    let active_of = |pred: &dyn Fn(u32) -> bool| -> Vec<&Submission> {
-        subs.iter().filter(|s| s.rung.is_some_and(pred) && active_jobs.contains(&s.job_id)).collect()
-    };
+    let active_of =
+        |pred: &dyn Fn(u32) -> bool| -> Vec<&Submission> { subs.iter().filter(|s| s.rung.is_some_and(pred) && active_jobs.contains(&s.job_id)).collect() };
     if let Some(queued) = active_of(&|k| k > r).first() {
         let why = if todo.is_empty() {
             format!("rung {} (job {}) is queued or running", queued.rung.unwrap_or(0), queued.job_id)
         } else {
             format!(
                 "rung {} (job {}) is queued and waits for rung {r}'s arrays, not for new ones; `cyplam cancel {}` first, then submit again",
-                queued.rung.unwrap_or(0), queued.job_id, grid.name
+                queued.rung.unwrap_or(0),
+                queued.job_id,
+                grid.name
             )
         };
         return Plan::Nothing(why);
@@ -163,7 +172,11 @@ pub fn plan_text(grid: &Grid, stages: &[Stage], frames: Frames) -> Result<String
     let mean = full.iter().sum::<f64>() / full.len().max(1) as f64;
     let mut o = format!(
         "rung plan:          successive halving, eta {}, {} rungs, promotion {} (ends for {}, {} iterations)\n",
-        h.eta, h.rungs, h.promotion.describe(), first.name, total
+        h.eta,
+        h.rungs,
+        h.promotion.describe(),
+        first.name,
+        total
     );
     // Each rung trains its models from the end of the rung before.
     let mut before = match stages.first().and_then(|s| s.rung) {
@@ -215,7 +228,9 @@ pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[Run
                 for &m in &models {
                     let Some(st) = states.get(m) else { continue };
                     // A model promoted past this rung is done with it.
-                    let word = if decisions.get(k as usize).is_some_and(|d| d.promoted.contains(&m)) { "went on" } else {
+                    let word = if decisions.get(k as usize).is_some_and(|d| d.promoted.contains(&m)) {
+                        "went on"
+                    } else {
                         match st.state {
                             State::Waiting if st.rung.is_some_and(|r| r > k) => "went on",
                             s => s.as_str(),
@@ -314,20 +329,56 @@ mod tests {
     }
 
     fn st(index: usize, state: State, rung: Option<u32>) -> ModelStatus {
-        ModelStatus { index, name: format!("Model-00{index}"), state, iteration: None, best_accuracy20: None, reason: None, job: None, node: None, log: None, rung }
+        ModelStatus {
+            index,
+            name: format!("Model-00{index}"),
+            state,
+            iteration: None,
+            best_accuracy20: None,
+            reason: None,
+            job: None,
+            node: None,
+            log: None,
+            rung,
+        }
     }
 
     fn decision(rung: u32, candidates: &[usize], promoted: &[usize]) -> RungDecision {
         RungDecision {
-            format: 2, sweep: "h".into(), eta: 3, rungs: 3, promotion: H.promotion, rung, kept: candidates.len().div_ceil(3), cap: None,
-            noise: None, margin: None, cutoff: None,
-            candidates: candidates.iter().map(|&i| Candidate { index: i, model: format!("Model-00{i}"), end_iteration: 10, best_accuracy20: Some(0.5), excluded: None }).collect(),
-            promoted: promoted.to_vec(), ties: Vec::new(), by_axis: Vec::new(), by_curve: Vec::new(), forecast_cutoff: None, decided_unix: 0,
+            format: 2,
+            sweep: "h".into(),
+            eta: 3,
+            rungs: 3,
+            promotion: H.promotion,
+            rung,
+            kept: candidates.len().div_ceil(3),
+            cap: None,
+            noise: None,
+            margin: None,
+            cutoff: None,
+            candidates: candidates
+                .iter()
+                .map(|&i| Candidate { index: i, model: format!("Model-00{i}"), end_iteration: 10, best_accuracy20: Some(0.5), excluded: None })
+                .collect(),
+            promoted: promoted.to_vec(),
+            ties: Vec::new(),
+            by_axis: Vec::new(),
+            by_curve: Vec::new(),
+            forecast_cutoff: None,
+            decided_unix: 0,
         }
     }
 
     fn sub(job: &str, rung: u32) -> Submission {
-        Submission { backend: Backend::Slurm, job_id: job.into(), array_spec: String::new(), offset: 0, models: Vec::new(), submitted_unix: 0, rung: Some(rung) }
+        Submission {
+            backend: Backend::Slurm,
+            job_id: job.into(),
+            array_spec: String::new(),
+            offset: 0,
+            models: Vec::new(),
+            submitted_unix: 0,
+            rung: Some(rung),
+        }
     }
 
     fn stages(p: Plan) -> (u32, Vec<(Option<u32>, Vec<usize>, Vec<usize>, Vec<String>)>) {
@@ -345,7 +396,8 @@ mod tests {
         g.halving = None;
         let fresh = stages(plan(&g, None, &[], &[], &[], &[], Pick::Unfinished));
         assert_eq!(fresh, (0, vec![(None, (0..5).collect(), (0..5).collect(), vec![])]));
-        let states = vec![st(0, State::Completed, None), st(1, State::Failed, None), st(2, State::Running, None), st(3, State::Damaged, None), st(4, State::New, None)];
+        let states =
+            vec![st(0, State::Completed, None), st(1, State::Failed, None), st(2, State::Running, None), st(3, State::Damaged, None), st(4, State::New, None)];
         let p = plan(&g, None, &[], &states, &[], &[], Pick::Unfinished);
         assert_eq!(p.skipped(&g).as_deref(), Some("skipped 1 completed and 1 pending or running model(s)"));
         assert_eq!(p.would_skip(&g).as_deref(), Some("# would skip 1 completed, 1 pending or running and 1 damaged model(s)"));
@@ -369,11 +421,10 @@ mod tests {
         let g = grid(9);
         let fresh = stages(plan(&g, H, &[], &[], &[], &[], Pick::Unfinished));
         assert_eq!(fresh.0, 0);
-        assert_eq!(fresh.1, vec![
-            (Some(0), (0..9).collect(), (0..9).collect(), vec![]),
-            (Some(1), vec![0, 1, 2], vec![], vec![]),
-            (Some(2), vec![0], vec![], vec![]),
-        ]);
+        assert_eq!(
+            fresh.1,
+            vec![(Some(0), (0..9).collect(), (0..9).collect(), vec![]), (Some(1), vec![0, 1, 2], vec![], vec![]), (Some(2), vec![0], vec![], vec![]),]
+        );
         // Rung 0 decided (2, 5, 7 went on); 5 was preempted in rung 1, 2 waits after it, 7 is new.
         let d = [decision(0, &(0..9).collect::<Vec<_>>(), &[2, 5, 7])];
         let mut states: Vec<ModelStatus> = (0..9).map(|i| st(i, State::Pruned, Some(0))).collect();

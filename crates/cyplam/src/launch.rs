@@ -103,10 +103,7 @@ impl Launcher<'_> {
         };
         bar.finish_and_clear();
         let stopped = stop.load(Ordering::SeqCst);
-        let failed = results
-            .into_iter()
-            .filter_map(|(model, why)| why.map(|why| Failure { model, why }))
-            .collect();
+        let failed = results.into_iter().filter_map(|(model, why)| why.map(|why| Failure { model, why })).collect();
         Ok(Launched { failed, stopped })
     }
 }
@@ -137,40 +134,27 @@ impl One {
     }
 
     async fn start_and_wait(&self, pids: &Mutex<Vec<u32>>, bar: &ProgressBar) -> Ended {
-        let logf = match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-        {
+        let logf = match std::fs::OpenOptions::new().create(true).append(true).open(&self.log) {
             Ok(f) => f,
-            Err(e) => {
-                return Ended::CouldNotStart(format!(
-                    "its log {} cannot be opened: {e}",
-                    self.log.display()
-                ))
-            }
+            Err(e) => return Ended::CouldNotStart(format!("its log {} cannot be opened: {e}", self.log.display())),
         };
         let out = match logf.try_clone() {
             Ok(f) => f,
-            Err(e) => {
-                return Ended::CouldNotStart(format!(
-                    "its log {} cannot be opened: {e}",
-                    self.log.display()
-                ))
-            }
+            Err(e) => return Ended::CouldNotStart(format!("its log {} cannot be opened: {e}", self.log.display())),
         };
         let mut cmd = Command::from(self.invocation.command());
-        cmd.stdin(Stdio::null())
-            .stdout(out)
-            .stderr(logf)
-            .kill_on_drop(false);
+        cmd.stdin(Stdio::null()).stdout(out).stderr(logf).kill_on_drop(false);
         // Own process group: a terminal's Ctrl-C reaches cyplam, which stops the workers itself.
         cmd.process_group(0);
         let worker = &self.invocation.worker;
         let mut child = match cmd.spawn() {
             Ok(c) => c,
-            Err(e) => return Ended::CouldNotStart(format!(
-                "the worker {} cannot be started ({e}); set CYPLAM_WORKER to the cyplam-worker binary of this build, or put that binary beside cyplam", worker.display())),
+            Err(e) => {
+                return Ended::CouldNotStart(format!(
+                    "the worker {} cannot be started ({e}); set CYPLAM_WORKER to the cyplam-worker binary of this build, or put that binary beside cyplam",
+                    worker.display()
+                ))
+            }
         };
         if let (Some(pid), Ok(mut p)) = (child.id(), pids.lock()) {
             p.push(pid);
@@ -208,14 +192,10 @@ fn why(ended: &Ended, log: &Path) -> Option<String> {
 
 /// Waits for every task: each model with why it failed (None when it did not). A task that
 /// panicked is a failure too.
-async fn join(
-    handles: Vec<(String, tokio::task::JoinHandle<Option<String>>)>,
-) -> Vec<(String, Option<String>)> {
+async fn join(handles: Vec<(String, tokio::task::JoinHandle<Option<String>>)>) -> Vec<(String, Option<String>)> {
     let mut out = Vec::with_capacity(handles.len());
     for (name, h) in handles {
-        let why = h
-            .await
-            .unwrap_or_else(|e| Some(format!("its launcher failed ({e})")));
+        let why = h.await.unwrap_or_else(|e| Some(format!("its launcher failed ({e})")));
         out.push((name, why));
     }
     out
@@ -226,15 +206,9 @@ async fn join(
 pub fn failure_lines(failed: &[Failure]) -> Vec<String> {
     let mut by_why: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for f in failed {
-        by_why
-            .entry(f.why.as_str())
-            .or_default()
-            .push(f.model.as_str());
+        by_why.entry(f.why.as_str()).or_default().push(f.model.as_str());
     }
-    by_why
-        .into_iter()
-        .map(|(why, models)| format!("{}: {why}", models.join(", ")))
-        .collect()
+    by_why.into_iter().map(|(why, models)| format!("{}: {why}", models.join(", "))).collect()
 }
 
 #[cfg(test)]
@@ -245,38 +219,13 @@ mod tests {
     fn failures_say_why_and_group_by_reason() {
         let t = tempfile::tempdir().unwrap();
         let log = t.path().join("local-Model-000.log");
-        std::fs::write(
-            &log,
-            "INFO starting\ncyplam-worker: error: labels.npy: row 3 is NaN\n",
-        )
-        .unwrap();
-        assert_eq!(
-            why(&Ended::Exited(1), &log).unwrap(),
-            format!(
-                "exited with 1: cyplam-worker: error: labels.npy: row 3 is NaN (see {})",
-                log.display()
-            )
-        );
-        assert!(why(&Ended::Exited(EXIT_LOCKED), &log)
-            .unwrap()
-            .starts_with("not started: another worker holds the model: cyplam-worker: error"));
+        std::fs::write(&log, "INFO starting\ncyplam-worker: error: labels.npy: row 3 is NaN\n").unwrap();
+        assert_eq!(why(&Ended::Exited(1), &log).unwrap(), format!("exited with 1: cyplam-worker: error: labels.npy: row 3 is NaN (see {})", log.display()));
+        assert!(why(&Ended::Exited(EXIT_LOCKED), &log).unwrap().starts_with("not started: another worker holds the model: cyplam-worker: error"));
         assert_eq!(why(&Ended::Exited(0), &log), None);
         assert_eq!(why(&Ended::Exited(EXIT_PREEMPTED), &log), None);
-        let f = |m: &str, w: &str| Failure {
-            model: m.into(),
-            why: w.into(),
-        };
-        let lines = failure_lines(&[
-            f("Model-000", "could not start: x"),
-            f("Model-001", "exited with 1"),
-            f("Model-002", "could not start: x"),
-        ]);
-        assert_eq!(
-            lines,
-            [
-                "Model-000, Model-002: could not start: x",
-                "Model-001: exited with 1"
-            ]
-        );
+        let f = |m: &str, w: &str| Failure { model: m.into(), why: w.into() };
+        let lines = failure_lines(&[f("Model-000", "could not start: x"), f("Model-001", "exited with 1"), f("Model-002", "could not start: x")]);
+        assert_eq!(lines, ["Model-000, Model-002: could not start: x", "Model-001: exited with 1"]);
     }
 }

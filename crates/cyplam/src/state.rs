@@ -227,12 +227,21 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
             let job = format!("{}_{}", t.array_job, t.task);
             match t.state.phase() {
                 _ if t.state == SlurmState::Pending || t.state == SlurmState::Running => None,
-                Phase::Held => Some(format!("Slurm holds it ({}): it runs again once released (`scontrol release {job}`); \
-                    or cancel it (`scancel {job}`) and `cyplam resubmit --failed`", t.state)),
-                Phase::Unknown if t.state.is_known() => Some(format!("Slurm says {}: whether it still runs cannot be told from here; \
-                    left alone until Slurm says it ended (or `scancel {job}`, then `cyplam resubmit --failed`)", t.state)),
-                Phase::Unknown => Some(format!("Slurm says {}, a state this cyplam does not know: left alone until Slurm says it ended \
-                    (or `scancel {job}`, then `cyplam resubmit --failed`)", t.state)),
+                Phase::Held => Some(format!(
+                    "Slurm holds it ({}): it runs again once released (`scontrol release {job}`); \
+                    or cancel it (`scancel {job}`) and `cyplam resubmit --failed`",
+                    t.state
+                )),
+                Phase::Unknown if t.state.is_known() => Some(format!(
+                    "Slurm says {}: whether it still runs cannot be told from here; \
+                    left alone until Slurm says it ended (or `scancel {job}`, then `cyplam resubmit --failed`)",
+                    t.state
+                )),
+                Phase::Unknown => Some(format!(
+                    "Slurm says {}, a state this cyplam does not know: left alone until Slurm says it ended \
+                    (or `scancel {job}`, then `cyplam resubmit --failed`)",
+                    t.state
+                )),
                 _ => Some(format!("Slurm says {}", t.state)),
             }
         });
@@ -286,4 +295,3 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
     }
     out
 }
-

@@ -3,13 +3,13 @@
 //! and `submit/jobs.txt`); or, for `--dry-run`, print all of it with the arithmetic (models,
 //! tasks, cores, iterations, estimated core-hours) and submit nothing.
 
-use crate::output::{out, outln, Said};
-use cyplam_core::grid::model_settings;
 use crate::db::{Backend, Db};
+use crate::output::{out, outln, Said};
 use crate::slurm::script::{plan_arrays, render, ArrayPlan, ScriptInput};
 use crate::slurm::Scheduler;
 use crate::sweep::Frozen;
 use anyhow::{Context, Result};
+use cyplam_core::grid::model_settings;
 use cyplam_core::grid::Grid;
 use cyplam_core::packing::Packing;
 use cyplam_core::spec::ModelSpec;
@@ -44,8 +44,7 @@ pub fn arithmetic(grid: &Grid, models: &[usize], tasks: usize, arrays: usize, fr
     let mut o = String::new();
     o.push_str(&format!("models to submit:   {} of {}\n", models.len(), grid.models.len()));
     o.push_str(&format!("array tasks:        {tasks} in {arrays} array(s), {} training(s) x {} core(s) each\n", s.trainings_per_node, s.cpus_per_training));
-    o.push_str(&format!("nodes:              {tasks} node-task(s) of 1 node{}\n",
-        s.throttle.map(|t| format!(", at most {t} at once")).unwrap_or_default()));
+    o.push_str(&format!("nodes:              {tasks} node-task(s) of 1 node{}\n", s.throttle.map(|t| format!(", at most {t} at once")).unwrap_or_default()));
     o.push_str(&format!("cores:              {cores} in all ({} per node-task)\n", s.trainings_per_node * s.cpus_per_training));
     o.push_str(&format!("iterations:         {iters} in all ({nt} training, {nv} validation frames)\n"));
     o.push_str(&format!(
@@ -55,13 +54,24 @@ pub fn arithmetic(grid: &Grid, models: &[usize], tasks: usize, arrays: usize, fr
     if let Some(t) = &s.time {
         o.push_str(&format!("time limit:         {t} per array task\n"));
     }
-    if let Some((m, need)) = models.iter().map(|&i| (&grid.models[i], cyplam_core::memory::need(&grid.models[i], nt, nv).total())).max_by(|a, b| a.1.total_cmp(&b.1)) {
+    if let Some((m, need)) =
+        models.iter().map(|&i| (&grid.models[i], cyplam_core::memory::need(&grid.models[i], nt, nv).total())).max_by(|a, b| a.1.total_cmp(&b.1))
+    {
         let share = match s.mem.as_deref().and_then(cyplam_core::memory::parse_slurm_mem) {
-            Some(b) => format!("; [slurm] mem {} gives each of {} trainings {}", s.mem.as_deref().unwrap_or_default(), s.trainings_per_node,
-                cyplam_core::memory::human_bytes(b as f64 / s.trainings_per_node.max(1) as f64)),
+            Some(b) => format!(
+                "; [slurm] mem {} gives each of {} trainings {}",
+                s.mem.as_deref().unwrap_or_default(),
+                s.trainings_per_node,
+                cyplam_core::memory::human_bytes(b as f64 / s.trainings_per_node.max(1) as f64)
+            ),
             None => "; set [slurm] mem to reserve it".to_string(),
         };
-        o.push_str(&format!("memory:             about {} for the largest model ({}, {}){share}\n", cyplam_core::memory::human_bytes(need), m.name, m.arch_label()));
+        o.push_str(&format!(
+            "memory:             about {} for the largest model ({}, {}){share}\n",
+            cyplam_core::memory::human_bytes(need),
+            m.name,
+            m.arch_label()
+        ));
     }
     o
 }
@@ -114,17 +124,27 @@ pub async fn dry_run<S: Scheduler>(grid: &Grid, dir: &Path, stages: &[Stage], s:
     let packing = Packing::new(grid.slurm.trainings_per_node);
     let worker = crate::worker::worker_path().unwrap_or_else(|_| PathBuf::from("cyplam-worker"));
     let layout = cyplam_core::layout::SweepDir::new(dir);
-    let all: Vec<(usize, &Stage, ArrayPlan)> = stages
-        .iter()
-        .enumerate()
-        .flat_map(|(k, st)| plan_arrays(&packing.tasks_of(&st.slots), max).into_iter().map(move |p| (k, st, p)))
-        .collect();
+    let all: Vec<(usize, &Stage, ArrayPlan)> =
+        stages.iter().enumerate().flat_map(|(k, st)| plan_arrays(&packing.tasks_of(&st.slots), max).into_iter().map(move |p| (k, st, p))).collect();
     let (mut tasks, mut arrays) = (0, 0);
     for (n, (k, st, plan)) in all.iter().enumerate() {
         let mut after: Vec<String> = if *k == 0 { Vec::new() } else { vec![format!("<rung {}'s job ids>", st.rung.unwrap_or(1).saturating_sub(1))] };
         after.extend(st.after.iter().cloned());
         outln!("# ---- script {} of {} (submitted with --output={}) ----", n + 1, all.len(), layout.slurm_log_pattern().display())?;
-        out!("{}", render(&ScriptInput { sweep_name: &grid.name, sweep_dir: dir, worker: &worker, slurm: &grid.slurm, plan, n_models: grid.models.len(), device, rung: st.rung, after: &after }))?;
+        out!(
+            "{}",
+            render(&ScriptInput {
+                sweep_name: &grid.name,
+                sweep_dir: dir,
+                worker: &worker,
+                slurm: &grid.slurm,
+                plan,
+                n_models: grid.models.len(),
+                device,
+                rung: st.rung,
+                after: &after
+            })
+        )?;
         if *k == 0 {
             tasks += plan.tasks.len();
             arrays += 1;
@@ -149,7 +169,9 @@ pub fn sampled_table(grid: &Grid, models: &[usize]) -> String {
     let varying = grid.varying_settings();
     let mut o = format!(
         "search:             {}, seed {}, {} models drawn over {}\n",
-        search.strategy.as_str(), search.seed, grid.models.len(),
+        search.strategy.as_str(),
+        search.seed,
+        grid.models.len(),
         grid.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", ")
     );
     for &i in models.iter().take(SAMPLED_ROWS) {
@@ -206,7 +228,17 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stag
         let before: Vec<String> = previous.iter().chain(&st.after).cloned().collect();
         let mut jobs = Vec::new();
         for plan in plan_arrays(&packing.tasks_of(&st.slots), max) {
-            let script = render(&ScriptInput { sweep_name: &grid.name, sweep_dir: &frozen.dir, worker: &worker, slurm: &grid.slurm, plan: &plan, n_models: grid.models.len(), device, rung: st.rung, after: &before });
+            let script = render(&ScriptInput {
+                sweep_name: &grid.name,
+                sweep_dir: &frozen.dir,
+                worker: &worker,
+                slurm: &grid.slurm,
+                plan: &plan,
+                n_models: grid.models.len(),
+                device,
+                rung: st.rung,
+                after: &before,
+            });
             let path = layout.script(stamp, k);
             k += 1;
             cyplam_core::files::write_atomic(&path, script.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
@@ -225,8 +257,13 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stag
             let dep = if before.is_empty() { String::new() } else { format!(" after={}", before.join(":")) };
             writeln!(f, "{job} array={spec} offset={}{rung}{dep} models={} script={}", plan.offset, covered_slots.len(), path.display())?;
             match st.rung {
-                Some(r) => said.keep(outln!("submitted job {job}: rung {r}, array {spec}, {} slot(s) of sweep {}{} (script {})", covered_slots.len(), grid.name,
-                    if before.is_empty() { String::new() } else { format!(", after job(s) {}", before.join(", ")) }, path.display())),
+                Some(r) => said.keep(outln!(
+                    "submitted job {job}: rung {r}, array {spec}, {} slot(s) of sweep {}{} (script {})",
+                    covered_slots.len(),
+                    grid.name,
+                    if before.is_empty() { String::new() } else { format!(", after job(s) {}", before.join(", ")) },
+                    path.display()
+                )),
                 None => said.keep(outln!("submitted job {job}: array {spec}, {} model(s) of sweep {} (script {})", covered.len(), grid.name, path.display())),
             }
             jobs.push(job);

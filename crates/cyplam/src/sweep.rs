@@ -3,10 +3,10 @@
 
 use crate::db::Db;
 use anyhow::{bail, Context, Result};
-use cyplam_core::halving::settings::Halving;
 use cyplam_core::files::{write_json_atomic, SweepFile, FORMAT_VERSION};
-use cyplam_core::layout::{ModelDir, SweepDir};
 use cyplam_core::grid::{self, model_settings, DataConfig, Grid, InputScale};
+use cyplam_core::halving::settings::Halving;
+use cyplam_core::layout::{ModelDir, SweepDir};
 use cyplam_core::memory;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -54,9 +54,12 @@ pub struct GridFile {
 pub fn load_grid(path: &Path) -> Result<GridFile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read the grid file", path.display()))?;
     let mut g = grid::parse(path, &text)?;
-    let data = g.data.as_mut().with_context(|| format!(
-        "{}: the grid has no [data] table; name the training and validation sets:\n  [data]\n  train = \"data/train\"\n  validation = \"data/validation\"",
-        path.display()))?;
+    let data = g.data.as_mut().with_context(|| {
+        format!(
+            "{}: the grid has no [data] table; name the training and validation sets:\n  [data]\n  train = \"data/train\"\n  validation = \"data/validation\"",
+            path.display()
+        )
+    })?;
     let mut frames = [0u64; 2];
     for (k, (what, p)) in [("training", &mut data.train), ("validation", &mut data.validation)].into_iter().enumerate() {
         frames[k] = cyplam_core::data::check_dataset(p).with_context(|| format!("{}: the {what} set", path.display()))?.frames as u64;
@@ -91,7 +94,8 @@ fn check_distinct_sets(path: &Path, data: &DataConfig) -> Result<()> {
         "{}: key `data.validation`: the validation set {} is the training set ({how}); validating on the frames a model trained on \
          measures its fit, not how it does on new frames, and overstates accuracy. Name a set of other recordings, or set \
          `validation_is_train = true` in [data] if that is meant",
-        path.display(), data.validation.display()
+        path.display(),
+        data.validation.display()
     )
 }
 
@@ -144,11 +148,13 @@ fn check_values(path: &Path, g: &Grid) -> Result<()> {
     if data.validation != data.train {
         cyplam_core::data::check_values(&data.validation).with_context(|| format!("{}: the validation set", path.display()))?;
     }
-    if data.input_scale == InputScale::Max && !(train.max_frame > 0.0) {
+    if data.input_scale == InputScale::Max && train.max_frame.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         bail!(
             "{}: every training frame of {} is {} or less, so input_scale = \"max\" has nothing to divide by; \
              check the data (`cyplam data show`) or set data.input_scale to a factor",
-            path.display(), data.train.display(), train.max_frame
+            path.display(),
+            data.train.display(),
+            train.max_frame
         );
     }
     Ok(())
@@ -166,7 +172,10 @@ fn check_rungs(path: &Path, model: &str, h: Halving, iterations: u64, snapshots:
     let k = (1..h.rungs).find(|&k| h.rung_end(iterations, snapshots, k - 1) >= h.rung_end(iterations, snapshots, k)).unwrap_or(1);
     let most = (1..h.rungs).rev().find(|&r| distinct(Halving { rungs: r, ..h }, snapshots)).unwrap_or(1);
     let cap = u32::try_from(iterations).unwrap_or(u32::MAX);
-    let need = (snapshots..=cap.min(snapshots.saturating_add(1_000_000))).find(|&s| distinct(h, s)).map(|s| format!(", or snapshots = {s} or more")).unwrap_or_default();
+    let need = (snapshots..=cap.min(snapshots.saturating_add(1_000_000)))
+        .find(|&s| distinct(h, s))
+        .map(|s| format!(", or snapshots = {s} or more"))
+        .unwrap_or_default();
     bail!(
         "{}: {model}: [halving] rungs = {} with eta {}: rungs {} and {k} both end at iteration {} ({snapshots} snapshots of {iterations} iterations), so rung {k} would train nothing; give rungs = {most} or fewer{need}",
         path.display(), h.rungs, h.eta, k - 1, h.rung_end(iterations, snapshots, k)
@@ -185,7 +194,12 @@ fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) ->
     let (limit, from_mem) = per_training.unwrap_or((memory::DEFAULT_LIMIT_BYTES, false));
     for m in &g.models {
         if m.batch_size as u64 > train_frames {
-            bail!("{}: {}: batch_size {} is larger than the training set ({train_frames} frames); valid: 1 to {train_frames}", path.display(), m.name, m.batch_size);
+            bail!(
+                "{}: {}: batch_size {} is larger than the training set ({train_frames} frames); valid: 1 to {train_frames}",
+                path.display(),
+                m.name,
+                m.batch_size
+            );
         }
         let iterations = m.length.iterations(train_frames, m.batch_size as u64);
         if m.snapshots as u64 > iterations {
@@ -197,15 +211,25 @@ fn check_trainable(path: &Path, g: &Grid, train_frames: u64, val_frames: u64) ->
         let need = memory::need(m, train_frames, val_frames);
         if need.total() > limit {
             let against = if from_mem {
-                format!("its share of [slurm] mem = {:?} ({} for each of {} trainings per node)",
-                    g.slurm.mem.as_deref().unwrap_or_default(), memory::human_bytes(limit), g.slurm.trainings_per_node)
+                format!(
+                    "its share of [slurm] mem = {:?} ({} for each of {} trainings per node)",
+                    g.slurm.mem.as_deref().unwrap_or_default(),
+                    memory::human_bytes(limit),
+                    g.slurm.trainings_per_node
+                )
             } else {
                 format!("cyplam's limit of {} per training without [slurm] mem (set mem to allow more)", memory::human_bytes(limit))
             };
             bail!(
                 "{}: {} ({}, {} free parameters) needs about {} of memory (weights and Adam {}, activations {}, data {}), more than {against}",
-                path.display(), m.name, m.arch_label(), m.free_params, memory::human_bytes(need.total()),
-                memory::human_bytes(need.weights), memory::human_bytes(need.activations), memory::human_bytes(need.data)
+                path.display(),
+                m.name,
+                m.arch_label(),
+                m.free_params,
+                memory::human_bytes(need.total()),
+                memory::human_bytes(need.weights),
+                memory::human_bytes(need.activations),
+                memory::human_bytes(need.data)
             );
         }
     }
@@ -223,7 +247,9 @@ fn differences(old: &Grid, new: &Grid) -> Vec<String> {
     // The rungs and the rule decide which models train how far: a changed [halving] would go on
     // under decisions taken by the old one (issue 33: it was ignored without a word).
     if old.halving != new.halving {
-        let show = |h: &Option<Halving>| h.map(|h| format!("eta {}, {} rungs, {}", h.eta, h.rungs, h.promotion.describe())).unwrap_or_else(|| "none (no halving)".into());
+        let show = |h: &Option<Halving>| {
+            h.map(|h| format!("eta {}, {} rungs, {}", h.eta, h.rungs, h.promotion.describe())).unwrap_or_else(|| "none (no halving)".into())
+        };
         d.push(format!("[halving]: {} -> {}", show(&old.halving), show(&new.halving)));
     }
     let search = |g: &Grid| g.search.map(|s| format!("strategy {}, seed {}", s.strategy.as_str(), s.seed)).unwrap_or_else(|| "none (the axes crossed)".into());
@@ -239,19 +265,24 @@ fn differences(old: &Grid, new: &Grid) -> Vec<String> {
     }
     let grows = old.search.is_some() && new.search.is_some() && new.models.len() > old.models.len();
     if old.models.len() != new.models.len() && !grows {
-        let only = if old.search.is_some() && new.search.is_some() { " (a sampled sweep may grow, not shrink: its trained models stay part of it)" } else { "" };
+        let only =
+            if old.search.is_some() && new.search.is_some() { " (a sampled sweep may grow, not shrink: its trained models stay part of it)" } else { "" };
         d.push(format!("models: {} -> {}{only}", old.models.len(), new.models.len()));
     }
     if let Some((a, b)) = old.models.iter().zip(&new.models).find(|(a, b)| a.name != b.name) {
         d.push(format!(
             "model names: {} -> {}: names have as many digits as the largest index needs, so a sampled sweep grows up to {} models; start a new sweep for more",
-            a.name, b.name, 10usize.pow(old.models.len().saturating_sub(1).to_string().len().max(3) as u32)
+            a.name,
+            b.name,
+            10usize.pow(old.models.len().saturating_sub(1).to_string().len().max(3) as u32)
         ));
         return d;
     }
     for (a, b) in old.models.iter().zip(&new.models) {
         let (sa, sb) = (model_settings(a), model_settings(b));
-        let changed: Vec<String> = sa.iter().filter(|(k, v)| sb.get(*k) != Some(v))
+        let changed: Vec<String> = sa
+            .iter()
+            .filter(|(k, v)| sb.get(*k) != Some(v))
             .map(|(k, v)| format!("{k} {} -> {}", v, sb.get(k).map(|x| x.to_string()).unwrap_or_else(|| "unset".into())))
             .collect();
         if !changed.is_empty() {
@@ -318,7 +349,10 @@ fn existing_grown(runs: &Path, grid_path: &Path, grid: &Grid) -> Result<Option<(
         bail!(
             "{}: sweep {:?} already exists in {} with other settings; its workers read the frozen copy, so it is not changed.\n\
              Differences ({}):\n  {}{}\nGive the grid another `name` to start a new sweep.",
-            grid_path.display(), grid.name, dir.display(), diff.len(),
+            grid_path.display(),
+            grid.name,
+            dir.display(),
+            diff.len(),
             shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
             if diff.len() > shown.len() { format!("\n  ... and {} more", diff.len() - shown.len()) } else { String::new() }
         );
@@ -343,8 +377,13 @@ pub fn freeze_grid(runs: &Path, grid_path: &Path, file: GridFile) -> Result<Froz
             cyplam_core::files::write_atomic(&old.layout().grid_copy(), &text).with_context(|| format!("writing {}", old.layout().grid_copy().display()))?;
             old.sweep.grid_sha256 = sha;
             write_json_atomic(&old.layout().sweep_json(), &old.sweep)?;
-            eprintln!("cyplam: sweep {} grows from {} to {} models; the first {} are drawn as before and keep their files",
-                old.sweep.name, old.sweep.grid.models.len() - more, old.sweep.grid.models.len(), old.sweep.grid.models.len() - more);
+            eprintln!(
+                "cyplam: sweep {} grows from {} to {} models; the first {} are drawn as before and keep their files",
+                old.sweep.name,
+                old.sweep.grid.models.len() - more,
+                old.sweep.grid.models.len(),
+                old.sweep.grid.models.len() - more
+            );
             return Ok(old);
         }
         // Scheduling settings (partition, time, throttle, ...) may change between submissions.
@@ -376,11 +415,10 @@ pub fn open(runs: &Path, which: &str) -> Result<Frozen> {
     let dir = if SweepDir::is_sweep(as_path) { as_path.to_path_buf() } else { runs.join(which) };
     let sd = SweepDir::new(&dir);
     if !sd.sweep_json().exists() {
-        let known: Vec<String> = std::fs::read_dir(runs).map(|rd| rd.flatten()
-            .filter(|e| SweepDir::is_sweep(&e.path()))
-            .map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
-        bail!("no sweep {which:?} in {} (sweeps there: {})", runs.display(),
-            if known.is_empty() { "none".to_string() } else { known.join(", ") });
+        let known: Vec<String> = std::fs::read_dir(runs)
+            .map(|rd| rd.flatten().filter(|e| SweepDir::is_sweep(&e.path())).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        bail!("no sweep {which:?} in {} (sweeps there: {})", runs.display(), if known.is_empty() { "none".to_string() } else { known.join(", ") });
     }
     let sweep = sd.load()?;
     Ok(Frozen { dir: std::fs::canonicalize(&dir)?, sweep })

@@ -46,10 +46,16 @@ impl TpeSpec {
         let b = name.trim().strip_prefix("tpe")?;
         let forms = "give tpe:K[,K...] (batch 2) or tpeB:K[,K...] (batch B), e.g. tpe:8,16 or tpe8:16,32";
         Some((|| {
-            let batch = if b.is_empty() { DEFAULT_BATCH } else { b.parse::<usize>().ok().filter(|&b| b >= 1).ok_or_else(|| format!("{s:?}: {b:?} is not a batch of at least 1; {forms}"))? };
+            let batch = if b.is_empty() {
+                DEFAULT_BATCH
+            } else {
+                b.parse::<usize>().ok().filter(|&b| b >= 1).ok_or_else(|| format!("{s:?}: {b:?} is not a batch of at least 1; {forms}"))?
+            };
             let counts = counts
                 .split(',')
-                .map(|c| c.trim().parse::<u32>().ok().filter(|&k| k >= 1).ok_or_else(|| format!("{s:?}: {c:?} is not a number of models of at least 1; {forms}")))
+                .map(|c| {
+                    c.trim().parse::<u32>().ok().filter(|&k| k >= 1).ok_or_else(|| format!("{s:?}: {c:?} is not a number of models of at least 1; {forms}"))
+                })
                 .collect::<Result<Vec<u32>, String>>()?;
             Ok(TpeSpec { batch, counts })
         })())
@@ -146,11 +152,12 @@ pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize,
                     .map(|w| {
                         let u = rng.unit();
                         let mut acc = 0.0;
-                        w.iter().position(|&x| {
-                            acc += x;
-                            u < acc
-                        })
-                        .unwrap_or(w.len() - 1)
+                        w.iter()
+                            .position(|&x| {
+                                acc += x;
+                                u < acc
+                            })
+                            .unwrap_or(w.len() - 1)
                     })
                     .collect();
                 let m = index(lens, &pos);
@@ -281,7 +288,14 @@ mod tests {
         let curve = |acc: &[f64]| -> Vec<MetricsRow> {
             acc.iter()
                 .enumerate()
-                .map(|(i, &a)| MetricsRow { iteration: 10 * (i as u64 + 1), train_loss: 0.0, train_accuracy20: 0.0, validation_loss: 1.0 - a, validation_accuracy20: a, elapsed_seconds: i as f64 + 1.0 })
+                .map(|(i, &a)| MetricsRow {
+                    iteration: 10 * (i as u64 + 1),
+                    train_loss: 0.0,
+                    train_accuracy20: 0.0,
+                    validation_loss: 1.0 - a,
+                    validation_accuracy20: a,
+                    elapsed_seconds: i as f64 + 1.0,
+                })
                 .collect()
         };
         use cyplam_core::search::replay::FullGrid;

@@ -19,22 +19,15 @@ struct SetFiles {
 }
 
 fn write_err(path: &Path) -> impl Fn(std::io::Error) -> ConvlmdError + '_ {
-    move |error| ConvlmdError::Write {
-        path: path.to_path_buf(),
-        error,
-    }
+    move |error| ConvlmdError::Write { path: path.to_path_buf(), error }
 }
 
 impl SetFiles {
     fn create(dir: &Path, n: usize, pixels: Pixels) -> Result<SetFiles, ConvlmdError> {
-        let file = |name: &str,
-                    descr: &str,
-                    shape: &[usize]|
-         -> Result<(PathBuf, AtomicFile), ConvlmdError> {
+        let file = |name: &str, descr: &str, shape: &[usize]| -> Result<(PathBuf, AtomicFile), ConvlmdError> {
             let p = dir.join(name);
             let mut f = AtomicFile::create(&p).map_err(write_err(&p))?;
-            f.write_all(&npy_header(descr, shape))
-                .map_err(write_err(&p))?;
+            f.write_all(&npy_header(descr, shape)).map_err(write_err(&p))?;
             Ok((p, f))
         };
         Ok(SetFiles {
@@ -63,44 +56,21 @@ struct Seen {
 pub(super) fn copy_set(src: &Source, dir: &Path, shown: &Path) -> Result<SetSummary, ConvlmdError> {
     // The files are little-endian; the rows come native-endian.
     if cfg!(target_endian = "big") {
-        return Err(ConvlmdError::Write {
-            path: dir.to_path_buf(),
-            error: std::io::Error::other("big-endian hosts are not supported"),
-        });
+        return Err(ConvlmdError::Write { path: dir.to_path_buf(), error: std::io::Error::other("big-endian hosts are not supported") });
     }
     let n = src.table.rows;
     let side = src.side;
     let wants = [
-        Want {
-            name: "image".into(),
-            native: src.pixels.native(),
-            dims: vec![side, side],
-        },
-        Want {
-            name: "power".into(),
-            native: Native::F64,
-            dims: vec![],
-        },
-        Want {
-            name: "velocity".into(),
-            native: Native::F64,
-            dims: vec![],
-        },
-        Want {
-            name: "id_recording".into(),
-            native: src.id,
-            dims: vec![],
-        },
+        Want { name: "image".into(), native: src.pixels.native(), dims: vec![side, side] },
+        Want { name: "power".into(), native: Native::F64, dims: vec![] },
+        Want { name: "velocity".into(), native: Native::F64, dims: vec![] },
+        Want { name: "id_recording".into(), native: src.id, dims: vec![] },
     ];
     let layout = src.table.layout(&wants)?;
     let mut out = SetFiles::create(dir, n, src.pixels)?;
     let mut buf = Vec::new();
     let (mut fbuf, mut lbuf, mut tbuf) = (Vec::new(), Vec::new(), Vec::new());
-    let mut seen = Seen {
-        tracks: BTreeMap::new(),
-        min_value: f64::INFINITY,
-        max_value: f64::NEG_INFINITY,
-    };
+    let mut seen = Seen { tracks: BTreeMap::new(), min_value: f64::INFINITY, max_value: f64::NEG_INFINITY };
     for start in (0..n).step_by(CHUNK_ROWS) {
         let count = CHUNK_ROWS.min(n - start);
         src.table.read(&layout, start, count, &mut buf)?;
@@ -111,34 +81,16 @@ pub(super) fn copy_set(src: &Source, dir: &Path, shown: &Path) -> Result<SetSumm
             let r = start + k;
             crop(src, r, &row[layout.offsets[0]..], &mut fbuf, &mut seen)?;
             let f64_at = |o: usize| f64::from_ne_bytes(row[o..o + 8].try_into().unwrap_or([0; 8]));
-            lbuf.extend_from_slice(
-                &label_at(&src.path, r, "power", f64_at(layout.offsets[1]))?.to_le_bytes(),
-            );
-            lbuf.extend_from_slice(
-                &label_at(&src.path, r, "velocity", f64_at(layout.offsets[2]))?.to_le_bytes(),
-            );
+            lbuf.extend_from_slice(&label_at(&src.path, r, "power", f64_at(layout.offsets[1]))?.to_le_bytes());
+            lbuf.extend_from_slice(&label_at(&src.path, r, "velocity", f64_at(layout.offsets[2]))?.to_le_bytes());
             let o_id = layout.offsets[3];
-            let id = recording_id(
-                &src.path,
-                r,
-                src.id,
-                row[o_id..o_id + 8].try_into().unwrap_or([0; 8]),
-            )?;
+            let id = recording_id(&src.path, r, src.id, row[o_id..o_id + 8].try_into().unwrap_or([0; 8]))?;
             tbuf.extend_from_slice(&id.to_le_bytes());
             *seen.tracks.entry(id).or_insert(0) += 1;
         }
-        out.frames
-            .1
-            .write_all(&fbuf)
-            .map_err(write_err(&out.frames.0))?;
-        out.labels
-            .1
-            .write_all(&lbuf)
-            .map_err(write_err(&out.labels.0))?;
-        out.tracks
-            .1
-            .write_all(&tbuf)
-            .map_err(write_err(&out.tracks.0))?;
+        out.frames.1.write_all(&fbuf).map_err(write_err(&out.frames.0))?;
+        out.labels.1.write_all(&lbuf).map_err(write_err(&out.labels.0))?;
+        out.tracks.1.write_all(&tbuf).map_err(write_err(&out.tracks.0))?;
     }
     out.commit()?;
     let meta = DatasetMeta {
@@ -161,13 +113,7 @@ pub(super) fn copy_set(src: &Source, dir: &Path, shown: &Path) -> Result<SetSumm
 
 /// Appends the central 28 x 28 of the frame at the start of `image` (row `r`) to `out`, checking
 /// float pixels are finite.
-fn crop(
-    src: &Source,
-    r: usize,
-    image: &[u8],
-    out: &mut Vec<u8>,
-    seen: &mut Seen,
-) -> Result<(), ConvlmdError> {
+fn crop(src: &Source, r: usize, image: &[u8], out: &mut Vec<u8>, seen: &mut Seen) -> Result<(), ConvlmdError> {
     let (side, px) = (src.side, src.pixels.bytes());
     let lo = (side - 28) / 2;
     let float = matches!(src.pixels, Pixels::F32 | Pixels::F64);
@@ -177,13 +123,7 @@ fn crop(
         for (x, b) in line.chunks_exact(px).enumerate() {
             let v = src.pixels.value(b);
             if float && !v.is_finite() {
-                return Err(ConvlmdError::BadFrame {
-                    path: src.path.clone(),
-                    row: r,
-                    value: v,
-                    y,
-                    x,
-                });
+                return Err(ConvlmdError::BadFrame { path: src.path.clone(), row: r, value: v, y, x });
             }
             seen.min_value = seen.min_value.min(v);
             seen.max_value = seen.max_value.max(v);

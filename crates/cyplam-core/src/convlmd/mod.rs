@@ -60,13 +60,8 @@ pub struct ImportSummary {
 /// The two files of a ConvLMD directory, by their published names.
 pub fn files_in(dir: &Path) -> Result<(PathBuf, PathBuf), ConvlmdError> {
     let found = || -> String {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .map(|r| {
-                r.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
         names.sort();
         if names.is_empty() {
             "nothing".into()
@@ -75,14 +70,10 @@ pub fn files_in(dir: &Path) -> Result<(PathBuf, PathBuf), ConvlmdError> {
         }
     };
     if dir.is_file() {
-        return Err(ConvlmdError::DirIsFile {
-            dir: dir.to_path_buf(),
-        });
+        return Err(ConvlmdError::DirIsFile { dir: dir.to_path_buf() });
     }
     if !dir.is_dir() {
-        return Err(ConvlmdError::NoDir {
-            dir: dir.to_path_buf(),
-        });
+        return Err(ConvlmdError::NoDir { dir: dir.to_path_buf() });
     }
     let file = |role: Role| {
         let p = dir.join(role.published());
@@ -91,12 +82,7 @@ pub fn files_in(dir: &Path) -> Result<(PathBuf, PathBuf), ConvlmdError> {
         } else if p.is_file() {
             Ok(p)
         } else {
-            Err(ConvlmdError::NotInDir {
-                dir: dir.to_path_buf(),
-                file: role.published(),
-                what: role.what(),
-                found: found(),
-            })
+            Err(ConvlmdError::NotInDir { dir: dir.to_path_buf(), file: role.published(), what: role.what(), found: found() })
         }
     };
     Ok((file(Role::Training)?, file(Role::Validation)?))
@@ -107,12 +93,7 @@ pub fn files_in(dir: &Path) -> Result<(PathBuf, PathBuf), ConvlmdError> {
 /// written aside and put in place together once complete ([`StagedSets`]), so a failed import
 /// leaves what `out` held as it was. A set already in `out` is replaced only with
 /// [`OnExisting::Replace`].
-pub fn import(
-    train: &Path,
-    validation: &Path,
-    out: &Path,
-    on_existing: OnExisting,
-) -> Result<ImportSummary, ConvlmdError> {
+pub fn import(train: &Path, validation: &Path, out: &Path, on_existing: OnExisting) -> Result<ImportSummary, ConvlmdError> {
     if let (Ok(a), Ok(b)) = (train.canonicalize(), validation.canonicalize()) {
         if a == b {
             return Err(ConvlmdError::SameFile { path: a });
@@ -122,42 +103,19 @@ pub fn import(
     let t = source::open(train, Role::Training)?;
     let v = source::open(validation, Role::Validation)?;
     let train = copy::copy_set(&t, &staged.set_dir("train")?, &staged.final_dir("train"))?;
-    let validation = copy::copy_set(
-        &v,
-        &staged.set_dir("validation")?,
-        &staged.final_dir("validation"),
-    )?;
+    let validation = copy::copy_set(&v, &staged.set_dir("validation")?, &staged.final_dir("validation"))?;
     let replaced = staged.commit()?;
-    let shared_recordings: Vec<i64> = train
-        .tracks
-        .keys()
-        .filter(|k| validation.tracks.contains_key(k))
-        .copied()
-        .collect();
+    let shared_recordings: Vec<i64> = train.tracks.keys().filter(|k| validation.tracks.contains_key(k)).copied().collect();
     let mut warnings = Vec::new();
     if !shared_recordings.is_empty() {
-        let ids: Vec<String> = shared_recordings
-            .iter()
-            .take(20)
-            .map(|i| i.to_string())
-            .collect();
-        let more = if shared_recordings.len() > 20 {
-            format!(" and {} more", shared_recordings.len() - 20)
-        } else {
-            String::new()
-        };
+        let ids: Vec<String> = shared_recordings.iter().take(20).map(|i| i.to_string()).collect();
+        let more = if shared_recordings.len() > 20 { format!(" and {} more", shared_recordings.len() - 20) } else { String::new() };
         warnings.push(format!(
             "{} recording(s) are in both the training and the validation set (id_recording {}{more}); the study's sets share no experiment, so validation accuracy will flatter the models",
             shared_recordings.len(), ids.join(", ")));
     }
     warnings.extend([&train, &validation].into_iter().filter_map(scale_warning));
-    Ok(ImportSummary {
-        train,
-        validation,
-        shared_recordings,
-        warnings,
-        replaced,
-    })
+    Ok(ImportSummary { train, validation, shared_recordings, warnings, replaced })
 }
 
 /// What the pixel values of a set say about its frames, when they look wrong for the lab's input
@@ -168,10 +126,7 @@ fn scale_warning(s: &SetSummary) -> Option<String> {
         let what = if s.min_value == s.max_value {
             format!("every pixel of every frame is {}", s.max_value)
         } else {
-            format!(
-                "no pixel is above {} (values {}..{})",
-                s.max_value, s.min_value, s.max_value
-            )
+            format!("no pixel is above {} (values {}..{})", s.max_value, s.min_value, s.max_value)
         };
         Some(format!("{file}: {what}: the frames hold no image (nothing a model could learn from); check the file was exported from the recordings"))
     } else if s.max_value <= 1.0 {
@@ -193,21 +148,13 @@ mod tests {
         let e = files_in(&t.path().join("nope")).unwrap_err().to_string();
         assert!(e.ends_with("nope: no such directory (the folder holding train_pow_speed.hdf5 and test_pow_speed.hdf5)"), "{e}");
         let e = files_in(t.path()).unwrap_err().to_string();
-        assert!(
-            e.ends_with(
-                "holds no train_pow_speed.hdf5 (the ConvLMD training file); found: nothing"
-            ),
-            "{e}"
-        );
+        assert!(e.ends_with("holds no train_pow_speed.hdf5 (the ConvLMD training file); found: nothing"), "{e}");
         std::fs::write(t.path().join(TRAIN_FILE), b"").unwrap();
         std::fs::write(t.path().join("notes.txt"), b"").unwrap();
         let e = files_in(t.path()).unwrap_err().to_string();
         assert!(e.ends_with("holds no test_pow_speed.hdf5 (the ConvLMD validation file); found: notes.txt, train_pow_speed.hdf5"), "{e}");
         std::fs::write(t.path().join(VALIDATION_FILE), b"").unwrap();
-        assert_eq!(
-            files_in(t.path()).unwrap(),
-            (t.path().join(TRAIN_FILE), t.path().join(VALIDATION_FILE))
-        );
+        assert_eq!(files_in(t.path()).unwrap(), (t.path().join(TRAIN_FILE), t.path().join(VALIDATION_FILE)));
     }
 
     #[test]
@@ -220,13 +167,7 @@ mod tests {
         // A directory under the published name: not "holds no X; found: X".
         std::fs::create_dir(t.path().join(VALIDATION_FILE)).unwrap();
         let e = files_in(t.path()).unwrap_err().to_string();
-        assert!(
-            e.starts_with(&format!(
-                "{}: is a directory, not the ConvLMD validation file;",
-                t.path().join(VALIDATION_FILE).display()
-            )),
-            "{e}"
-        );
+        assert!(e.starts_with(&format!("{}: is a directory, not the ConvLMD validation file;", t.path().join(VALIDATION_FILE).display())), "{e}");
         assert!(!e.contains("holds no"), "{e}");
     }
 
@@ -247,12 +188,7 @@ mod tests {
         let w = scale_warning(&set(0.0, 0.0)).unwrap_or_default();
         assert_eq!(w, "x.hdf5: every pixel of every frame is 0: the frames hold no image (nothing a model could learn from); check the file was exported from the recordings");
         let w = scale_warning(&set(-0.5, -3.0)).unwrap_or_default();
-        assert!(
-            w.starts_with(
-                "x.hdf5: no pixel is above -0.5 (values -3..-0.5): the frames hold no image"
-            ),
-            "{w}"
-        );
+        assert!(w.starts_with("x.hdf5: no pixel is above -0.5 (values -3..-0.5): the frames hold no image"), "{w}");
         assert!(scale_warning(&set(0.8, 0.0)).is_some_and(|w| w.contains("look already scaled")));
         assert_eq!(scale_warning(&set(255.0, 0.0)), None);
     }

@@ -44,24 +44,11 @@ impl Role {
     pub fn is_dir(self, path: &Path) -> ConvlmdError {
         let inside = path.join(self.published());
         let hint = if inside.is_file() {
-            format!(
-                "give the file in it: {} {} (with {} FILE)",
-                self.flag(),
-                inside.display(),
-                self.other().flag()
-            )
+            format!("give the file in it: {} {} (with {} FILE)", self.flag(), inside.display(), self.other().flag())
         } else {
-            format!(
-                "give the HDF5 file itself: {} FILE (with {} FILE)",
-                self.flag(),
-                self.other().flag()
-            )
+            format!("give the HDF5 file itself: {} FILE (with {} FILE)", self.flag(), self.other().flag())
         };
-        ConvlmdError::IsDir {
-            path: path.to_path_buf(),
-            what: self.what(),
-            hint,
-        }
+        ConvlmdError::IsDir { path: path.to_path_buf(), what: self.what(), hint }
     }
 }
 
@@ -104,14 +91,8 @@ impl Pixels {
     }
     fn of(s: &Scalar) -> Option<Pixels> {
         Some(match s {
-            Scalar::Int {
-                signed: false,
-                bytes: 1,
-            } => Pixels::U8,
-            Scalar::Int {
-                signed: false,
-                bytes: 2,
-            } => Pixels::U16,
+            Scalar::Int { signed: false, bytes: 1 } => Pixels::U8,
+            Scalar::Int { signed: false, bytes: 2 } => Pixels::U16,
             Scalar::Float { bytes: 4 } => Pixels::F32,
             Scalar::Float { bytes: 8 } => Pixels::F64,
             _ => return None,
@@ -136,52 +117,27 @@ pub(super) fn open(path: &Path, role: Role) -> Result<Source, ConvlmdError> {
         return Err(role.is_dir(path));
     }
     if !path.is_file() {
-        return Err(ConvlmdError::Missing {
-            path: path.to_path_buf(),
-        });
+        return Err(ConvlmdError::Missing { path: path.to_path_buf() });
     }
     let table = Table::open(path, NODE)?;
     let field = |name: &'static str| -> Result<&FieldType, ConvlmdError> {
-        table
-            .field(name)
-            .map(|f| &f.ty)
-            .ok_or_else(|| ConvlmdError::MissingField {
-                path: path.to_path_buf(),
-                field: name,
-                found: table
-                    .fields
-                    .iter()
-                    .map(|f| format!("{} ({})", f.name, f.ty))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        table.field(name).map(|f| &f.ty).ok_or_else(|| ConvlmdError::MissingField {
+            path: path.to_path_buf(),
+            field: name,
+            found: table.fields.iter().map(|f| format!("{} ({})", f.name, f.ty)).collect::<Vec<_>>().join(", "),
+        })
     };
     // Every field is looked up before any is judged, so a missing one is named first.
     for name in FIELDS {
         field(name)?;
     }
     let image_ty = field("image")?;
-    let type_error = |field, valid| ConvlmdError::FieldType {
-        path: path.to_path_buf(),
-        field,
-        found: image_ty.to_string(),
-        valid,
-    };
+    let type_error = |field, valid| ConvlmdError::FieldType { path: path.to_path_buf(), field, found: image_ty.to_string(), valid };
     let (pixels, side) = match image_ty {
-        FieldType::Array(s, dims) if dims == &[32, 32] || dims == &[28, 28] => (
-            Pixels::of(s).ok_or_else(|| type_error("image", PIXEL_TYPES))?,
-            dims[0],
-        ),
+        FieldType::Array(s, dims) if dims == &[32, 32] || dims == &[28, 28] => (Pixels::of(s).ok_or_else(|| type_error("image", PIXEL_TYPES))?, dims[0]),
         // A frame of the right shape whose elements are not numbers (bool, strings).
-        FieldType::ArrayOf(_, dims) if dims == &[32, 32] || dims == &[28, 28] => {
-            return Err(type_error("image", PIXEL_TYPES))
-        }
-        other => {
-            return Err(ConvlmdError::FrameShape {
-                path: path.to_path_buf(),
-                found: other.to_string(),
-            })
-        }
+        FieldType::ArrayOf(_, dims) if dims == &[32, 32] || dims == &[28, 28] => return Err(type_error("image", PIXEL_TYPES)),
+        other => return Err(ConvlmdError::FrameShape { path: path.to_path_buf(), found: other.to_string() }),
     };
     for name in ["power", "velocity"] {
         let ty = field(name)?;
@@ -208,18 +164,9 @@ pub(super) fn open(path: &Path, role: Role) -> Result<Source, ConvlmdError> {
         }
     };
     if table.rows == 0 {
-        return Err(ConvlmdError::Empty {
-            path: path.to_path_buf(),
-        });
+        return Err(ConvlmdError::Empty { path: path.to_path_buf() });
     }
-    Ok(Source {
-        path: path.to_path_buf(),
-        pixels,
-        side,
-        image: image_ty.to_string(),
-        id,
-        table,
-    })
+    Ok(Source { path: path.to_path_buf(), pixels, side, image: image_ty.to_string(), id, table })
 }
 
 #[cfg(test)]
@@ -232,42 +179,21 @@ mod tests {
         assert_eq!(Pixels::U16.value(&1023u16.to_ne_bytes()), 1023.0);
         assert_eq!(Pixels::F32.value(&0.5f32.to_ne_bytes()), 0.5);
         assert!(Pixels::F64.value(&f64::NAN.to_ne_bytes()).is_nan());
-        assert_eq!(
-            (
-                Pixels::U8.descr(),
-                Pixels::U16.descr(),
-                Pixels::F32.descr(),
-                Pixels::F64.descr()
-            ),
-            ("|u1", "<u2", "<f4", "<f8")
-        );
-        assert_eq!(
-            Pixels::of(&Scalar::Float { bytes: 2 }),
-            None,
-            "float16 frames are refused as a type"
-        );
+        assert_eq!((Pixels::U8.descr(), Pixels::U16.descr(), Pixels::F32.descr(), Pixels::F64.descr()), ("|u1", "<u2", "<f4", "<f8"));
+        assert_eq!(Pixels::of(&Scalar::Float { bytes: 2 }), None, "float16 frames are refused as a type");
     }
 
     #[test]
     fn a_directory_given_as_a_file_is_named_one_with_what_to_give() {
         let t = tempfile::tempdir().unwrap();
-        let e = open(t.path(), Role::Training)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert_eq!(e, format!("{}: is a directory, not the ConvLMD training file; give the HDF5 file itself: --train FILE (with --validation FILE)", t.path().display()));
-        std::fs::write(t.path().join(VALIDATION_FILE), b"").unwrap();
-        let e = open(t.path(), Role::Validation)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            e.ends_with(&format!(
-                "give the file in it: --validation {} (with --train FILE)",
-                t.path().join(VALIDATION_FILE).display()
-            )),
-            "{e}"
+        let e = open(t.path(), Role::Training).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            e,
+            format!("{}: is a directory, not the ConvLMD training file; give the HDF5 file itself: --train FILE (with --validation FILE)", t.path().display())
         );
+        std::fs::write(t.path().join(VALIDATION_FILE), b"").unwrap();
+        let e = open(t.path(), Role::Validation).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.ends_with(&format!("give the file in it: --validation {} (with --train FILE)", t.path().join(VALIDATION_FILE).display())), "{e}");
         assert!(!e.contains("missing"), "{e}");
     }
 }

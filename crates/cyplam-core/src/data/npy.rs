@@ -231,14 +231,21 @@ pub fn read_npy_header(path: &Path) -> Result<NpyHeader, DataError> {
             return Err(derr(path, format!("the header announces shape {:?} of {}: more bytes than a file can hold", h.shape, d.name())));
         };
         if file_len < want {
-            return Err(derr(path, format!(
-                "truncated: the header announces shape {:?} of {} ({want} bytes in all), the file has {file_len} bytes",
-                h.shape, d.name())));
+            return Err(derr(
+                path,
+                format!("truncated: the header announces shape {:?} of {} ({want} bytes in all), the file has {file_len} bytes", h.shape, d.name()),
+            ));
         }
         if file_len > want {
-            return Err(derr(path, format!(
-                "the header announces shape {:?} of {} ({want} bytes in all), the file has {file_len} bytes: {} bytes after the data",
-                h.shape, d.name(), file_len - want)));
+            return Err(derr(
+                path,
+                format!(
+                    "the header announces shape {:?} of {} ({want} bytes in all), the file has {file_len} bytes: {} bytes after the data",
+                    h.shape,
+                    d.name(),
+                    file_len - want
+                ),
+            ));
         }
     }
     Ok(h)
@@ -248,8 +255,10 @@ pub fn read_npy_header(path: &Path) -> Result<NpyHeader, DataError> {
 pub(super) fn dtype_error(path: &Path, h: &NpyHeader, valid: &str) -> DataError {
     if h.is_big_endian() {
         let little = h.descr.replacen('>', "<", 1);
-        return derr(path, format!(
-            "dtype {:?} is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('{little}'))", h.descr));
+        return derr(
+            path,
+            format!("dtype {:?} is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('{little}'))", h.descr),
+        );
     }
     derr(path, format!("dtype {:?} is not supported; valid: {valid}", h.descr))
 }
@@ -286,7 +295,13 @@ const CHUNK: usize = 65536;
 /// [`c_index`] for a Fortran-ordered file), `chunk` values at a time (the last chunk may be
 /// shorter); `start` is the file position of the chunk's first value. Memory: one chunk, whatever
 /// the file's size. An error from `f` stops the reading and is returned.
-pub fn stream_values(path: &Path, h: &NpyHeader, dtype: Dtype, chunk: usize, mut f: impl FnMut(usize, &[f32]) -> Result<(), DataError>) -> Result<(), DataError> {
+pub fn stream_values(
+    path: &Path,
+    h: &NpyHeader,
+    dtype: Dtype,
+    chunk: usize,
+    mut f: impl FnMut(usize, &[f32]) -> Result<(), DataError>,
+) -> Result<(), DataError> {
     use std::io::{Seek, SeekFrom};
     let n = h.elements().ok_or_else(|| derr(path, "too many values"))?;
     let chunk = chunk.max(1);
@@ -301,7 +316,11 @@ pub fn stream_values(path: &Path, h: &NpyHeader, dtype: Dtype, chunk: usize, mut
         let k = (n - start).min(chunk);
         let b = &mut bytes[..k * size];
         r.read_exact(b).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof { derr(path, "the file ended before its data did (changed while read?)") } else { derr(path, e.to_string()) }
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                derr(path, "the file ended before its data did (changed while read?)")
+            } else {
+                derr(path, e.to_string())
+            }
         })?;
         values.clear();
         decode(dtype, b, &mut values);

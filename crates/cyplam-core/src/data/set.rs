@@ -1,8 +1,8 @@
 //! What a data set directory holds, checked from the headers alone (cheap: what `cyplam submit`
 //! checks first): the files present, their dtypes and shapes, the counts equal.
 
-use super::npy::{dtype_error, read_npy_header, Dtype};
 use super::error::{derr, loop_error, DataError};
+use super::npy::{dtype_error, read_npy_header, Dtype};
 use std::path::{Path, PathBuf};
 
 /// What the headers of a data set say.

@@ -28,25 +28,13 @@ pub enum StageError {
     #[error("{}: is a file, not a directory; give --out a directory (a new one, or one holding a data set, with --replace)", out.display())]
     OutIsFile { out: PathBuf },
     #[error("{}: is {what}, where the data set's `{name}` directory goes; move it away or give another --out", path.display())]
-    NotASetDir {
-        path: PathBuf,
-        name: &'static str,
-        what: &'static str,
-    },
+    NotASetDir { path: PathBuf, name: &'static str, what: &'static str },
     #[error(transparent)]
     Dir(#[from] FileError),
     #[error("{}: {error}", path.display())]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Io { path: PathBuf, error: std::io::Error },
     #[error("putting the new set in place failed ({error}) and so did putting the previous one back ({undo}); the previous sets are in {}: move them back into {}", kept.display(), out.display())]
-    Stranded {
-        out: PathBuf,
-        kept: PathBuf,
-        error: String,
-        undo: String,
-    },
+    Stranded { out: PathBuf, kept: PathBuf, error: String, undo: String },
 }
 
 /// A data set being written aside: each set goes to [`StagedSets::set_dir`] (a hidden directory in
@@ -69,45 +57,22 @@ impl StagedSets {
     /// refused.
     pub fn new(out: &Path, on_existing: OnExisting) -> Result<StagedSets, StageError> {
         if out.is_file() {
-            return Err(StageError::OutIsFile {
-                out: out.to_path_buf(),
-            });
+            return Err(StageError::OutIsFile { out: out.to_path_buf() });
         }
         let mut replaces = Vec::new();
         for name in SETS {
             let p = out.join(name);
             match std::fs::metadata(&p) {
                 Ok(m) if m.is_dir() => replaces.push(describe(&p, name)),
-                Ok(_) => {
-                    return Err(StageError::NotASetDir {
-                        path: p,
-                        name,
-                        what: "a file",
-                    })
-                }
-                Err(_) if p.symlink_metadata().is_ok() => {
-                    return Err(StageError::NotASetDir {
-                        path: p,
-                        name,
-                        what: "a symbolic link that leads nowhere",
-                    })
-                }
+                Ok(_) => return Err(StageError::NotASetDir { path: p, name, what: "a file" }),
+                Err(_) if p.symlink_metadata().is_ok() => return Err(StageError::NotASetDir { path: p, name, what: "a symbolic link that leads nowhere" }),
                 Err(_) => {}
             }
         }
         if !replaces.is_empty() && on_existing == OnExisting::Refuse {
-            return Err(StageError::Exists {
-                out: out.to_path_buf(),
-                what: replaces.join(", "),
-            });
+            return Err(StageError::Exists { out: out.to_path_buf(), what: replaces.join(", ") });
         }
-        Ok(StagedSets {
-            out: out.to_path_buf(),
-            stage: partial_path(&out.join("sets")),
-            replaces,
-            created_out: false,
-            done: false,
-        })
+        Ok(StagedSets { out: out.to_path_buf(), stage: partial_path(&out.join("sets")), replaces, created_out: false, done: false })
     }
 
     /// Where set `name` (one of [`SETS`]) is written; created, with OUT when it does not exist.
@@ -132,36 +97,21 @@ impl StagedSets {
         let old = self.stage.join("replaced");
         create_dir(&old)?;
         let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
-        let result = SETS
-            .iter()
-            .filter(|n| self.stage.join(n).is_dir())
-            .try_for_each(|name| {
-                let at = self.out.join(name);
-                if at.symlink_metadata().is_ok() {
-                    rename_noted(&at, &old.join(name), &mut moved)?;
-                }
-                rename_noted(&self.stage.join(name), &at, &mut moved)
-            });
+        let result = SETS.iter().filter(|n| self.stage.join(n).is_dir()).try_for_each(|name| {
+            let at = self.out.join(name);
+            if at.symlink_metadata().is_ok() {
+                rename_noted(&at, &old.join(name), &mut moved)?;
+            }
+            rename_noted(&self.stage.join(name), &at, &mut moved)
+        });
         if let Err(e) = result {
-            let undo: Vec<String> = moved
-                .iter()
-                .rev()
-                .filter_map(|(from, to)| {
-                    std::fs::rename(to, from)
-                        .err()
-                        .map(|u| format!("{}: {u}", to.display()))
-                })
-                .collect();
+            let undo: Vec<String> =
+                moved.iter().rev().filter_map(|(from, to)| std::fs::rename(to, from).err().map(|u| format!("{}: {u}", to.display()))).collect();
             if undo.is_empty() {
                 return Err(e);
             }
             self.done = true;
-            return Err(StageError::Stranded {
-                out: self.out.clone(),
-                kept: old,
-                error: e.to_string(),
-                undo: undo.join("; "),
-            });
+            return Err(StageError::Stranded { out: self.out.clone(), kept: old, error: e.to_string(), undo: undo.join("; ") });
         }
         self.done = true;
         sync_dir(&self.out);
@@ -190,11 +140,7 @@ impl Drop for StagedSets {
 fn describe(dir: &Path, name: &str) -> String {
     match check_dataset(dir) {
         Ok(info) => {
-            let source = read_meta(dir)
-                .ok()
-                .flatten()
-                .map(|m| format!(", from {}", m.source))
-                .unwrap_or_default();
+            let source = read_meta(dir).ok().flatten().map(|m| format!(", from {}", m.source)).unwrap_or_default();
             format!("{name} ({} frames{source})", info.frames)
         }
         Err(_) => {
@@ -205,15 +151,8 @@ fn describe(dir: &Path, name: &str) -> String {
 }
 
 /// Renames `from` to `to`, noting it in `moved` (to be undone should a later rename fail).
-fn rename_noted(
-    from: &Path,
-    to: &Path,
-    moved: &mut Vec<(PathBuf, PathBuf)>,
-) -> Result<(), StageError> {
-    std::fs::rename(from, to).map_err(|error| StageError::Io {
-        path: from.to_path_buf(),
-        error,
-    })?;
+fn rename_noted(from: &Path, to: &Path, moved: &mut Vec<(PathBuf, PathBuf)>) -> Result<(), StageError> {
+    std::fs::rename(from, to).map_err(|error| StageError::Io { path: from.to_path_buf(), error })?;
     moved.push((from.to_path_buf(), to.to_path_buf()));
     Ok(())
 }
@@ -241,19 +180,11 @@ mod tests {
         let mut s = StagedSets::new(&out, OnExisting::Refuse).unwrap();
         write_set(&s.set_dir("train").unwrap(), b"new train");
         write_set(&s.set_dir("validation").unwrap(), b"new validation");
-        assert!(
-            !out.join("train").exists(),
-            "nothing in place before the commit"
-        );
+        assert!(!out.join("train").exists(), "nothing in place before the commit");
         assert_eq!(s.commit().unwrap(), Vec::<String>::new());
-        assert_eq!(
-            std::fs::read(out.join("train/frames.npy")).unwrap(),
-            b"new train"
-        );
+        assert_eq!(std::fs::read(out.join("train/frames.npy")).unwrap(), b"new train");
 
-        let e = StagedSets::new(&out, OnExisting::Refuse)
-            .unwrap_err()
-            .to_string();
+        let e = StagedSets::new(&out, OnExisting::Refuse).unwrap_err().to_string();
         assert!(e.starts_with(&format!("{}: already holds a data set (train/, not a readable data set (1 entries), validation/", out.display())), "{e}");
         assert!(e.contains("give --replace to replace it"), "{e}");
 
@@ -262,14 +193,8 @@ mod tests {
         write_set(&s.set_dir("validation").unwrap(), b"newer too");
         let replaced = s.commit().unwrap();
         assert_eq!(replaced.len(), 2, "{replaced:?}");
-        assert_eq!(
-            std::fs::read(out.join("validation/frames.npy")).unwrap(),
-            b"newer too"
-        );
-        let names: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        assert_eq!(std::fs::read(out.join("validation/frames.npy")).unwrap(), b"newer too");
+        let names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 2, "no stage left behind: {names:?}");
     }
 
@@ -283,20 +208,12 @@ mod tests {
             let mut s = StagedSets::new(&out, OnExisting::Replace).unwrap();
             write_set(&s.set_dir("train").unwrap(), b"new");
         }
-        let names: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 2, "{names:?}");
         assert_eq!(std::fs::read(out.join("train/frames.npy")).unwrap(), b"old");
         // An OUT this run created goes too.
         let fresh = t.path().join("fresh");
-        drop(
-            StagedSets::new(&fresh, OnExisting::Refuse)
-                .unwrap()
-                .set_dir("train")
-                .map(drop),
-        );
+        drop(StagedSets::new(&fresh, OnExisting::Refuse).unwrap().set_dir("train").map(drop));
         assert!(!fresh.exists());
     }
 
@@ -314,23 +231,10 @@ mod tests {
         let blocker = partial_path(&out.join("sets")).join("replaced/validation/x");
         std::fs::create_dir_all(&blocker).unwrap();
         let e = s.commit().unwrap_err().to_string();
-        assert!(
-            e.starts_with(&format!("{}: ", out.join("validation").display())),
-            "{e}"
-        );
-        assert_eq!(
-            std::fs::read(out.join("train/frames.npy")).unwrap(),
-            b"old train"
-        );
-        assert_eq!(
-            std::fs::read(out.join("validation/frames.npy")).unwrap(),
-            b"old validation"
-        );
-        assert_eq!(
-            std::fs::read_dir(&out).unwrap().count(),
-            2,
-            "the stage is removed"
-        );
+        assert!(e.starts_with(&format!("{}: ", out.join("validation").display())), "{e}");
+        assert_eq!(std::fs::read(out.join("train/frames.npy")).unwrap(), b"old train");
+        assert_eq!(std::fs::read(out.join("validation/frames.npy")).unwrap(), b"old validation");
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2, "the stage is removed");
     }
 
     #[test]
@@ -338,23 +242,15 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let file = t.path().join("file");
         std::fs::write(&file, b"").unwrap();
-        let e = StagedSets::new(&file, OnExisting::Replace)
-            .unwrap_err()
-            .to_string();
+        let e = StagedSets::new(&file, OnExisting::Replace).unwrap_err().to_string();
         assert_eq!(e, format!("{}: is a file, not a directory; give --out a directory (a new one, or one holding a data set, with --replace)", file.display()));
         let out = t.path().join("out");
         std::fs::create_dir_all(&out).unwrap();
         std::fs::write(out.join("validation"), b"").unwrap();
-        let e = StagedSets::new(&out, OnExisting::Replace)
-            .unwrap_err()
-            .to_string();
+        let e = StagedSets::new(&out, OnExisting::Replace).unwrap_err().to_string();
         assert!(e.ends_with("validation: is a file, where the data set's `validation` directory goes; move it away or give another --out"), "{e}");
         let under = file.join("out");
-        let e = StagedSets::new(&under, OnExisting::Refuse)
-            .unwrap()
-            .set_dir("train")
-            .unwrap_err()
-            .to_string();
+        let e = StagedSets::new(&under, OnExisting::Refuse).unwrap().set_dir("train").unwrap_err().to_string();
         assert!(e.contains("is a file, not a directory"), "{e}");
         assert!(!e.contains("os error"), "{e}");
     }

@@ -1,7 +1,7 @@
 use super::*;
-use std::path::Path;
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::WriteNpyExt;
+use std::path::Path;
 
 fn write<A: WriteNpyExt>(path: &Path, a: &A) {
     let f = std::fs::File::create(path).unwrap();
@@ -122,16 +122,25 @@ fn sizes_from_a_header_are_checked_never_wrapped() {
     };
     let name = p.display().to_string();
     // 2^62 rows: more values than a usize counts.
-    assert_eq!(e(npy_bytes("<f4", "(4611686018427387904, 784)", 0)),
-        format!("{name}: the header announces shape [4611686018427387904, 784]: more values than a file can hold"));
+    assert_eq!(
+        e(npy_bytes("<f4", "(4611686018427387904, 784)", 0)),
+        format!("{name}: the header announces shape [4611686018427387904, 784]: more values than a file can hold")
+    );
     // The values fit in a usize, their bytes do not fit in a u64.
-    assert_eq!(e(npy_bytes("<f8", "(2305843009213693952,)", 0)),
-        format!("{name}: the header announces shape [2305843009213693952] of float64: more bytes than a file can hold"));
+    assert_eq!(
+        e(npy_bytes("<f8", "(2305843009213693952,)", 0)),
+        format!("{name}: the header announces shape [2305843009213693952] of float64: more bytes than a file can hold")
+    );
     // Large but countable: the file is too short for it.
     let bytes = npy_bytes("<u2", "(1099511627776, 784)", 10);
     let (len, header) = (bytes.len(), bytes.len() - 10);
-    assert_eq!(e(bytes), format!("{name}: truncated: the header announces shape [1099511627776, 784] of uint16 ({} bytes in all), the file has {len} bytes",
-        1_099_511_627_776u64 * 784 * 2 + header as u64));
+    assert_eq!(
+        e(bytes),
+        format!(
+            "{name}: truncated: the header announces shape [1099511627776, 784] of uint16 ({} bytes in all), the file has {len} bytes",
+            1_099_511_627_776u64 * 784 * 2 + header as u64
+        )
+    );
     // A dimension beyond 64 bits is not a number.
     assert!(e(npy_bytes("<f4", "(99999999999999999999, 784)", 0)).ends_with("bad dimension \"99999999999999999999\" in 'shape'"));
 }
@@ -149,7 +158,8 @@ fn the_header_check_refuses_what_the_reader_would() {
     longer.extend_from_slice(b"extra");
     std::fs::write(&fpath, &longer).unwrap();
     let want = whole.len();
-    let said = format!("{name}: the header announces shape [3, 28, 28] of uint16 ({want} bytes in all), the file has {} bytes: 5 bytes after the data", want + 5);
+    let said =
+        format!("{name}: the header announces shape [3, 28, 28] of uint16 ({want} bytes in all), the file has {} bytes: 5 bytes after the data", want + 5);
     assert_eq!(check_dataset(d).unwrap_err().to_string(), said);
     assert_eq!(load_dataset(d).unwrap_err().to_string(), said);
     // Truncated: the same for both.
@@ -160,11 +170,16 @@ fn the_header_check_refuses_what_the_reader_would() {
 
     // Big-endian data: said so, with the way to convert it.
     std::fs::write(&fpath, npy_bytes(">f4", "(3, 784)", 3 * 784 * 4)).unwrap();
-    assert_eq!(check_dataset(d).unwrap_err().to_string(), format!(
-        "{name}: dtype \">f4\" is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('<f4'))"));
+    assert_eq!(
+        check_dataset(d).unwrap_err().to_string(),
+        format!("{name}: dtype \">f4\" is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('<f4'))")
+    );
     good(d, 3);
     std::fs::write(d.join("labels.npy"), npy_bytes(">f8", "(3, 2)", 3 * 2 * 8)).unwrap();
-    assert!(check_dataset(d).unwrap_err().to_string().ends_with("labels.npy: dtype \">f8\" is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('<f8'))"));
+    assert!(check_dataset(d)
+        .unwrap_err()
+        .to_string()
+        .ends_with("labels.npy: dtype \">f8\" is big-endian; cyplam reads little-endian data: save it little-endian (numpy: arr.astype('<f8'))"));
     // One byte has no order: '>u1' reads as uint8.
     std::fs::write(&fpath, npy_bytes(">u1", "(3, 784)", 3 * 784)).unwrap();
     good(d, 3);
@@ -289,7 +304,11 @@ fn the_streamed_value_check_refuses_what_loading_would_with_the_file_row_and_val
     // A value too large for float32 is infinite once read, as the worker reads it.
     assert!(labels(&|l| l[[5, 0]] = 1e300).ends_with("labels.npy: row 5 holds a non-finite laser power (inf)"));
     // The first bad value in row order is the one named, as loading names it.
-    assert!(labels(&|l| { l[[9, 1]] = 0.0; l[[2, 0]] = -1.0 }).ends_with("labels.npy: row 2 holds a laser power of -1; labels must be > 0 (Accuracy20% divides by them)"));
+    assert!(labels(&|l| {
+        l[[9, 1]] = 0.0;
+        l[[2, 0]] = -1.0
+    })
+    .ends_with("labels.npy: row 2 holds a laser power of -1; labels must be > 0 (Accuracy20% divides by them)"));
 }
 
 #[test]
@@ -327,7 +346,10 @@ fn a_symbolic_link_loop_is_said_to_be_one() {
     symlink(&b, &a).unwrap();
     symlink("a", &b).unwrap();
     let e = check_dataset(&a).unwrap_err().to_string();
-    assert_eq!(e, format!("{}: is a symbolic link loop ({} -> {} -> {}); point the link at the data set directory", a.display(), a.display(), b.display(), a.display()));
+    assert_eq!(
+        e,
+        format!("{}: is a symbolic link loop ({} -> {} -> {}); point the link at the data set directory", a.display(), a.display(), b.display(), a.display())
+    );
     let e = read_meta(&a).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}: is a symbolic link loop (", a.display())) && e.ends_with("); point the link at the data set directory"), "{e}");
     // A loop on the way to the set: the looping link named.
@@ -339,7 +361,10 @@ fn a_symbolic_link_loop_is_said_to_be_one() {
     std::fs::remove_file(set.join("frames.npy")).unwrap();
     symlink("frames.npy", set.join("frames.npy")).unwrap();
     let f = set.join("frames.npy");
-    assert_eq!(check_dataset(&set).unwrap_err().to_string(), format!("{}: is a symbolic link loop ({} -> {}); point the link at the .npy file", f.display(), f.display(), f.display()));
+    assert_eq!(
+        check_dataset(&set).unwrap_err().to_string(),
+        format!("{}: is a symbolic link loop ({} -> {}); point the link at the .npy file", f.display(), f.display(), f.display())
+    );
     // A link to nothing says where it points.
     let gone = d.join("gone");
     symlink("nowhere", &gone).unwrap();

@@ -2,9 +2,9 @@
 //! divides by them), checked when a set is loaded into memory (the worker) and, a chunk at a
 //! time, before anything is submitted (`check_values`).
 
+use super::error::{derr, DataError};
 use super::npy::{c_index, read_npy_f32, read_npy_header, stream_values, Dtype};
 use super::set::{check_dataset, check_frames_header, check_labels_header, DatasetInfo};
-use super::error::{derr, DataError};
 use std::path::Path;
 
 /// A data set in memory: frames as f32 in stored units, labels as f32.
@@ -38,10 +38,8 @@ struct Rule {
 }
 
 /// Frames: every value finite.
-const FRAMES: Rule = Rule {
-    bad: |v| !v.is_finite(),
-    message: |path, at, v| derr(path, format!("frame {} holds a non-finite value ({v}) at pixel {}", at / 784, at % 784)),
-};
+const FRAMES: Rule =
+    Rule { bad: |v| !v.is_finite(), message: |path, at, v| derr(path, format!("frame {} holds a non-finite value ({v}) at pixel {}", at / 784, at % 784)) };
 
 /// Labels (laser power, then process speed, per row): finite and > 0.
 const LABELS: Rule = Rule {
@@ -103,8 +101,8 @@ const STREAM_CHUNK: usize = 65536;
 
 /// Checks every value of a data set as [`load_dataset`] does (frames finite, labels finite and
 /// > 0, the same messages: the file, the row and the value) without holding the set in memory:
-/// each file is streamed once, a chunk at a time. What `cyplam submit`, its dry run and
-/// `cyplam run` check before a worker is started.
+/// > each file is streamed once, a chunk at a time. What `cyplam submit`, its dry run and
+/// > `cyplam run` check before a worker is started.
 pub fn check_values(dir: &Path) -> Result<Values, DataError> {
     let info = check_dataset(dir)?;
     let mut max_frame = f32::NEG_INFINITY;

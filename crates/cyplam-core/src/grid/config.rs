@@ -4,10 +4,7 @@
 
 use super::raw::RawSettings;
 use super::{Ctx, GridError, SlurmConfig};
-use crate::spec::{
-    Activation, Arch, EarlyStopping, KeepSnapshots, Layer, Length, ModelSpec, ParseSettingError, Precision,
-    Regularization,
-};
+use crate::spec::{Activation, Arch, EarlyStopping, KeepSnapshots, Layer, Length, ModelSpec, ParseSettingError, Precision, Regularization};
 use std::collections::BTreeMap;
 
 /// Every setting a model has, with what a valid value is.
@@ -86,7 +83,6 @@ pub enum ModelError {
     #[error("`reg_layers` is empty but l1 or l2 is set; name the layers to regularize")]
     NoRegLayers,
 }
-
 
 /// Where each setting was set (`[settings]` or an axis, and the line), so that a setting set twice
 /// names both places.
@@ -177,7 +173,8 @@ fn checked_float(v: &toml::Value, what: &'static str, ok: impl Fn(f64) -> bool) 
 }
 
 fn early_stopping(v: &toml::Value, what: &'static str) -> Result<Option<EarlyStopping>, SettingError> {
-    let defaults = EarlyStopping { patience: EarlyStopping::DEFAULT_PATIENCE, min_delta: 0.0, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP };
+    let defaults =
+        EarlyStopping { patience: EarlyStopping::DEFAULT_PATIENCE, min_delta: 0.0, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP };
     if let Some(on) = v.as_bool() {
         return Ok(on.then_some(defaults));
     }
@@ -200,14 +197,14 @@ fn early_stopping(v: &toml::Value, what: &'static str) -> Result<Option<EarlySto
         Some(d) => float(d, what)?,
         None => defaults.noise,
     };
-    if !(noise >= 0.0 && noise <= 100.0) {
+    if !(0.0..=100.0).contains(&noise) {
         return Err(SettingError::MinDelta { key: "noise", value: noise, valid: what });
     }
     let drop = match t.get("drop") {
         Some(d) => float(d, what)?,
         None => defaults.drop,
     };
-    if !(drop >= 0.0 && drop <= 100.0) {
+    if !(0.0..=100.0).contains(&drop) {
         return Err(SettingError::MinDelta { key: "drop", value: drop, valid: what });
     }
     Ok(Some(EarlyStopping { patience, min_delta, noise, drop }))
@@ -260,9 +257,28 @@ impl Partial {
     /// Takes every setting `o` sets.
     pub fn merge(&mut self, o: &Partial) {
         macro_rules! m { ($($f:ident),*) => { $( if o.$f.is_some() { self.$f = o.$f.clone(); } )* } }
-        m!(wc1, ncv1, wc2, ncv2, nfc1, activation, dropout_keep, learning_rate, batch_size,
-           iterations, epochs, snapshots, l1, l2, reg_layers, seed, keep_snapshots, threads,
-           precision, early_stopping);
+        m!(
+            wc1,
+            ncv1,
+            wc2,
+            ncv2,
+            nfc1,
+            activation,
+            dropout_keep,
+            learning_rate,
+            batch_size,
+            iterations,
+            epochs,
+            snapshots,
+            l1,
+            l2,
+            reg_layers,
+            seed,
+            keep_snapshots,
+            threads,
+            precision,
+            early_stopping
+        );
     }
 
     /// The model these settings describe, every default filled in.

@@ -85,8 +85,7 @@ pub(super) fn parse_axes(cx: &Ctx, grid: Option<&RawAxes>, origins: &mut Origins
         let line = cx.line(values.span());
         for k in &axis.sets {
             if let Some((by, at)) = origins.get(k) {
-                return Err(cx.err(Some(values.span()), Some(&format!("grid.{name}")),
-                    format!("`{k}` is set twice: by this axis and by {by} at line {at}")));
+                return Err(cx.err(Some(values.span()), Some(&format!("grid.{name}")), format!("`{k}` is set twice: by this axis and by {by} at line {at}")));
             }
             origins.insert(k, (format!("axis `{name}`"), line));
         }
@@ -115,9 +114,11 @@ fn parse_axis(cx: &Ctx, name: &str, values: &Values) -> Result<Axis, GridError> 
 
 fn plain_axis(cx: &Ctx, name: &str, key: &str, values: &Values) -> Result<(Vec<Partial>, Vec<&'static str>), GridError> {
     let k = canonical(name).ok_or_else(|| {
-        cx.err(Some(values.span()), Some(key), format!(
-            "unknown setting; an axis is named after the setting it varies ({}), or lists inline tables of settings",
-            setting_names()))
+        cx.err(
+            Some(values.span()),
+            Some(key),
+            format!("unknown setting; an axis is named after the setting it varies ({}), or lists inline tables of settings", setting_names()),
+        )
     })?;
     let mut parts = Vec::new();
     for v in values.get_ref() {
@@ -130,8 +131,11 @@ fn plain_axis(cx: &Ctx, name: &str, key: &str, values: &Values) -> Result<(Vec<P
 
 fn table_axis(cx: &Ctx, name: &str, key: &str, values: &Values) -> Result<(Vec<Partial>, Vec<&'static str>), GridError> {
     if canonical(name).is_some() {
-        return Err(cx.err(Some(values.span()), Some(key), format!(
-            "an axis of inline tables must not be named after a setting; rename it (e.g. `architecture`, `variant`) or list plain values of `{name}`")));
+        return Err(cx.err(
+            Some(values.span()),
+            Some(key),
+            format!("an axis of inline tables must not be named after a setting; rename it (e.g. `architecture`, `variant`) or list plain values of `{name}`"),
+        ));
     }
     let mut parts = Vec::new();
     let mut sets: Vec<&'static str> = Vec::new();
@@ -155,9 +159,11 @@ fn check_distinct(cx: &Ctx, axis: &Axis, values: &Values) -> Result<(), GridErro
     for (i, a) in axis.values.iter().enumerate() {
         if let Some(j) = axis.values[..i].iter().position(|b| b == a) {
             let v = &values.get_ref()[i];
-            return Err(cx.err(Some(v.span()), Some(&format!("grid.{}", axis.name)), format!(
-                "value {} is listed twice (entries {} and {}); each value of an axis must differ",
-                v.get_ref(), j + 1, i + 1)));
+            return Err(cx.err(
+                Some(v.span()),
+                Some(&format!("grid.{}", axis.name)),
+                format!("value {} is listed twice (entries {} and {}); each value of an axis must differ", v.get_ref(), j + 1, i + 1),
+            ));
         }
     }
     Ok(())

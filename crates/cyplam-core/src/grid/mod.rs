@@ -12,12 +12,12 @@ mod sampled;
 mod tables;
 
 pub use config::{ModelError, SettingError, SETTINGS};
-pub use tables::{check_sweep_name, SbatchValueError, SweepNameError};
 pub use expand::model_settings;
+pub use tables::{check_sweep_name, SbatchValueError, SweepNameError};
 
-use crate::spec::ModelSpec;
 use crate::halving::settings::Halving;
 use crate::search::Search;
+use crate::spec::ModelSpec;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -229,13 +229,7 @@ impl Ctx<'_> {
             }
             None => (None, None),
         };
-        GridError {
-            path: self.path.to_path_buf(),
-            line,
-            column,
-            key: key.map(str::to_string),
-            message: msg.to_string(),
-        }
+        GridError { path: self.path.to_path_buf(), line, column, key: key.map(str::to_string), message: msg.to_string() }
     }
 
     /// The line (1-based) at which `span` starts.
@@ -349,6 +343,6 @@ fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod sampled_tests;
+#[cfg(test)]
+mod tests;

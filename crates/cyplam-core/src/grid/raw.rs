@@ -68,7 +68,11 @@ impl RawFile {
             let message = e.message().trim_end();
             match TABLES.iter().find(|(raw, _)| message.ends_with(&format!("expected struct {raw}"))) {
                 // serde names its own struct ("expected struct RawHalving"): said as the file's table.
-                Some((_, key)) => cx.err(e.span(), Some(key), format!("must be a table, not a value: write `[{key}]` on a line of its own and its keys on the lines below it (docs/grid.md)")),
+                Some((_, key)) => cx.err(
+                    e.span(),
+                    Some(key),
+                    format!("must be a table, not a value: write `[{key}]` on a line of its own and its keys on the lines below it (docs/grid.md)"),
+                ),
                 None => cx.err(e.span(), None, message),
             }
         })

@@ -27,8 +27,8 @@ const CHECK_EACH: u64 = 10_000;
 pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spanned<toml::Value>>>) -> Result<Axis, GridError> {
     let key = format!("grid.{name}");
     let err = |span: std::ops::Range<usize>, at: &str, m: String| cx.err(Some(span), Some(at), m);
-    let k = canonical(name).ok_or_else(|| err(table.span(), &key, format!(
-        "unknown setting; a distribution is named after the setting it varies ({})", setting_names())))?;
+    let k = canonical(name)
+        .ok_or_else(|| err(table.span(), &key, format!("unknown setting; a distribution is named after the setting it varies ({})", setting_names())))?;
     let forms: Vec<&str> = table.get_ref().keys().filter(|f| !matches!(f.as_str(), "step" | "weights")).map(String::as_str).collect();
     let form = match forms.as_slice() {
         [f] => *f,
@@ -48,9 +48,8 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
     let is_float = FLOATS.contains(&k);
     let is_int = INTS.contains(&k);
     let kind_error = |valid: &str| err(value.span(), &at, format!("`{k}` cannot take `{form}`: {valid}"));
-    let check = |x: toml::Value| -> Result<(), GridError> {
-        Partial::default().set(k, &x).map_err(|m| err(value.span(), &at, format!("{m} (a value of the range)")))
-    };
+    let check =
+        |x: toml::Value| -> Result<(), GridError> { Partial::default().set(k, &x).map_err(|m| err(value.span(), &at, format!("{m} (a value of the range)"))) };
     let mut values = Vec::new();
     let dist = match form {
         "uniform" | "log_uniform" => {
@@ -61,7 +60,8 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
                 toml::Value::Float(f) => Some(*f),
                 toml::Value::Integer(i) => Some(*i as f64),
                 _ => None,
-            }).map_err(|m| err(value.span(), &at, m))?;
+            })
+            .map_err(|m| err(value.span(), &at, m))?;
             if !(lo.is_finite() && hi.is_finite() && lo < hi && (hi - lo).is_finite()) {
                 return Err(err(value.span(), &at, format!("low {lo} must be below high {hi}, both finite")));
             }
@@ -70,7 +70,11 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
             }
             check(toml::Value::Float(lo))?;
             check(toml::Value::Float(hi))?;
-            if form == "uniform" { Dist::Uniform { lo, hi } } else { Dist::LogUniform { lo, hi } }
+            if form == "uniform" {
+                Dist::Uniform { lo, hi }
+            } else {
+                Dist::LogUniform { lo, hi }
+            }
         }
         "int" | "log_int" => {
             if !is_int {
@@ -85,12 +89,30 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
                     None => 1,
                     Some(s) => match s.get_ref().as_integer() {
                         Some(s) if s >= 1 => s,
-                        _ => return Err(err(s.span(), &format!("{key}.step"), format!("{} is not a valid step; valid: an integer of at least 1 that divides high - low ({})", s.get_ref(), hi as i128 - lo as i128))),
+                        _ => {
+                            return Err(err(
+                                s.span(),
+                                &format!("{key}.step"),
+                                format!(
+                                    "{} is not a valid step; valid: an integer of at least 1 that divides high - low ({})",
+                                    s.get_ref(),
+                                    hi as i128 - lo as i128
+                                ),
+                            ))
+                        }
                     },
                 };
                 if (hi as i128 - lo as i128) % step as i128 != 0 {
                     let s = &table.get_ref()["step"];
-                    return Err(err(s.span(), &format!("{key}.step"), format!("step {step} does not divide high - low ({}): {hi} is not lo + a multiple of it; valid: a divisor of {}", hi as i128 - lo as i128, hi as i128 - lo as i128)));
+                    return Err(err(
+                        s.span(),
+                        &format!("{key}.step"),
+                        format!(
+                            "step {step} does not divide high - low ({}): {hi} is not lo + a multiple of it; valid: a divisor of {}",
+                            hi as i128 - lo as i128,
+                            hi as i128 - lo as i128
+                        ),
+                    ));
                 }
                 Dist::Int { lo, hi, step }
             } else {
@@ -102,7 +124,10 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
             match dist.count() {
                 Some(n) if n <= CHECK_EACH => {
                     for i in 0..n {
-                        let v = match dist { Dist::Int { lo, step, .. } => lo + i as i64 * step, _ => lo + i as i64 };
+                        let v = match dist {
+                            Dist::Int { lo, step, .. } => lo + i as i64 * step,
+                            _ => lo + i as i64,
+                        };
                         check(toml::Value::Integer(v))?;
                     }
                 }
@@ -114,7 +139,10 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
             dist
         }
         "choice" => {
-            let list = value.get_ref().as_array().ok_or_else(|| err(value.span(), &at, format!("expected a list of values of `{k}`, found {}", value.get_ref().type_str())))?;
+            let list = value
+                .get_ref()
+                .as_array()
+                .ok_or_else(|| err(value.span(), &at, format!("expected a list of values of `{k}`, found {}", value.get_ref().type_str())))?;
             if list.is_empty() {
                 return Err(err(value.span(), &at, "the list is empty; give at least one value".into()));
             }
@@ -130,13 +158,18 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
                 None => None,
                 Some(w) => {
                     let wat = format!("{key}.weights");
-                    let ws: Option<Vec<f64>> = w.get_ref().as_array().map(|a| a.iter().map(|x| x.as_float().or(x.as_integer().map(|i| i as f64))).collect()).flatten();
+                    let ws: Option<Vec<f64>> =
+                        w.get_ref().as_array().and_then(|a| a.iter().map(|x| x.as_float().or(x.as_integer().map(|i| i as f64))).collect());
                     let ws = ws.ok_or_else(|| err(w.span(), &wat, "expected a list of numbers, one per value".into()))?;
                     if ws.len() != list.len() {
                         return Err(err(w.span(), &wat, format!("{} weights for {} values; give one weight per value", ws.len(), list.len())));
                     }
                     if let Some(x) = ws.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
-                        return Err(err(w.span(), &wat, format!("weight {x} is not valid; valid: a finite number above 0 (a value never drawn is left out of the list)")));
+                        return Err(err(
+                            w.span(),
+                            &wat,
+                            format!("weight {x} is not valid; valid: a finite number above 0 (a value never drawn is left out of the list)"),
+                        ));
                     }
                     Some(ws)
                 }

@@ -43,7 +43,8 @@ fn a_sampled_grid_draws_its_models_in_range_and_distinct() {
             assert!([64, 128].contains(&m.batch_size));
             assert_eq!((m.wc1, m.ncv1), (5, 8), "fixed settings stay");
         }
-        let mut seen: Vec<(u64, u64, u32, u32)> = g.models.iter().map(|m| (m.learning_rate.to_bits(), m.dropout_keep.to_bits(), m.nfc1, m.batch_size)).collect();
+        let mut seen: Vec<(u64, u64, u32, u32)> =
+            g.models.iter().map(|m| (m.learning_rate.to_bits(), m.dropout_keep.to_bits(), m.nfc1, m.batch_size)).collect();
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen.len(), 40, "{strategy}: no two models alike");
@@ -54,13 +55,16 @@ fn a_sampled_grid_draws_its_models_in_range_and_distinct() {
         assert_eq!(g.axis_values(5)[4], want);
         // What the axes say of themselves (the dry run, `cyplam grid`, the report).
         let labels: Vec<String> = g.axes.iter().map(AxisInfo::label).collect();
-        assert_eq!(labels, [
-            "learning_rate ~ log_uniform [0.00001, 0.01]",
-            "dropout_keep ~ uniform [0.5, 1]",
-            "nfc1 ~ int [128, 1024] step 128",
-            "activation ~ choice of 2, weights 3, 1",
-            "batch_size x2",
-        ]);
+        assert_eq!(
+            labels,
+            [
+                "learning_rate ~ log_uniform [0.00001, 0.01]",
+                "dropout_keep ~ uniform [0.5, 1]",
+                "nfc1 ~ int [128, 1024] step 128",
+                "activation ~ choice of 2, weights 3, 1",
+                "batch_size x2",
+            ]
+        );
         assert_eq!(g.varying_settings(), ["nfc1", "activation", "dropout_keep", "learning_rate", "batch_size"]);
     }
 }

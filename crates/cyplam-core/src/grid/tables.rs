@@ -57,9 +57,8 @@ pub(super) fn sweep_name(cx: &Ctx, name: Option<&Spanned<String>>) -> Result<Str
         }
         None => {
             let stem = cx.path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-            check_sweep_name(stem).map_err(|m| {
-                cx.err(None, Some("name"), format!("the sweep is named after the file ({stem:?}) when `name` is not set: {m}"))
-            })?;
+            check_sweep_name(stem)
+                .map_err(|m| cx.err(None, Some("name"), format!("the sweep is named after the file ({stem:?}) when `name` is not set: {m}")))?;
             Ok(stem.to_string())
         }
     }
@@ -87,16 +86,18 @@ pub(super) fn parse_data(cx: &Ctx, d: &RawData) -> Result<DataConfig, GridError>
             toml::Value::String(s) if s == "none" => InputScale::None,
             toml::Value::Float(f) if f.is_finite() && *f > 0.0 => InputScale::Factor(*f),
             toml::Value::Integer(i) if *i > 0 => InputScale::Factor(*i as f64),
-            other => return Err(cx.err(Some(v.span()), Some("data.input_scale"), format!(
-                "invalid value {other}; valid: \"max\" (divide by the training set's largest value), \"none\", or a factor > 0 such as 0.0009765625"))),
+            other => {
+                return Err(cx.err(
+                    Some(v.span()),
+                    Some("data.input_scale"),
+                    format!(
+                        "invalid value {other}; valid: \"max\" (divide by the training set's largest value), \"none\", or a factor > 0 such as 0.0009765625"
+                    ),
+                ))
+            }
         },
     };
-    Ok(DataConfig {
-        train,
-        validation: resolve(&d.validation, "data.validation")?,
-        input_scale,
-        validation_is_train: d.validation_is_train.unwrap_or(false),
-    })
+    Ok(DataConfig { train, validation: resolve(&d.validation, "data.validation")?, input_scale, validation_is_train: d.validation_is_train.unwrap_or(false) })
 }
 
 /// Characters allowed in values that land on `#SBATCH` lines (sbatch parses them, not a shell).
@@ -156,8 +157,13 @@ pub(super) fn parse_slurm(cx: &Ctx, s: &RawSlurm) -> Result<SlurmConfig, GridErr
     out.mem = text(&s.mem, "slurm.mem")?;
     if let (Some(m), Some(v)) = (&out.mem, &s.mem) {
         if crate::memory::parse_slurm_mem(m).is_none() {
-            return Err(cx.err(Some(v.span()), Some("slurm.mem"), format!(
-                "{m:?} is not a memory size Slurm reads; valid: a whole number with an optional unit K, M, G or T, such as \"20G\" or \"4096\" (megabytes)")));
+            return Err(cx.err(
+                Some(v.span()),
+                Some("slurm.mem"),
+                format!(
+                    "{m:?} is not a memory size Slurm reads; valid: a whole number with an optional unit K, M, G or T, such as \"20G\" or \"4096\" (megabytes)"
+                ),
+            ));
         }
     }
     out.constraint = text(&s.constraint, "slurm.constraint")?;
@@ -165,16 +171,18 @@ pub(super) fn parse_slurm(cx: &Ctx, s: &RawSlurm) -> Result<SlurmConfig, GridErr
     for e in s.extra.iter().flatten() {
         let v = e.get_ref();
         if !v.starts_with('-') {
-            return Err(cx.err(Some(e.span()), Some("slurm.extra"), format!(
-                "{v:?} is not an sbatch option; write options such as \"--exclusive\" or \"--gres=gpu:1\"")));
+            return Err(cx.err(
+                Some(e.span()),
+                Some("slurm.extra"),
+                format!("{v:?} is not an sbatch option; write options such as \"--exclusive\" or \"--gres=gpu:1\""),
+            ));
         }
         check_sbatch_value(v).map_err(|m| cx.err(Some(e.span()), Some("slurm.extra"), m))?;
         out.extra.push(v.clone());
     }
     for l in s.setup.iter().flatten() {
         if l.get_ref().contains(['\n', '\r', '\0']) {
-            return Err(cx.err(Some(l.span()), Some("slurm.setup"),
-                "each set-up entry is one shell line; split it into several entries"));
+            return Err(cx.err(Some(l.span()), Some("slurm.setup"), "each set-up entry is one shell line; split it into several entries"));
         }
         out.setup.push(l.get_ref().clone());
     }
@@ -194,8 +202,13 @@ pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result
     let get = |v: &Option<Spanned<i64>>, key: &str, default: u32| -> Result<u32, GridError> {
         match v {
             None => Ok(default),
-            Some(v) => u32::try_from(*v.get_ref())
-                .map_err(|_| cx.err(Some(v.span()), Some(key), format!("{} is out of range; valid: {}", v.get_ref(), if key == "halving.eta" { "2 or more" } else { "1 to 16" }))),
+            Some(v) => u32::try_from(*v.get_ref()).map_err(|_| {
+                cx.err(
+                    Some(v.span()),
+                    Some(key),
+                    format!("{} is out of range; valid: {}", v.get_ref(), if key == "halving.eta" { "2 or more" } else { "1 to 16" }),
+                )
+            }),
         }
     };
     let number = |v: &Option<Spanned<toml::Value>>, key: &str, default: f64| -> Result<f64, GridError> {
@@ -230,7 +243,11 @@ pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result
         }
         "rank" => {
             if let Some((key, Some(v))) = noise_keys.iter().find(|(_, v)| v.is_some()) {
-                return Err(cx.err(Some(v.span()), Some(key), "applies to promote = \"noise\" only; this table says promote = \"rank\" (the best ceil(n/eta), no ties)"));
+                return Err(cx.err(
+                    Some(v.span()),
+                    Some(key),
+                    "applies to promote = \"noise\" only; this table says promote = \"rank\" (the best ceil(n/eta), no ties)",
+                ));
             }
             Promotion::Rank
         }

@@ -85,7 +85,8 @@ snapshots = 10
 architecture = [{wc1 = 5, ncv1 = 8, wc2 = 5, ncv2 = 32, nfc1 = 128}, {wc1 = 3, ncv1 = 32, wc2 = 5, ncv2 = 32, nfc1 = 256}]
 activation = ["relu", "elu", "softplus", "sigmoid"]
 regularization = [{}, {l1 = 0.001, layers = ["fc1"]}, {l2 = 0.01, reg_layers = ["fc1", "conv2"]}]
-"#).unwrap();
+"#)
+    .unwrap();
     assert_eq!(g.models.len(), 2 * 4 * 3);
     let m = &g.models[5];
     assert_eq!((m.wc1, m.nfc1, m.activation), (5, 128, Activation::Elu));
@@ -326,8 +327,14 @@ fn early_stopping_is_off_by_default_and_checked() {
     let g = p(ARCH).unwrap();
     assert_eq!(g.models[0].early_stopping, None);
     let g = p(&format!("{ARCH}early_stopping = {{ patience = 3, min_delta = 0.005 }}\n")).unwrap();
-    assert_eq!(g.models[0].early_stopping, Some(EarlyStopping { patience: 3, min_delta: 0.005, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP }));
-    assert_eq!(model_settings(&g.models[0])["early_stopping"], serde_json::json!({"patience": 3, "min_delta": 0.005, "noise": EarlyStopping::DEFAULT_NOISE, "drop": EarlyStopping::DEFAULT_DROP}));
+    assert_eq!(
+        g.models[0].early_stopping,
+        Some(EarlyStopping { patience: 3, min_delta: 0.005, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP })
+    );
+    assert_eq!(
+        model_settings(&g.models[0])["early_stopping"],
+        serde_json::json!({"patience": 3, "min_delta": 0.005, "noise": EarlyStopping::DEFAULT_NOISE, "drop": EarlyStopping::DEFAULT_DROP})
+    );
     // true: the defaults; false: off, also over a [settings] that turned it on.
     let g = p(&format!("{ARCH}early_stopping = true\n")).unwrap();
     assert_eq!(g.models[0].early_stopping.map(|e| (e.patience, e.noise)), Some((EarlyStopping::DEFAULT_PATIENCE, EarlyStopping::DEFAULT_NOISE)));
@@ -338,7 +345,10 @@ fn early_stopping_is_off_by_default_and_checked() {
     let e = err("[settings]\nearly_stopping = { noise = -1 }\n");
     assert!(e.contains("early_stopping.noise -1 is out of range"), "{e}");
     let g = p(&format!("{ARCH}early_stopping = {{ patience = 2 }}\n")).unwrap();
-    assert_eq!(g.models[0].early_stopping, Some(EarlyStopping { patience: 2, min_delta: 0.0, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP }));
+    assert_eq!(
+        g.models[0].early_stopping,
+        Some(EarlyStopping { patience: 2, min_delta: 0.0, noise: EarlyStopping::DEFAULT_NOISE, drop: EarlyStopping::DEFAULT_DROP })
+    );
     // As an axis, inside a table axis (an axis of tables must not be named after a setting).
     let g = p(&format!("{ARCH}[grid]\nstopping = [{{ early_stopping = {{ patience = 2 }} }}, {{ early_stopping = {{ patience = 4 }} }}]\n")).unwrap();
     assert_eq!(g.models[1].early_stopping.map(|e| e.patience), Some(4));
@@ -427,7 +437,9 @@ fn halving_is_off_by_default_and_checked() {
 /// Issue 33: a table given as a value is said as the file's table, not as serde's struct.
 #[test]
 fn a_table_given_as_a_value_is_named_as_the_table() {
-    for (text, key) in [("halving = 3\n", "halving"), ("halving = true\n", "halving"), ("data = \"d\"\n", "data"), ("slurm = 1\n", "slurm"), ("output = 2\n", "output")] {
+    for (text, key) in
+        [("halving = 3\n", "halving"), ("halving = true\n", "halving"), ("data = \"d\"\n", "data"), ("slurm = 1\n", "slurm"), ("output = 2\n", "output")]
+    {
         let e = err(&format!("{text}{ARCH}"));
         assert!(e.contains(":1:") && e.contains(&format!("key `{key}`: must be a table, not a value: write `[{key}]` on a line of its own")), "{text}: {e}");
         assert!(!e.contains("struct Raw"), "{e}");
@@ -442,10 +454,17 @@ fn integers_beyond_64_bits_name_the_key_and_the_valid_range() {
     let e = err(&format!("{ARCH}seed = 18446744073709551616\n"));
     assert_eq!(e, "/tmp/g/test.toml:7:8: key `settings.seed`: 18446744073709551616 is out of range; valid: random seed, an integer >= 0 (default 0); a grid's integers are 64-bit: at most 9223372036854775807");
     let e = err(&format!("{ARCH}seed = -18446744073709551616\n"));
-    assert!(e.starts_with("/tmp/g/test.toml:7:8: key `settings.seed`: -18446744073709551616 is out of range; valid: random seed, an integer >= 0") && e.ends_with("at least -9223372036854775808"), "{e}");
+    assert!(
+        e.starts_with("/tmp/g/test.toml:7:8: key `settings.seed`: -18446744073709551616 is out of range; valid: random seed, an integer >= 0")
+            && e.ends_with("at least -9223372036854775808"),
+        "{e}"
+    );
     // In an axis, in [slurm] and in [halving]: the key and what it takes.
     let e = err(&format!("{ARCH}[grid]\nbatch_size = [16, 99_999_999_999_999_999_999]\n"));
-    assert!(e.starts_with("/tmp/g/test.toml:8:19: key `grid.batch_size`: 99_999_999_999_999_999_999 is out of range; valid: frames per training batch, at least 1"), "{e}");
+    assert!(
+        e.starts_with("/tmp/g/test.toml:8:19: key `grid.batch_size`: 99_999_999_999_999_999_999 is out of range; valid: frames per training batch, at least 1"),
+        "{e}"
+    );
     let e = err(&format!("[slurm]\ntrainings_per_node = 99999999999999999999\n{ARCH}"));
     assert!(e.starts_with("/tmp/g/test.toml:2:22: key `slurm.trainings_per_node`: 99999999999999999999 is out of range; give an integer >= 1"), "{e}");
     let e = err(&format!("[halving]\neta = 99999999999999999999\n{ARCH}"));
@@ -454,9 +473,15 @@ fn integers_beyond_64_bits_name_the_key_and_the_valid_range() {
     assert_eq!(p(&format!("{ARCH}seed = 9223372036854775807\n")).unwrap().models[0].seed, 9223372036854775807);
     // A float setting and a key of an inline table in an axis (the position is the literal's).
     let e = err(&format!("{ARCH}learning_rate = 99999999999999999999\n"));
-    assert!(e.starts_with("/tmp/g/test.toml:7:17: key `settings.learning_rate`: 99999999999999999999 is out of range; valid: Adam's learning rate, > 0"), "{e}");
+    assert!(
+        e.starts_with("/tmp/g/test.toml:7:17: key `settings.learning_rate`: 99999999999999999999 is out of range; valid: Adam's learning rate, > 0"),
+        "{e}"
+    );
     let e = err("[grid]\narchitecture = [{wc1 = 3, ncv1 = 99999999999999999999}]\n");
-    assert!(e.starts_with("/tmp/g/test.toml:2:34: key `grid.architecture.ncv1`: 99999999999999999999 is out of range; valid: number of conv1 filters, at least 1"), "{e}");
+    assert!(
+        e.starts_with("/tmp/g/test.toml:2:34: key `grid.architecture.ncv1`: 99999999999999999999 is out of range; valid: number of conv1 filters, at least 1"),
+        "{e}"
+    );
     // Another error of the file checked after it: the overflow comes first.
     let e = err(&format!("{ARCH}seed = 18446744073709551616\nwc9 = 1\n"));
     assert!(e.starts_with("/tmp/g/test.toml:7:8: key `settings.seed`: 18446744073709551616 is out of range"), "{e}");

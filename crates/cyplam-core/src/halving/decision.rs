@@ -7,8 +7,8 @@ use crate::curve::{best_until, rows_until};
 use crate::files::{read_json, read_metrics, FileError, ModelResult, ResultStatus, SweepFile};
 use crate::halving::rule::{promote_rung, rank, Contender, Verdict, WentOn};
 use crate::halving::settings::{Halving, Promotion};
-use crate::metrics_csv::MetricsRow;
 use crate::layout::{ModelDir, SweepDir};
+use crate::metrics_csv::MetricsRow;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -51,7 +51,6 @@ impl RungPlan {
     pub fn total(&self, model: usize) -> u64 {
         self.lengths.get(model).map(|l| l.0).unwrap_or(0)
     }
-
 }
 
 /// One model at the end of a rung.
@@ -157,7 +156,10 @@ impl RungDecision {
             parts.push(format!("to keep an axis value: {}", self.by_axis.iter().map(|&m| name(m)).collect::<Vec<_>>().join(", ")));
         }
         if !self.by_curve.is_empty() {
-            parts.push(format!("by their curve: {}", self.by_curve.iter().map(|&(m, f)| format!("{} (forecast {f:.4})", name(m))).collect::<Vec<_>>().join(", ")));
+            parts.push(format!(
+                "by their curve: {}",
+                self.by_curve.iter().map(|&(m, f)| format!("{} (forecast {f:.4})", name(m))).collect::<Vec<_>>().join(", ")
+            ));
         }
         parts.join("; ")
     }
@@ -178,7 +180,10 @@ impl RungDecision {
         };
         format!(
             "pruned at rung {r}: best validation Accuracy20% {} by iteration {}, ranked {place} of {}{margin}; {} went on ({})",
-            c.best_accuracy20.map(|b| format!("{b:.4}")).unwrap_or_else(|| "none".into()), c.end_iteration, self.candidates.len(), self.promoted.len(),
+            c.best_accuracy20.map(|b| format!("{b:.4}")).unwrap_or_else(|| "none".into()),
+            c.end_iteration,
+            self.candidates.len(),
+            self.promoted.len(),
             self.verdict().summary()
         )
     }
@@ -200,14 +205,27 @@ impl RungDecision {
                 grid_copy: dir.grid_copy(),
                 message: format!(
                     "taken under eta {}, {} rungs, {}; sweep.json says eta {}, {} rungs, {}",
-                    self.eta, self.rungs, self.promotion.describe(), h.eta, h.rungs, h.promotion.describe()
+                    self.eta,
+                    self.rungs,
+                    self.promotion.describe(),
+                    h.eta,
+                    h.rungs,
+                    h.promotion.describe()
                 ),
             });
         }
         if self.sweep != sweep.name || self.rung != rung || self.eta != h.eta || self.rungs != h.rungs || self.promotion != h.promotion {
             return bad(format!(
                 "the decision of sweep {} rung {} (eta {}, {} rungs, {}), not of sweep {} rung {rung} (eta {}, {} rungs, {})",
-                self.sweep, self.rung, self.eta, self.rungs, self.promotion.describe(), sweep.name, h.eta, h.rungs, h.promotion.describe()
+                self.sweep,
+                self.rung,
+                self.eta,
+                self.rungs,
+                self.promotion.describe(),
+                sweep.name,
+                h.eta,
+                h.rungs,
+                h.promotion.describe()
             ));
         }
         let listed: Vec<usize> = self.candidates.iter().map(|c| c.index).collect();
@@ -244,11 +262,13 @@ impl RungDecision {
             let md = dir.model(&c.model);
             if let Some(why) = &c.excluded {
                 let result = read_result(&md);
-                let backed = result.as_ref().is_some_and(|r| r.status == ResultStatus::Failed || (r.status == ResultStatus::Pruned && r.rung == Some(self.rung)));
+                let backed =
+                    result.as_ref().is_some_and(|r| r.status == ResultStatus::Failed || (r.status == ResultStatus::Pruned && r.rung == Some(self.rung)));
                 if !backed {
                     return bad(format!(
                         "{} is excluded here ({why}), but its result.json says {}",
-                        c.model, result.map(|r| r.status.as_str().to_string()).unwrap_or_else(|| "nothing (there is none)".into())
+                        c.model,
+                        result.map(|r| r.status.as_str().to_string()).unwrap_or_else(|| "nothing (there is none)".into())
                     ));
                 }
                 rows_of.push(Vec::new());
@@ -269,13 +289,18 @@ impl RungDecision {
                 _ => false,
             };
             if !same {
-                let message = format!("{}: best_accuracy20 {} here, {} from its metrics.csv up to iteration {end}", c.model, show(c.best_accuracy20), show(from_files));
+                let message =
+                    format!("{}: best_accuracy20 {} here, {} from its metrics.csv up to iteration {end}", c.model, show(c.best_accuracy20), show(from_files));
                 return Err(DecisionError::Disagrees { path: path.to_path_buf(), metrics: md.metrics(), message });
             }
             let reached = upto.last().is_some_and(|r| r.iteration == end) || rows.last().is_some_and(|r| r.iteration > end);
             let completed = read_result(&md).is_some_and(|r| r.status == ResultStatus::Completed);
             if !reached && !completed {
-                let message = format!("{}: counted as reaching iteration {end}, but its metrics.csv ends at iteration {}", c.model, upto.last().map(|r| r.iteration).unwrap_or(0));
+                let message = format!(
+                    "{}: counted as reaching iteration {end}, but its metrics.csv ends at iteration {}",
+                    c.model,
+                    upto.last().map(|r| r.iteration).unwrap_or(0)
+                );
                 return Err(DecisionError::Disagrees { path: path.to_path_buf(), metrics: md.metrics(), message });
             }
             rows_of.push(upto.to_vec());
@@ -291,11 +316,26 @@ impl RungDecision {
             (None, None) => true,
             _ => false,
         };
-        let same_forecasts = v.forecasts.len() == mine.forecasts.len() && v.forecasts.iter().zip(&mine.forecasts).all(|(a, b)| a.0 == b.0 && near(Some(a.1), Some(b.1)));
-        if v.promoted != mine.promoted || v.cap != mine.cap || !near(v.noise, self.noise) || !near(v.margin, self.margin) || !near(v.cutoff, self.cutoff) || !near(v.forecast_cutoff, self.forecast_cutoff) || !same_forecasts {
+        let same_forecasts =
+            v.forecasts.len() == mine.forecasts.len() && v.forecasts.iter().zip(&mine.forecasts).all(|(a, b)| a.0 == b.0 && near(Some(a.1), Some(b.1)));
+        if v.promoted != mine.promoted
+            || v.cap != mine.cap
+            || !near(v.noise, self.noise)
+            || !near(v.margin, self.margin)
+            || !near(v.cutoff, self.cutoff)
+            || !near(v.forecast_cutoff, self.forecast_cutoff)
+            || !same_forecasts
+        {
             return bad(format!(
                 "says noise {}, margin {}, cutoff {}, {}; the rule gives noise {}, margin {}, cutoff {}, {}",
-                show(self.noise), show(self.margin), show(self.cutoff), mine.summary(), show(v.noise), show(v.margin), show(v.cutoff), v.summary()
+                show(self.noise),
+                show(self.margin),
+                show(self.cutoff),
+                mine.summary(),
+                show(v.noise),
+                show(v.margin),
+                show(v.cutoff),
+                v.summary()
             ));
         }
         Ok(())
@@ -412,7 +452,9 @@ pub fn check_rung(sweep: &SweepFile, model: usize, pruned: bool, rung: Option<u3
         return Err(format!("says pruned, but no decision pruned this model: {why}. Only a rung's decision prunes; {fix}"));
     }
     match rung.and_then(|k| models_in(k, sweep.grid.models.len(), decisions).map(|m| (k, m))) {
-        Some((k, models)) if !models.contains(&model) => Err(format!("says it trained in rung {k}, but halving/rung-{}.json did not promote it to rung {k}; {fix}", k - 1)),
+        Some((k, models)) if !models.contains(&model) => {
+            Err(format!("says it trained in rung {k}, but halving/rung-{}.json did not promote it to rung {k}; {fix}", k - 1))
+        }
         _ => Ok(()),
     }
 }

@@ -75,7 +75,6 @@ pub fn replay_halving_verdicts(h: &Halving, curves: &[Vec<MetricsRow>], axes: &[
     (HalvingReplay { rungs, stops }, verdicts)
 }
 
-
 /// The full run of every model, for comparison.
 pub fn full(curves: &[Vec<MetricsRow>]) -> Vec<Stop> {
     curves.iter().map(|rows| stop_at(rows, rows.last().map(|r| r.iteration).unwrap_or(0))).collect()

@@ -20,7 +20,6 @@ pub fn rank(scores: &[(usize, Option<f64>)]) -> Vec<usize> {
     order.into_iter().map(|s| s.0).collect()
 }
 
-
 /// One model at the end of a rung, as the rule sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Contender<'a> {
@@ -200,7 +199,6 @@ fn by_curve(eligible: &[&Contender], kept: usize, cap: usize, curve: f64, promot
     (Some(bar), out)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,7 +268,6 @@ mod tests {
         let v = promote_rung(&on, &c);
         assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (2, WentOn::Tie), (4, WentOn::Axis)]);
     }
-
 
     /// Issue 32: the curve evidence on hand-made curves. Rank keeps the 2 best of 6 (eta 3); a
     /// slow starter, behind now but still rising fast, goes on by its curve; a flat model just

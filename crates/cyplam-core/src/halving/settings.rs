@@ -59,13 +59,13 @@ impl Promotion {
 
     /// Checked: factors finite, `noise` and `axes` >= 0, `cap` >= 1.
     pub fn noise(noise: f64, cap: f64, axes: f64) -> Result<Promotion, HalvingError> {
-        if !(noise.is_finite() && noise >= 0.0 && noise <= 100.0) {
+        if !(noise.is_finite() && (0.0..=100.0).contains(&noise)) {
             return Err(HalvingError::Noise(noise));
         }
         if !(cap.is_finite() && (1.0..=100.0).contains(&cap)) {
             return Err(HalvingError::Cap(cap));
         }
-        if !(axes.is_finite() && axes >= 0.0 && axes <= 100.0) {
+        if !(axes.is_finite() && (0.0..=100.0).contains(&axes)) {
             return Err(HalvingError::Axes(axes));
         }
         Ok(Promotion::Noise { noise, cap, axes, curve: DEFAULT_CURVE })
@@ -89,7 +89,11 @@ impl Promotion {
             Promotion::Rank => kept.min(n),
             Promotion::Noise { cap, .. } => {
                 let c = (cap * kept as f64).ceil();
-                if c.is_finite() && c < n as f64 { (c as usize).max(kept) } else { n }
+                if c.is_finite() && c < n as f64 {
+                    (c as usize).max(kept)
+                } else {
+                    n
+                }
             }
         }
     }
@@ -204,7 +208,6 @@ impl Halving {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +234,4 @@ mod tests {
         let big = Halving::new(u32::MAX, 16).unwrap();
         assert_eq!(big.rung_end(u64::MAX, u32::MAX, 0), crate::spec::first_snapshot_at_or_after(u64::MAX, u32::MAX, 1));
     }
-
 }

@@ -7,7 +7,7 @@
 //! result.json of each model a decision stopped.
 
 use crate::curve::{best_until, rows_until};
-use crate::files::{now_unix, read_metrics, read_json, write_json_atomic, ModelResult, ResultStatus, SweepFile};
+use crate::files::{now_unix, read_json, read_metrics, write_json_atomic, ModelResult, ResultStatus, SweepFile};
 use crate::halving::decision::{read_result, rule_verdict, Busy, Candidate, DecisionError, RungDecision, RungPlan, DECISION_FORMAT};
 use crate::halving::rule::WentOn;
 use crate::layout::{ModelDir, SweepDir};
@@ -87,13 +87,24 @@ impl Rungs<'_> {
             let result = read_result(&md);
             let unfinished = |why: String| DecisionError::Unfinished { sweep: sweep.name.clone(), rung, model: spec.name.clone(), why };
             if let Some(r) = result.as_ref().filter(|r| r.status == ResultStatus::Failed) {
-                out.push(Candidate { index: m, model: spec.name.clone(), end_iteration: end, best_accuracy20: None, excluded: Some(format!("failed: {}", r.reason.as_deref().unwrap_or("no reason given"))) });
+                out.push(Candidate {
+                    index: m,
+                    model: spec.name.clone(),
+                    end_iteration: end,
+                    best_accuracy20: None,
+                    excluded: Some(format!("failed: {}", r.reason.as_deref().unwrap_or("no reason given"))),
+                });
                 rows_of.push(Vec::new());
                 continue;
             }
             // Excluded from this rung's decision before (the decision file was removed since): excluded again.
             let prefix = format!("pruned at rung {rung}: failed: ");
-            if let Some(why) = result.as_ref().filter(|r| r.status == ResultStatus::Pruned && r.rung == Some(rung)).and_then(|r| r.reason.as_deref()).and_then(|w| w.strip_prefix(&prefix)) {
+            if let Some(why) = result
+                .as_ref()
+                .filter(|r| r.status == ResultStatus::Pruned && r.rung == Some(rung))
+                .and_then(|r| r.reason.as_deref())
+                .and_then(|w| w.strip_prefix(&prefix))
+            {
                 out.push(Candidate { index: m, model: spec.name.clone(), end_iteration: end, best_accuracy20: None, excluded: Some(format!("failed: {why}")) });
                 rows_of.push(Vec::new());
                 continue;
@@ -134,8 +145,8 @@ impl Rungs<'_> {
             cutoff: v.cutoff,
             ties: of(WentOn::Tie),
             by_axis: of(WentOn::Axis),
-        by_curve: v.forecasts.clone(),
-        forecast_cutoff: v.forecast_cutoff,
+            by_curve: v.forecasts.clone(),
+            forecast_cutoff: v.forecast_cutoff,
             promoted: v.promoted_models(),
             candidates: out,
             decided_unix: now_unix(),
@@ -211,7 +222,13 @@ mod tests {
     use crate::halving::settings::{Halving, Promotion};
     use crate::metrics_csv::METRICS_HEADER;
 
-    fn decide(dir: &SweepDir, sweep: &SweepFile, plan: &RungPlan, rung: u32, busy: &dyn Fn(&ModelDir) -> Result<(), Busy>) -> Result<RungDecision, DecisionError> {
+    fn decide(
+        dir: &SweepDir,
+        sweep: &SweepFile,
+        plan: &RungPlan,
+        rung: u32,
+        busy: &dyn Fn(&ModelDir) -> Result<(), Busy>,
+    ) -> Result<RungDecision, DecisionError> {
         Rungs { dir, sweep, plan, busy }.decide(rung)
     }
 
@@ -233,7 +250,14 @@ mod tests {
         std::fs::create_dir_all(&md.root).unwrap();
         let mut text = format!("{METRICS_HEADER}\n");
         for (i, &a) in acc.iter().enumerate() {
-            let row = MetricsRow { iteration: (i as u64 + 1) * 10, train_loss: 1.0, train_accuracy20: 0.5, validation_loss: 1.0, validation_accuracy20: a, elapsed_seconds: i as f64 };
+            let row = MetricsRow {
+                iteration: (i as u64 + 1) * 10,
+                train_loss: 1.0,
+                train_accuracy20: 0.5,
+                validation_loss: 1.0,
+                validation_accuracy20: a,
+                elapsed_seconds: i as f64,
+            };
             text.push_str(&row.to_csv_line());
         }
         std::fs::write(md.metrics(), text).unwrap();
@@ -299,8 +323,8 @@ mod tests {
         assert!(e.starts_with("says pruned, but no decision pruned this model: halving/rung-0.json promoted it to rung 1"), "{e}");
         let e = check_rung(&s, 1, false, Some(5), &ds).unwrap_err();
         assert!(e.starts_with("names rung 5, but the sweep's [halving] has 2 rung(s) (0 to 1)"), "{e}");
-        assert_eq!(models_in(0, 5, &[d.clone()]), Some(vec![0, 1, 2, 3, 4]));
-        assert_eq!((models_in(1, 5, &[d.clone()]), models_in(2, 5, &[d.clone()])), (Some(vec![1, 3]), None));
+        assert_eq!(models_in(0, 5, std::slice::from_ref(&d)), Some(vec![0, 1, 2, 3, 4]));
+        assert_eq!((models_in(1, 5, std::slice::from_ref(&d)), models_in(2, 5, std::slice::from_ref(&d))), (Some(vec![1, 3]), None));
         // A worker still training blocks the decision of another rung file.
         std::fs::remove_file(dir.rung_decision(0)).unwrap();
         let e = decide(&dir, &s, &plan, 0, &|m: &ModelDir| if m.root.ends_with("Model-003") { Err("locked".into()) } else { Ok(()) }).unwrap_err();
@@ -329,7 +353,7 @@ mod tests {
         }
         let d = decide(&dir, &s, &plan, 0, &ok).unwrap();
         assert_eq!(d.promotion, h.promotion);
-        assert_eq!(d.noise.is_some(), true, "3 snapshots x 6 models: 6 residuals");
+        assert!(d.noise.is_some(), "3 snapshots x 6 models: 6 residuals");
         let good = std::fs::read(dir.rung_decision(0)).unwrap();
         // An edited score.
         let mut e1 = d.clone();
@@ -368,7 +392,10 @@ mod tests {
         let whole = std::fs::read(&metrics).unwrap();
         std::fs::write(&metrics, format!("{METRICS_HEADER}\n10,1,0.5,1,oops,1\n")).unwrap();
         let e = decide(&dir, &s, &plan, 0, &ok).unwrap_err().to_string();
-        assert!(e.contains("rung-0.json: cannot be checked: Model-002's metrics cannot be read") && e.contains("the decision file is not at fault, keep it"), "{e}");
+        assert!(
+            e.contains("rung-0.json: cannot be checked: Model-002's metrics cannot be read") && e.contains("the decision file is not at fault, keep it"),
+            "{e}"
+        );
         assert!(!e.contains("remove it"), "{e}");
         // Cut short (a torn copy): the two disagree, and the message says what to do for either.
         std::fs::write(&metrics, format!("{METRICS_HEADER}\n")).unwrap();

@@ -35,7 +35,9 @@ impl std::str::FromStr for SampleSpec {
         let strategy: Strategy = strategy.trim().parse().map_err(|e| format!("{s:?}: {e}; {SPEC_FORMS}"))?;
         let counts = counts
             .split(',')
-            .map(|c| c.trim().parse::<u32>().ok().filter(|&k| k >= 1).ok_or_else(|| format!("{s:?}: {c:?} is not a number of models of at least 1; {SPEC_FORMS}")))
+            .map(|c| {
+                c.trim().parse::<u32>().ok().filter(|&k| k >= 1).ok_or_else(|| format!("{s:?}: {c:?} is not a number of models of at least 1; {SPEC_FORMS}"))
+            })
             .collect::<Result<Vec<u32>, String>>()?;
         Ok(SampleSpec { strategy, counts })
     }
@@ -87,7 +89,11 @@ pub struct Tally {
 impl Tally {
     /// The fraction of the draws that found the best.
     pub fn chance(&self) -> f64 {
-        if self.draws == 0 { 0.0 } else { self.found as f64 / self.draws as f64 }
+        if self.draws == 0 {
+            0.0
+        } else {
+            self.found as f64 / self.draws as f64
+        }
     }
 
     /// Sums one draw's (loss, iterations fraction) list, in seed order.

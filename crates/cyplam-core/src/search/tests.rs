@@ -37,18 +37,26 @@ fn search(strategy: Strategy, models: u32, seed: u64) -> Search {
 fn golden_first_models() {
     let random = draw(&search(Strategy::Random, 4, 7), &dists()).unwrap();
     let sobol = draw(&search(Strategy::Sobol, 4, 7), &dists()).unwrap();
-    assert_eq!(show(&random), vec![
-        "6.732611796588181e-4 9.816758612961234e-1 384 #0 61",
-        "2.0571597302240888e-4 8.950533871804364e-1 128 #2 11",
-        "3.317456196930276e-4 7.075435363565925e-1 640 #2 12",
-        "6.750920483007698e-4 5.318070446461648e-1 128 #1 7",
-    ], "random");
-    assert_eq!(show(&sobol), vec![
-        "1.1031461576439343e-3 7.96298086643219e-1 1024 #1 1",
-        "1.2217245741979044e-5 5.973092317581177e-1 128 #0 23",
-        "2.780555023231483e-3 6.825001835823059e-1 384 #0 5",
-        "2.7844655247106126e-4 9.894759058952332e-1 640 #2 22",
-    ], "sobol");
+    assert_eq!(
+        show(&random),
+        vec![
+            "6.732611796588181e-4 9.816758612961234e-1 384 #0 61",
+            "2.0571597302240888e-4 8.950533871804364e-1 128 #2 11",
+            "3.317456196930276e-4 7.075435363565925e-1 640 #2 12",
+            "6.750920483007698e-4 5.318070446461648e-1 128 #1 7",
+        ],
+        "random"
+    );
+    assert_eq!(
+        show(&sobol),
+        vec![
+            "1.1031461576439343e-3 7.96298086643219e-1 1024 #1 1",
+            "1.2217245741979044e-5 5.973092317581177e-1 128 #0 23",
+            "2.780555023231483e-3 6.825001835823059e-1 384 #0 5",
+            "2.7844655247106126e-4 9.894759058952332e-1 640 #2 22",
+        ],
+        "sobol"
+    );
 }
 
 /// Each value lies in its range and on its step, and positions say where.
@@ -131,7 +139,13 @@ fn sobol_puts_one_point_in_each_stratum() {
     let d = vec![Dist::Uniform { lo: 0.0, hi: 1.0 }, Dist::Uniform { lo: 0.0, hi: 1.0 }];
     let all = draw_n(Strategy::Sobol, 11, &d, 16).unwrap();
     for axis in 0..2 {
-        let mut cells: Vec<usize> = all.iter().map(|m| match m.values[axis] { Value::Float(x) => (x * 16.0) as usize, _ => 99 }).collect();
+        let mut cells: Vec<usize> = all
+            .iter()
+            .map(|m| match m.values[axis] {
+                Value::Float(x) => (x * 16.0) as usize,
+                _ => 99,
+            })
+            .collect();
         cells.sort_unstable();
         assert_eq!(cells, (0..16).collect::<Vec<_>>(), "axis {axis}");
     }

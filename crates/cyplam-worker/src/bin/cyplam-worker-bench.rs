@@ -93,16 +93,11 @@ fn main() -> Result<()> {
             let label = m.map(|x| x.to_string()).join("-");
             for &p in &a.precisions {
                 let emit = |what: &str, key: &str, v: f64| {
-                    println!(
-                        "{}",
-                        serde_json::json!({"impl": "cyplam", "model": label, "threads": t, "what": format!("{what}_{}", p.as_str()), key: v})
-                    );
+                    println!("{}", serde_json::json!({"impl": "cyplam", "model": label, "threads": t, "what": format!("{what}_{}", p.as_str()), key: v}));
                 };
                 tch::manual_seed(0);
                 let batches: Vec<(Tensor, Tensor)> = (0..16)
-                    .map(|_| {
-                        (Tensor::rand([128, 1, 28, 28], (Kind::Float, Device::Cpu)), Tensor::randn([128, 2], (Kind::Float, Device::Cpu)) * 0.1 + 1.0)
-                    })
+                    .map(|_| (Tensor::rand([128, 1, 28, 28], (Kind::Float, Device::Cpu)), Tensor::randn([128, 2], (Kind::Float, Device::Cpu)) * 0.1 + 1.0))
                     .collect();
                 let mut tr = Trainer::new(&spec(m, p), Device::Cpu);
                 let mut i = 0u64;

@@ -31,14 +31,22 @@ fn a_lock_of_another_host_is_kept_when_slurm_cannot_be_asked() {
         let out = Command::new(WORKER)
             .args(["--sweep", dir.to_str().unwrap(), "--model", "0"])
             .env("PATH", &path)
-            .env_remove("SLURM_PROCID").env_remove("SLURM_CPUS_PER_TASK").env_remove("SLURM_JOB_ID")
+            .env_remove("SLURM_PROCID")
+            .env_remove("SLURM_CPUS_PER_TASK")
+            .env_remove("SLURM_JOB_ID")
             .output()
             .unwrap();
         let e = stderr(&out);
         assert_eq!(out.status.code(), Some(EXIT_LOCKED), "{what}: {e}");
         assert!(e.contains("the model is locked by host node-17.elsewhere, pid 4242, Slurm job 77_5"), "{what}: {e}");
         assert!(e.contains("Slurm cannot be asked about job 77_5"), "{what}: {e}");
-        assert!(e.contains(&format!("If Slurm job 77_5 no longer runs (`squeue -j 77_5` where Slurm answers lists nothing), remove {} and run again", md.lock().display())), "{what}: {e}");
+        assert!(
+            e.contains(&format!(
+                "If Slurm job 77_5 no longer runs (`squeue -j 77_5` where Slurm answers lists nothing), remove {} and run again",
+                md.lock().display()
+            )),
+            "{what}: {e}"
+        );
         if what == "squeue failing" {
             assert!(e.contains("Unable to contact slurm controller"), "squeue's own words: {e}");
         }

@@ -1,5 +1,6 @@
 //! The worker end to end: the real binary, real libtorch training on a small synthetic data set,
 //! real files. One integration test binary (modules below).
+#![allow(clippy::unwrap_used)] // tests fail by panicking: an unwrap there is the check
 
 mod cuda;
 mod lock;
@@ -42,24 +43,14 @@ threads = 1
 /// Writes a sweep directory (data, sweep.json) for a grid text, as `cyplam submit` would.
 pub fn make_sweep(root: &Path, name: &str, grid_text: &str) -> (PathBuf, SweepFile) {
     let data = data_dir();
-    let text = format!(
-        "name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{grid_text}",
-        data.join("train").display(),
-        data.join("validation").display()
-    );
+    let text =
+        format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{grid_text}", data.join("train").display(), data.join("validation").display());
     let grid_path = root.join(format!("{name}.toml"));
     std::fs::write(&grid_path, &text).unwrap();
     let grid = cyplam_core::grid::parse(&grid_path, &text).unwrap();
     let dir = root.join(name);
     std::fs::create_dir_all(dir.join("models")).unwrap();
-    let sweep = SweepFile {
-        format: FORMAT_VERSION,
-        name: name.into(),
-        source: grid_path,
-        grid_sha256: String::new(),
-        created_unix: 0,
-        grid,
-    };
+    let sweep = SweepFile { format: FORMAT_VERSION, name: name.into(), source: grid_path, grid_sha256: String::new(), created_unix: 0, grid };
     write_json_atomic(&dir.join("sweep.json"), &sweep).unwrap();
     (dir, sweep)
 }

@@ -56,10 +56,22 @@ fn a_short_training_learns_and_leaves_every_file() {
 
     // `predict` with best.safetensors on the validation frames gives the accuracy the metrics claim.
     let pred_csv = t.path().join("pred.csv");
-    let out = worker(&["predict", "--weights", md.best().to_str().unwrap(), "--frames", data.join("validation").to_str().unwrap(), "--out", pred_csv.to_str().unwrap()]);
+    let out = worker(&[
+        "predict",
+        "--weights",
+        md.best().to_str().unwrap(),
+        "--frames",
+        data.join("validation").to_str().unwrap(),
+        "--out",
+        pred_csv.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let said = stderr(&out);
-    let acc: f64 = said.split("Accuracy20%: ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok())
+    let acc: f64 = said
+        .split("Accuracy20%: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no accuracy in {said}"));
     assert!((acc - best.validation_accuracy20).abs() < 1e-6, "predict says {acc}, the metrics {}", best.validation_accuracy20);
     let csv = std::fs::read_to_string(&pred_csv).unwrap();
@@ -103,7 +115,9 @@ fn wait_rows(md: &ModelDir, n: usize, child: &mut std::process::Child) {
 fn spawn(dir: &Path) -> std::process::Child {
     Command::new(WORKER)
         .args(["--sweep", dir.to_str().unwrap(), "--model", "0"])
-        .env_remove("SLURM_PROCID").env_remove("SLURM_CPUS_PER_TASK").env_remove("SLURM_JOB_ID")
+        .env_remove("SLURM_PROCID")
+        .env_remove("SLURM_CPUS_PER_TASK")
+        .env_remove("SLURM_JOB_ID")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap()
@@ -140,11 +154,7 @@ fn interrupted_and_resumed_runs_equal_an_uninterrupted_one() {
     assert_eq!(curve(&resumed), curve(&reference), "same metrics as the uninterrupted run");
     let res: ModelResult = read_json(&md.result()).unwrap();
     assert_eq!((res.status, res.resumes), (ResultStatus::Completed, 1));
-    assert_eq!(
-        std::fs::read(md.best()).unwrap(),
-        std::fs::read(model_dir(&straight, "Model-000").best()).unwrap(),
-        "the same best weights, bit for bit"
-    );
+    assert_eq!(std::fs::read(md.best()).unwrap(), std::fs::read(model_dir(&straight, "Model-000").best()).unwrap(), "the same best weights, bit for bit");
 
     // kill -9: no chance to checkpoint; the next run resumes from the newest snapshot.
     let (hard, _) = make_sweep(t.path(), "hard", RESUMABLE);
@@ -215,7 +225,13 @@ fn array_indices_pick_models_by_procid() {
         + "[grid]\nnfc1 = [8, 16, 24]\n";
     let (dir, _) = make_sweep(t.path(), "slots", &grid);
     let run = |index: &str, procid: &str| {
-        Command::new(WORKER).args(["--sweep", dir.to_str().unwrap(), "--index", index]).env("SLURM_PROCID", procid).env("SLURM_CPUS_PER_TASK", "1").env_remove("SLURM_JOB_ID").output().unwrap()
+        Command::new(WORKER)
+            .args(["--sweep", dir.to_str().unwrap(), "--index", index])
+            .env("SLURM_PROCID", procid)
+            .env("SLURM_CPUS_PER_TASK", "1")
+            .env_remove("SLURM_JOB_ID")
+            .output()
+            .unwrap()
     };
     let out = run("1", "1");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -281,7 +297,11 @@ impl Drop for Tmpfs {
 fn a_full_disk_stops_the_worker_clearly_and_the_model_resumes() {
     let fs = Tmpfs::new("3m");
     // About 230 KB per snapshot and 690 KB per checkpoint: the disk fills after a few snapshots.
-    let grid = TINY.replace("nfc1 = 32", "nfc1 = 128").replace("keep_snapshots", "#").replace("iterations = 240", "iterations = 400").replace("snapshots = 8", "snapshots = 20")
+    let grid = TINY
+        .replace("nfc1 = 32", "nfc1 = 128")
+        .replace("keep_snapshots", "#")
+        .replace("iterations = 240", "iterations = 400")
+        .replace("snapshots = 8", "snapshots = 20")
         + "keep_snapshots = \"all\"\n";
     let (dir, _) = make_sweep(&fs.0, "full", &grid);
     let md = model_dir(&dir, "Model-000");
@@ -325,11 +345,15 @@ fn tensorboard_event_files_hold_the_learning_curves() {
     // "tag [(step, value), ...]" -> pairs.
     let pairs = |tag: &str| -> Vec<(u64, f64)> {
         let line = got.lines().find(|l| l.starts_with(&format!("{tag} "))).unwrap_or_else(|| panic!("no {tag} in {got}"));
-        line[tag.len()..].split('(').skip(1).map(|p| {
-            let p = p.split(')').next().unwrap();
-            let (a, b) = p.split_once(',').unwrap();
-            (a.trim().parse().unwrap(), b.trim().parse().unwrap())
-        }).collect()
+        line[tag.len()..]
+            .split('(')
+            .skip(1)
+            .map(|p| {
+                let p = p.split(')').next().unwrap();
+                let (a, b) = p.split_once(',').unwrap();
+                (a.trim().parse().unwrap(), b.trim().parse().unwrap())
+            })
+            .collect()
     };
     let val = pairs("accuracy20/validation");
     assert_eq!(val.len(), rows.len());
@@ -470,6 +494,12 @@ fn a_model_that_cannot_start_training_fails_with_its_reason_in_the_result() {
     let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let reason = failed_reason(&dir);
-    assert!(reason.starts_with(&format!("cannot start training: resuming from the checkpoint in {} (remove that directory to train the model from the start): {}:",
-        md.checkpoint_dir().display(), md.checkpoint_state().display())), "{reason}");
+    assert!(
+        reason.starts_with(&format!(
+            "cannot start training: resuming from the checkpoint in {} (remove that directory to train the model from the start): {}:",
+            md.checkpoint_dir().display(),
+            md.checkpoint_state().display()
+        )),
+        "{reason}"
+    );
 }

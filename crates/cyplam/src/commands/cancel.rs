@@ -1,9 +1,9 @@
 //! `cyplam cancel [SWEEP]`: cancels a sweep's Slurm jobs; the workers checkpoint on SIGTERM and a
 //! later `cyplam submit` resumes them.
 
-use crate::output::outln;
 use crate::ctx::Ctx;
 use crate::db::Backend;
+use crate::output::outln;
 use crate::slurm::Scheduler;
 use anyhow::Result;
 use clap::Args;

@@ -1,8 +1,8 @@
 //! `cyplam collect [SWEEP]`: ingests the workers' files into the database (status and report
 //! do it too).
 
-use crate::output::outln;
 use crate::ctx::Ctx;
+use crate::output::outln;
 use crate::slurm::Scheduler;
 use anyhow::Result;
 use clap::Args;

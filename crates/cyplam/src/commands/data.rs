@@ -2,8 +2,8 @@
 //! recordings kept one file per track or the lab's ConvLMD HDF5 files, and show what a data set
 //! holds (`--html`: the page of data_page.rs).
 
-use crate::output::outln;
 use crate::ctx::Ctx;
+use crate::output::outln;
 use crate::slurm::Scheduler;
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -95,8 +95,12 @@ impl DataCommand {
                 let s = cyplam_core::synth::synthesize(&out, &opts, on_existing(replace))?;
                 outln!(
                     "wrote {} training frames ({} tracks) to {} and {} validation frames ({} tracks) to {} in {:.1}s",
-                    s.train_frames, s.train_tracks, out.join("train").display(),
-                    s.validation_frames, s.validation_tracks, out.join("validation").display(),
+                    s.train_frames,
+                    s.train_tracks,
+                    out.join("train").display(),
+                    s.validation_frames,
+                    s.validation_tracks,
+                    out.join("validation").display(),
                     t.elapsed().as_secs_f64()
                 )?;
                 print_replaced(&out, &s.replaced)?;
@@ -109,8 +113,12 @@ impl DataCommand {
                 let s = cyplam_core::import::import_tracks(&dir, &out, &opts, on_existing(replace))?;
                 outln!(
                     "training: {} frames from {} tracks ({}); validation: {} frames from {} tracks ({})",
-                    s.train_frames, s.train_tracks.len(), s.train_tracks.join(" "),
-                    s.validation_frames, s.validation_tracks.len(), s.validation_tracks.join(" ")
+                    s.train_frames,
+                    s.train_tracks.len(),
+                    s.train_tracks.join(" "),
+                    s.validation_frames,
+                    s.validation_tracks.len(),
+                    s.validation_tracks.join(" ")
                 )?;
                 print_replaced(&out, &s.replaced)?;
             }
@@ -123,8 +131,14 @@ impl DataCommand {
                 let t = std::time::Instant::now();
                 let s = cyplam_core::convlmd::import(&train, &validation, &out, on_existing(replace))?;
                 for (name, set) in [("training", &s.train), ("validation", &s.validation)] {
-                    outln!("{name}: {} frames ({}, cropped to 28 x 28) from {} recordings of {} -> {}",
-                        set.frames, set.image, set.tracks.len(), set.source.display(), set.dir.display())?;
+                    outln!(
+                        "{name}: {} frames ({}, cropped to 28 x 28) from {} recordings of {} -> {}",
+                        set.frames,
+                        set.image,
+                        set.tracks.len(),
+                        set.source.display(),
+                        set.dir.display()
+                    )?;
                 }
                 outln!("input scale recorded: x1/255 (dataset.json), used by grids that do not set data.input_scale; {:.1}s", t.elapsed().as_secs_f64())?;
                 print_replaced(&out, &s.replaced)?;

@@ -5,9 +5,9 @@
 //! worker and shares the runs directory. Prints each check as it ends; exits non-zero when one
 //! found a problem. The checks are in `crate::doctor`.
 
-use crate::output::{out, outln};
 use crate::ctx::Ctx;
 use crate::doctor::{self, Check, Verdict};
+use crate::output::{out, outln};
 use crate::slurm::Scheduler;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -42,7 +42,16 @@ impl DoctorArgs {
             None => None,
             Some(path) => match crate::sweep::load_grid(path) {
                 Ok(g) => {
-                    say(Check::ok("grid", format!("{}: {} models, {} x {} cores per array task", path.display(), g.grid.models.len(), g.grid.slurm.trainings_per_node, g.grid.slurm.cpus_per_training)))?;
+                    say(Check::ok(
+                        "grid",
+                        format!(
+                            "{}: {} models, {} x {} cores per array task",
+                            path.display(),
+                            g.grid.models.len(),
+                            g.grid.slurm.trainings_per_node,
+                            g.grid.slurm.cpus_per_training
+                        ),
+                    ))?;
                     Some(g)
                 }
                 Err(e) => {
@@ -96,7 +105,11 @@ impl DoctorArgs {
                     say(doctor::memory_check(&g.grid, g.train_frames, g.validation_frames, &cfg, &nodes))?;
                 }
                 if self.no_job {
-                    say(Check::note("node", "no job sent (--no-job): whether a compute node runs the worker and sees the runs directory was not checked", None))?;
+                    say(Check::note(
+                        "node",
+                        "no job sent (--no-job): whether a compute node runs the worker and sees the runs directory was not checked",
+                        None,
+                    ))?;
                 } else if !fits {
                     say(Check::note("node", "no job sent: the packing does not fit the partition's nodes", None))?;
                 } else {

@@ -62,17 +62,24 @@ impl GridArgs {
         if self.format == Format::Table {
             let min = g.models.iter().map(|m| m.free_params).min().unwrap_or(0);
             let max = g.models.iter().map(|m| m.free_params).max().unwrap_or(0);
-            outln!("{} models ({}), {} to {} free parameters", g.models.len(),
-                g.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "), min, max)?;
+            outln!("{} models ({}), {} to {} free parameters", g.models.len(), g.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "), min, max)?;
             if let Some(s) = g.search {
-                outln!("sampled search: strategy {}, seed {}: model k is the k-th distinct point drawn, so growing `models` keeps these", s.strategy.as_str(), s.seed)?;
+                outln!(
+                    "sampled search: strategy {}, seed {}: model k is the k-th distinct point drawn, so growing `models` keeps these",
+                    s.strategy.as_str(),
+                    s.seed
+                )?;
             }
             if let Some(h) = g.halving {
                 let n = g.models.len();
-                let sizes: Vec<String> = h.sizes(n).iter().zip(h.max_sizes(n)).map(|(&a, b)| if a == b { a.to_string() } else { format!("{a} to {b}") }).collect();
+                let sizes: Vec<String> =
+                    h.sizes(n).iter().zip(h.max_sizes(n)).map(|(&a, b)| if a == b { a.to_string() } else { format!("{a} to {b}") }).collect();
                 outln!(
                     "successive halving: eta {}, {} rungs, promotion {}: {} models per rung (`submit --dry-run` gives the iterations)",
-                    h.eta, h.rungs, h.promotion.describe(), sizes.join(", ")
+                    h.eta,
+                    h.rungs,
+                    h.promotion.describe(),
+                    sizes.join(", ")
                 )?;
             }
         }
@@ -105,7 +112,14 @@ fn stream(
             writeln!(out, "{}", header.join(","))?;
             for m in &g.models {
                 let r = row(m);
-                writeln!(out, "{}", r.iter().map(|c| if c.contains([',', '"', '\n']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.clone() }).collect::<Vec<_>>().join(","))?;
+                writeln!(
+                    out,
+                    "{}",
+                    r.iter()
+                        .map(|c| if c.contains([',', '"', '\n']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.clone() })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )?;
             }
         }
         Format::Markdown => {

@@ -3,12 +3,12 @@
 //! submission, db, slurm, report, scaling).
 
 pub mod cancel;
-pub mod prune;
 pub mod collect;
 pub mod completions;
 pub mod data;
 pub mod doctor;
 pub mod grid;
+pub mod prune;
 pub mod report;
 pub mod resubmit;
 pub mod run;

@@ -3,8 +3,8 @@
 //! lost or whose task was cancelled holds its rung's decision back until it is resumed (a fault
 //! is not a verdict, docs/halving.md); this is how a user decides to go on without it.
 
-use crate::output::{outln, Said};
 use crate::ctx::Ctx;
+use crate::output::{outln, Said};
 use crate::slurm::Scheduler;
 use crate::state::SweepView;
 use anyhow::{bail, Result};
@@ -29,7 +29,12 @@ impl PruneArgs {
         let states = SweepView::read(f, o.db.submissions(o.id).await?, Some(ctx.scheduler)).await?.states;
         for name in &self.models {
             let Some(st) = states.iter().find(|s| &s.name == name) else {
-                bail!("sweep {} has no model {name} (models: {} ... {})", f.sweep.name, states.first().map(|s| s.name.as_str()).unwrap_or(""), states.last().map(|s| s.name.as_str()).unwrap_or(""));
+                bail!(
+                    "sweep {} has no model {name} (models: {} ... {})",
+                    f.sweep.name,
+                    states.first().map(|s| s.name.as_str()).unwrap_or(""),
+                    states.last().map(|s| s.name.as_str()).unwrap_or("")
+                );
             };
             if st.state.is_active() {
                 bail!("{name} is {}; cancel it first (`cyplam cancel {}`), then prune it", st.state.as_str(), f.sweep.name);

@@ -8,10 +8,10 @@ use crate::output::Format;
 use crate::report::{self, html, print_curve, print_ranking, whatif};
 use crate::slurm::Scheduler;
 use anyhow::{bail, Result};
+use clap::Args;
+use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
 use cyplam_core::search::replay::{SampleSpec, DEFAULT_DRAWS, MAX_DRAWS};
 use cyplam_core::spec::EarlyStopping;
-use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
-use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -96,7 +96,9 @@ impl ReportArgs {
                                 for &noise in &self.noise {
                                     for &cap in &self.cap {
                                         for &curve in &self.curve {
-                                            let p = Promotion::noise(noise, cap, DEFAULT_AXES).and_then(|p| p.with_curve(curve)).map_err(|e| anyhow::anyhow!("--noise/--cap/--curve: {e}"))?;
+                                            let p = Promotion::noise(noise, cap, DEFAULT_AXES)
+                                                .and_then(|p| p.with_curve(curve))
+                                                .map_err(|e| anyhow::anyhow!("--noise/--cap/--curve: {e}"))?;
                                             halvings.push(Halving::with(eta, rungs, p)?);
                                         }
                                     }

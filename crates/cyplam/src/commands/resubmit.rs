@@ -1,10 +1,10 @@
 //! `cyplam resubmit SWEEP --failed`: submits again the models that failed, were preempted or were
 //! lost (killed, node lost); each resumes from its newest checkpoint.
 
-use crate::output::outln;
 use crate::ctx::Ctx;
-use crate::slurm::Scheduler;
 use crate::halving::{plan_for, plan_text, Pick, Plan};
+use crate::output::outln;
+use crate::slurm::Scheduler;
 use crate::state::SweepView;
 use crate::submission::{dry_run, submit_models, Frames};
 use anyhow::Result;

@@ -6,17 +6,17 @@
 
 use crate::ctx::Ctx;
 use crate::db::Backend;
+use crate::launch::{failure_lines, Failure, Launcher};
 use crate::output::Format;
 use crate::slurm::Scheduler;
 use crate::state::{State, SweepView};
 use crate::sweep;
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use cyplam_core::halving::decision::{Busy, RungPlan};
 use cyplam_core::halving::take::Rungs;
-use cyplam_core::layout::ModelDir;
-use clap::Args;
-use crate::launch::{failure_lines, Failure, Launcher};
 use cyplam_core::invocation::Target;
+use cyplam_core::layout::ModelDir;
 use cyplam_core::packing::Packing;
 use std::path::PathBuf;
 
@@ -77,7 +77,10 @@ impl RunArgs {
                 }
                 eprintln!(
                     "sweep {}: {} model(s) to train ({} already completed), {jobs} at a time with {cpus} thread(s) each; logs in {}",
-                    grid.name, todo.len(), grid.models.len() - todo.len(), frozen.layout().logs_dir().display()
+                    grid.name,
+                    todo.len(),
+                    grid.models.len() - todo.len(),
+                    frozen.layout().logs_dir().display()
                 );
                 let items = todo.iter().map(|&m| (m, Target::Task { task: packing.task_of(m), slot: packing.slot_of(m), cpus: cpus as u32 })).collect();
                 let l = launcher.launch(items, None).await?;
@@ -103,14 +106,24 @@ impl RunArgs {
                         }
                     };
                     let states = SweepView::read::<S>(frozen, db.submissions(id).await?, None).await?.states;
-                    let todo: Vec<(usize, usize)> = models.iter().copied().enumerate().filter(|&(_, m)| match states[m].state {
-                        State::Completed | State::Pruned => false,
-                        State::Waiting => states[m].rung.is_none_or(|r| r < k),
-                        _ => true,
-                    }).collect();
+                    let todo: Vec<(usize, usize)> = models
+                        .iter()
+                        .copied()
+                        .enumerate()
+                        .filter(|&(_, m)| match states[m].state {
+                            State::Completed | State::Pruned => false,
+                            State::Waiting => states[m].rung.is_none_or(|r| r < k),
+                            _ => true,
+                        })
+                        .collect();
                     eprintln!(
                         "sweep {}: rung {k} of {}: {} model(s) to train to iteration {} ({} of the rung's {} done), {jobs} at a time; logs in {}",
-                        grid.name, h.rungs, todo.len(), plan.end(models.first().copied().unwrap_or(0), k), models.len() - todo.len(), models.len(),
+                        grid.name,
+                        h.rungs,
+                        todo.len(),
+                        plan.end(models.first().copied().unwrap_or(0), k),
+                        models.len() - todo.len(),
+                        models.len(),
                         frozen.layout().logs_dir().display()
                     );
                     if todo.is_empty() {
@@ -118,7 +131,8 @@ impl RunArgs {
                     }
                     let todo_models: Vec<usize> = todo.iter().map(|t| t.1).collect();
                     db.add_submission(id, Backend::Local, &job_id, "", 0, &todo_models, None, Some(k)).await?;
-                    let items = todo.iter().map(|&(pos, m)| (m, Target::Task { task: packing.task_of(pos), slot: packing.slot_of(pos), cpus: cpus as u32 })).collect();
+                    let items =
+                        todo.iter().map(|&(pos, m)| (m, Target::Task { task: packing.task_of(pos), slot: packing.slot_of(pos), cpus: cpus as u32 })).collect();
                     let l = launcher.launch(items, Some(k)).await?;
                     failed.extend(l.failed);
                     if l.stopped {

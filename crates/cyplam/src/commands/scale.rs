@@ -95,7 +95,14 @@ fn run_seconds(frozen: &Frozen, tag: &str, model: usize) -> Result<(f64, u64)> {
 
 /// The worker of one run: model `model` with `threads` threads, in the run's own directory.
 fn invocation(worker: &Path, frozen: &Frozen, tag: &str, model: usize, threads: u32) -> WorkerInvocation {
-    WorkerInvocation { worker: worker.to_path_buf(), sweep: frozen.layout().scale_run(tag).root, target: Target::Model(model), threads: Some(threads), device: None, rung: None }
+    WorkerInvocation {
+        worker: worker.to_path_buf(),
+        sweep: frozen.layout().scale_run(tag).root,
+        target: Target::Model(model),
+        threads: Some(threads),
+        device: None,
+        rung: None,
+    }
 }
 
 /// Starts a run here; its stderr is kept for the error message.
@@ -166,7 +173,13 @@ impl ScaleArgs {
         }
         eprintln!(
             "scale {}: {} models x cores {:?} x {} repeats = {} timed trainings, then {} packings of a {node}-core node with {} ({})",
-            grid.name, grid.models.len(), cores, a.repeats.max(1), runs.len(), packs.len(), grid.models[pack_model].name,
+            grid.name,
+            grid.models.len(),
+            cores,
+            a.repeats.max(1),
+            runs.len(),
+            packs.len(),
+            grid.models[pack_model].name,
             if a.local { "locally" } else { "in one exclusive Slurm job" }
         );
 
@@ -192,12 +205,18 @@ impl ScaleArgs {
                 pack_walls.push(t0.elapsed().as_secs_f64());
             }
         } else {
-            let steps: Vec<ScaleStep> = runs.iter().map(|r| ScaleStep { worker: invocation(&worker, frozen, &r.tag, r.model, r.threads), cores: r.threads }).collect();
-            let groups: Vec<ScaleGroup> = packs.iter().map(|p| ScaleGroup {
-                comment: format!("{} trainings x {} cores at once", p.trainings, p.cores_each),
-                steps: (0..p.trainings).map(|i| ScaleStep { worker: invocation(&worker, frozen, &p.run_tag(i), pack_model, p.cores_each), cores: p.cores_each }).collect(),
-                times: layout.scale_times(&p.tag),
-            }).collect();
+            let steps: Vec<ScaleStep> =
+                runs.iter().map(|r| ScaleStep { worker: invocation(&worker, frozen, &r.tag, r.model, r.threads), cores: r.threads }).collect();
+            let groups: Vec<ScaleGroup> = packs
+                .iter()
+                .map(|p| ScaleGroup {
+                    comment: format!("{} trainings x {} cores at once", p.trainings, p.cores_each),
+                    steps: (0..p.trainings)
+                        .map(|i| ScaleStep { worker: invocation(&worker, frozen, &p.run_tag(i), pack_model, p.cores_each), cores: p.cores_each })
+                        .collect(),
+                    times: layout.scale_times(&p.tag),
+                })
+                .collect();
             let script = render_scale(&frozen.sweep.name, &grid.slurm, node, &steps, &groups);
             let path = layout.scale_script();
             cyplam_core::files::write_atomic(&path, script.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
@@ -214,7 +233,8 @@ impl ScaleArgs {
             }
             for p in &packs {
                 let f = layout.scale_times(&p.tag);
-                let text = std::fs::read_to_string(&f).with_context(|| format!("{} is missing: did the job fail? see {}", f.display(), layout.scale_log(&job).display()))?;
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("{} is missing: did the job fail? see {}", f.display(), layout.scale_log(&job).display()))?;
                 let t: Vec<f64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
                 if t.len() != 2 {
                     bail!("{}: expected two times, found {text:?}", f.display());
@@ -233,7 +253,8 @@ impl ScaleArgs {
             Some(p) => run_seconds(frozen, &p.run_tag(0), pack_model)?.1,
             None => 0,
         };
-        let measured: Vec<MeasuredPacking> = packs.iter().zip(&pack_walls).map(|(p, w)| MeasuredPacking { trainings: p.trainings, cores_each: p.cores_each, wall_seconds: *w }).collect();
+        let measured: Vec<MeasuredPacking> =
+            packs.iter().zip(&pack_walls).map(|(p, w)| MeasuredPacking { trainings: p.trainings, cores_each: p.cores_each, wall_seconds: *w }).collect();
         let now = cyplam_core::files::now_unix() as i64;
         store::store(db, id, &node_key, node, &timed, &measured, pack_model, iters, now).await?;
         // Printed from what was just stored, by the printer `cyplam report` uses for the same study.

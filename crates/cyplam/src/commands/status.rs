@@ -5,9 +5,9 @@ use crate::ctx::Ctx;
 use crate::output::{outln, print_rows, tail, Format};
 use crate::slurm::Scheduler;
 use crate::state::{State, SweepView};
-use cyplam_core::halving::decision::RungPlan;
 use anyhow::Result;
 use clap::Args;
+use cyplam_core::halving::decision::RungPlan;
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
@@ -40,21 +40,24 @@ impl StatusArgs {
                 if halving {
                     header.insert(2, "rung");
                 }
-                let rows: Vec<Vec<String>> = states.iter().map(|m| {
-                    let mut row = vec![
-                    m.name.clone(),
-                    m.state.as_str().to_string(),
-                    m.iteration.map(|i| i.to_string()).unwrap_or_default(),
-                    m.best_accuracy20.map(|a| format!("{a:.4}")).unwrap_or_default(),
-                    m.job.clone().unwrap_or_default(),
-                    m.node.clone().unwrap_or_default(),
-                    m.reason.clone().unwrap_or_default(),
-                    ];
-                    if halving {
-                        row.insert(2, m.rung.map(|k| k.to_string()).unwrap_or_default());
-                    }
-                    row
-                }).collect();
+                let rows: Vec<Vec<String>> = states
+                    .iter()
+                    .map(|m| {
+                        let mut row = vec![
+                            m.name.clone(),
+                            m.state.as_str().to_string(),
+                            m.iteration.map(|i| i.to_string()).unwrap_or_default(),
+                            m.best_accuracy20.map(|a| format!("{a:.4}")).unwrap_or_default(),
+                            m.job.clone().unwrap_or_default(),
+                            m.node.clone().unwrap_or_default(),
+                            m.reason.clone().unwrap_or_default(),
+                        ];
+                        if halving {
+                            row.insert(2, m.rung.map(|k| k.to_string()).unwrap_or_default());
+                        }
+                        row
+                    })
+                    .collect();
                 print_rows(&header, &rows, a.format)?;
                 for m in states.iter().filter(|m| matches!(m.state, State::Failed | State::Lost | State::Damaged)) {
                     if let Some(log) = &m.log {
@@ -64,8 +67,14 @@ impl StatusArgs {
                 let count = |st: State| states.iter().filter(|m| m.state == st).count();
                 outln!(
                     "sweep {}: {total} models: {} completed, {} running, {} pending, {} failed, {} preempted, {} lost, {} not submitted",
-                    f.sweep.name, count(State::Completed), count(State::Running), count(State::Pending),
-                    count(State::Failed), count(State::Preempted), count(State::Lost), count(State::New)
+                    f.sweep.name,
+                    count(State::Completed),
+                    count(State::Running),
+                    count(State::Pending),
+                    count(State::Failed),
+                    count(State::Preempted),
+                    count(State::Lost),
+                    count(State::New)
                 )?;
                 if halving {
                     // The rung plan needs the training set's size; without the data it is left out.

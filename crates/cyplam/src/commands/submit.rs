@@ -2,11 +2,11 @@
 //! that is neither completed nor pending or running as Slurm job arrays; `--dry-run` prints the
 //! scripts and the arithmetic and submits nothing, writes nothing.
 
-use crate::output::outln;
 use crate::ctx::Ctx;
-use crate::slurm::Scheduler;
 use crate::db::Submission;
 use crate::halving::{plan, plan_for, plan_text, Pick, Plan};
+use crate::output::outln;
+use crate::slurm::Scheduler;
 use crate::state::SweepView;
 use crate::submission::{dry_run, submit_models, Frames};
 use crate::sweep::{self, Frozen, GridFile};
@@ -48,7 +48,11 @@ impl SubmitArgs {
             Plan::Nothing(why) => outln!("nothing to submit for sweep {}: {why}", grid.name)?,
             Plan::Submit { stages, damaged, .. } => {
                 if !damaged.is_empty() {
-                    eprintln!("not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line", damaged.len(), damaged.join(", "));
+                    eprintln!(
+                        "not submitting {} damaged model(s) ({}): their files cannot be read; `cyplam status` says which file and line",
+                        damaged.len(),
+                        damaged.join(", ")
+                    );
                 }
                 submit_models(&o.db, o.id, &o.sweep, stages, ctx.scheduler, device).await?;
                 if let Some(line) = planned.skipped(grid) {

@@ -21,13 +21,13 @@ impl Db {
     }
 
     async fn collect_inner(&self, sweep_id: i64, dir: &Path, sweep: &SweepFile) -> Result<usize> {
-        let known: std::collections::HashMap<i64, Option<String>> = sqlx::query_as::<_, (i64, Option<String>)>(
-            "SELECT idx, files_sig FROM models WHERE sweep_id = ?")
-            .bind(sweep_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .collect();
+        let known: std::collections::HashMap<i64, Option<String>> =
+            sqlx::query_as::<_, (i64, Option<String>)>("SELECT idx, files_sig FROM models WHERE sweep_id = ?")
+                .bind(sweep_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
         // The rungs' decisions, which a result's rung must be backed by: read (and verified against
         // the metrics) only once a changed result names a rung, not on every collect.
         let mut decisions: Option<Result<Vec<RungDecision>, String>> = None;
@@ -45,8 +45,12 @@ impl Db {
             n += 1;
             let files = match read_model(&md, m).and_then(|f| {
                 if let Some(r) = f.result.as_ref().filter(|r| r.status == ResultStatus::Pruned || r.rung.is_some()) {
-                    let d = decisions.get_or_insert_with(|| read_decisions(&SweepDir::new(dir), sweep).map_err(|e| format!("the rungs' decisions cannot be read ({e})")));
-                    d.as_deref().map_err(String::clone).and_then(|d| check_rung(sweep, m.index, r.status == ResultStatus::Pruned, r.rung, d)).map_err(|why| anyhow::anyhow!("{}: {why}", md.result().display()))?;
+                    let d = decisions
+                        .get_or_insert_with(|| read_decisions(&SweepDir::new(dir), sweep).map_err(|e| format!("the rungs' decisions cannot be read ({e})")));
+                    d.as_deref()
+                        .map_err(String::clone)
+                        .and_then(|d| check_rung(sweep, m.index, r.status == ResultStatus::Pruned, r.rung, d))
+                        .map_err(|why| anyhow::anyhow!("{}: {why}", md.result().display()))?;
                 }
                 Ok(f)
             }) {
@@ -175,4 +179,3 @@ fn files_signature(md: &ModelDir) -> String {
     };
     format!("{} {}", one(md.metrics()), one(md.result()))
 }
-

@@ -138,16 +138,8 @@ impl Db {
                 cyplam_core::files::create_dir(dir).map_err(DbError::Dir)?;
             }
         }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .busy_timeout(busy_timeout())
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await
-            .map_err(|error| DbError::Open { path: path.to_path_buf(), error })?;
+        let opts = SqliteConnectOptions::new().filename(path).create_if_missing(true).busy_timeout(busy_timeout()).foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.map_err(|error| DbError::Open { path: path.to_path_buf(), error })?;
         let migrator = sqlx::migrate!("../../migrations");
         if let Err(e) = migrator.run(&pool).await {
             return Err(match e {
@@ -230,7 +222,8 @@ impl Db {
     /// The frozen sweep as registered, and the directory it was in: what a report reads when the
     /// sweep directory is gone.
     pub async fn stored_sweep(&self, name: &str) -> Result<Option<(std::path::PathBuf, SweepFile)>> {
-        let row: Option<(String, Option<String>)> = sqlx::query_as("SELECT dir, sweep_json FROM sweeps WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT dir, sweep_json FROM sweeps WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
         match row {
             Some((dir, Some(json))) => {
                 let sweep = serde_json::from_str(&json).with_context(|| format!("{}: the stored sweep {name}", self.path.display()))?;
@@ -246,7 +239,17 @@ impl Db {
 
     /// Records a submission.
     #[allow(clippy::too_many_arguments)]
-    pub async fn add_submission(&self, sweep_id: i64, backend: Backend, job_id: &str, array_spec: &str, offset: usize, models: &[usize], script: Option<&Path>, rung: Option<u32>) -> Result<()> {
+    pub async fn add_submission(
+        &self,
+        sweep_id: i64,
+        backend: Backend,
+        job_id: &str,
+        array_spec: &str,
+        offset: usize,
+        models: &[usize],
+        script: Option<&Path>,
+        rung: Option<u32>,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO submissions (sweep_id, backend, job_id, array_spec, array_offset, models_json, script_path, submitted_unix, rung)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -267,10 +270,11 @@ impl Db {
     }
 
     pub async fn submissions(&self, sweep_id: i64) -> Result<Vec<Submission>> {
-        let rows = sqlx::query("SELECT backend, job_id, array_spec, array_offset, models_json, submitted_unix, rung FROM submissions WHERE sweep_id = ? ORDER BY id")
-            .bind(sweep_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT backend, job_id, array_spec, array_offset, models_json, submitted_unix, rung FROM submissions WHERE sweep_id = ? ORDER BY id")
+                .bind(sweep_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let backend: &str = r.get("backend");
@@ -315,4 +319,3 @@ pub struct Submission {
     /// `rung - 1`'s decision promoted).
     pub rung: Option<u32>,
 }
-

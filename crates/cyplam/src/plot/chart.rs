@@ -85,7 +85,13 @@ pub struct Axis {
 impl Axis {
     /// A linear axis over the data `lo..hi`, widened to round numbers, about `n` ticks.
     pub fn linear(lo: f64, hi: f64, n: usize, format: fn(f64) -> String) -> Axis {
-        let (lo, hi) = if hi > lo { (lo, hi) } else if lo == 0.0 { (0.0, 1.0) } else { (lo - lo.abs() * 0.1, hi + hi.abs() * 0.1) };
+        let (lo, hi) = if hi > lo {
+            (lo, hi)
+        } else if lo == 0.0 {
+            (0.0, 1.0)
+        } else {
+            (lo - lo.abs() * 0.1, hi + hi.abs() * 0.1)
+        };
         let step = nice_step((hi - lo) / n.max(2) as f64);
         let lo = (lo / step).floor() * step;
         let hi = (hi / step).ceil() * step;
@@ -268,7 +274,14 @@ pub(crate) fn fmt_params(n: i64) -> String {
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
 
 /// A chart with its axes, labels and grid lines drawn.
-pub(crate) fn panel<'a, DB: DrawingBackend>(area: &'a DrawingArea<DB, Shift>, caption: Option<&str>, x: &Axis, xdesc: &str, y: &Axis, ydesc: &str) -> Result<Chart<'a, DB>>
+pub(crate) fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: Option<&str>,
+    x: &Axis,
+    xdesc: &str,
+    y: &Axis,
+    ydesc: &str,
+) -> Result<Chart<'a, DB>>
 where
     DB::ErrorType: 'static,
 {
@@ -345,7 +358,13 @@ pub(crate) fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, heading:
 }
 
 /// Draws into a fresh SVG of `size` and returns it as a figure.
-pub(crate) fn render(name: &'static str, title: String, caption: String, size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>) -> Result<Figure> {
+pub(crate) fn render(
+    name: &'static str,
+    title: String,
+    caption: String,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<Figure> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
@@ -378,7 +397,6 @@ pub(crate) fn tag_svg(svg: &str, name: &str, title: &str) -> String {
 pub(crate) fn marked(models: &[Model]) -> usize {
     models.iter().take(MARKED).take_while(|m| m.row.best_accuracy20.is_some()).count()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -422,6 +440,11 @@ mod tests {
     #[test]
     fn svg_is_tagged() {
         let s = tag_svg("<svg width=\"3\" height=\"4\">\n<rect/></svg>", "loss", "Loss & co");
-        assert!(s.starts_with("<svg id=\"fig-loss\" data-figure=\"loss\" role=\"img\" aria-label=\"Loss &amp; co\" width=\"3\" height=\"4\">\n<title>Loss &amp; co</title>"), "{s}");
+        assert!(
+            s.starts_with(
+                "<svg id=\"fig-loss\" data-figure=\"loss\" role=\"img\" aria-label=\"Loss &amp; co\" width=\"3\" height=\"4\">\n<title>Loss &amp; co</title>"
+            ),
+            "{s}"
+        );
     }
 }

@@ -12,8 +12,8 @@ mod sweep;
 
 pub use figure::{Figure, Model, PlotError, MARKED};
 
-pub use scaling::scaling;
 pub use pareto::pareto_front;
+pub use scaling::scaling;
 pub use sweep::{front, regularization_label};
 
 use settings::accuracy_by_setting;

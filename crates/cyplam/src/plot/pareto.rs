@@ -92,7 +92,8 @@ mod tests {
             x >> 33
         };
         for n in [2, 5, 17, 60] {
-            let p: Vec<(i64, f64)> = (0..n).map(|_| ((next() % 8) as i64 * 1000, if next() % 11 == 0 { f64::NAN } else { (next() % 6) as f64 / 10.0 })).collect();
+            let p: Vec<(i64, f64)> =
+                (0..n).map(|_| ((next() % 8) as i64 * 1000, if next() % 11 == 0 { f64::NAN } else { (next() % 6) as f64 / 10.0 })).collect();
             assert_eq!(pareto_front(&p), brute(&p), "{p:?}");
         }
     }

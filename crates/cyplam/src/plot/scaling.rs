@@ -52,7 +52,8 @@ pub(crate) fn scaling_legend(s: &Scaling, with: impl Fn(usize, &ScalingModel) ->
 
 /// Mean training time against cores, one curve per model, error bars of one standard deviation.
 pub(crate) fn scaling_time(s: &Scaling) -> Result<Option<Figure>> {
-    let series: Vec<(usize, &ScalingModel, Vec<ScalingPoint>)> = s.models.iter().enumerate().map(|(i, m)| (i, m, m.points())).filter(|(_, _, p)| !p.is_empty()).collect();
+    let series: Vec<(usize, &ScalingModel, Vec<ScalingPoint>)> =
+        s.models.iter().enumerate().map(|(i, m)| (i, m, m.points())).filter(|(_, _, p)| !p.is_empty()).collect();
     if series.is_empty() {
         return Ok(None);
     }
@@ -215,8 +216,6 @@ pub(crate) fn packings(s: &Scaling) -> Result<Option<Figure>> {
     })?;
     Ok(Some(fig))
 }
-
-#[cfg(test)]
 
 #[cfg(test)]
 mod tests {

@@ -228,7 +228,12 @@ mod tests {
                 let lr = 1e-5 * 10f64.powf(3.0 * k as f64 / 11.0);
                 let act = ["relu", "elu", "sigmoid"][k % 3];
                 let layers = if k % 2 == 0 { json!([]) } else { json!(["conv2", "fc1"]) };
-                model(k, Some(0.3 + 0.04 * k as f64), RecordedStatus::Completed, json!({"learning_rate": lr, "activation": act, "reg_layers": layers, "nfc1": 100}))
+                model(
+                    k,
+                    Some(0.3 + 0.04 * k as f64),
+                    RecordedStatus::Completed,
+                    json!({"learning_rate": lr, "activation": act, "reg_layers": layers, "nfc1": 100}),
+                )
             })
             .collect();
         ms.push(model(12, None, RecordedStatus::Failed, json!({"learning_rate": 0.01, "activation": "elu", "reg_layers": []})));

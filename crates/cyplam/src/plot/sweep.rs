@@ -103,12 +103,14 @@ pub fn front(models: &[Model]) -> Vec<&Model> {
 /// MARKED as numbered triangles, listed in the legend; the Pareto front as a step line through
 /// its models, each ringed.
 pub(crate) fn accuracy_vs_params(models: &[Model]) -> Result<Option<Figure>> {
-    let pts: Vec<(usize, &Model, f64)> = models.iter().enumerate().filter_map(|(i, m)| m.row.best_accuracy20.filter(|a| a.is_finite()).map(|a| (i, m, a))).collect();
+    let pts: Vec<(usize, &Model, f64)> =
+        models.iter().enumerate().filter_map(|(i, m)| m.row.best_accuracy20.filter(|a| a.is_finite()).map(|a| (i, m, a))).collect();
     if pts.is_empty() {
         return Ok(None);
     }
     let front = front(models);
-    let (pmin, pmax) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, m, _)| (a.min(m.row.free_params as f64), b.max(m.row.free_params as f64)));
+    let (pmin, pmax) =
+        pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, m, _)| (a.min(m.row.free_params as f64), b.max(m.row.free_params as f64)));
     let (amin, amax) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, _, v)| (a.min(*v), b.max(*v)));
     let x = Axis::log(pmin.max(1.0), pmax.max(1.0), fmt_si);
     let y = accuracy_axis(amin, amax);
@@ -145,8 +147,11 @@ pub(crate) fn accuracy_vs_params(models: &[Model]) -> Result<Option<Figure>> {
             chart.draw_series(std::iter::once(PathElement::new(steps, FRONT.mix(0.9).stroke_width(2))))?;
         }
         let others = BLUE_GREY.mix(crowd_alpha(pts.len()).max(0.45));
-        chart.draw_series(pts.iter().filter(|(i, _, _)| *i >= n_marked).map(|(_, m, a)| Circle::new((x.pos(m.row.free_params as f64), *a), 4, others.filled())))?;
-        let best: Vec<(usize, (f64, f64))> = pts.iter().filter(|(i, _, _)| *i < n_marked).map(|(i, m, a)| (*i, (x.pos(m.row.free_params as f64), *a))).collect();
+        chart.draw_series(
+            pts.iter().filter(|(i, _, _)| *i >= n_marked).map(|(_, m, a)| Circle::new((x.pos(m.row.free_params as f64), *a), 4, others.filled())),
+        )?;
+        let best: Vec<(usize, (f64, f64))> =
+            pts.iter().filter(|(i, _, _)| *i < n_marked).map(|(i, m, a)| (*i, (x.pos(m.row.free_params as f64), *a))).collect();
         chart.draw_series(best.iter().rev().map(|(_, p)| TriangleMarker::new(*p, 7, HIGHLIGHT.filled())))?;
         chart.draw_series(corners.iter().map(|p| Circle::new(*p, 9, FRONT.stroke_width(2))))?;
         // Rank numbers beside the triangles, each where it overlaps no number already placed.
@@ -179,16 +184,26 @@ pub(crate) fn accuracy_vs_params(models: &[Model]) -> Result<Option<Figure>> {
     Ok(Some(fig))
 }
 
-
 /// Histogram of the training times of the completed models, with the median marked.
 pub(crate) fn train_time_hist(models: &[Model]) -> Result<Option<Figure>> {
-    let mut secs: Vec<f64> = models.iter().filter(|m| m.row.status == crate::db::RecordedStatus::Completed).filter_map(|m| m.row.train_seconds).filter(|s| s.is_finite() && *s >= 0.0).collect();
+    let mut secs: Vec<f64> = models
+        .iter()
+        .filter(|m| m.row.status == crate::db::RecordedStatus::Completed)
+        .filter_map(|m| m.row.train_seconds)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .collect();
     if secs.is_empty() {
         return Ok(None);
     }
     secs.sort_by(f64::total_cmp);
     let max = secs[secs.len() - 1];
-    let (unit, div) = if max < 120.0 { ("s", 1.0) } else if max < 2.0 * 3600.0 { ("min", 60.0) } else { ("h", 3600.0) };
+    let (unit, div) = if max < 120.0 {
+        ("s", 1.0)
+    } else if max < 2.0 * 3600.0 {
+        ("min", 60.0)
+    } else {
+        ("h", 3600.0)
+    };
     let vals: Vec<f64> = secs.iter().map(|s| s / div).collect();
     let (lo, hi) = (vals[0], vals[vals.len() - 1]);
     let bins = ((vals.len() as f64).sqrt().ceil() as usize).clamp(5, 30);
@@ -229,7 +244,9 @@ pub(crate) fn train_time_hist(models: &[Model]) -> Result<Option<Figure>> {
         }))?;
         chart.draw_series(DashedLineSeries::new(vec![(median, 0.0), (median, y.hi)], 6, 4, HIGHLIGHT.stroke_width(2)))?;
         let note = (FONT, 15).into_font().color(&HIGHLIGHT).pos(Pos::new(HPos::Left, VPos::Top));
-        chart.draw_series(std::iter::once(EmptyElement::at((median, y.hi)) + Text::new(format!("median {} {unit}", fmt_num((median * 10.0).round() / 10.0)), (6, 4), note)))?;
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((median, y.hi)) + Text::new(format!("median {} {unit}", fmt_num((median * 10.0).round() / 10.0)), (6, 4), note),
+        ))?;
         Ok(())
     })?;
     Ok(Some(fig))
@@ -245,10 +262,13 @@ pub(crate) enum Grouping {
 pub fn regularization_label(label: &str) -> String {
     match label.split_once('@') {
         Some((terms, layers)) => {
-            let terms: Vec<String> = terms.split(',').map(|t| match t.split_once('=') {
-                Some((k, v)) => format!("{} {v}", k.to_uppercase()),
-                None => t.to_string(),
-            }).collect();
+            let terms: Vec<String> = terms
+                .split(',')
+                .map(|t| match t.split_once('=') {
+                    Some((k, v)) => format!("{} {v}", k.to_uppercase()),
+                    None => t.to_string(),
+                })
+                .collect();
             format!("{} on {layers}", terms.join(" + "))
         }
         None => label.to_string(),
@@ -338,7 +358,6 @@ pub(crate) fn by_group(models: &[Model], grouping: Grouping) -> Result<Option<Fi
     Ok(Some(fig))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,7 +382,15 @@ mod tests {
     fn accuracy_vs_params_marks_the_front() {
         // 1 (small, fair), 3 (mid, good), 4 and 5 (large, best, tied) are on the front; 0, 2 are
         // beaten, 6 has no result.
-        let ms = sized(&[(0, 20_000, Some(0.55)), (1, 10_000, Some(0.60)), (2, 40_000, Some(0.62)), (3, 30_000, Some(0.70)), (4, 80_000, Some(0.80)), (5, 80_000, Some(0.80)), (6, 5_000, None)]);
+        let ms = sized(&[
+            (0, 20_000, Some(0.55)),
+            (1, 10_000, Some(0.60)),
+            (2, 40_000, Some(0.62)),
+            (3, 30_000, Some(0.70)),
+            (4, 80_000, Some(0.80)),
+            (5, 80_000, Some(0.80)),
+            (6, 5_000, None),
+        ]);
         let names: Vec<&str> = front(&ms).iter().map(|m| m.row.name.as_str()).collect();
         assert_eq!(names, ["Model-001", "Model-003", "Model-004", "Model-005"]);
         let fig = accuracy_vs_params(&ms).unwrap().unwrap();
@@ -374,7 +401,8 @@ mod tests {
         assert!(svg.contains("Pareto front (4 models)"), "{svg}");
         assert!(fig.caption.contains("the 4 models that no other model beats"), "{}", fig.caption);
         // The step line: 3 distinct corners (the tie shares one), so 5 points: level, then up.
-        let front_line: Vec<&str> = svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(&format!("stroke=\"#{:02X}{:02X}{:02X}\"", FRONT.0, FRONT.1, FRONT.2))).collect();
+        let front_line: Vec<&str> =
+            svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(&format!("stroke=\"#{:02X}{:02X}{:02X}\"", FRONT.0, FRONT.1, FRONT.2))).collect();
         assert_eq!(front_line.len(), 2, "the step line and the legend's mark: {front_line:?}");
         let points = |l: &str| l.split("points=\"").nth(1).unwrap_or("").split('"').next().unwrap_or("").split_whitespace().count();
         assert_eq!(front_line.iter().map(|l| points(l)).max(), Some(5), "{front_line:?}");

@@ -38,7 +38,12 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usiz
         if figures.is_empty() {
             eprintln!("no figures written to {}: no model has a validation snapshot and no scaling study is stored yet", dir.display());
         } else {
-            eprintln!("wrote {} figure(s) to {}: {}", figures.len(), dir.display(), figures.iter().map(|f| format!("{}.svg", f.name)).collect::<Vec<_>>().join(", "));
+            eprintln!(
+                "wrote {} figure(s) to {}: {}",
+                figures.len(),
+                dir.display(),
+                figures.iter().map(|f| format!("{}.svg", f.name)).collect::<Vec<_>>().join(", ")
+            );
         }
     }
     if let Some(dir) = html_dir {
@@ -54,8 +59,10 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usiz
 /// The packings measured, as a table: packing, trainings, cores each, wall time, trainings per
 /// hour, relative to the best; the recommended row marked.
 fn packings_table(h: &mut String, s: &Scaling) {
-    h.push_str("<table id=\"packings-table\">\n<thead><tr><th class=\"text\">packing</th><th>trainings</th><th>cores each</th>\
-                <th>wall s</th><th>trainings / hour</th><th>relative</th><th class=\"text\"></th></tr></thead>\n<tbody>\n");
+    h.push_str(
+        "<table id=\"packings-table\">\n<thead><tr><th class=\"text\">packing</th><th>trainings</th><th>cores each</th>\
+                <th>wall s</th><th>trainings / hour</th><th>relative</th><th class=\"text\"></th></tr></thead>\n<tbody>\n",
+    );
     for p in &s.packings {
         let _ = writeln!(
             h,
@@ -86,7 +93,9 @@ fn front_table(h: &mut String, models: &[Model]) {
         front.len(),
         if front.len() == 1 { "" } else { "s" }
     );
-    h.push_str("<table id=\"pareto-table\">\n<thead><tr><th>rank</th><th class=\"text\">model</th><th>free params</th><th>max acc20</th></tr></thead>\n<tbody>\n");
+    h.push_str(
+        "<table id=\"pareto-table\">\n<thead><tr><th>rank</th><th class=\"text\">model</th><th>free params</th><th>max acc20</th></tr></thead>\n<tbody>\n",
+    );
     for m in front {
         // `models` is in ranking order.
         let rank = models.iter().position(|o| std::ptr::eq(o, m)).map(|i| i + 1).unwrap_or_default();
@@ -121,7 +130,16 @@ figcaption { color: #444; margin: 8px 6px 2px; font-size: 0.95rem; }
 
 /// The page. `now` is the Unix time it is made at.
 /// `scaling` is the sweep's scalability measurement, whose packings get a table below their figure.
-pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures: &[Figure], scaling: Option<&Scaling>, decisions: &[String], now: u64) -> String {
+pub fn page(
+    f: &Frozen,
+    models: &[Model],
+    varying: &[&str],
+    top: usize,
+    figures: &[Figure],
+    scaling: Option<&Scaling>,
+    decisions: &[String],
+    now: u64,
+) -> String {
     let name = escape(&f.sweep.name);
     let mut h = String::new();
     let _ = write!(
@@ -129,12 +147,23 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>cyplam report: {name}</title>\n<style>{PAGE_STYLE}{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>Sweep {name}</h1>\n"
     );
-    let axes: Vec<String> = f.sweep.grid.axes.iter().map(|a| match &a.sampled {
-        // A sampled sweep's axis: its distribution (`learning_rate ~ log_uniform [1e-05, 0.01]`).
-        Some(_) => escape(&a.label()),
-        None => format!("{} &times;{}", escape(&a.name), a.len),
-    }).collect();
-    let searched = f.sweep.grid.search.map(|s| format!(" &middot; {} models drawn ({}, seed {})", f.sweep.grid.models.len(), s.strategy.as_str(), s.seed)).unwrap_or_default();
+    let axes: Vec<String> = f
+        .sweep
+        .grid
+        .axes
+        .iter()
+        .map(|a| match &a.sampled {
+            // A sampled sweep's axis: its distribution (`learning_rate ~ log_uniform [1e-05, 0.01]`).
+            Some(_) => escape(&a.label()),
+            None => format!("{} &times;{}", escape(&a.name), a.len),
+        })
+        .collect();
+    let searched = f
+        .sweep
+        .grid
+        .search
+        .map(|s| format!(" &middot; {} models drawn ({}, seed {})", f.sweep.grid.models.len(), s.strategy.as_str(), s.seed))
+        .unwrap_or_default();
     let _ = writeln!(
         h,
         "<p class=\"meta\">{} &middot; grid axes: {}{searched} &middot; made {}</p>",
@@ -171,8 +200,11 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         let pruned = count(RecordedStatus::Pruned);
         let _ = writeln!(h, "<li>pruned by successive halving<b>{pruned}</b></li>");
         let frac = if c.full_seconds > 0.0 { 100.0 * c.seconds / c.full_seconds } else { 0.0 };
-        let _ = writeln!(h, "<li>compute against the full grid<b>{frac:.0} % ({:.1} of {:.1} s, {:.0} of {:.0} iterations)</b></li>",
-            c.seconds, c.full_seconds, c.iterations, c.full_iterations);
+        let _ = writeln!(
+            h,
+            "<li>compute against the full grid<b>{frac:.0} % ({:.1} of {:.1} s, {:.0} of {:.0} iterations)</b></li>",
+            c.seconds, c.full_seconds, c.iterations, c.full_iterations
+        );
     }
     if let Some(s) = scaling {
         let timed: usize = s.models.iter().map(|m| m.runs.len()).sum();
@@ -218,11 +250,15 @@ pub fn page(f: &Frozen, models: &[Model], varying: &[&str], top: usize, figures:
         }
         stops.sort();
         let said: Vec<String> = stops.iter().map(|(r, it, n)| format!("{n} at iteration {it} (rung {r})")).collect();
-        let _ = writeln!(h, "<p class=\"note\" id=\"halving-stops\">Successive halving: the curves stop where their models stopped: {}.</p>", escape(&said.join(", ")));
+        let _ = writeln!(
+            h,
+            "<p class=\"note\" id=\"halving-stops\">Successive halving: the curves stop where their models stopped: {}.</p>",
+            escape(&said.join(", "))
+        );
         if !decisions.is_empty() {
             h.push_str("<ul class=\"note\" id=\"halving-decisions\">\n");
             for l in decisions {
-                let _ = writeln!(h, "<li>{}</li>", escape(&l));
+                let _ = writeln!(h, "<li>{}</li>", escape(l));
             }
             h.push_str("</ul>\n");
         }

@@ -7,7 +7,7 @@ pub mod whatif;
 
 use crate::db::query::ModelRow;
 use crate::db::{Db, RecordedStatus};
-use crate::output::{outln, opt, print_rows, Format};
+use crate::output::{opt, outln, print_rows, Format};
 use crate::scaling::Scaling;
 use crate::sweep::Frozen;
 use anyhow::{Context, Result};
@@ -70,12 +70,18 @@ pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) ->
     let varying = f.sweep.grid.varying_settings();
     let shown: Vec<_> = rows.iter().take(top).collect();
     if format == Format::Json {
-        let v: Vec<serde_json::Value> = shown.iter().enumerate().map(|(i, r)| serde_json::json!({
-            "rank": i + 1, "name": r.name, "index": r.index, "wc1": r.wc1, "ncv1": r.ncv1, "wc2": r.wc2, "ncv2": r.ncv2, "nfc1": r.nfc1,
-            "activation": r.activation, "regularization": r.regularization, "free_params": r.free_params,
-            "best_accuracy20": r.best_accuracy20, "best_iteration": r.best_iteration, "iterations_done": r.iterations_done,
-            "train_seconds": r.train_seconds, "status": r.status, "rung": r.rung, "diverged": r.diverged, "host": r.host, "settings": r.settings,
-        })).collect();
+        let v: Vec<serde_json::Value> = shown
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                serde_json::json!({
+                    "rank": i + 1, "name": r.name, "index": r.index, "wc1": r.wc1, "ncv1": r.ncv1, "wc2": r.wc2, "ncv2": r.ncv2, "nfc1": r.nfc1,
+                    "activation": r.activation, "regularization": r.regularization, "free_params": r.free_params,
+                    "best_accuracy20": r.best_accuracy20, "best_iteration": r.best_iteration, "iterations_done": r.iterations_done,
+                    "train_seconds": r.train_seconds, "status": r.status, "rung": r.rung, "diverged": r.diverged, "host": r.host, "settings": r.settings,
+                })
+            })
+            .collect();
         outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
@@ -118,27 +124,32 @@ pub fn ranking_table(shown: &[&ModelRow], varying: &[&str]) -> (Vec<String>, Vec
     let extra: Vec<&str> = varying.iter().copied().filter(|v| !["wc1", "ncv1", "wc2", "ncv2", "nfc1"].contains(v)).collect();
     header.extend(extra.iter().map(|e| e.to_string()));
     header.extend(["max acc20", "iteration", "free params", "train s", "status"].map(String::from));
-    let table: Vec<Vec<String>> = shown.iter().enumerate().map(|(i, r)| {
-        let mut v = vec![(i + 1).to_string(), r.name.clone(), r.wc1.to_string(), r.ncv1.to_string(), r.wc2.to_string(), r.ncv2.to_string(), r.nfc1.to_string()];
-        for e in &extra {
-            v.push(match r.settings.get(*e) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(x) => x.to_string(),
-                None => String::new(),
+    let table: Vec<Vec<String>> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut v =
+                vec![(i + 1).to_string(), r.name.clone(), r.wc1.to_string(), r.ncv1.to_string(), r.wc2.to_string(), r.ncv2.to_string(), r.nfc1.to_string()];
+            for e in &extra {
+                v.push(match r.settings.get(*e) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(x) => x.to_string(),
+                    None => String::new(),
+                });
+            }
+            v.push(r.best_accuracy20.map(|a| format!("{a:.4}")).unwrap_or_default());
+            v.push(opt(r.best_iteration));
+            v.push(r.free_params.to_string());
+            v.push(r.train_seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
+            v.push(match (r.diverged, r.status, r.rung) {
+                (true, s, _) => format!("{} (diverged)", s.as_str()),
+                // A pruned model's best is what it reached before its rung ended.
+                (false, RecordedStatus::Pruned, Some(k)) => format!("pruned at rung {k}"),
+                (false, s, _) => s.as_str().to_string(),
             });
-        }
-        v.push(r.best_accuracy20.map(|a| format!("{a:.4}")).unwrap_or_default());
-        v.push(opt(r.best_iteration));
-        v.push(r.free_params.to_string());
-        v.push(r.train_seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
-        v.push(match (r.diverged, r.status, r.rung) {
-            (true, s, _) => format!("{} (diverged)", s.as_str()),
-            // A pruned model's best is what it reached before its rung ended.
-            (false, RecordedStatus::Pruned, Some(k)) => format!("pruned at rung {k}"),
-            (false, s, _) => s.as_str().to_string(),
-        });
-        v
-    }).collect();
+            v
+        })
+        .collect();
     (header, table)
 }
 
@@ -154,14 +165,30 @@ pub async fn print_curve(db: &Db, id: i64, f: &Frozen, which: &str, format: Form
         return Ok(());
     }
     let header = ["iteration", "train loss", "train acc20", "val loss", "val acc20", "seconds"];
-    let rows: Vec<Vec<String>> = curve.iter().map(|r| vec![
-        r.iteration.to_string(), format!("{:.6}", r.train_loss), format!("{:.4}", r.train_accuracy20),
-        format!("{:.6}", r.validation_loss), format!("{:.4}", r.validation_accuracy20), format!("{:.1}", r.elapsed_seconds),
-    ]).collect();
+    let rows: Vec<Vec<String>> = curve
+        .iter()
+        .map(|r| {
+            vec![
+                r.iteration.to_string(),
+                format!("{:.6}", r.train_loss),
+                format!("{:.4}", r.train_accuracy20),
+                format!("{:.6}", r.validation_loss),
+                format!("{:.4}", r.validation_accuracy20),
+                format!("{:.1}", r.elapsed_seconds),
+            ]
+        })
+        .collect();
     print_rows(&header, &rows, format)?;
     if format == Format::Table {
         match cyplam_core::metrics_csv::best_row(&curve) {
-            Some(b) => outln!("{} ({}): {} snapshots; best validation Accuracy20% {:.4} at iteration {}", m.name, m.arch_label(), curve.len(), b.validation_accuracy20, b.iteration)?,
+            Some(b) => outln!(
+                "{} ({}): {} snapshots; best validation Accuracy20% {:.4} at iteration {}",
+                m.name,
+                m.arch_label(),
+                curve.len(),
+                b.validation_accuracy20,
+                b.iteration
+            )?,
             None => outln!("{} ({}): no snapshot yet", m.name, m.arch_label())?,
         }
     }

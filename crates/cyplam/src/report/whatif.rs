@@ -10,12 +10,12 @@ use crate::db::query::ModelRow;
 use crate::db::{Db, RecordedStatus};
 use crate::output::{outln, print_rows, Format};
 use anyhow::{bail, Result};
-use cyplam_core::metrics_csv::MetricsRow;
-use cyplam_core::spec::EarlyStopping;
 use cyplam_core::halving::replay::{judge, replay_halving_verdicts, Judgement, Stop};
 use cyplam_core::halving::rule::Verdict;
 use cyplam_core::halving::settings::Halving;
+use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::search::replay::{FullGrid, SampleSpec, Tally};
+use cyplam_core::spec::EarlyStopping;
 use cyplam_core::stopping::replay_early_stopping;
 
 /// How close to the full grid's best a policy's pick must be to count as having kept it.
@@ -34,7 +34,9 @@ pub async fn complete_curves(db: &Db, id: i64) -> Result<(Vec<ModelRow>, Vec<Vec
     if !unfinished.is_empty() {
         bail!(
             "--what-if replays curves of models trained to the end; {} of {} are not ({}{})",
-            unfinished.len(), rows.len(), unfinished.iter().take(8).copied().collect::<Vec<_>>().join(", "),
+            unfinished.len(),
+            rows.len(),
+            unfinished.iter().take(8).copied().collect::<Vec<_>>().join(", "),
             if unfinished.len() > 8 { ", ..." } else { "" }
         );
     }
@@ -53,7 +55,11 @@ pub struct Outcome {
 pub enum Kind {
     Full,
     /// Halving, with the models of each rung and each decision's verdict.
-    Halving { halving: Halving, rungs: Vec<Vec<usize>>, verdicts: Vec<Verdict> },
+    Halving {
+        halving: Halving,
+        rungs: Vec<Vec<usize>>,
+        verdicts: Vec<Verdict>,
+    },
     EarlyStopping(EarlyStopping),
 }
 
@@ -95,7 +101,14 @@ pub fn cheapest_that_kept(outs: &[Outcome]) -> Option<&Outcome> {
         .min_by(|a, b| a.judged.iterations_fraction.total_cmp(&b.judged.iterations_fraction))
 }
 
-pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], halvings: &[Halving], stoppings: &[EarlyStopping], format: Format) -> Result<()> {
+pub fn print(
+    models: &[ModelRow],
+    curves: &[Vec<MetricsRow>],
+    axes: &[Vec<usize>],
+    halvings: &[Halving],
+    stoppings: &[EarlyStopping],
+    format: Format,
+) -> Result<()> {
     let outs = outcomes(curves, axes, halvings, stoppings);
     let name = |m: Option<usize>| m.map(|m| models[m].name.clone()).unwrap_or_default();
     let mut table = Vec::new();
@@ -129,9 +142,12 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>
                 v["rungs"] = halving.rungs.into();
                 v["promotion"] = serde_json::to_value(halving.promotion)?;
                 v["rung_models"] = serde_json::json!(rungs.iter().map(|r| r.iter().map(|&m| models[m].name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>());
-                v["rung_decisions"] = serde_json::json!(verdicts.iter().map(|d| serde_json::json!({
-                    "noise": d.noise, "margin": d.margin, "cutoff": d.cutoff, "kept": d.kept, "cap": d.cap, "summary": d.summary(),
-                })).collect::<Vec<_>>());
+                v["rung_decisions"] = serde_json::json!(verdicts
+                    .iter()
+                    .map(|d| serde_json::json!({
+                        "noise": d.noise, "margin": d.margin, "cutoff": d.cutoff, "kept": d.kept, "cap": d.cap, "summary": d.summary(),
+                    }))
+                    .collect::<Vec<_>>());
             }
             Kind::EarlyStopping(es) => v["early_stopping"] = serde_json::to_value(es)?,
             Kind::Full => {}
@@ -145,16 +161,30 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>
     let cheapest = cheapest_that_kept(&outs);
     if format == Format::Json {
         let rungs = first_halving.cloned().unwrap_or_default();
-        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "policies": json,
-            "halving_rungs": rungs.iter().map(|r| r.len()).collect::<Vec<_>>(),
-            "halving_rung_models": rungs.iter().map(|r| r.iter().map(|&m| models[m].name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>(),
-            "cheapest_halving_that_kept_the_best": cheapest.map(|o| o.policy.clone()),
-        }))?)?;
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "policies": json,
+                "halving_rungs": rungs.iter().map(|r| r.len()).collect::<Vec<_>>(),
+                "halving_rung_models": rungs.iter().map(|r| r.iter().map(|&m| models[m].name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                "cheapest_halving_that_kept_the_best": cheapest.map(|o| o.policy.clone()),
+            }))?
+        )?;
         return Ok(());
     }
     print_rows(
-        &["policy", "train+validation s", "of full", "iterations", "of full", "best model found", "its full-length best", "vs full grid's best", "top-10 overlap", "worst top-10 loss"],
+        &[
+            "policy",
+            "train+validation s",
+            "of full",
+            "iterations",
+            "of full",
+            "best model found",
+            "its full-length best",
+            "vs full grid's best",
+            "top-10 overlap",
+            "worst top-10 loss",
+        ],
         &table,
         format,
     )?;
@@ -163,7 +193,8 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>
             let Kind::Halving { halving, rungs, verdicts } = &o.kind else { continue };
             outln!("{}:", o.policy)?;
             for (k, models_k) in rungs.iter().enumerate() {
-                let end = models_k.first().and_then(|&m| halving.rung_ends(&curves[m].iter().map(|r| r.iteration).collect::<Vec<_>>()).get(k).copied()).unwrap_or(0);
+                let end =
+                    models_k.first().and_then(|&m| halving.rung_ends(&curves[m].iter().map(|r| r.iteration).collect::<Vec<_>>()).get(k).copied()).unwrap_or(0);
                 let how = verdicts.get(k).map(|v| format!("; {} went on: {}", v.promoted.len(), v.summary())).unwrap_or_default();
                 outln!("  rung {k}: {} model(s) train to iteration {end}{how}", models_k.len())?;
             }
@@ -173,9 +204,12 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>
         match cheapest {
             Some(o) => outln!(
                 "cheapest halving setting that kept the full grid's best (within {KEPT_TOLERANCE}): {} at {:.3} of the full grid's iterations",
-                o.policy, o.judged.iterations_fraction
+                o.policy,
+                o.judged.iterations_fraction
             )?,
-            None => outln!("no halving setting asked kept the full grid's best (within {KEPT_TOLERANCE}); try a larger --noise or --cap, a smaller --eta or fewer --rungs")?,
+            None => outln!(
+                "no halving setting asked kept the full grid's best (within {KEPT_TOLERANCE}); try a larger --noise or --cap, a smaller --eta or fewer --rungs"
+            )?,
         }
         outln!("(replayed from the recorded curves: seconds are the recorded training and validation time up to each stop)")?;
     }
@@ -188,7 +222,16 @@ pub fn print(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>
 /// its pick was within [`KEPT_TOLERANCE`] of the full grid's best, its mean and worst loss, and its
 /// iterations against the full grid's.
 #[allow(clippy::too_many_arguments)]
-pub fn print_search(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec<usize>], lens: &[usize], specs: &[SampleSpec], draws: u32, halvings: &[Halving], format: Format) -> Result<()> {
+pub fn print_search(
+    models: &[ModelRow],
+    curves: &[Vec<MetricsRow>],
+    axes: &[Vec<usize>],
+    lens: &[usize],
+    specs: &[SampleSpec],
+    draws: u32,
+    halvings: &[Halving],
+    format: Format,
+) -> Result<()> {
     let g = FullGrid::new(curves, axes, lens)?;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let policies: Vec<String> = std::iter::once("sample".to_string()).chain(halvings.iter().map(|h| format!("sample + {}", halving_name(h)))).collect();
@@ -228,10 +271,13 @@ pub fn print_search(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec
     }
     let best = g.best_model().map(|m| models[m].name.clone()).unwrap_or_default();
     if format == Format::Json {
-        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "full_grid_models": n, "full_grid_best_model": best, "full_grid_best_accuracy20": g.best(),
-            "draws": draws, "tolerance": KEPT_TOLERANCE, "samples": json,
-        }))?)?;
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "full_grid_models": n, "full_grid_best_model": best, "full_grid_best_accuracy20": g.best(),
+                "draws": draws, "tolerance": KEPT_TOLERANCE, "samples": json,
+            }))?
+        )?;
         return Ok(());
     }
     if format == Format::Table {
@@ -242,7 +288,9 @@ pub fn print_search(models: &[ModelRow], curves: &[Vec<MetricsRow>], axes: &[Vec
     }
     print_rows(&["strategy", "models", "policy", "draws", "found the best", "mean loss", "worst loss", "iterations of full", "at most"], &table, format)?;
     if format == Format::Table {
-        outln!("(replayed from the recorded curves: a [search] over this grid's lists trains the models drawn; halving there sees only them, in the order drawn)")?;
+        outln!(
+            "(replayed from the recorded curves: a [search] over this grid's lists trains the models drawn; halving there sees only them, in the order drawn)"
+        )?;
     }
     Ok(())
 }

@@ -88,7 +88,11 @@ impl Scaling {
     /// A packing's trainings per hour relative to the best packing measured (1 for the best).
     pub fn relative(&self, p: &PackingRun) -> f64 {
         let best = self.packings.iter().map(|p| p.trainings_per_hour).fold(0.0, f64::max);
-        if best > 0.0 { p.trainings_per_hour / best } else { 0.0 }
+        if best > 0.0 {
+            p.trainings_per_hour / best
+        } else {
+            0.0
+        }
     }
 }
 

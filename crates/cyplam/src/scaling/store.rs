@@ -26,13 +26,33 @@ pub struct MeasuredPacking {
 /// Stores one run of the study (its timed trainings and its packings, all at `measured_unix`);
 /// the packing with the most trainings per hour is marked recommended. In one transaction.
 #[allow(clippy::too_many_arguments)]
-pub async fn store(db: &Db, sweep_id: i64, node: &NodeKey, node_cores: u32, runs: &[TimedRun], packings: &[MeasuredPacking], packing_model: usize, packing_iterations: u64, measured_unix: i64) -> Result<()> {
+pub async fn store(
+    db: &Db,
+    sweep_id: i64,
+    node: &NodeKey,
+    node_cores: u32,
+    runs: &[TimedRun],
+    packings: &[MeasuredPacking],
+    packing_model: usize,
+    packing_iterations: u64,
+    measured_unix: i64,
+) -> Result<()> {
     let key = node.to_string();
     let mut tx = db.pool.begin().await?;
     for r in runs {
-        sqlx::query("INSERT INTO scaling_runs (sweep_id, node_key, model_idx, cores, repeat, iterations, seconds, measured_unix) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(sweep_id).bind(&key).bind(r.model as i64).bind(r.cores as i64).bind(r.repeat as i64).bind(r.iterations as i64).bind(r.seconds).bind(measured_unix)
-            .execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO scaling_runs (sweep_id, node_key, model_idx, cores, repeat, iterations, seconds, measured_unix) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(sweep_id)
+        .bind(&key)
+        .bind(r.model as i64)
+        .bind(r.cores as i64)
+        .bind(r.repeat as i64)
+        .bind(r.iterations as i64)
+        .bind(r.seconds)
+        .bind(measured_unix)
+        .execute(&mut *tx)
+        .await?;
     }
     let tph: Vec<f64> = packings.iter().map(|p| p.trainings as f64 * 3600.0 / p.wall_seconds.max(1e-9)).collect();
     let best = tph.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
@@ -86,13 +106,16 @@ pub async fn load(db: &Db, sweep_id: i64, f: &Frozen) -> Result<Option<Scaling>>
     let mut models: Vec<(i64, ScalingModel)> = Vec::new();
     for (idx, cores, iterations, seconds, _) in &runs {
         if models.last().is_none_or(|(i, _)| i != idx) {
-            models.push((*idx, ScalingModel {
-                name: name(*idx),
-                arch: spec(*idx).map(|m| m.arch_label()).unwrap_or_default(),
-                free_params: spec(*idx).map(|m| m.free_params as i64).unwrap_or_default(),
-                iterations: *iterations,
-                runs: Vec::new(),
-            }));
+            models.push((
+                *idx,
+                ScalingModel {
+                    name: name(*idx),
+                    arch: spec(*idx).map(|m| m.arch_label()).unwrap_or_default(),
+                    free_params: spec(*idx).map(|m| m.free_params as i64).unwrap_or_default(),
+                    iterations: *iterations,
+                    runs: Vec::new(),
+                },
+            ));
         }
         if let Some((_, m)) = models.last_mut() {
             m.runs.push((u32::try_from(*cores).unwrap_or(0), *seconds));
@@ -106,7 +129,14 @@ pub async fn load(db: &Db, sweep_id: i64, f: &Frozen) -> Result<Option<Scaling>>
         packings: packs
             .into_iter()
             .map(|(node_cores, trainings, cores_each, model, iterations, wall_seconds, trainings_per_hour, recommended, _)| PackingRun {
-                node_cores, trainings, cores_each, model: name(model), iterations, wall_seconds, trainings_per_hour, recommended,
+                node_cores,
+                trainings,
+                cores_each,
+                model: name(model),
+                iterations,
+                wall_seconds,
+                trainings_per_hour,
+                recommended,
             })
             .collect(),
     }))
@@ -127,4 +157,3 @@ pub async fn recommended_packing(db: &Db, partition: Option<&str>) -> Result<(u3
         None => bail!("no packing has been measured for {key}; run `cyplam scale GRID` on that partition first (or `--local` here)"),
     }
 }
-

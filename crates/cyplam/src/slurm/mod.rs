@@ -7,7 +7,9 @@ pub mod parse;
 pub mod script;
 mod task;
 
-pub use parse::{parse_config, parse_max_array_size, parse_ping, parse_sacct, parse_sbatch_parsable, parse_sinfo_nodes, parse_squeue, NodeRow, SINFO_NODE_FORMAT};
+pub use parse::{
+    parse_config, parse_max_array_size, parse_ping, parse_sacct, parse_sbatch_parsable, parse_sinfo_nodes, parse_squeue, NodeRow, SINFO_NODE_FORMAT,
+};
 pub use task::{Phase, SlurmState, TaskState};
 
 use anyhow::Result;

@@ -172,8 +172,8 @@ pub fn parse_sacct(out: &str) -> Vec<TaskState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slurm::SQUEUE_FORMAT;
     use crate::slurm::SACCT_FORMAT;
+    use crate::slurm::SQUEUE_FORMAT;
 
     fn fixture(name: &str) -> String {
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/slurm-output").join(name)).unwrap()
@@ -244,11 +244,14 @@ mod tests {
     #[test]
     fn sacct_states_with_who_cancelled_or_cut_short_and_states_the_table_knows_since() {
         // `CANCELLED by UID`, and a fixed-width column's `CANCELLED+`, are CANCELLED: ended.
-        let t = parse_sacct("9_0|9_0|CANCELLED by 1000|0:15|n1|00:00:03|x|y\n9_1|10|CANCELLED+|0:15|n2|00:00:03|x|y\n9_2|11|STOPPED|0:0|n1|00:01:00|x|Unknown\n");
+        let t =
+            parse_sacct("9_0|9_0|CANCELLED by 1000|0:15|n1|00:00:03|x|y\n9_1|10|CANCELLED+|0:15|n2|00:00:03|x|y\n9_2|11|STOPPED|0:0|n1|00:01:00|x|Unknown\n");
         let got: Vec<(usize, &str, bool, &str)> = t.iter().map(|t| (t.task, t.state.as_str(), t.is_active(), t.reason.as_str())).collect();
         assert_eq!(got, vec![(0, "CANCELLED", false, "CANCELLED by 1000"), (1, "CANCELLED", false, "CANCELLED+"), (2, "STOPPED", true, "STOPPED")]);
         // squeue's held and stopped tasks, and a state no table here knows: all left alone.
-        let t = parse_squeue("5_0|5|0|SPECIAL_EXIT|JobHeldUser|\n5_1|6|1|RESV_DEL_HOLD|ReservationDeleted|\n5_2|7|2|STOPPED|None|n1\n5_3|8|3|SOMETHING_NEW|None|n1\n");
+        let t = parse_squeue(
+            "5_0|5|0|SPECIAL_EXIT|JobHeldUser|\n5_1|6|1|RESV_DEL_HOLD|ReservationDeleted|\n5_2|7|2|STOPPED|None|n1\n5_3|8|3|SOMETHING_NEW|None|n1\n",
+        );
         assert!(t.len() == 4 && t.iter().all(|t| t.is_active()), "{t:?}");
         assert_eq!(t[3].state, SlurmState::Other("SOMETHING_NEW".into()));
     }

@@ -6,8 +6,8 @@
 use cyplam_core::files::EXIT_PREEMPTED;
 use cyplam_core::grid::SlurmConfig;
 use cyplam_core::invocation::{shell_quote_path, Target, WorkerInvocation};
-use std::path::{Path, PathBuf};
 use cyplam_core::packing::Packing;
+use std::path::{Path, PathBuf};
 
 pub use cyplam_core::invocation::shell_quote;
 
@@ -146,17 +146,17 @@ pub fn render(i: &ScriptInput) -> String {
         ),
         options: [
             vec![
-            match i.rung {
-                Some(k) => format!("--job-name=cyplam-{}-rung{k}", i.sweep_name),
-                None => format!("--job-name=cyplam-{}", i.sweep_name),
-            },
-            format!("--array={}", i.plan.spec(s.throttle)),
-            "--nodes=1".into(),
-            format!("--ntasks={}", s.trainings_per_node),
-            format!("--cpus-per-task={}", s.cpus_per_training),
-            "--requeue".into(),
-            format!("--signal=USR1@{}", s.signal_lead_seconds),
-            "--open-mode=append".into(),
+                match i.rung {
+                    Some(k) => format!("--job-name=cyplam-{}-rung{k}", i.sweep_name),
+                    None => format!("--job-name=cyplam-{}", i.sweep_name),
+                },
+                format!("--array={}", i.plan.spec(s.throttle)),
+                "--nodes=1".into(),
+                format!("--ntasks={}", s.trainings_per_node),
+                format!("--cpus-per-task={}", s.cpus_per_training),
+                "--requeue".into(),
+                format!("--signal=USR1@{}", s.signal_lead_seconds),
+                "--open-mode=append".into(),
             ],
             // The rung starts once every task of the rung before has ended, however it ended (a
             // requeued task has not); its workers then take that rung's decision from the files.
@@ -180,18 +180,20 @@ pub fn render(i: &ScriptInput) -> String {
         Some(k) => out.push_str(&format!(
             "\n# Successive halving, rung {k}: slot k of this array trains the k-th model (in model order) that\n\
              # rung {}'s decision promoted (halving/rung-{}.json, taken by the first worker to start).\n",
-            k - 1, k - 1
+            k - 1,
+            k - 1
         )),
         None => {}
     }
     out.push_str(&format!(
         "\n# {} training(s) of {} core(s) each; task k trains models k*{} ... k*{}+{}.\n",
-        s.trainings_per_node, s.cpus_per_training, s.trainings_per_node, s.trainings_per_node, s.trainings_per_node - 1
+        s.trainings_per_node,
+        s.cpus_per_training,
+        s.trainings_per_node,
+        s.trainings_per_node,
+        s.trainings_per_node - 1
     ));
-    out.push_str(&format!(
-        "srun --kill-on-bad-exit=0 --ntasks={} --cpus-per-task={} {}\n",
-        s.trainings_per_node, s.cpus_per_training, worker.render()
-    ));
+    out.push_str(&format!("srun --kill-on-bad-exit=0 --ntasks={} --cpus-per-task={} {}\n", s.trainings_per_node, s.cpus_per_training, worker.render()));
     out.push_str("rc=$?\n");
     out.push_str(&format!(
         "# Exit {EXIT_PREEMPTED}: a worker was stopped by the USR1 warning and left a checkpoint; requeue this task.\n\
@@ -341,7 +343,8 @@ mod tests {
 
     #[test]
     fn scale_script_times_runs_and_packings() {
-        let slurm = SlurmConfig { partition: Some("cpu".into()), mem: Some("20G".into()), setup: vec!["module load libtorch/2.11".into()], ..SlurmConfig::default() };
+        let slurm =
+            SlurmConfig { partition: Some("cpu".into()), mem: Some("20G".into()), setup: vec!["module load libtorch/2.11".into()], ..SlurmConfig::default() };
         let inv = |tag: &str, model: usize, threads: u32| WorkerInvocation {
             worker: PathBuf::from("/opt/cyplam/bin/cyplam-worker"),
             sweep: PathBuf::from(format!("/home/u/my runs/scaling/scale/{tag}")),

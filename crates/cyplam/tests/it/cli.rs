@@ -60,10 +60,8 @@ fn a_gpu_partition_form_shares_one_gpu_between_the_trainings_of_a_task() {
     // The form of docs/slurm.md: one GPU per array task, four trainings on it. Checked as the
     // rendered script only: no GPU has been at hand to run it (docs/status.md).
     let env = Env::new();
-    let gpu = FIVE.replace(
-        "trainings_per_node = 2\ncpus_per_training = 12\n",
-        "trainings_per_node = 4\ncpus_per_training = 4\npartition = \"gpu\"\ngres = \"gpu:1\"\n",
-    );
+    let gpu = FIVE
+        .replace("trainings_per_node = 2\ncpus_per_training = 12\n", "trainings_per_node = 4\ncpus_per_training = 4\npartition = \"gpu\"\ngres = \"gpu:1\"\n");
     let grid = env.grid("gpu", &gpu);
     let out = env.ok(&["submit", grid.to_str().unwrap(), "--dry-run", "--device", "cuda"]);
     for line in ["#SBATCH --gres=gpu:1", "#SBATCH --partition=gpu", "#SBATCH --ntasks=4", "#SBATCH --cpus-per-task=4", "#SBATCH --array=0-1"] {
@@ -169,11 +167,23 @@ fn bad_values_are_refused_at_submit_with_the_file_row_and_value() {
         let data = env.dir.path().join(name);
         // Validation frames other than the training frames (a copy is refused on its own).
         let other = |f: &mut [f32]| f[1] = 3.0;
-        write_set(&data.join("train"), 200, |f, l| if which == "train" { edit(f, l) });
-        write_set(&data.join("validation"), 200, |f, l| { other(f); if which == "validation" { edit(f, l) } });
+        write_set(&data.join("train"), 200, |f, l| {
+            if which == "train" {
+                edit(f, l)
+            }
+        });
+        write_set(&data.join("validation"), 200, |f, l| {
+            other(f);
+            if which == "validation" {
+                edit(f, l)
+            }
+        });
         let grid = env.dir.path().join(format!("{name}.toml"));
-        std::fs::write(&grid, format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
-            data.join("train").display(), data.join("validation").display())).unwrap();
+        std::fs::write(
+            &grid,
+            format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}", data.join("train").display(), data.join("validation").display()),
+        )
+        .unwrap();
         let set = if which == "train" { "training" } else { "validation" };
         let file = data.join(which).join(said.split(':').next().unwrap());
         for args in [vec!["submit", grid.to_str().unwrap(), "--dry-run"], vec!["submit", grid.to_str().unwrap()], vec!["run", grid.to_str().unwrap()]] {
@@ -190,8 +200,11 @@ fn bad_values_are_refused_at_submit_with_the_file_row_and_value() {
     write_set(&data.join("train"), 200, |_, _| {});
     write_set(&data.join("validation"), 200, |f, _| f[1] = 3.0);
     let grid = env.dir.path().join("sound.toml");
-    std::fs::write(&grid, format!("name = \"sound\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
-        data.join("train").display(), data.join("validation").display())).unwrap();
+    std::fs::write(
+        &grid,
+        format!("name = \"sound\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}", data.join("train").display(), data.join("validation").display()),
+    )
+    .unwrap();
     assert!(env.ok(&["submit", grid.to_str().unwrap(), "--dry-run"]).contains("models to submit:   5 of 5"));
 }
 
@@ -215,7 +228,8 @@ fn a_validation_set_that_is_the_training_set_is_refused_unless_meant() {
     write_set(&other, 200, |f, _| f[5] = 2.0);
     let grid = |name: &str, validation: &Path, extra: &str| {
         let g = env.dir.path().join(format!("{name}.toml"));
-        std::fs::write(&g, format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{extra}{body}", train.display(), validation.display())).unwrap();
+        std::fs::write(&g, format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{extra}{body}", train.display(), validation.display()))
+            .unwrap();
         g
     };
     let tf = std::fs::canonicalize(train.join("frames.npy")).unwrap();
@@ -225,13 +239,19 @@ fn a_validation_set_that_is_the_training_set_is_refused_unless_meant() {
         ("copied", copied.clone(), format!("its frames.npy holds the same bytes as {}", tf.display())),
     ] {
         let g = grid(name, &validation, "");
-        let want = format!("{}: key `data.validation`: the validation set {} is the training set ({how}); validating on the frames a model trained on measures its fit",
-            g.display(), std::fs::canonicalize(&validation).unwrap().display());
+        let want = format!(
+            "{}: key `data.validation`: the validation set {} is the training set ({how}); validating on the frames a model trained on measures its fit",
+            g.display(),
+            std::fs::canonicalize(&validation).unwrap().display()
+        );
         for args in [vec!["submit", g.to_str().unwrap(), "--dry-run"], vec!["submit", g.to_str().unwrap()], vec!["run", g.to_str().unwrap()]] {
             let o = env.run(&args);
             assert!(!o.status.success(), "{name}: {args:?} was accepted");
             let e = stderr(&o);
-            assert!(e.contains(&want) && e.contains("or set `validation_is_train = true` in [data] if that is meant"), "{name}: {args:?}: wanted {want:?} in\n{e}");
+            assert!(
+                e.contains(&want) && e.contains("or set `validation_is_train = true` in [data] if that is meant"),
+                "{name}: {args:?}: wanted {want:?} in\n{e}"
+            );
             assert!(!env.runs().join(name).exists(), "{name}: nothing written");
         }
         // Meant: accepted.
@@ -284,7 +304,11 @@ fn impossible_models_are_refused_before_submitting() {
     std::fs::write(zeros.join("labels.npy"), labels).unwrap();
     let grid = env.dir.path().join("zero.toml");
     let body = FIVE.replace("batch_size = 32", "batch_size = 16");
-    std::fs::write(&grid, format!("name = \"zero\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}", zeros.display(), data_dir().join("validation").display())).unwrap();
+    std::fs::write(
+        &grid,
+        format!("name = \"zero\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}", zeros.display(), data_dir().join("validation").display()),
+    )
+    .unwrap();
     let o = env.run(&["submit", grid.to_str().unwrap(), "--dry-run"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("every training frame of") && stderr(&o).contains("input_scale = \"max\" has nothing to divide by"), "{}", stderr(&o));
@@ -356,7 +380,11 @@ fn a_file_where_a_directory_is_expected_is_named() {
     env.ok(&["run", grid.to_str().unwrap()]);
     for flag in ["--html", "--figures"] {
         let o = env.run(&["report", "paths", flag, file.to_str().unwrap()]);
-        assert!(!o.status.success() && stderr(&o).contains(&format!("cannot create the directory {}: {} is a file", file.display(), file.display())), "{flag}: {}", stderr(&o));
+        assert!(
+            !o.status.success() && stderr(&o).contains(&format!("cannot create the directory {}: {} is a file", file.display(), file.display())),
+            "{flag}: {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -366,7 +394,14 @@ fn a_large_grid_is_listed_row_by_row() {
     let env = Env::new();
     let nfc1: Vec<String> = (1..=200).map(|i| (i * 8).to_string()).collect();
     let ncv1: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
-    let grid = env.grid("large", &format!("[settings]\nwc1 = 3\nwc2 = 3\nncv2 = 8\niterations = 10\nsnapshots = 1\n[grid]\nncv1 = [{}]\nnfc1 = [{}]\n", ncv1.join(", "), nfc1.join(", ")));
+    let grid = env.grid(
+        "large",
+        &format!(
+            "[settings]\nwc1 = 3\nwc2 = 3\nncv2 = 8\niterations = 10\nsnapshots = 1\n[grid]\nncv1 = [{}]\nnfc1 = [{}]\n",
+            ncv1.join(", "),
+            nfc1.join(", ")
+        ),
+    );
     let csv = env.ok(&["grid", grid.to_str().unwrap(), "--format", "csv"]);
     assert_eq!(csv.lines().count(), 20_001);
     assert!(csv.starts_with("index,name,wc1,ncv1,wc2,ncv2,nfc1,free_params\n0,Model-00000,3,1,3,8,8,"), "{}", &csv[..200]);
@@ -416,7 +451,14 @@ fn a_closed_stdout_ends_a_command_quietly() {
     // as JSON, more than a pipe holds, printed whole rather than row by row).
     let nfc1: Vec<String> = (1..=50).map(|i| (i * 8).to_string()).collect();
     let ncv1: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
-    let big = env.grid("big", &format!("[settings]\nwc1 = 3\nwc2 = 3\nncv2 = 8\niterations = 10\nsnapshots = 1\n[grid]\nncv1 = [{}]\nnfc1 = [{}]\n", ncv1.join(", "), nfc1.join(", ")));
+    let big = env.grid(
+        "big",
+        &format!(
+            "[settings]\nwc1 = 3\nwc2 = 3\nncv2 = 8\niterations = 10\nsnapshots = 1\n[grid]\nncv1 = [{}]\nnfc1 = [{}]\n",
+            ncv1.join(", "),
+            nfc1.join(", ")
+        ),
+    );
     let args = ["grid", big.to_str().unwrap(), "--format", "json"];
     let mut child = env.cmd().args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut first = String::new();

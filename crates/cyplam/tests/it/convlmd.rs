@@ -9,7 +9,8 @@ const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/convlmd_fix
 
 /// PYTHONPATH with the packages scripts/test installs (as the tensorboard reader finds them).
 fn python_path() -> std::ffi::OsString {
-    let cache = std::env::var_os("CYPLAM_CACHE").map(PathBuf::from)
+    let cache = std::env::var_os("CYPLAM_CACHE")
+        .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cyplam")))
         .unwrap_or_else(|| PathBuf::from(".cache/cyplam"));
     let mut path = cache.join("python").into_os_string();
@@ -22,8 +23,7 @@ fn python_path() -> std::ffi::OsString {
 
 /// Writes HDF5 files with PyTables, one per spec (see convlmd_fixture.py for the keys).
 fn pytables(specs: &[Value]) {
-    let o = Command::new("python3").arg(FIXTURE).arg(Value::Array(specs.to_vec()).to_string())
-        .env("PYTHONPATH", python_path()).output().expect("python3");
+    let o = Command::new("python3").arg(FIXTURE).arg(Value::Array(specs.to_vec()).to_string()).env("PYTHONPATH", python_path()).output().expect("python3");
     assert!(o.status.success(), "writing ConvLMD files with PyTables failed (scripts/test installs `tables` into ~/.cache/cyplam/python):\n{}", stderr(&o));
 }
 
@@ -40,8 +40,12 @@ fn assert_same_set(got: &Path, want: &Path) {
         let (gd, gs, gb) = npy_data(&got.join(f));
         let (wd, ws, wb) = npy_data(&want.join(f));
         assert_eq!((&gd, &gs), (&wd, &ws), "{}: dtype and shape", got.join(f).display());
-        assert!(gb == wb, "{}: the values differ from what was written (first difference at byte {:?})",
-            got.join(f).display(), gb.iter().zip(&wb).position(|(a, b)| a != b));
+        assert!(
+            gb == wb,
+            "{}: the values differ from what was written (first difference at byte {:?})",
+            got.join(f).display(),
+            gb.iter().zip(&wb).position(|(a, b)| a != b)
+        );
     }
     // And the set loads, every value checked, with the lab's input scale recorded.
     let d = cyplam_core::data::load_dataset(got).unwrap();
@@ -67,12 +71,21 @@ fn convlmd_files_import_with_every_frame_label_and_track_kept() {
     // frames already cropped to 28 x 28. Sizes not a multiple of the importer's chunk.
     let cases = [
         ("u8", json!({"image_dtype": "uint8"}), json!({"image_dtype": "uint8", "seed": 2, "first_id": 100})),
-        ("u16", json!({"image_dtype": "uint16", "power_dtype": "int32", "velocity_dtype": "float32", "id_dtype": "uint16"}),
-            json!({"image_dtype": "uint16", "power_dtype": "int16", "velocity_dtype": "int8", "id_dtype": "uint32", "seed": 3, "first_id": 50})),
-        ("f32", json!({"image_dtype": "float32", "complib": "zlib", "id_dtype": "int32", "velocity_dtype": "float16"}),
-            json!({"image_dtype": "float32", "complib": "zlib", "id_dtype": "float64", "seed": 4, "first_id": 9})),
-        ("f64-28", json!({"image_dtype": "float64", "side": 28, "power_dtype": "float32"}),
-            json!({"image_dtype": "float64", "side": 28, "id_dtype": "int8", "seed": 5, "first_id": 20})),
+        (
+            "u16",
+            json!({"image_dtype": "uint16", "power_dtype": "int32", "velocity_dtype": "float32", "id_dtype": "uint16"}),
+            json!({"image_dtype": "uint16", "power_dtype": "int16", "velocity_dtype": "int8", "id_dtype": "uint32", "seed": 3, "first_id": 50}),
+        ),
+        (
+            "f32",
+            json!({"image_dtype": "float32", "complib": "zlib", "id_dtype": "int32", "velocity_dtype": "float16"}),
+            json!({"image_dtype": "float32", "complib": "zlib", "id_dtype": "float64", "seed": 4, "first_id": 9}),
+        ),
+        (
+            "f64-28",
+            json!({"image_dtype": "float64", "side": 28, "power_dtype": "float32"}),
+            json!({"image_dtype": "float64", "side": 28, "id_dtype": "int8", "seed": 5, "first_id": 20}),
+        ),
     ];
     let mut specs = Vec::new();
     for (name, train, val) in &cases {
@@ -101,8 +114,16 @@ fn convlmd_files_import_with_every_frame_label_and_track_kept() {
     }
     // The two-file form gives the same set.
     let out = d.join("two-files");
-    env.ok(&["data", "import-convlmd", "--train", d.join("u8/train_pow_speed.hdf5").to_str().unwrap(),
-        "--validation", d.join("u8/test_pow_speed.hdf5").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    env.ok(&[
+        "data",
+        "import-convlmd",
+        "--train",
+        d.join("u8/train_pow_speed.hdf5").to_str().unwrap(),
+        "--validation",
+        d.join("u8/test_pow_speed.hdf5").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_same_set(&out.join("validation"), &d.join("u8-want/validation"));
 }
 
@@ -143,7 +164,9 @@ fn each_bad_convlmd_input_is_named() {
     specs.push(spec(&f("blank"), 300, json!({"first_id": 50, "image_fill": 0})));
     pytables(&specs);
     let out = d.join("out");
-    let import_to = |train: &Path, val: &Path, out: &Path| env.run(&["data", "import-convlmd", "--train", train.to_str().unwrap(), "--validation", val.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let import_to = |train: &Path, val: &Path, out: &Path| {
+        env.run(&["data", "import-convlmd", "--train", train.to_str().unwrap(), "--validation", val.to_str().unwrap(), "--out", out.to_str().unwrap()])
+    };
     let import = |train: &Path, val: &Path| import_to(train, val, &out);
     for (name, _, want) in &cases {
         // A bad training file and a bad validation file are both caught.
@@ -174,11 +197,24 @@ fn each_bad_convlmd_input_is_named() {
     let o = env.run(&["data", "import-convlmd", f("good").to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(stderr(&o).contains(&format!("{}: is a file, not a directory; give the folder holding train_pow_speed.hdf5 and test_pow_speed.hdf5, or the two files as --train FILE --validation FILE", f("good").display())), "{}", stderr(&o));
     let o = import(&d.join("half"), &f("good"));
-    assert!(stderr(&o).contains(&format!("{}: is a directory, not the ConvLMD training file; give the file in it: --train {} (with --validation FILE)",
-        d.join("half").display(), d.join("half/train_pow_speed.hdf5").display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}: is a directory, not the ConvLMD training file; give the file in it: --train {} (with --validation FILE)",
+            d.join("half").display(),
+            d.join("half/train_pow_speed.hdf5").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
     std::fs::create_dir_all(d.join("half/test_pow_speed.hdf5")).unwrap();
     let o = env.run(&["data", "import-convlmd", d.join("half").to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert!(stderr(&o).contains("half/test_pow_speed.hdf5: is a directory, not the ConvLMD validation file; give the HDF5 file itself: --validation FILE (with --train FILE)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "half/test_pow_speed.hdf5: is a directory, not the ConvLMD validation file; give the HDF5 file itself: --validation FILE (with --train FILE)"
+        ),
+        "{}",
+        stderr(&o)
+    );
     let o = import_to(&f("good"), &f("good-too"), &d.join("text.hdf5"));
     let e = stderr(&o);
     assert!(e.contains(&format!("{}: is a file, not a directory; give --out a directory", d.join("text.hdf5").display())) && !e.contains("os error"), "{e}");
@@ -193,7 +229,11 @@ fn each_bad_convlmd_input_is_named() {
     // A recording in both sets is a warning, not an error.
     let o = import(&f("good"), &f("good-too"));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("warning: 1 recording(s) are in both the training and the validation set (id_recording 1); the study's sets share no experiment"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: 1 recording(s) are in both the training and the validation set (id_recording 1); the study's sets share no experiment"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The SHA-256 of every file under `dir` (hidden ones too), by its path inside `dir`.
@@ -240,8 +280,16 @@ fn a_failed_import_over_a_set_leaves_it_byte_identical_and_replacing_needs_sayin
     // Again, without the flag: refused, naming it and what is there.
     let o = env.run(&["data", "import-convlmd", &s("lab2"), "--out", out.to_str().unwrap()]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains(&format!("{}: already holds a data set (train (1500 frames, from ConvLMD {}), validation (600 frames, from ConvLMD {})); give --replace to replace it",
-        out.display(), d.join("lab/train_pow_speed.hdf5").display(), d.join("lab/test_pow_speed.hdf5").display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}: already holds a data set (train (1500 frames, from ConvLMD {}), validation (600 frames, from ConvLMD {})); give --replace to replace it",
+            out.display(),
+            d.join("lab/train_pow_speed.hdf5").display(),
+            d.join("lab/test_pow_speed.hdf5").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(checksums(&out), before);
 
     // With the flag, from the export with a bad label: the error, and the previous set as it was.
@@ -253,8 +301,14 @@ fn a_failed_import_over_a_set_leaves_it_byte_identical_and_replacing_needs_sayin
     // Fixed, it replaces the set whole and says what it replaced.
     std::fs::copy(d.join("lab3/test_pow_speed.hdf5"), d.join("lab2/test_pow_speed.hdf5")).unwrap();
     let said = env.ok(&["data", "import-convlmd", &s("lab2"), "--out", out.to_str().unwrap(), "--replace"]);
-    assert!(said.contains(&format!("replaced the previous set in {}: train (1500 frames, from ConvLMD {}), validation (600 frames",
-        out.display(), d.join("lab/train_pow_speed.hdf5").display())), "{said}");
+    assert!(
+        said.contains(&format!(
+            "replaced the previous set in {}: train (1500 frames, from ConvLMD {}), validation (600 frames",
+            out.display(),
+            d.join("lab/train_pow_speed.hdf5").display()
+        )),
+        "{said}"
+    );
     for set in ["train", "validation"] {
         assert_same_set(&out.join(set), &d.join("want2").join(set));
     }
@@ -266,7 +320,10 @@ fn chromium() -> PathBuf {
     if let Some(p) = std::env::var_os("CYPLAM_CHROMIUM") {
         return PathBuf::from(p);
     }
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
         .expect("this test renders the page in headless Chromium: install it with `apt-get install chromium` (or set CYPLAM_CHROMIUM)")
 }
 
@@ -292,14 +349,34 @@ fn measure_in_chromium(env: &Env, page: &Path) -> Value {
     std::fs::write(&probe, std::fs::read_to_string(page).unwrap().replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
     let mut url = String::from("file://");
     for b in probe.to_str().unwrap().bytes() {
-        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) { url.push(b as char) } else { url.push_str(&format!("%{b:02X}")) }
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            url.push(b as char)
+        } else {
+            url.push_str(&format!("%{b:02X}"))
+        }
     }
     let o = Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions", "--window-size=1400,3000"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--window-size=1400,3000",
+        ])
         .arg(format!("--user-data-dir={}", env.dir.path().join("chromium-profile").display()))
-        .arg("--dump-dom").arg(url).output().unwrap();
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
     let dom = String::from_utf8_lossy(&o.stdout);
-    let json = dom.split_once("<pre id=\"measured\">").and_then(|(_, r)| r.split_once("</pre>"))
+    let json = dom
+        .split_once("<pre id=\"measured\">")
+        .and_then(|(_, r)| r.split_once("</pre>"))
         .map(|(j, _)| j.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
         .unwrap_or_else(|| panic!("Chromium did not run the page (status {}):\n{}", o.status, stderr(&o)));
     serde_json::from_str(&json).unwrap()
@@ -343,9 +420,14 @@ fn data_show_summarizes_convlmd_synthetic_and_imported_track_sets() {
     let m = measure_in_chromium(&env, &html.join("index.html"));
     assert_eq!(m["title"].as_str().map(|t| t.starts_with("cyplam data: ")), Some(true));
     let rows = m["tracks"].as_array().unwrap();
-    let got: Vec<(String, String, u64, u64)> = rows.iter().map(|r| (r["set"].as_str().unwrap().into(), r["track"].as_str().unwrap().into(), r["images"].as_u64().unwrap(), r["decoded"].as_u64().unwrap())).collect();
+    let got: Vec<(String, String, u64, u64)> = rows
+        .iter()
+        .map(|r| (r["set"].as_str().unwrap().into(), r["track"].as_str().unwrap().into(), r["images"].as_u64().unwrap(), r["decoded"].as_u64().unwrap()))
+        .collect();
     let want: Vec<(String, String, u64, u64)> = [("train", "0"), ("train", "1"), ("train", "2"), ("validation", "2"), ("validation", "3"), ("validation", "4")]
-        .iter().map(|(s, t)| (s.to_string(), t.to_string(), 6, 6)).collect();
+        .iter()
+        .map(|(s, t)| (s.to_string(), t.to_string(), 6, 6))
+        .collect();
     assert_eq!(got, want, "six sample frames per track, all decoded");
     assert!(m["bars"].as_u64().unwrap() >= 4, "histogram bars drawn: {m}");
     assert!(m["overlap"].as_str().unwrap().contains("1 recording(s) in both sets: 2."), "{m}");

@@ -17,10 +17,12 @@ fn doctor(env: &Env, args: &[&str], path: Option<&Path>) -> (bool, String) {
 
 /// The line of check `what`, which must say `verdict`.
 fn line<'a>(out: &'a str, verdict: &str, what: &str) -> &'a str {
-    out.lines().find(|l| {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        w.first() == Some(&verdict) && w.get(1) == Some(&what)
-    }).unwrap_or_else(|| panic!("no `{verdict} {what}` line in:\n{out}"))
+    out.lines()
+        .find(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.first() == Some(&verdict) && w.get(1) == Some(&what)
+        })
+        .unwrap_or_else(|| panic!("no `{verdict} {what}` line in:\n{out}"))
 }
 
 #[test]
@@ -56,7 +58,10 @@ fn doctor_without_slurm_names_the_missing_commands_and_fails_but_local_checks_pa
     std::fs::create_dir_all(&empty).unwrap();
     let (ok, out) = doctor(&env, &[], Some(&empty));
     assert!(!ok, "{out}");
-    assert!(line(&out, "problem", "slurm").contains("sbatch, squeue, sacct, scontrol, sinfo, scancel not found on PATH: this machine is not a Slurm login node"), "{out}");
+    assert!(
+        line(&out, "problem", "slurm").contains("sbatch, squeue, sacct, scontrol, sinfo, scancel not found on PATH: this machine is not a Slurm login node"),
+        "{out}"
+    );
     assert!(out.contains("what to do: run `cyplam doctor` on the cluster's login node"), "{out}");
     line(&out, "ok", "worker");
     line(&out, "ok", "runs");
@@ -94,7 +99,10 @@ fn doctor_refuses_a_packing_or_memory_the_partition_cannot_give() {
     let grid = env.grid("wide", &FIVE.replace("cpus_per_training = 12", "cpus_per_training = 16"));
     let (ok, out) = doctor(&env, &[grid.to_str().unwrap()], None);
     assert!(!ok, "{out}");
-    assert!(line(&out, "problem", "packing").contains("the grid's 2 x 16 = 32 cores per array task do not fit on the nodes of partition debug (at most 24 CPUs)"), "{out}");
+    assert!(
+        line(&out, "problem", "packing").contains("the grid's 2 x 16 = 32 cores per array task do not fit on the nodes of partition debug (at most 24 CPUs)"),
+        "{out}"
+    );
     assert!(out.contains("set [slurm] trainings_per_node = 1 (1 x 16 = 16), or cpus_per_training = 12 (2 x 12 = 24)"), "{out}");
     assert!(line(&out, "note", "node").contains("no job sent"), "{out}");
 

@@ -52,7 +52,9 @@ fn the_controller_killed_and_restarted_mid_sweep_loses_nothing() {
     let _restore = Restore;
     let env = Env::new();
     // One array task at a time: when the controller dies, one task runs and two wait in its queue.
-    let body = FIVE.replace("iterations = 300", "iterations = 600").replace("snapshots = 5", "snapshots = 12")
+    let body = FIVE
+        .replace("iterations = 300", "iterations = 600")
+        .replace("snapshots = 5", "snapshots = 12")
         .replace("cpus_per_training = 12\n", "cpus_per_training = 12\nthrottle = 1\n");
     let grid = env.grid("ctld", &body);
     env.ok(&["submit", grid.to_str().unwrap()]);
@@ -72,8 +74,11 @@ fn the_controller_killed_and_restarted_mid_sweep_loses_nothing() {
     assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
     assert!(env.ok(&["status", "ctld"]).contains("5 models: 5 completed"));
     let res = results(&env.runs(), "ctld");
-    assert_eq!(res.iter().map(|r| (r.iterations_done, r.resumes)).collect::<Vec<_>>(), vec![(600, 0); 5],
-        "each model trained once to its end: the running workers went on, the queued tasks ran");
+    assert_eq!(
+        res.iter().map(|r| (r.iterations_done, r.resumes)).collect::<Vec<_>>(),
+        vec![(600, 0); 5],
+        "each model trained once to its end: the running workers went on, the queued tasks ran"
+    );
     let report = env.json(&["report", "ctld", "--format", "json"]);
     assert_eq!(report.as_array().unwrap().len(), 5);
 }

@@ -97,9 +97,11 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     let (n1, n2) = (real[0].len(), real[1].len());
     assert_eq!(n1, 4, "{real:?}");
     assert_eq!(n2, 3, "{real:?}");
-    let d0: cyplam_core::halving::decision::RungDecision = cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(0)).unwrap();
+    let d0: cyplam_core::halving::decision::RungDecision =
+        cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(0)).unwrap();
     assert_eq!((d0.noise, d0.margin, d0.cap, d0.ties.len()), (None, None, Some(4), 1), "{d0:?}");
-    let d1: cyplam_core::halving::decision::RungDecision = cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(1)).unwrap();
+    let d1: cyplam_core::halving::decision::RungDecision =
+        cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(1)).unwrap();
     // Rung 1 ends at the third snapshot: 4 models x 1 point, too few to measure the jitter, so
     // up to the cap go on there too.
     assert_eq!((d1.noise, d1.cap, d1.promoted.len()), (None, Some(3), 3), "{d1:?}");
@@ -127,14 +129,23 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     }
 
     let st = env.ok(&["status", "hv9"]);
-    assert!(st.contains(&format!("rung 0: 9 model(s) to iteration 150 (decided: 3 by rank and 1 within noise of the cutoff (noise not measurable yet)): 5 pruned, 4 went on")), "{st}");
+    assert!(
+        st.contains(
+            &"rung 0: 9 model(s) to iteration 150 (decided: 3 by rank and 1 within noise of the cutoff (noise not measurable yet)): 5 pruned, 4 went on"
+                .to_string()
+        ),
+        "{st}"
+    );
     assert!(st.contains(&format!("rung 1: 4 model(s) to iteration 450 (decided: {}): {} pruned, {n2} went on", d1.verdict().summary(), 4 - n2)), "{st}");
     assert!(st.contains(&format!("rung 2: {n2} model(s) to iteration 1350: {n2} completed")), "{st}");
     assert!(st.contains(&format!("0 waiting at the end of their rung, {} pruned", 9 - n2)), "{st}");
     let report = env.ok(&["report", "hv9"]);
     assert!(report.contains(&format!("{} pruned (ranked by the best they reached before their rung ended); successive halving spent", 9 - n2)), "{report}");
     assert_eq!((report.matches("pruned at rung 0").count(), report.matches("pruned at rung 1").count()), (5, 4 - n2), "{report}");
-    assert!(report.contains("rung 0: 9 models, 4 went on: 3 by rank and 1 within noise of the cutoff (noise not measurable yet); noise not measurable yet, cutoff"), "{report}");
+    assert!(
+        report.contains("rung 0: 9 models, 4 went on: 3 by rank and 1 within noise of the cutoff (noise not measurable yet); noise not measurable yet, cutoff"),
+        "{report}"
+    );
     // Which models went on as ties is said by name (issue 32: say it to the user).
     let tie = &d0.candidates.iter().find(|c| d0.ties.contains(&c.index)).unwrap().model;
     assert!(report.contains(&format!(" (ties: {tie})")), "{report}");
@@ -144,8 +155,14 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     let html = env.dir.path().join("html");
     env.ok(&["report", "hv9", "--html", html.to_str().unwrap()]);
     let page = std::fs::read_to_string(html.join("index.html")).unwrap();
-    assert!(page.contains(&format!("5 at iteration 150 (rung 0), {} at iteration 450 (rung 1), {n2} at iteration 1350 (rung 2)", 4 - n2)), "where the curves stopped");
-    assert!(page.contains(&format!("<li>pruned by successive halving<b>{}</b></li>", 9 - n2)) && page.contains("compute against the full grid<b>"), "the compute against the full grid");
+    assert!(
+        page.contains(&format!("5 at iteration 150 (rung 0), {} at iteration 450 (rung 1), {n2} at iteration 1350 (rung 2)", 4 - n2)),
+        "where the curves stopped"
+    );
+    assert!(
+        page.contains(&format!("<li>pruned by successive halving<b>{}</b></li>", 9 - n2)) && page.contains("compute against the full grid<b>"),
+        "the compute against the full grid"
+    );
     assert!(page.contains("<ul class=\"note\" id=\"halving-decisions\">\n<li>rung 0: 9 models, 4 went on"), "the decisions per rung");
 
     // Nothing is trained twice.
@@ -228,13 +245,21 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
     let grid = env.grid("hvs", &halving_grid(27));
     let out = env.ok(&["submit", grid.to_str().unwrap()]);
     assert_eq!(out.matches("submitted job").count(), 3, "one array per rung: {out}");
-    assert!(out.contains("rung 1, array 0-1") && out.contains("rung 2, array 0-1") && out.contains("after job(s)"), "slots up to the cap (4, then 3), 2 a task: {out}");
-    let jobs: Vec<String> = std::fs::read_to_string(env.runs().join("hvs/submit/jobs.txt")).unwrap().lines()
-        .map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    assert!(
+        out.contains("rung 1, array 0-1") && out.contains("rung 2, array 0-1") && out.contains("after job(s)"),
+        "slots up to the cap (4, then 3), 2 a task: {out}"
+    );
+    let jobs: Vec<String> =
+        std::fs::read_to_string(env.runs().join("hvs/submit/jobs.txt")).unwrap().lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
     assert_eq!(jobs.len(), 3);
-    let script1 = std::fs::read_dir(env.runs().join("hvs/submit")).unwrap().flatten().map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sbatch")).map(|p| std::fs::read_to_string(p).unwrap())
-        .find(|t| t.contains("--rung 1")).unwrap();
+    let script1 = std::fs::read_dir(env.runs().join("hvs/submit"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sbatch"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|t| t.contains("--rung 1"))
+        .unwrap();
     assert!(script1.contains(&format!("#SBATCH --dependency=afterany:{}\n", jobs[0])), "{script1}");
     scontrol(&["update", &format!("jobid={}", jobs[1]), "ExcNodeList=n1,n2"]);
     scontrol(&["update", &format!("jobid={}", jobs[2]), "ExcNodeList=n3"]);
@@ -287,7 +312,7 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
         assert!(t1.elapsed() < Duration::from_secs(300), "rung 1 was never decided");
         std::thread::sleep(Duration::from_millis(50));
     };
-    while !curve(&env, "hvs", &winner).last().is_some_and(|r| r.iteration >= 500) {
+    while curve(&env, "hvs", &winner).last().is_none_or(|r| r.iteration < 500) {
         assert!(t1.elapsed() < Duration::from_secs(300), "rung 2 never trained");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -325,7 +350,11 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
         assert_eq!(numbers(&curve(&env, "hvs", m)), numbers(&curve(&reference, "hvs", m)), "{m}: the winner's curve is the local run's");
     }
     let st = env.ok(&["status", "hvs"]);
-    assert!(st.contains(&format!("rung 0: 9 model(s) to iteration 150 (decided: ")) && st.contains(&format!("): {} pruned, {} went on", 9 - want[0].len(), want[0].len())), "{st}");
+    assert!(
+        st.contains(&"rung 0: 9 model(s) to iteration 150 (decided: ".to_string())
+            && st.contains(&format!("): {} pruned, {} went on", 9 - want[0].len(), want[0].len())),
+        "{st}"
+    );
 }
 
 /// Issue 24: a worker killed with SIGKILL in the middle of rung 1 (what the OOM killer or a lost
@@ -341,7 +370,13 @@ fn a_worker_killed_mid_rung_is_resumed_not_pruned_and_the_decisions_are_the_unin
 
     let env = Env::new();
     let grid = env.grid("hvk", &halving_grid(27));
-    let child = env.cmd().args(["run", grid.to_str().unwrap(), "--jobs", "2"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = env
+        .cmd()
+        .args(["run", grid.to_str().unwrap(), "--jobs", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let sweep = cyplam_core::layout::SweepDir::new(env.runs().join("hvk"));
     let t0 = Instant::now();
     let promoted0 = loop {
@@ -366,7 +401,10 @@ fn a_worker_killed_mid_rung_is_resumed_not_pruned_and_the_decisions_are_the_unin
     let out = child.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "cyplam run must not go on: {said}");
-    assert!(said.contains(&format!("rung 1 of sweep hvk cannot be decided yet: {victim} did not reach iteration 450")) && said.contains("a fault is not a verdict"), "{said}");
+    assert!(
+        said.contains(&format!("rung 1 of sweep hvk cannot be decided yet: {victim} did not reach iteration 450")) && said.contains("a fault is not a verdict"),
+        "{said}"
+    );
     assert!(!sweep.rung_decision(1).exists(), "rung 1 was not decided without it");
     let killed_at = curve(&env, "hvk", &victim).last().unwrap().iteration;
     assert!(killed_at < 450, "{killed_at}");
@@ -431,8 +469,8 @@ fn a_worker_killed_mid_rung_through_slurm_is_resumed_by_resubmit_and_the_decisio
     let grid = env.grid("hsk", FOUR);
     let out = env.ok(&["submit", grid.to_str().unwrap()]);
     assert_eq!(out.matches("submitted job").count(), 2, "one array per rung: {out}");
-    let jobs: Vec<String> = std::fs::read_to_string(env.runs().join("hsk/submit/jobs.txt")).unwrap().lines()
-        .map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    let jobs: Vec<String> =
+        std::fs::read_to_string(env.runs().join("hsk/submit/jobs.txt")).unwrap().lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
     let sweep = cyplam_core::layout::SweepDir::new(env.runs().join("hsk"));
     let t0 = Instant::now();
     let (pid, killed_at) = loop {
@@ -452,9 +490,12 @@ fn a_worker_killed_mid_rung_through_slurm_is_resumed_by_resubmit_and_the_decisio
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(!sweep.rung_decision(0).exists(), "rung 0 was decided without {victim}");
-    let logs: String = std::fs::read_dir(env.runs().join("hsk/logs")).unwrap().flatten()
+    let logs: String = std::fs::read_dir(env.runs().join("hsk/logs"))
+        .unwrap()
+        .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{}_", jobs[1])))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap()).collect();
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
     assert!(
         logs.contains(&format!("rung 0 of sweep hsk cannot be decided yet: {victim} did not reach iteration 300")) && logs.contains("a fault is not a verdict"),
         "rung 1's workers say why they did not decide: {logs}"

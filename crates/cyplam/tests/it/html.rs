@@ -106,9 +106,11 @@ fn chromium() -> PathBuf {
     if let Some(p) = std::env::var_os("CYPLAM_CHROMIUM") {
         return PathBuf::from(p);
     }
-    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists()).or_else(|| {
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("chromium")).find(|p| p.exists())
-    });
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .or_else(|| std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("chromium")).find(|p| p.exists()));
     found.unwrap_or_else(|| {
         panic!("this test renders the HTML report in headless Chromium, which is not installed: install it with `apt-get install chromium` (or set CYPLAM_CHROMIUM to its path)")
     })
@@ -162,7 +164,18 @@ fn measure_in_chromium(env: &Env, html_dir: &Path, page: &str) -> Value {
     let profile = env.dir.path().join("chromium-profile");
     let browser = chromium();
     let o = Command::new(&browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions", "--window-size=1400,3000"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--window-size=1400,3000",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
         .arg(file_url(&probe))
@@ -213,7 +226,8 @@ fn html_report_shows_every_figure_in_a_browser() {
     for bad in ["<script", "<link", "<img", "<iframe", " src=", "url(", "@import"] {
         assert!(!page.contains(bad), "the page has {bad:?}");
     }
-    let outside: Vec<&str> = page.match_indices("http").map(|(i, _)| &page[i..(i + 40).min(page.len())]).filter(|s| !s.starts_with("http://www.w3.org/2000/svg")).collect();
+    let outside: Vec<&str> =
+        page.match_indices("http").map(|(i, _)| &page[i..(i + 40).min(page.len())]).filter(|s| !s.starts_with("http://www.w3.org/2000/svg")).collect();
     assert!(outside.is_empty(), "the page links outside: {outside:?}");
 
     // The same figures as files, each a standalone SVG.
@@ -224,7 +238,11 @@ fn html_report_shows_every_figure_in_a_browser() {
     assert_eq!(files, want);
     for n in FIGURES {
         let svg = std::fs::read_to_string(fig_dir.join(format!("{n}.svg"))).unwrap();
-        assert!(svg.starts_with("<?xml") && svg.contains(&format!("<svg id=\"fig-{n}\" data-figure=\"{n}\"")) && svg.trim_end().ends_with("</svg>"), "{n}.svg:\n{}", &svg[..svg.len().min(400)]);
+        assert!(
+            svg.starts_with("<?xml") && svg.contains(&format!("<svg id=\"fig-{n}\" data-figure=\"{n}\"")) && svg.trim_end().ends_with("</svg>"),
+            "{n}.svg:\n{}",
+            &svg[..svg.len().min(400)]
+        );
     }
 
     // The Pareto front of accuracy against free parameters, by its definition from the curves
@@ -241,7 +259,11 @@ fn html_report_shows_every_figure_in_a_browser() {
     assert_eq!(front, [3, 7, 10], "the test's own front");
     // The figure: a ring per model on the front and the legend's entry.
     let avp = std::fs::read_to_string(fig_dir.join("accuracy_vs_params.svg")).unwrap();
-    assert_eq!(avp.lines().filter(|l| l.starts_with("<circle") && l.contains("fill=\"none\" stroke=\"#2E8B3E\"")).count(), 3, "one ring per model on the front:\n{avp}");
+    assert_eq!(
+        avp.lines().filter(|l| l.starts_with("<circle") && l.contains("fill=\"none\" stroke=\"#2E8B3E\"")).count(),
+        3,
+        "one ring per model on the front:\n{avp}"
+    );
     assert!(svg_texts(&avp).contains(&"Pareto front (3 models)"), "{:?}", svg_texts(&avp));
 
     // Accuracy against each varied setting: a panel per setting, named on its x axis; the failed
@@ -265,7 +287,8 @@ fn html_report_shows_every_figure_in_a_browser() {
     assert_eq!(rows[0], "Model-010");
 
     // The front's table: rank, model, free parameters, best accuracy, fewest parameters first.
-    let table: Vec<Vec<&str>> = measured["front"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect()).collect();
+    let table: Vec<Vec<&str>> =
+        measured["front"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect()).collect();
     let want: Vec<Vec<String>> = front
         .iter()
         .map(|&k| {
@@ -393,7 +416,11 @@ fn html_report_shows_the_scaling_study() {
     let svg = |n: &str| std::fs::read_to_string(fig_dir.join(format!("{n}.svg"))).unwrap();
     for n in ["scaling_time", "scaling_speedup", "packings"] {
         let s = svg(n);
-        assert!(s.starts_with("<?xml") && s.contains(&format!("<svg id=\"fig-{n}\" data-figure=\"{n}\"")) && s.trim_end().ends_with("</svg>"), "{n}.svg:\n{}", &s[..s.len().min(400)]);
+        assert!(
+            s.starts_with("<?xml") && s.contains(&format!("<svg id=\"fig-{n}\" data-figure=\"{n}\"")) && s.trim_end().ends_with("</svg>"),
+            "{n}.svg:\n{}",
+            &s[..s.len().min(400)]
+        );
     }
     // Speed-ups against 1 core, from the newest measurement's means (3 repeats each).
     let speedup = |m: usize, c: u32| {
@@ -421,7 +448,8 @@ fn html_report_shows_the_scaling_study() {
     let measured = measure_in_chromium(&env, &html_dir, &page);
     assert_eq!(measured["title"], "cyplam report: scaling-html");
     assert_eq!(measured["rows"].as_array().unwrap().len(), 3, "the ranking lists the three untrained models: {measured}");
-    let packings: Vec<(&str, bool)> = measured["packings"].as_array().unwrap().iter().map(|r| (r["packing"].as_str().unwrap(), r["best"].as_bool().unwrap())).collect();
+    let packings: Vec<(&str, bool)> =
+        measured["packings"].as_array().unwrap().iter().map(|r| (r["packing"].as_str().unwrap(), r["best"].as_bool().unwrap())).collect();
     assert_eq!(packings, [("1 x 8", false), ("2 x 4", false), ("4 x 2", true), ("8 x 1", false)], "the packings table");
     let figs = measured["figures"].as_array().unwrap();
     let names: Vec<&str> = figs.iter().map(|f| f["name"].as_str().unwrap()).collect();

@@ -44,8 +44,13 @@ fn the_same_grid_runs_locally_with_the_same_model_list() {
 fn ctrl_c_stops_the_workers_and_a_later_run_resumes() {
     let env = Env::new();
     let grid = env.grid("stop", &FIVE.replace("iterations = 300", "iterations = 1000").replace("snapshots = 5", "snapshots = 20"));
-    let child = env.cmd().args(["run", grid.to_str().unwrap(), "--jobs", "2"])
-        .stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = env
+        .cmd()
+        .args(["run", grid.to_str().unwrap(), "--jobs", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let metrics = env.runs().join("stop/models/Model-000/metrics.csv");
     let t0 = std::time::Instant::now();
     while cyplam_core::files::read_metrics(&metrics).map(|r| r.len()).unwrap_or(0) < 2 {
@@ -104,7 +109,15 @@ fn a_sweep_whose_logs_or_models_were_removed_is_trained_again_not_skipped() {
     let o = env.run(&["run", g]);
     assert!(!o.status.success());
     let logs = sweep.join("logs");
-    assert!(stderr(&o).contains(&format!("cannot create the directory {}: {} is a file, not a directory; give another path or move the file", logs.display(), logs.display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "cannot create the directory {}: {} is a file, not a directory; give another path or move the file",
+            logs.display(),
+            logs.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stderr(&o).contains("model(s) to train"), "nothing was started: {}", stderr(&o));
 }
 
@@ -120,8 +133,13 @@ fn a_worker_that_cannot_start_fails_the_run_with_its_reason_and_the_advice_given
     std::fs::hard_link(CYPLAM, &cyplam).or_else(|_| std::fs::copy(CYPLAM, &cyplam).map(drop)).unwrap();
     let run = |worker: Option<&Path>| {
         let mut c = Command::new(&cyplam);
-        c.args(["run", g]).env("CYPLAM_RUNS", env.runs()).env("CYPLAM_DB", env.db())
-            .env("PATH", "/usr/bin:/bin").env("CYPLAM_WORKER_THREADS", "1").env_remove("CYPLAM_WORKER").env_remove("CYPLAM_LOG");
+        c.args(["run", g])
+            .env("CYPLAM_RUNS", env.runs())
+            .env("CYPLAM_DB", env.db())
+            .env("PATH", "/usr/bin:/bin")
+            .env("CYPLAM_WORKER_THREADS", "1")
+            .env_remove("CYPLAM_WORKER")
+            .env_remove("CYPLAM_LOG");
         if let Some(w) = worker {
             c.env("CYPLAM_WORKER", w);
         }
@@ -129,7 +147,15 @@ fn a_worker_that_cannot_start_fails_the_run_with_its_reason_and_the_advice_given
     };
     let o = run(None);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains(&format!("cyplam-worker was found neither beside {} nor on PATH; put it at {}, or set CYPLAM_WORKER to its path", cyplam.display(), bin.join("cyplam-worker").display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "cyplam-worker was found neither beside {} nor on PATH; put it at {}, or set CYPLAM_WORKER to its path",
+            cyplam.display(),
+            bin.join("cyplam-worker").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
     // CYPLAM_WORKER naming nothing: said, not a silent run that trains nothing.
     let o = run(Some(&env.dir.path().join("nowhere")));
     assert!(!o.status.success());
@@ -139,7 +165,14 @@ fn a_worker_that_cannot_start_fails_the_run_with_its_reason_and_the_advice_given
     std::fs::write(&not_exec, "").unwrap();
     let o = run(Some(&not_exec));
     assert!(!o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains(&format!("2 model(s) did not complete:\n  Model-000, Model-001: could not start: the worker {} cannot be started (Permission denied", not_exec.display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "2 model(s) did not complete:\n  Model-000, Model-001: could not start: the worker {} cannot be started (Permission denied",
+            not_exec.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
     // Following the first advice: the worker put beside cyplam.
     std::os::unix::fs::symlink(worker_bin(), bin.join("cyplam-worker")).unwrap();
     let o = run(None);

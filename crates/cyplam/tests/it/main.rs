@@ -1,6 +1,7 @@
 //! The `cyplam` binary end to end: real files, real SQLite, the real worker (real libtorch
 //! training of tiny models) and, for the Slurm tests, the real dev cluster
 //! (`slurm/dev-cluster/up`). One integration test binary (modules below).
+#![allow(clippy::unwrap_used)] // tests fail by panicking: an unwrap there is the check
 
 mod cli;
 mod convlmd;
@@ -56,6 +57,12 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Env {
     pub fn new() -> Env {
         Env { dir: tempfile::Builder::new().prefix("cyplam it's ").tempdir().unwrap() }
@@ -69,11 +76,8 @@ impl Env {
     /// Writes a grid file with the shared data set; returns its path.
     pub fn grid(&self, name: &str, body: &str) -> PathBuf {
         let data = data_dir();
-        let text = format!(
-            "name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}",
-            data.join("train").display(),
-            data.join("validation").display()
-        );
+        let text =
+            format!("name = \"{name}\"\n[data]\ntrain = \"{}\"\nvalidation = \"{}\"\n{body}", data.join("train").display(), data.join("validation").display());
         let p = self.dir.path().join(format!("{name}.toml"));
         std::fs::write(&p, text).unwrap();
         p
@@ -129,7 +133,9 @@ nfc1 = [8, 16, 24, 32, 48]
 
 /// Reads every model's result.json of a sweep.
 pub fn results(runs: &Path, sweep: &str) -> Vec<cyplam_core::files::ModelResult> {
-    let mut v: Vec<cyplam_core::files::ModelResult> = std::fs::read_dir(cyplam_core::layout::SweepDir::new(runs.join(sweep)).models_dir()).unwrap().flatten()
+    let mut v: Vec<cyplam_core::files::ModelResult> = std::fs::read_dir(cyplam_core::layout::SweepDir::new(runs.join(sweep)).models_dir())
+        .unwrap()
+        .flatten()
         .filter(|e| e.path().join("result.json").exists())
         .map(|e| cyplam_core::files::read_json(&e.path().join("result.json")).unwrap())
         .collect();

@@ -204,7 +204,11 @@ fn a_sweep_spreads_over_the_nodes_and_a_node_lost_mid_training_costs_only_the_wo
     assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
     let runs = wait_runs(&job, Duration::from_secs(30), |r| r.iter().filter(|(_, s, _)| s == "COMPLETED").count() == 2);
     let task1: Vec<(String, String)> = runs.iter().filter(|(t, _, _)| *t == 1).map(|(_, s, n)| (s.clone(), n.clone())).collect();
-    assert_eq!(task1, vec![("NODE_FAIL".to_string(), lost.clone()), ("COMPLETED".to_string(), again.clone())], "one run lost with its node, one after: {runs:?}");
+    assert_eq!(
+        task1,
+        vec![("NODE_FAIL".to_string(), lost.clone()), ("COMPLETED".to_string(), again.clone())],
+        "one run lost with its node, one after: {runs:?}"
+    );
     let mut nodes: Vec<&str> = runs.iter().map(|(_, _, n)| n.as_str()).collect();
     nodes.sort();
     nodes.dedup();
@@ -213,7 +217,9 @@ fn a_sweep_spreads_over_the_nodes_and_a_node_lost_mid_training_costs_only_the_wo
     // The lock of the dead node's workers was broken because Slurm ran the job elsewhere.
     let log = std::fs::read_to_string(env.runs().join("lost/logs").join(format!("{job}_1.out"))).unwrap();
     for m in ["Model-002", "Model-003"] {
-        let line = log.lines().find(|l| l.contains("removing the stale lock") && l.contains(&format!("models/{m}/lock")))
+        let line = log
+            .lines()
+            .find(|l| l.contains("removing the stale lock") && l.contains(&format!("models/{m}/lock")))
             .unwrap_or_else(|| panic!("{m}'s lock was not broken: {log}"));
         assert!(line.contains(&format!("of host {lost}, pid ")) && line.contains(&format!("no longer running on {lost}")), "{line}");
     }
@@ -290,8 +296,11 @@ fn a_lock_held_on_another_node_is_decided_through_squeue() {
     let contender = || {
         n.set(n.get() + 1);
         let out = env.dir.path().join(format!("contender-{}.out", n.get()));
-        let wrap = format!("hostname; exec {} --sweep {} --model Model-000", cyplam_core::invocation::shell_quote_path(&worker_bin()),
-            cyplam_core::invocation::shell_quote_path(&sweep));
+        let wrap = format!(
+            "hostname; exec {} --sweep {} --model Model-000",
+            cyplam_core::invocation::shell_quote_path(&worker_bin()),
+            cyplam_core::invocation::shell_quote_path(&sweep)
+        );
         let o = Command::new("sbatch")
             .args(["--parsable", "--nodes=1", "--ntasks=1", "--cpus-per-task=1", "--exclude", &host, "--job-name=cyplam-contender"])
             .arg(format!("--output={}", out.display()))

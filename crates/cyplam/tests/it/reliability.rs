@@ -148,21 +148,72 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
     assert!(subs[2].0.contains("#SBATCH --array=0\n") && subs[2].0.contains("--index \"$((SLURM_ARRAY_TASK_ID + 4))\""), "{}", subs[2].0);
     assert!(subs[0].1[0].starts_with("--output=") && subs[0].1[0].ends_with("/logs/%A_%a.out"));
     let db = dump(&env.db());
-    assert!(db.contains("'slurm', '101', '0-1', 0, '[0,1]'") && db.contains("'slurm', '102', '0-1', 2, '[2,3]'") && db.contains("'slurm', '103', '0', 4, '[4]'"), "{db}");
+    assert!(
+        db.contains("'slurm', '101', '0-1', 0, '[0,1]'") && db.contains("'slurm', '102', '0-1', 2, '[2,3]'") && db.contains("'slurm', '103', '0', 4, '[4]'"),
+        "{db}"
+    );
 
     // Slurm says they all wait or run: submitting again submits nothing.
     *fake.states.lock().unwrap() = vec![
-        TaskState { array_job: "101".into(), task: 0, state: "RUNNING".into(), reason: "None".into(), node: "n1".into(), exit_code: None, lost_nodes: Vec::new() },
-        TaskState { array_job: "101".into(), task: 1, state: "PENDING".into(), reason: "Resources".into(), node: String::new(), exit_code: None, lost_nodes: Vec::new() },
-        TaskState { array_job: "102".into(), task: 0, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None, lost_nodes: Vec::new() },
-        TaskState { array_job: "102".into(), task: 1, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None, lost_nodes: Vec::new() },
-        TaskState { array_job: "103".into(), task: 0, state: "PENDING".into(), reason: "Priority".into(), node: String::new(), exit_code: None, lost_nodes: Vec::new() },
+        TaskState {
+            array_job: "101".into(),
+            task: 0,
+            state: "RUNNING".into(),
+            reason: "None".into(),
+            node: "n1".into(),
+            exit_code: None,
+            lost_nodes: Vec::new(),
+        },
+        TaskState {
+            array_job: "101".into(),
+            task: 1,
+            state: "PENDING".into(),
+            reason: "Resources".into(),
+            node: String::new(),
+            exit_code: None,
+            lost_nodes: Vec::new(),
+        },
+        TaskState {
+            array_job: "102".into(),
+            task: 0,
+            state: "PENDING".into(),
+            reason: "Priority".into(),
+            node: String::new(),
+            exit_code: None,
+            lost_nodes: Vec::new(),
+        },
+        TaskState {
+            array_job: "102".into(),
+            task: 1,
+            state: "PENDING".into(),
+            reason: "Priority".into(),
+            node: String::new(),
+            exit_code: None,
+            lost_nodes: Vec::new(),
+        },
+        TaskState {
+            array_job: "103".into(),
+            task: 0,
+            state: "PENDING".into(),
+            reason: "Priority".into(),
+            node: String::new(),
+            exit_code: None,
+            lost_nodes: Vec::new(),
+        },
     ];
     rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
     assert_eq!(fake.submitted.lock().unwrap().len(), 3, "nothing submitted twice");
 
     // Task 102_1 (Model-003) failed without a result: resubmit --failed takes it alone.
-    fake.states.lock().unwrap()[3] = TaskState { array_job: "102".into(), task: 1, state: "FAILED".into(), reason: "FAILED".into(), node: "n1".into(), exit_code: Some("1:0".into()), lost_nodes: Vec::new() };
+    fake.states.lock().unwrap()[3] = TaskState {
+        array_job: "102".into(),
+        task: 1,
+        state: "FAILED".into(),
+        reason: "FAILED".into(),
+        node: "n1".into(),
+        exit_code: Some("1:0".into()),
+        lost_nodes: Vec::new(),
+    };
     let st = rt().block_on(async {
         let f = cyplam::sweep::open(&env.runs(), "split").unwrap();
         let db = cyplam::db::Db::open(&env.db()).await.unwrap();
@@ -191,13 +242,15 @@ fn with_accounting_down_an_unlisted_submitted_model_is_lost_and_says_why_not_new
     let args = cyplam::commands::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None, packing: None };
     let fake = Fake { max_array: 10, ..Default::default() };
     rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
-    let read = |fake: &Fake| rt().block_on(async {
-        let f = cyplam::sweep::open(&env.runs(), "unlisted").unwrap();
-        let db = cyplam::db::Db::open(&env.db()).await.unwrap();
-        let id = db.sweep_id("unlisted").await.unwrap().unwrap();
-        let subs = db.submissions(id).await.unwrap();
-        cyplam::state::SweepView::read(&f, subs, Some(fake)).await.unwrap().states
-    });
+    let read = |fake: &Fake| {
+        rt().block_on(async {
+            let f = cyplam::sweep::open(&env.runs(), "unlisted").unwrap();
+            let db = cyplam::db::Db::open(&env.db()).await.unwrap();
+            let id = db.sweep_id("unlisted").await.unwrap().unwrap();
+            let subs = db.submissions(id).await.unwrap();
+            cyplam::state::SweepView::read(&f, subs, Some(fake)).await.unwrap().states
+        })
+    };
     // Accounting up and nothing listed: as before (sacct would have listed an ended task).
     assert!(read(&fake).iter().all(|m| m.state.as_str() == "new"));
     *fake.accounting.lock().unwrap() = Some("`sacct` failed: Unable to connect to slurmdbd".into());

@@ -56,7 +56,12 @@ fn a_sampled_sweep_with_halving_runs_locally_and_trains_the_drawn_settings() {
     assert!(listed.contains("6 models (learning_rate ~ log_uniform [0.0003, 0.01], nfc1 ~ int [8, 48] step 8, dropout_keep x2)"), "{listed}");
     assert!(listed.contains("sampled search: strategy random, seed 5"), "{listed}");
     let dry = env.ok(&["submit", path, "--dry-run"]);
-    assert!(dry.contains("search:             random, seed 5, 6 models drawn over learning_rate ~ log_uniform [0.0003, 0.01], nfc1 ~ int [8, 48] step 8, dropout_keep x2"), "{dry}");
+    assert!(
+        dry.contains(
+            "search:             random, seed 5, 6 models drawn over learning_rate ~ log_uniform [0.0003, 0.01], nfc1 ~ int [8, 48] step 8, dropout_keep x2"
+        ),
+        "{dry}"
+    );
     assert!(dry.contains("rung 0:           6 model(s) to iteration"), "{dry}");
     // What the dry run shows is what the grid file draws, the same on every call.
     let drawn = cyplam_core::grid::load(&g).unwrap().models;
@@ -82,7 +87,12 @@ fn a_sampled_sweep_with_halving_runs_locally_and_trains_the_drawn_settings() {
     let html = env.dir.path().join("page");
     env.ok(&["report", "drawn", "--html", html.to_str().unwrap()]);
     let page = std::fs::read_to_string(html.join("index.html")).unwrap();
-    assert!(page.contains("grid axes: learning_rate ~ log_uniform [0.0003, 0.01], nfc1 ~ int [8, 48] step 8, dropout_keep &times;2 &middot; 6 models drawn (random, seed 5)"), "{page}");
+    assert!(
+        page.contains(
+            "grid axes: learning_rate ~ log_uniform [0.0003, 0.01], nfc1 ~ int [8, 48] step 8, dropout_keep &times;2 &middot; 6 models drawn (random, seed 5)"
+        ),
+        "{page}"
+    );
     assert!(page.contains("best validation Accuracy20% against each of the 3 settings the grid varies, one panel each, 6 models"), "{page}");
 
     // A halving sweep cannot grow: its rungs decided among the six.
@@ -112,8 +122,10 @@ fn growing_a_sampled_sweep_trains_only_the_new_models_and_nothing_else_may_chang
     assert_eq!(&grown[..3], &first[..]);
     assert_eq!(grown.len(), 5);
     let res = results(&env.runs(), "grow");
-    assert_eq!(res.iter().map(|r| (r.model.as_str(), r.iterations_done)).collect::<Vec<_>>(),
-        [("Model-000", 270), ("Model-001", 270), ("Model-002", 270), ("Model-003", 270), ("Model-004", 270)]);
+    assert_eq!(
+        res.iter().map(|r| (r.model.as_str(), r.iterations_done)).collect::<Vec<_>>(),
+        [("Model-000", 270), ("Model-001", 270), ("Model-002", 270), ("Model-003", 270), ("Model-004", 270)]
+    );
     assert!(env.ok(&["status", "grow"]).contains("5 models: 5 completed"));
     let copy = std::fs::read_to_string(env.runs().join("grow/grid.toml")).unwrap();
     assert!(copy.contains("models = 5"), "the frozen grid copy is the grown one: {copy}");

@@ -57,8 +57,8 @@ fn a_sweep_through_slurm_end_to_end() {
     let grid = env.grid("five", FIVE);
     let out = env.ok(&["submit", grid.to_str().unwrap()]);
     assert!(out.contains("submitted job") && out.contains("array 0-2"), "{out}");
-    let script = std::fs::read_dir(env.runs().join("five/submit")).unwrap().flatten()
-        .find(|e| e.path().extension().is_some_and(|x| x == "sbatch")).unwrap().path();
+    let script =
+        std::fs::read_dir(env.runs().join("five/submit")).unwrap().flatten().find(|e| e.path().extension().is_some_and(|x| x == "sbatch")).unwrap().path();
     let text = std::fs::read_to_string(&script).unwrap();
     assert!(text.contains("#SBATCH --ntasks=2") && text.contains("#SBATCH --cpus-per-task=12"), "{text}");
 
@@ -141,15 +141,21 @@ fn resubmit_failed_reruns_only_the_killed_model() {
 }
 
 fn curve(env: &Env, sweep: &str, model: &str) -> Vec<(u64, f64, f64, f64, f64)> {
-    cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics()).unwrap()
-        .iter().map(|r| (r.iteration, r.train_loss, r.train_accuracy20, r.validation_loss, r.validation_accuracy20)).collect()
+    cyplam_core::files::read_metrics(&cyplam_core::layout::SweepDir::new(env.runs().join(sweep)).model(model).metrics())
+        .unwrap()
+        .iter()
+        .map(|r| (r.iteration, r.train_loss, r.train_accuracy20, r.validation_loss, r.validation_accuracy20))
+        .collect()
 }
 
 #[test]
 fn usr1_checkpoints_requeues_the_task_and_the_result_equals_an_uninterrupted_run() {
     // Model-000 trains normally; Model-001, in the same array task, diverges.
-    let body = FIVE.replace("iterations = 300", "iterations = 1500").replace("snapshots = 5", "snapshots = 15")
-        .replace("learning_rate = 3e-3\n", "").replace("nfc1 = [8, 16, 24, 32, 48]", "nfc1 = [32]\nlearning_rate = [3e-3, 1e12]");
+    let body = FIVE
+        .replace("iterations = 300", "iterations = 1500")
+        .replace("snapshots = 5", "snapshots = 15")
+        .replace("learning_rate = 3e-3\n", "")
+        .replace("nfc1 = [8, 16, 24, 32, 48]", "nfc1 = [32]\nlearning_rate = [3e-3, 1e12]");
     let reference = Env::new();
     let g = reference.grid("pre", &body);
     reference.run(&["run", g.to_str().unwrap()]);
@@ -209,14 +215,22 @@ fn scale_through_slurm_runs_one_exclusive_job() {
     let env = Env::new();
     let grid = example(&env, "scaling-small.toml");
     std::fs::write(&grid, std::fs::read_to_string(&grid).unwrap().replace("iterations = 100", "iterations = 40")).unwrap();
-    let o = env.cmd().args(["scale", grid.to_str().unwrap(), "--cores", "1,2", "--repeats", "1", "--node-cores", "2"]).env_remove("CYPLAM_WORKER_THREADS").output().unwrap();
+    let o = env
+        .cmd()
+        .args(["scale", grid.to_str().unwrap(), "--cores", "1,2", "--repeats", "1", "--node-cores", "2"])
+        .env_remove("CYPLAM_WORKER_THREADS")
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     assert!(stderr(&o).contains("in one exclusive Slurm job"), "{}", stderr(&o));
     assert!(out.contains("recommendation: "), "{out}");
     let script = std::fs::read_to_string(env.runs().join("scaling-small/scale/scale.sbatch")).unwrap();
     // Each timed run is its own srun step, rendered by the sweep's script renderer.
-    assert!(script.contains("#SBATCH --exclusive") && script.contains("srun --exact --ntasks=1 --cpus-per-task=2 ") && script.contains(" --model 0 --threads 2"), "{script}");
+    assert!(
+        script.contains("#SBATCH --exclusive") && script.contains("srun --exact --ntasks=1 --cpus-per-task=2 ") && script.contains(" --model 0 --threads 2"),
+        "{script}"
+    );
 }
 
 #[test]
@@ -247,8 +261,7 @@ fn a_stopped_controller_gives_a_clear_error_and_records_nothing() {
     let env = Env::new();
     let grid = env.grid("nocontroller", FIVE);
     let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../slurm/dev-cluster/up");
-    let pid = std::fs::read_to_string("/var/lib/cyplam-dev-cluster/run/slurmctld.pid").map(|s| s.trim().to_string())
-        .unwrap_or_default();
+    let pid = std::fs::read_to_string("/var/lib/cyplam-dev-cluster/run/slurmctld.pid").map(|s| s.trim().to_string()).unwrap_or_default();
     assert!(!pid.is_empty(), "the dev cluster's slurmctld pid file");
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let t0 = Instant::now();

@@ -8,8 +8,12 @@ use super::*;
 fn scale_locally_measures_packings_and_submit_uses_the_recommendation() {
     let env = Env::new();
     let grid = example(&env, "scaling-small.toml");
-    let out = env.cmd().args(["scale", grid.to_str().unwrap(), "--local", "--cores", "1,2", "--repeats", "2", "--node-cores", "2"])
-        .env_remove("CYPLAM_WORKER_THREADS").output().unwrap();
+    let out = env
+        .cmd()
+        .args(["scale", grid.to_str().unwrap(), "--local", "--cores", "1,2", "--repeats", "2", "--node-cores", "2"])
+        .env_remove("CYPLAM_WORKER_THREADS")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
     for m in ["Model-000", "Model-001", "Model-002"] {
@@ -51,7 +55,14 @@ fn the_activation_study_twin_runs_locally_and_its_report_compares_activations() 
     let grid = example(&env, "activations-small.toml");
     let o = env.run(&["run", grid.to_str().unwrap(), "--jobs", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out = env.ok(&["report", "activations-small", "--html", env.dir.path().join("html").to_str().unwrap(), "--figures", env.dir.path().join("fig").to_str().unwrap()]);
+    let out = env.ok(&[
+        "report",
+        "activations-small",
+        "--html",
+        env.dir.path().join("html").to_str().unwrap(),
+        "--figures",
+        env.dir.path().join("fig").to_str().unwrap(),
+    ]);
     let _ = out;
     let page = std::fs::read_to_string(env.dir.path().join("html/index.html")).unwrap();
     for f in ["loss", "accuracy", "accuracy_vs_params", "train_time_hist", "by_activation"] {
@@ -88,9 +99,21 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
     env.ok(&["run", grid.to_str().unwrap()]);
     // The plain rank rule here (the noise rule's replay is checked against real runs in it::halving).
     let out = env.ok(&["report", "whatif", "--what-if", "--eta", "3", "--rungs", "2", "--promote", "rank", "--patience", "2"]);
-    assert!(out.contains("full grid") && out.contains("halving (eta 3, 2 rungs, by rank)") && out.contains("early stopping (patience 2, noise x0, drop x0, min_delta 0)"), "{out}");
-    assert!(out.contains("  rung 0: 5 model(s) train to iteration 100; 2 went on: 2 by rank") && out.contains("  rung 1: 2 model(s) train to iteration 300"), "{out}");
-    assert!(out.contains("cheapest halving setting that kept the full grid's best (within 0.005): halving (eta 3, 2 rungs, by rank)") || out.contains("no halving setting asked kept the full grid's best"), "{out}");
+    assert!(
+        out.contains("full grid")
+            && out.contains("halving (eta 3, 2 rungs, by rank)")
+            && out.contains("early stopping (patience 2, noise x0, drop x0, min_delta 0)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  rung 0: 5 model(s) train to iteration 100; 2 went on: 2 by rank") && out.contains("  rung 1: 2 model(s) train to iteration 300"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cheapest halving setting that kept the full grid's best (within 0.005): halving (eta 3, 2 rungs, by rank)")
+            || out.contains("no halving setting asked kept the full grid's best"),
+        "{out}"
+    );
     // Several settings at once: one row each.
     let many = env.json(&["report", "whatif", "--what-if", "--eta", "2,3", "--rungs", "2", "--promote", "rank,noise", "--noise", "0.5,2", "--format", "json"]);
     assert_eq!(many["policies"].as_array().unwrap().len(), 1 + 2 * 3 + 1, "full, 2 eta x (rank + 2 noise factors), early stopping");
@@ -113,8 +136,8 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
     at100.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut promoted: Vec<String> = at100[..2].iter().map(|(i, _)| format!("Model-00{i}")).collect();
     promoted.sort();
-    let stopped_at_300: Vec<String> = p[1]["full_top10_stopped_at"].as_array().unwrap().iter()
-        .filter(|s| s["iteration"] == 300).map(|s| s["model"].as_str().unwrap().to_string()).collect();
+    let stopped_at_300: Vec<String> =
+        p[1]["full_top10_stopped_at"].as_array().unwrap().iter().filter(|s| s["iteration"] == 300).map(|s| s["model"].as_str().unwrap().to_string()).collect();
     let mut stopped_at_300 = stopped_at_300;
     stopped_at_300.sort();
     assert_eq!(stopped_at_300, promoted, "{v}");
@@ -124,15 +147,52 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
     // Issue 29: a sampled search replayed on this full grid (5 models, one axis). K = 5 draws the
     // whole grid: found every time, at the full grid's compute, and with halving it is the halving
     // replayed above (the same models, in the order drawn).
-    let out = env.ok(&["report", "whatif", "--what-if", "--search", "random:2,5", "--search", "sobol:5", "--draws", "50", "--eta", "3", "--rungs", "2", "--promote", "rank"]);
+    let out = env.ok(&[
+        "report",
+        "whatif",
+        "--what-if",
+        "--search",
+        "random:2,5",
+        "--search",
+        "sobol:5",
+        "--draws",
+        "50",
+        "--eta",
+        "3",
+        "--rungs",
+        "2",
+        "--promote",
+        "rank",
+    ]);
     assert!(out.contains("sampled search replayed on the full grid of 5 models") && out.contains("50 draws (seeds 0 to 49)"), "{out}");
-    let row = |strategy: &str, k: &str, policy: &str| out.lines().find(|l| l.contains(&format!(" {strategy} ")) && l.contains(&format!(" {k} of 5 ")) && l.contains(&format!(" {policy} "))).unwrap_or_else(|| panic!("no row {strategy} {k} {policy}:\n{out}")).to_string();
+    let row = |strategy: &str, k: &str, policy: &str| {
+        out.lines()
+            .find(|l| l.contains(&format!(" {strategy} ")) && l.contains(&format!(" {k} of 5 ")) && l.contains(&format!(" {policy} ")))
+            .unwrap_or_else(|| panic!("no row {strategy} {k} {policy}:\n{out}"))
+            .to_string()
+    };
     for strategy in ["random", "sobol"] {
         let whole = row(strategy, "5", "sample");
         assert!(whole.contains(" 100.0% ") && whole.contains(" 0.0000 ") && whole.contains(" 1.000 "), "{whole}");
     }
     assert!(row("random", "2", "sample").contains(" 0.400 "), "2 of 5 models trained in full: 0.4 of the iterations\n{out}");
-    let v = env.json(&["report", "whatif", "--what-if", "--search", "random:2,5", "--draws", "50", "--eta", "3", "--rungs", "2", "--promote", "rank", "--format", "json"]);
+    let v = env.json(&[
+        "report",
+        "whatif",
+        "--what-if",
+        "--search",
+        "random:2,5",
+        "--draws",
+        "50",
+        "--eta",
+        "3",
+        "--rungs",
+        "2",
+        "--promote",
+        "rank",
+        "--format",
+        "json",
+    ]);
     let s = v["samples"].as_array().unwrap();
     assert_eq!(s.len(), 4, "2 counts x (sample, sample + halving): {v}");
     assert_eq!((s[2]["models"].as_u64(), s[2]["policy"].as_str(), s[2]["chance"].as_f64()), (Some(5), Some("sample"), Some(1.0)));
@@ -168,7 +228,11 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
     assert!(!o.status.success() && stderr(&o).contains("--what-if replays curves of models trained to the end; 1 of 5 are not (Model-002)"), "{}", stderr(&o));
     let o = env.run(&["report", "whatif", "--what-if", "--eta", "1"]);
     // Issue 33: the option's own parser says the minimum is 2 (eta 0 was told "at least 1").
-    assert!(!o.status.success() && stderr(&o).contains("'1' for '--eta <ETA>': \"1\" is not a valid count: give a whole number of at least 2"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("'1' for '--eta <ETA>': \"1\" is not a valid count: give a whole number of at least 2"),
+        "{}",
+        stderr(&o)
+    );
     let o = env.run(&["report", "whatif", "--what-if", "--min-delta", "-1"]);
     assert!(!o.status.success() && stderr(&o).contains("--min-delta -1: give a number of at least 0"), "{}", stderr(&o));
     let o = env.run(&["report", "whatif", "--what-if", "--eta", "-3"]);
