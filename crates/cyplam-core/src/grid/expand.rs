@@ -2,67 +2,16 @@
 //! fastest, models numbered and named in that order; and a model's settings as a flat map
 //! (`model_settings`), the form reports and the database compare models in.
 
+use super::axis::Axis;
 use super::config::{canonical, setting_names, Origins, Partial, SettingError};
 use super::raw::{RawAxes, RawAxis};
-use super::{AxisInfo, Ctx, GridError, SlurmConfig, SETTINGS};
-use crate::search::Dist;
+use super::{Ctx, GridError, SlurmConfig, SETTINGS};
 use crate::spec::{model_name, Length, ModelSpec};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
 /// More models than this is surely a mistake in the grid file.
 const MAX_MODELS: usize = 1_000_000;
-
-/// One axis of the grid: the settings each of its values sets; or, for `[search]`, a distribution
-/// of one setting (`sampled.rs`).
-pub(super) struct Axis {
-    name: String,
-    /// The listed values (of a list axis or a `choice`); none for a range.
-    pub(super) values: Vec<Partial>,
-    sets: Vec<&'static str>,
-    dist: Option<Dist>,
-}
-
-impl Axis {
-    pub(super) fn sampled(name: &str, values: Vec<Partial>, setting: &'static str, dist: Dist) -> Axis {
-        Axis { name: name.to_string(), values, sets: vec![setting], dist: Some(dist) }
-    }
-
-    pub fn info(&self) -> AxisInfo {
-        let len = match &self.dist {
-            None => self.values.len(),
-            Some(d) => d.count().map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
-        };
-        AxisInfo { name: self.name.clone(), len, sets: self.sets.iter().map(|s| s.to_string()).collect(), sampled: self.dist.as_ref().map(describe) }
-    }
-
-    pub(super) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The setting a distribution axis varies.
-    pub(super) fn setting(&self) -> &'static str {
-        self.sets[0]
-    }
-
-    /// What a sampled search draws for this axis: its distribution, or a choice among its values.
-    pub(super) fn dist(&self) -> Dist {
-        self.dist.clone().unwrap_or(Dist::Choice { n: self.values.len(), weights: None })
-    }
-}
-
-/// A distribution as the grid file writes it.
-fn describe(d: &Dist) -> String {
-    match d {
-        Dist::Choice { n, weights: None } => format!("choice of {n}"),
-        Dist::Choice { n, weights: Some(w) } => format!("choice of {n}, weights {}", w.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
-        Dist::Uniform { lo, hi } => format!("uniform [{lo}, {hi}]"),
-        Dist::LogUniform { lo, hi } => format!("log_uniform [{lo}, {hi}]"),
-        Dist::Int { lo, hi, step: 1 } => format!("int [{lo}, {hi}]"),
-        Dist::Int { lo, hi, step } => format!("int [{lo}, {hi}] step {step}"),
-        Dist::LogInt { lo, hi } => format!("log_int [{lo}, {hi}]"),
-    }
-}
 
 type Values = Spanned<Vec<Spanned<toml::Value>>>;
 

@@ -5,6 +5,7 @@
 //! values of one setting (`nfc1 = [128, 256]`) or a list of inline tables that set several settings
 //! at once (`architecture = [{wc1 = 5, ncv1 = 8}, ...]`). The format is documented in docs/grid.md.
 
+mod axis;
 mod config;
 mod expand;
 mod raw;
@@ -336,7 +337,7 @@ fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
         output: tables::parse_output(raw.output.as_ref()),
         halving,
         search,
-        axes: axes.iter().map(expand::Axis::info).collect(),
+        axes: axes.iter().map(axis::Axis::info).collect(),
         models,
         positions,
     })

@@ -3,8 +3,8 @@
 //! values), and model k is the k-th point the search draws (`crate::search`). The `[search]`
 //! table itself is parsed in `tables.rs`.
 
+use super::axis::Axis;
 use super::config::{canonical, setting_names, Partial};
-use super::expand::Axis;
 use super::{Ctx, GridError, SlurmConfig};
 use crate::search::{self, Dist, Search, Value};
 use crate::spec::{model_name, ModelSpec};
