@@ -124,9 +124,10 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
             match dist.count() {
                 Some(n) if n <= CHECK_EACH => {
                     for i in 0..n {
+                        // In i128: i x step can pass i64 (lo far below 0) although lo + i x step <= hi.
                         let v = match dist {
-                            Dist::Int { lo, step, .. } => lo + i as i64 * step,
-                            _ => lo + i as i64,
+                            Dist::Int { lo, step, .. } => (lo as i128 + i as i128 * step as i128) as i64,
+                            _ => (lo as i128 + i as i128) as i64,
                         };
                         check(toml::Value::Integer(v))?;
                     }

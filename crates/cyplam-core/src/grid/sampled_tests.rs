@@ -141,6 +141,9 @@ fn bad_search_tables_and_distributions_are_named() {
         (g("models = 4", "activation = { choice = [\"relu\", \"elu\"], weights = [1, 0] }"), "key `grid.activation.weights`: weight 0 is not valid; valid: a finite number above 0"),
         (g("models = 4", "width = { int = [1, 3] }"), "key `grid.width`: unknown setting; a distribution is named after the setting it varies (wc1, ncv1"),
         (g("models = 8", "activation = { choice = [\"relu\", \"elu\"] }"), "key `search.models`: models = 8, but the space holds only 2 different models"),
+        // Ends and steps near the 64-bit limits: checked, never wrapped.
+        (g("models = 2", "seed = { int = [-9000000000000000000, 9000000000000000000], step = 9000000000000000000 }"), "key `grid.seed.int`: -9000000000000000000 is out of range"),
+        (g("models = 2", "nfc1 = { int = [-9223372036854775808, 9223372036854775807] }"), "key `grid.nfc1.int`: -9223372036854775808 is out of range"),
     ];
     for (got, want) in cases {
         assert!(got.contains(want), "\n got: {got}\nwant: {want}");
