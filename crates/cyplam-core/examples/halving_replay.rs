@@ -395,8 +395,6 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
             }
         }
         // The TPE prototype, alone (no halving), judged as the replay above judges a draw.
-        let base = full(&s.curves);
-        let total: f64 = base.iter().map(|st| st.iteration as f64).sum();
         let score = |m: usize| g.model_best(m).unwrap_or(f64::NEG_INFINITY);
         for spec in tpes {
             for &k in &spec.counts {
@@ -404,8 +402,8 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
                     continue;
                 }
                 let per_draw: Vec<(f64, f64)> =
-                    (0..draws as u64).map(|seed| tpe::judge_draw(&base, g.best(), total, &tpe::run(&s.lens, &score, k as usize, spec.batch, seed))).collect();
-                let t = tpe::tally(&per_draw, HALVING_TOLERANCE);
+                    (0..draws as u64).map(|seed| g.trained_in_full(&tpe::run(&s.lens, &score, k as usize, spec.batch, seed))).collect();
+                let t = Tally::of(&per_draw, HALVING_TOLERANCE);
                 // Random at the same K and seeds, through the product's replay; the prototype's
                 // judging must give the same tally on the same models.
                 let random = g
@@ -414,15 +412,12 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
                     .alone;
                 let ours: Vec<(f64, f64)> = (0..draws as u64)
                     .map(|seed| {
-                        tpe::judge_draw(
-                            &base,
-                            g.best(),
-                            total,
+                        g.trained_in_full(
                             &cyplam_core::search::replay::sample(cyplam_core::search::Strategy::Random, seed, &s.lens, k).expect("k within the grid"),
                         )
                     })
                     .collect();
-                assert_eq!(tpe::tally(&ours, HALVING_TOLERANCE), random, "{}: the prototype judges random draws as the replay does", s.name);
+                assert_eq!(Tally::of(&ours, HALVING_TOLERANCE), random, "{}: the prototype judges random draws as the replay does", s.name);
                 print(&[
                     s.name.clone(),
                     s.curves.len().to_string(),

@@ -18,9 +18,8 @@
 //!   is taken (the first of equals); if all 24 are, a uniformly drawn untaken model.
 //! Deterministic given the seed.
 
-use cyplam_core::halving::replay::{judge, Stop};
 use cyplam_core::rng::splitmix64;
-use cyplam_core::search::replay::{sample, Tally};
+use cyplam_core::search::replay::sample;
 use cyplam_core::search::Strategy;
 
 /// The fraction of the observed models that are "good".
@@ -184,33 +183,6 @@ pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize,
     trained
 }
 
-/// What the replay of `cyplam_core::search::replay` says of one draw trained in full: (loss, the
-/// iterations as a fraction of the full grid's), from the full grid's stops (`full`), its best and
-/// the sum of its iterations.
-pub fn judge_draw(base: &[Stop], best: Option<f64>, iterations: f64, models: &[usize]) -> (f64, f64) {
-    let sub: Vec<Stop> = models.iter().map(|&m| base[m]).collect();
-    let loss = match (best, judge(&sub, &sub).best_found_full) {
-        (Some(a), Some(b)) => (a - b).max(0.0),
-        (Some(a), None) => a,
-        _ => 0.0,
-    };
-    let spent: f64 = sub.iter().map(|s| s.iteration as f64).sum();
-    (loss, if iterations > 0.0 { spent / iterations } else { 0.0 })
-}
-
-/// The draws' tally, summed as `search::replay` sums them (in seed order).
-pub fn tally(per_draw: &[(f64, f64)], tolerance: f64) -> Tally {
-    let n = per_draw.len().max(1) as f64;
-    Tally {
-        draws: per_draw.len() as u32,
-        found: per_draw.iter().filter(|(l, _)| *l <= tolerance).count() as u32,
-        mean_loss: per_draw.iter().map(|d| d.0).sum::<f64>() / n,
-        worst_loss: per_draw.iter().map(|d| d.0).fold(0.0, f64::max),
-        mean_iterations_fraction: per_draw.iter().map(|d| d.1).sum::<f64>() / n,
-        max_iterations_fraction: per_draw.iter().map(|d| d.1).fold(0.0, f64::max),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,16 +270,14 @@ mod tests {
                 })
                 .collect()
         };
-        use cyplam_core::search::replay::FullGrid;
+        use cyplam_core::search::replay::{FullGrid, Tally};
         let lens = [3, 4];
         let curves: Vec<_> = (0..12).map(|m| curve(&[0.3 + 0.02 * ((m * 5) % 12) as f64, 0.4 + 0.01 * m as f64, 0.35])).collect();
         let axes: Vec<Vec<usize>> = (0..12).map(|m| positions(&lens, m)).collect();
         let g = FullGrid::new(&curves, &axes, &lens).unwrap();
-        let base = full(&curves);
-        let total: f64 = base.iter().map(|s| s.iteration as f64).sum();
         for k in [1, 4, 7] {
-            let ours: Vec<(f64, f64)> = (0..200).map(|s| judge_draw(&base, g.best(), total, &sample(Strategy::Random, s, &lens, k).unwrap())).collect();
-            assert_eq!(tally(&ours, 0.005), g.replay(Strategy::Random, k, 200, &[], 0.005, 1).unwrap().alone);
+            let ours: Vec<(f64, f64)> = (0..200).map(|s| g.trained_in_full(&sample(Strategy::Random, s, &lens, k).unwrap())).collect();
+            assert_eq!(Tally::of(&ours, 0.005), g.replay(Strategy::Random, k, 200, &[], 0.005, 1).unwrap().alone);
         }
     }
 }

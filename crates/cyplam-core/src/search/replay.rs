@@ -96,8 +96,9 @@ impl Tally {
         }
     }
 
-    /// Sums one draw's (loss, iterations fraction) list, in seed order.
-    fn of(per_draw: &[(f64, f64)], tolerance: f64) -> Tally {
+    /// Sums the draws' (loss, iterations fraction), in seed order: what [`FullGrid::replay`]
+    /// reports of them.
+    pub fn of(per_draw: &[(f64, f64)], tolerance: f64) -> Tally {
         let n = per_draw.len().max(1) as f64;
         Tally {
             draws: per_draw.len() as u32,
@@ -169,18 +170,29 @@ impl<'a> FullGrid<'a> {
         }
     }
 
+    /// `models` (by any proposer) trained in full: (loss, iterations as a fraction of the full
+    /// grid's), as [`FullGrid::replay`] judges a draw.
+    pub fn trained_in_full(&self, models: &[usize]) -> (f64, f64) {
+        let base: Vec<Stop> = models.iter().map(|&m| self.base[m]).collect();
+        self.judged(&base, &base)
+    }
+
+    /// (loss, iterations fraction) of the models stopped at `stops`, `base` being them in full.
+    fn judged(&self, base: &[Stop], stops: &[Stop]) -> (f64, f64) {
+        let spent: f64 = stops.iter().map(|s| s.iteration as f64).sum();
+        (self.loss(judge(base, stops).best_found_full), if self.iterations > 0.0 { spent / self.iterations } else { 0.0 })
+    }
+
     /// One draw: (loss, iterations fraction) of the sample trained in full, then with each halving.
     fn one(&self, models: &[usize], halvings: &[Halving]) -> Vec<(f64, f64)> {
-        let frac = |x: f64| if self.iterations > 0.0 { x / self.iterations } else { 0.0 };
         let base: Vec<Stop> = models.iter().map(|&m| self.base[m]).collect();
-        let spent = |stops: &[Stop]| frac(stops.iter().map(|s| s.iteration as f64).sum());
-        let mut out = vec![(self.loss(judge(&base, &base).best_found_full), spent(&base))];
+        let mut out = vec![self.judged(&base, &base)];
         if !halvings.is_empty() {
             let curves: Vec<Vec<MetricsRow>> = models.iter().map(|&m| self.curves[m].clone()).collect();
             let axes: Vec<Vec<usize>> = models.iter().map(|&m| self.axes.get(m).cloned().unwrap_or_default()).collect();
             for h in halvings {
                 let stops = replay_halving(h, &curves, &axes).stops;
-                out.push((self.loss(judge(&base, &stops).best_found_full), spent(&stops)));
+                out.push(self.judged(&base, &stops));
             }
         }
         out
