@@ -1,19 +1,9 @@
 //! Sampled grids (`[search]`) as users write them: the models drawn, growing them, and the
 //! messages of what is not valid.
 
+use super::tests::{err, p};
 use super::*;
 use crate::search::Strategy;
-
-fn p(text: &str) -> Result<Grid, GridError> {
-    parse(Path::new("/tmp/g/test.toml"), text)
-}
-
-fn err(text: &str) -> String {
-    match p(text) {
-        Ok(g) => panic!("expected an error, got {} models", g.models.len()),
-        Err(e) => e.to_string(),
-    }
-}
 
 const ARCH: &str = "[settings]\nwc1 = 5\nncv1 = 8\nwc2 = 5\nncv2 = 32\niterations = 100\nsnapshots = 10\n";
 

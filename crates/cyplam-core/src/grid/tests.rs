@@ -4,11 +4,13 @@
 use super::*;
 use crate::spec::{Activation, KeepSnapshots, Layer, Length};
 
-fn p(text: &str) -> Result<Grid, GridError> {
+/// `text` parsed as `/tmp/g/test.toml` (also for `sampled_tests`).
+pub(super) fn p(text: &str) -> Result<Grid, GridError> {
     parse(Path::new("/tmp/g/test.toml"), text)
 }
 
-fn err(text: &str) -> String {
+/// The error `text` must give, as printed.
+pub(super) fn err(text: &str) -> String {
     match p(text) {
         Ok(g) => panic!("expected an error, got {} models", g.models.len()),
         Err(e) => e.to_string(),

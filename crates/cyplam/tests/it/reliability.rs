@@ -119,6 +119,17 @@ impl Scheduler for Fake {
     }
 }
 
+/// Every model's state as `status` sees it, with `fake` as the scheduler.
+fn model_states(env: &Env, sweep: &str, fake: &Fake) -> Vec<cyplam::state::ModelStatus> {
+    rt().block_on(async {
+        let f = cyplam::sweep::open(&env.runs(), sweep).unwrap();
+        let db = cyplam::db::Db::open(&env.db()).await.unwrap();
+        let id = db.sweep_id(sweep).await.unwrap().unwrap();
+        let subs = db.submissions(id).await.unwrap();
+        cyplam::state::SweepView::read(&f, subs, Some(fake)).await.unwrap().states
+    })
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
@@ -214,13 +225,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
         exit_code: Some("1:0".into()),
         lost_nodes: Vec::new(),
     };
-    let st = rt().block_on(async {
-        let f = cyplam::sweep::open(&env.runs(), "split").unwrap();
-        let db = cyplam::db::Db::open(&env.db()).await.unwrap();
-        let id = db.sweep_id("split").await.unwrap().unwrap();
-        let subs = db.submissions(id).await.unwrap();
-        cyplam::state::SweepView::read(&f, subs, Some(&fake)).await.unwrap().states
-    });
+    let st = model_states(&env, "split", &fake);
     let states: Vec<&str> = st.iter().map(|m| m.state.as_str()).collect();
     assert_eq!(states, vec!["running", "pending", "pending", "failed", "pending"]);
     assert!(st[3].reason.as_deref().unwrap_or("").contains("Slurm says FAILED (exit 1:0)"), "{:?}", st[3].reason);
@@ -242,19 +247,10 @@ fn with_accounting_down_an_unlisted_submitted_model_is_lost_and_says_why_not_new
     let args = cyplam::commands::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None, packing: None };
     let fake = Fake { max_array: 10, ..Default::default() };
     rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
-    let read = |fake: &Fake| {
-        rt().block_on(async {
-            let f = cyplam::sweep::open(&env.runs(), "unlisted").unwrap();
-            let db = cyplam::db::Db::open(&env.db()).await.unwrap();
-            let id = db.sweep_id("unlisted").await.unwrap().unwrap();
-            let subs = db.submissions(id).await.unwrap();
-            cyplam::state::SweepView::read(&f, subs, Some(fake)).await.unwrap().states
-        })
-    };
     // Accounting up and nothing listed: as before (sacct would have listed an ended task).
-    assert!(read(&fake).iter().all(|m| m.state.as_str() == "new"));
+    assert!(model_states(&env, "unlisted", &fake).iter().all(|m| m.state.as_str() == "new"));
     *fake.accounting.lock().unwrap() = Some("`sacct` failed: Unable to connect to slurmdbd".into());
-    let st = read(&fake);
+    let st = model_states(&env, "unlisted", &fake);
     assert!(st.iter().all(|m| m.state.as_str() == "lost"), "{:?}", st.iter().map(|m| m.state.as_str()).collect::<Vec<_>>());
     let why = st[2].reason.as_deref().unwrap_or("");
     assert!(why.contains("submitted in job 101, which Slurm no longer lists, and it has no files; Slurm's accounting is unavailable"), "{why}");
