@@ -105,6 +105,24 @@ pub fn print_rows(header: &[&str], rows: &[Vec<String>], format: Format) -> Resu
     Ok(())
 }
 
+/// A setting's value for a table cell: a float to four significant figures, a string bare.
+pub fn short(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            let g = format!("{x:.4e}");
+            // 4 significant figures, as plain a form as reads well: 0.0006733, 0.9817, 1.2e-7.
+            match g.parse::<f64>() {
+                Ok(r) if r != 0.0 && (r.abs() < 1e-4 || r.abs() >= 1e6) => format!("{r:e}"),
+                Ok(r) => r.to_string(),
+                Err(_) => g,
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 /// An optional value as a table cell (empty when absent).
 pub fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()

@@ -176,31 +176,13 @@ pub fn sampled_table(grid: &Grid, models: &[usize]) -> String {
     );
     for &i in models.iter().take(SAMPLED_ROWS) {
         let s = model_settings(&grid.models[i]);
-        let cells: Vec<String> = varying.iter().map(|k| format!("{k}={}", s.get(*k).map(short).unwrap_or_default())).collect();
+        let cells: Vec<String> = varying.iter().map(|k| format!("{k}={}", s.get(*k).map(crate::output::short).unwrap_or_default())).collect();
         o.push_str(&format!("  {}  {}\n", grid.models[i].name, cells.join(" ")));
     }
     if models.len() > SAMPLED_ROWS {
         o.push_str(&format!("  ... and {} more (`cyplam grid FILE` lists them all)\n", models.len() - SAMPLED_ROWS));
     }
     o
-}
-
-/// A setting's value for a table cell: a float to four significant figures, a string bare.
-pub fn short(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) if n.is_f64() => {
-            let x = n.as_f64().unwrap_or(f64::NAN);
-            let g = format!("{x:.4e}");
-            // 4 significant figures, as plain a form as reads well: 0.0006733, 0.9817, 1.2e-7.
-            match g.parse::<f64>() {
-                Ok(r) if r != 0.0 && (r.abs() < 1e-4 || r.abs() >= 1e6) => format!("{r:e}"),
-                Ok(r) => r.to_string(),
-                Err(_) => g,
-            }
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Submits `stages` in turn, each stage's arrays waiting for the arrays of the stage before and

@@ -56,7 +56,7 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
             if !is_float {
                 return Err(kind_error(&valid_forms(k)));
             }
-            let (lo, hi) = pair(value, |v| match v {
+            let (lo, hi) = pair(value, "numbers", |v| match v {
                 toml::Value::Float(f) => Some(*f),
                 toml::Value::Integer(i) => Some(*i as f64),
                 _ => None,
@@ -80,7 +80,7 @@ pub(super) fn parse(cx: &Ctx, name: &str, table: &Spanned<IndexMap<String, Spann
             if !is_int {
                 return Err(kind_error(&valid_forms(k)));
             }
-            let (lo, hi) = pair(value, |v| v.as_integer()).map_err(|m| err(value.span(), &at, m))?;
+            let (lo, hi) = pair(value, "integers", |v| v.as_integer()).map_err(|m| err(value.span(), &at, m))?;
             if lo >= hi {
                 return Err(err(value.span(), &at, format!("low {lo} must be below high {hi}")));
             }
@@ -193,9 +193,8 @@ fn valid_forms(k: &str) -> String {
     }
 }
 
-/// `[lo, hi]`.
-fn pair<T>(v: &Spanned<toml::Value>, get: impl Fn(&toml::Value) -> Option<T>) -> Result<(T, T), String> {
-    let kind = if std::any::type_name::<T>() == "f64" { "numbers" } else { "integers" };
+/// `[lo, hi]`, two `kind` (as the message names them) that `get` reads.
+fn pair<T>(v: &Spanned<toml::Value>, kind: &str, get: impl Fn(&toml::Value) -> Option<T>) -> Result<(T, T), String> {
     match v.get_ref().as_array().map(|a| a.as_slice()) {
         Some([a, b]) => match (get(a), get(b)) {
             (Some(a), Some(b)) => Ok((a, b)),

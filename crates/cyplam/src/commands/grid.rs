@@ -34,7 +34,7 @@ impl GridArgs {
             let mut r = vec![m.index.to_string(), m.name.clone()];
             r.extend(cols.iter().map(|c| match s.get(*c) {
                 // A drawn float to four figures in a table; exact in CSV and JSON.
-                Some(v) if self.format == Format::Table => crate::submission::short(v),
+                Some(v) if self.format == Format::Table => crate::output::short(v),
                 Some(serde_json::Value::String(x)) => x.clone(),
                 Some(v) => v.to_string(),
                 None => String::new(),
