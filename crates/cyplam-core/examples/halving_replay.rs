@@ -4,8 +4,8 @@
 //! `bench/halving/replay`; `--help` lists the options.
 #![allow(clippy::unwrap_used)] // a bench tool: a bad input file ends it
 
-use cyplam_core::halving::replay::{full, judge, replay_halving, stop_at, Judgement, Stop};
-use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_RUNGS};
+use cyplam_core::halving::replay::{full, judge, replay_halving, Judgement};
+use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_FORECAST, DEFAULT_RUNGS};
 use cyplam_core::metrics_csv::MetricsRow;
 use cyplam_core::search::replay::{FullGrid, SampleSpec, Tally, DEFAULT_DRAWS, MAX_DRAWS};
 use cyplam_core::spec::EarlyStopping;
@@ -18,8 +18,12 @@ use std::path::{Path, PathBuf};
 mod tpe;
 use tpe::TpeSpec;
 
+/// Diagnostics of issue 32 (--ranks) and a PROTOTYPE per-rung rule (--proto), measured here only.
+#[path = "halving_replay/probe.rs"]
+mod probe;
+
 const HELP: &str = "halving_replay [--sets FILE] [--half tune|report|all] [--eta N] [--rungs N] [--promote noise|rank]
-    [--noise X] [--cap X] [--axes X] [--curve X] [--brackets B] [--patience N] [--es-curve X [--es-stale N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown]
+    [--noise X] [--cap X] [--axes X] [--curve X] [--forecast X] [--brackets B] [--patience N] [--es-curve X [--es-stale N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown] [--ranks] [--proto RULES]
     [--sample random:8,16 [--sample sobol:8,16] [--sample tpe:8,16] [--sample tpe8:8,16] [--draws D]]
 Replays halving and early stopping on every curve set of --sets (default bench/halving/sets.txt) and
 prints, per set, the iterations spent against the full grid, the best model found against the full
@@ -32,7 +36,12 @@ and its iterations against the full grid's; per set, then over the sets. tpe:K,K
 tpeB:K,K... (batch B, e.g. tpe8:16,32) replay a PROTOTYPE, measured only: a tree-structured Parzen
 estimator (constant liar) proposing each round's batch of B models from the scores so far, after
 max(2, K/4) random ones (examples/halving_replay/tpe.rs), alone (no halving), beside random at the same
-K over the same draws. Defaults: the grid file's defaults.";
+K over the same draws. --ranks prints, per set at 1/16, 1/9, 1/4 and 1/3 of the run, the best rank of
+the full grid's good models (within the tolerance of its best) by score, by forecast at 4x that point
+and by the mean of the last 6 snapshots, and the gap to the ceil(n/4)-th score in jitters. --proto
+'q,noise,cap,f;q,noise,cap,f' replays a PROTOTYPE rule per rung (the last given for later rungs; rung
+ends from --eta and --rungs): keep ceil(q n) by score, ties within noise x jitter up to ceil(cap x
+kept), then the best ceil(f x kept) others by forecast. Defaults: the grid file's defaults.";
 
 /// Targets (issue 20): halving within 0.005 of the best; early stopping's top 10 within 0.01.
 const HALVING_TOLERANCE: f64 = 0.005;
@@ -112,65 +121,19 @@ struct Policy {
     brackets: u32,
 }
 
-/// Early stopping with the curve evidence: besides `es`'s own rule, a model stops once its best
-/// is `stale` snapshots old and its curve, extrapolated to its end (`forecast`), is not expected
-/// to pass that best even optimistically (predicted + curve x uncertainty).
-fn replay_es_curve(es: &EarlyStopping, curve: f64, stale: usize, curves: &[Vec<MetricsRow>]) -> Vec<Stop> {
-    curves
-        .iter()
-        .map(|rows| {
-            let total = rows.last().map(|r| r.iteration).unwrap_or(0) as f64;
-            let end = (1..=rows.len())
-                .find(|&n| {
-                    let upto = &rows[..n];
-                    if cyplam_core::stopping::early_stop(es, upto).is_some() {
-                        return true;
-                    }
-                    let Some(b) = cyplam_core::metrics_csv::best_row(upto) else { return false };
-                    let since = upto.iter().rev().take_while(|r| r.iteration > b.iteration).count();
-                    if since < stale {
-                        return false;
-                    }
-                    let points: Vec<(f64, f64)> = upto.iter().filter(|r| r.is_finite()).map(|r| (r.iteration as f64, r.validation_accuracy20)).collect();
-                    cyplam_core::forecast::forecast(&points, total).is_some_and(|f| f.predicted + curve * (f.upper - f.predicted) < b.validation_accuracy20)
-                })
-                .unwrap_or(rows.len());
-            stop_at(rows, rows.get(end.wrapping_sub(1)).map(|r| r.iteration).unwrap_or(0))
-        })
-        .collect()
-}
-
 struct Row {
     h: Judgement,
     e: Judgement,
 }
 
 fn replay(set: &Set, p: &Policy) -> Row {
-    let stops = if p.brackets > 1 { replay_brackets(&p.halving, p.brackets, set) } else { replay_halving(&p.halving, &set.curves, &set.axes).stops };
+    let stops = if p.brackets > 1 { probe::replay_brackets(&p.halving, p.brackets, set) } else { replay_halving(&p.halving, &set.curves, &set.axes).stops };
     let e = match p.es_curve {
-        Some((curve, stale)) => replay_es_curve(&p.es, curve, stale, &set.curves),
+        Some((curve, stale)) => probe::replay_es_curve(&p.es, curve, stale, &set.curves),
         None => replay_early_stopping(&p.es, &set.curves),
     };
     let base = full(&set.curves);
     Row { h: judge(&base, &stops), e: judge(&base, &e) }
-}
-
-/// Hyperband-style brackets without a driver (issue 32 item 2(b)), measured here: model m goes to
-/// bracket m % B; bracket b halves its models with `rungs - b` rungs (its first rung comes later,
-/// so slow starters there are judged later), and the final comparison is across the brackets'
-/// survivors, by what each reached.
-fn replay_brackets(h: &Halving, brackets: u32, set: &Set) -> Vec<Stop> {
-    let mut stops: Vec<Option<Stop>> = vec![None; set.curves.len()];
-    for b in 0..brackets {
-        let members: Vec<usize> = (0..set.curves.len()).filter(|m| m % brackets as usize == b as usize).collect();
-        let hb = Halving { rungs: h.rungs.saturating_sub(b).max(1), ..*h };
-        let curves: Vec<Vec<MetricsRow>> = members.iter().map(|&m| set.curves[m].clone()).collect();
-        let axes: Vec<Vec<usize>> = members.iter().map(|&m| set.axes.get(m).cloned().unwrap_or_default()).collect();
-        for (i, st) in replay_halving(&hb, &curves, &axes).stops.into_iter().enumerate() {
-            stops[members[i]] = Some(st);
-        }
-    }
-    stops.into_iter().map(|s| s.unwrap_or(Stop { iteration: 0, seconds: 0.0, snapshots: 0, best: None })).collect()
 }
 
 struct Summary {
@@ -214,6 +177,7 @@ fn main() {
     };
     let (noise, cap, axes) = (num(get("--noise"), dn), num(get("--cap"), dc), num(get("--axes"), da));
     let curve = num(get("--curve"), DEFAULT_CURVE);
+    let forecast = num(get("--forecast"), DEFAULT_FORECAST);
     let brackets = num(get("--brackets"), 1.0) as u32;
     let get_es_curve = get("--es-curve").map(|c| (num(Some(c), 0.0), num(get("--es-stale"), 5.0) as usize));
     let es = EarlyStopping {
@@ -233,18 +197,22 @@ fn main() {
     let draws = get("--draws")
         .map(|d| d.parse::<u32>().ok().filter(|d| (1..=MAX_DRAWS).contains(d)).unwrap_or_else(|| fail(format!("--draws {d}: give 1 to {MAX_DRAWS}"))))
         .unwrap_or(DEFAULT_DRAWS);
+    let proto = get("--proto");
     let search = args.iter().any(|a| a == "--search");
     let markdown = args.iter().any(|a| a == "--markdown");
+    let ranks = args.iter().any(|a| a == "--ranks");
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{HELP}");
         return;
     }
-    if let Some(a) = args.iter().find(|a| !["--search", "--markdown"].contains(&a.as_str())) {
+    if let Some(a) = args.iter().find(|a| !["--search", "--markdown", "--ranks"].contains(&a.as_str())) {
         fail(format!("unknown argument {a}; see --help"));
     }
     let promotion = match promote.as_str() {
         "rank" => Promotion::Rank,
-        "noise" => Promotion::noise(noise, cap, axes).and_then(|p| p.with_curve(curve)).unwrap_or_else(|e| fail(e.to_string())),
+        "noise" => {
+            Promotion::noise(noise, cap, axes).and_then(|p| p.with_curve(curve)).and_then(|p| p.with_forecast(forecast)).unwrap_or_else(|e| fail(e.to_string()))
+        }
         other => fail(format!("--promote {other}: noise or rank")),
     };
     let halving = Halving::with(eta, rungs, promotion).unwrap_or_else(|e| fail(e.to_string()));
@@ -254,6 +222,12 @@ fn main() {
     }
     if search {
         return run_search(&sets, es);
+    }
+    if ranks {
+        return probe::run_ranks(&sets);
+    }
+    if let Some(spec) = proto {
+        return probe::run_proto(&sets, &halving, &spec);
     }
     if !samples.is_empty() || !tpes.is_empty() {
         return run_sample(&sets, &samples, &tpes, draws, &halving, markdown);
@@ -314,7 +288,9 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
         for cap in [1.25, 1.5, 2.0] {
             for axes in [0.0, 1.0, 2.0] {
                 for curve in [0.0, 0.5, 1.0, 2.0] {
-                    promotions.push(Promotion::Noise { noise, cap, axes, curve });
+                    for forecast in [0.0, 0.25, 0.5] {
+                        promotions.push(Promotion::Noise { noise, cap, axes, curve, forecast });
+                    }
                 }
             }
         }

@@ -365,6 +365,7 @@ mod tests {
             by_axis: Vec::new(),
             by_curve: Vec::new(),
             forecast_cutoff: None,
+            by_forecast: Vec::new(),
             decided_unix: 0,
         }
     }
@@ -459,9 +460,13 @@ mod tests {
     fn with_ties_the_later_rungs_get_slots_up_to_the_cap() {
         let g = grid(9);
         let h = Halving::new(3, 3).unwrap();
-        assert_eq!(h.max_sizes(9), vec![9, 4, 3], "cap x1.25 of ceil(9/3) = 3 is 4, then of ceil(4/3) = 2 is 3");
+        assert_eq!(
+            h.max_sizes(9),
+            vec![9, 5, 3],
+            "cap x1.25 of ceil(9/3) = 3 is 4, and 1 by forecast at rung 0 (ceil(0.25 x 3)); then cap x1.25 of ceil(5/3) = 2 is 3 (none by forecast into the last rung)"
+        );
         let (_, s) = stages(plan(&g, h, &[], &[], &[], &[], Pick::Unfinished));
-        assert_eq!(s.iter().map(|s| s.1.len()).collect::<Vec<_>>(), vec![9, 4, 3]);
+        assert_eq!(s.iter().map(|s| s.1.len()).collect::<Vec<_>>(), vec![9, 5, 3]);
     }
 
     /// Issue 33: a lock held by a worker on another host (a Slurm job's) is a model that may still

@@ -99,6 +99,7 @@ pub(super) struct RawHalving {
     pub cap: Option<Spanned<toml::Value>>,
     pub axes: Option<Spanned<toml::Value>>,
     pub curve: Option<Spanned<toml::Value>>,
+    pub forecast: Option<Spanned<toml::Value>>,
 }
 
 /// `[search]`: a sampled search over the `[grid]` axes.

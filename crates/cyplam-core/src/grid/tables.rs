@@ -196,7 +196,7 @@ pub(super) fn parse_output(o: Option<&RawOutput>) -> OutputConfig {
 /// `[halving]`: `eta` (default 4), `rungs` (default 3), checked by [`Halving::with`], and the
 /// promotion rule: `promote = "noise"` (default; `noise`, `cap`, `axes`) or `"rank"`.
 pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result<Option<Halving>, GridError> {
-    use crate::halving::settings::{Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
+    use crate::halving::settings::{Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_FORECAST, DEFAULT_NOISE, DEFAULT_RUNGS};
     let Some(h) = h else { return Ok(None) };
     let raw = h.get_ref();
     let get = |v: &Option<Spanned<i64>>, key: &str, default: u32| -> Result<u32, GridError> {
@@ -224,18 +224,26 @@ pub(super) fn parse_halving(cx: &Ctx, h: Option<&Spanned<RawHalving>>) -> Result
     let eta = get(&raw.eta, "halving.eta", DEFAULT_ETA)?;
     let rungs = get(&raw.rungs, "halving.rungs", DEFAULT_RUNGS)?;
     let rule = raw.promote.as_ref().map(|p| p.get_ref().as_str()).unwrap_or("noise");
-    let noise_keys = [("halving.noise", &raw.noise), ("halving.cap", &raw.cap), ("halving.axes", &raw.axes), ("halving.curve", &raw.curve)];
+    let noise_keys = [
+        ("halving.noise", &raw.noise),
+        ("halving.cap", &raw.cap),
+        ("halving.axes", &raw.axes),
+        ("halving.curve", &raw.curve),
+        ("halving.forecast", &raw.forecast),
+    ];
     let promotion = match rule {
         "noise" => {
             let noise = number(&raw.noise, "halving.noise", DEFAULT_NOISE)?;
             let cap = number(&raw.cap, "halving.cap", DEFAULT_CAP)?;
             let axes = number(&raw.axes, "halving.axes", DEFAULT_AXES)?;
             let curve = number(&raw.curve, "halving.curve", DEFAULT_CURVE)?;
-            Promotion::noise(noise, cap, axes).and_then(|p| p.with_curve(curve)).map_err(|e| {
+            let forecast = number(&raw.forecast, "halving.forecast", DEFAULT_FORECAST)?;
+            Promotion::noise(noise, cap, axes).and_then(|p| p.with_curve(curve)).and_then(|p| p.with_forecast(forecast)).map_err(|e| {
                 let (key, v) = match e {
                     HalvingError::Noise(_) => noise_keys[0],
                     HalvingError::Cap(_) => noise_keys[1],
                     HalvingError::Curve(_) => noise_keys[3],
+                    HalvingError::Forecast(_) => noise_keys[4],
                     _ => noise_keys[2],
                 };
                 cx.err(v.as_ref().map(|v| v.span()).or(Some(h.span())), Some(key), e)

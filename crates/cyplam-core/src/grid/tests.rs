@@ -412,7 +412,7 @@ fn halving_is_off_by_default_and_checked() {
     let e = err("[halving]\nrungs = -1\n");
     assert!(e.contains("key `halving.rungs`: -1 is out of range; valid: 1 to 16"), "{e}");
     let e = err("[halving]\nrung = 3\n");
-    assert!(e.contains("unknown field `rung`, expected one of `eta`, `rungs`, `promote`, `noise`, `cap`, `axes`, `curve`"), "{e}");
+    assert!(e.contains("unknown field `rung`, expected one of `eta`, `rungs`, `promote`, `noise`, `cap`, `axes`, `curve`, `forecast`"), "{e}");
     // The curve evidence (issue 32): off by default, a factor from 0 to 100, noise rule only.
     let h = p(&format!("[halving]\ncurve = 1\n{ARCH}")).unwrap().halving.unwrap();
     assert_eq!(h.promotion, Promotion::noise_default().with_curve(1.0).unwrap());
@@ -424,7 +424,14 @@ fn halving_is_off_by_default_and_checked() {
     use crate::halving::settings::Promotion;
     assert_eq!(p(&format!("[halving]\n{ARCH}")).unwrap().halving.map(|h| h.promotion), Some(Promotion::noise_default()));
     let h = p(&format!("[halving]\nnoise = 1.5\ncap = 3\naxes = 2\n{ARCH}")).unwrap().halving.unwrap();
-    assert_eq!(h.promotion, Promotion::Noise { noise: 1.5, cap: 3.0, axes: 2.0, curve: 0.0 });
+    assert_eq!(h.promotion, Promotion::Noise { noise: 1.5, cap: 3.0, axes: 2.0, curve: 0.0, forecast: 0.25 });
+    // The forecast allowance (issue 32): 0.25 by default, 0 to 4, noise rule only.
+    let h = p(&format!("[halving]\nforecast = 0\n{ARCH}")).unwrap().halving.unwrap();
+    assert_eq!(h.promotion, Promotion::noise_default().with_forecast(0.0).unwrap());
+    let e = err("[halving]\nforecast = 5\n");
+    assert!(e.contains(":2:12: key `halving.forecast`: forecast 5: give a number from 0 to 4"), "{e}");
+    let e = err("[halving]\npromote = \"rank\"\nforecast = 0.5\n");
+    assert!(e.contains(":3:12: key `halving.forecast`: applies to promote = \"noise\" only"), "{e}");
     assert_eq!(p(&format!("[halving]\npromote = \"rank\"\n{ARCH}")).unwrap().halving.map(|h| h.promotion), Some(Promotion::Rank));
     let e = err("[halving]\npromote = \"best\"\n");
     assert!(e.contains(":2:11: key `halving.promote`: \"best\" is not a promotion rule; valid: \"noise\""), "{e}");

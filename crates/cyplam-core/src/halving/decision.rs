@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Format of a rung's decision file (2: the promotion rule, the noise, the cutoff and the ties;
-/// 3: the models that went on by their curve, with their forecasts and the forecast cutoff).
-pub const DECISION_FORMAT: u32 = 3;
+/// 3: the models that went on by their curve, with their forecasts and the forecast cutoff;
+/// 4: the models that went on by the forecast allowance, with their forecasts).
+pub const DECISION_FORMAT: u32 = 4;
 
 /// Where each model's rungs end, for the training set at hand.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +111,10 @@ pub struct RungDecision {
     /// The bar of the curve evidence: the forecast score of the last model kept by forecast.
     #[serde(default)]
     pub forecast_cutoff: Option<f64>,
+    /// Of `promoted`, those that went on by the forecast allowance, each with its forecast score
+    /// at the next rung's end.
+    #[serde(default)]
+    pub by_forecast: Vec<(usize, f64)>,
     pub decided_unix: u64,
 }
 
@@ -128,6 +133,8 @@ impl RungDecision {
                 WentOn::Axis
             } else if self.by_curve.iter().any(|c| c.0 == m) {
                 WentOn::Curve
+            } else if self.by_forecast.iter().any(|c| c.0 == m) {
+                WentOn::Forecast
             } else {
                 WentOn::Rank
             }
@@ -141,6 +148,7 @@ impl RungDecision {
             promoted: self.promoted.iter().map(|&m| (m, how(m))).collect(),
             forecast_cutoff: self.forecast_cutoff,
             forecasts: self.by_curve.clone(),
+            by_forecast: self.by_forecast.clone(),
         }
     }
 
@@ -160,6 +168,9 @@ impl RungDecision {
                 "by their curve: {}",
                 self.by_curve.iter().map(|&(m, f)| format!("{} (forecast {f:.4})", name(m))).collect::<Vec<_>>().join(", ")
             ));
+        }
+        if !self.by_forecast.is_empty() {
+            parts.push(format!("by their forecast: {}", self.by_forecast.iter().map(|&(m, f)| format!("{} ({f:.4})", name(m))).collect::<Vec<_>>().join(", ")));
         }
         parts.join("; ")
     }
@@ -235,7 +246,7 @@ impl RungDecision {
         if self.kept != h.kept(candidates.len()) {
             return bad(format!("keeps {} of {} models; eta {} keeps {}", self.kept, candidates.len(), h.eta, h.kept(candidates.len())));
         }
-        let cap = h.max_kept(candidates.len());
+        let cap = h.max_kept(candidates.len(), rung);
         if self.promoted.len() > cap || self.promoted.windows(2).any(|w| w[0] >= w[1]) || self.promoted.iter().any(|m| !listed.contains(m)) {
             return bad(format!("promotes {:?}: not a sorted subset of at most {cap} of its candidates", self.promoted));
         }
@@ -316,8 +327,8 @@ impl RungDecision {
             (None, None) => true,
             _ => false,
         };
-        let same_forecasts =
-            v.forecasts.len() == mine.forecasts.len() && v.forecasts.iter().zip(&mine.forecasts).all(|(a, b)| a.0 == b.0 && near(Some(a.1), Some(b.1)));
+        let same = |x: &[(usize, f64)], y: &[(usize, f64)]| x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a.0 == b.0 && near(Some(a.1), Some(b.1)));
+        let same_forecasts = same(&v.forecasts, &mine.forecasts) && same(&v.by_forecast, &mine.by_forecast);
         if v.promoted != mine.promoted
             || v.cap != mine.cap
             || !near(v.noise, self.noise)
@@ -359,7 +370,7 @@ pub(super) fn rule_verdict(sweep: &SweepFile, plan: &RungPlan, rung: u32, candid
         .zip(&axes)
         .map(|((c, rows), axes)| Contender { index: c.index, rows, axes, excluded: c.excluded.is_some(), next_end: plan.end(c.index, rung + 1) })
         .collect();
-    promote_rung(h, &contenders)
+    promote_rung(h, rung, &contenders)
 }
 
 /// A model's result.json, if it has one that can be read.

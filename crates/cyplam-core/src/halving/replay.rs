@@ -67,7 +67,7 @@ pub fn replay_halving_verdicts(h: &Halving, curves: &[Vec<MetricsRow>], axes: &[
                 next_end: ends[m].get(k + 1).copied().unwrap_or(0),
             })
             .collect();
-        let v = promote_rung(h, &contenders);
+        let v = promote_rung(h, k as u32, &contenders);
         alive = v.promoted_models();
         verdicts.push(v);
     }

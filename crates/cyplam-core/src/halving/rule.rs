@@ -47,6 +47,9 @@ pub enum WentOn {
     Axis,
     /// Its curve, extrapolated to the next rung's end, could reach the forecast cutoff.
     Curve,
+    /// Among the best by the forecast of its curve at the next rung's end (the forecast
+    /// allowance, beyond the cap, before the last rung's decision).
+    Forecast,
 }
 
 /// A rung's decision by the rule, from its contenders alone.
@@ -72,6 +75,10 @@ pub struct Verdict {
     /// The forecast score at the next rung's end of each model that went on by its curve.
     #[serde(default)]
     pub forecasts: Vec<(usize, f64)>,
+    /// The forecast score at the next rung's end of each model that went on by the forecast
+    /// allowance ([`WentOn::Forecast`]).
+    #[serde(default)]
+    pub by_forecast: Vec<(usize, f64)>,
 }
 
 impl Verdict {
@@ -102,16 +109,21 @@ impl Verdict {
             let bar = self.forecast_cutoff.map(|c| format!(" (forecast cutoff {c:.4})")).unwrap_or_default();
             s += &format!(" and {curve} by their curve{bar}");
         }
+        let fc = self.count(WentOn::Forecast);
+        if fc > 0 {
+            s += &format!(" and {fc} by their forecast");
+        }
         s
     }
 }
 
-/// The rung's decision among `contenders` (every model that trained in it, in model order) by
-/// `h`'s promotion rule. The one function the workers, `cyplam run`, the check of a decision file
-/// and the replay of recorded curves all call: the same rows give the same decision.
-pub fn promote_rung(h: &Halving, contenders: &[Contender]) -> Verdict {
+/// The decision of rung `rung` among `contenders` (every model that trained in it, in model order)
+/// by `h`'s promotion rule. The one function the workers, `cyplam run`, the check of a decision
+/// file and the replay of recorded curves all call: the same rows give the same decision.
+pub fn promote_rung(h: &Halving, rung: u32, contenders: &[Contender]) -> Verdict {
     let kept = h.kept(contenders.len());
-    let cap = h.max_kept(contenders.len());
+    // The cap of rank, ties, axes and curves; the forecast allowance comes on top of it.
+    let cap = h.promotion.cap_of(contenders.len(), kept);
     let eligible: Vec<&Contender> = contenders.iter().filter(|c| !c.excluded).collect();
     let score = |c: &Contender| best_row(c.rows).map(|r| r.validation_accuracy20);
     let scores: Vec<(usize, Option<f64>)> = eligible.iter().map(|c| (c.index, score(c))).collect();
@@ -121,7 +133,7 @@ pub fn promote_rung(h: &Halving, contenders: &[Contender]) -> Verdict {
     let cutoff = promoted.last().and_then(|p| score_of(p.0));
     let noise = jitter(eligible.iter().map(|c| c.rows));
     let mut margin = None;
-    let (mut forecast_cutoff, mut forecasts) = (None, Vec::new());
+    let (mut forecast_cutoff, mut forecasts, mut by_forecast) = (None, Vec::new(), Vec::new());
     if let (Promotion::Noise { noise: factor, axes, curve, .. }, Some(cut)) = (h.promotion, cutoff) {
         margin = noise.map(|j| factor * j);
         let within = |m: usize, times: f64| match (score_of(m), margin) {
@@ -162,9 +174,30 @@ pub fn promote_rung(h: &Halving, contenders: &[Contender]) -> Verdict {
                 }
             }
         }
+        by_forecast = by_forecast_allowance(&eligible, h.promotion.forecast_allowance(kept, h.early(rung)), &mut promoted);
     }
     promoted.sort_unstable_by_key(|p| p.0);
-    Verdict { kept, cap, noise, margin, cutoff, promoted, forecast_cutoff, forecasts }
+    Verdict { kept, cap: h.max_kept(contenders.len(), rung), noise, margin, cutoff, promoted, forecast_cutoff, forecasts, by_forecast }
+}
+
+/// The forecast allowance: of the eligible models not yet promoted, the best `allowance` by the
+/// forecast of their curve at the next rung's end ([`forecast_of`]; ties by model index; a model
+/// whose curve cannot be fitted has none and is not taken). Returns their forecasts, in model
+/// order.
+fn by_forecast_allowance(eligible: &[&Contender], allowance: usize, promoted: &mut Vec<(usize, WentOn)>) -> Vec<(usize, f64)> {
+    if allowance == 0 {
+        return Vec::new();
+    }
+    let mut fc: Vec<(usize, f64)> =
+        eligible.iter().filter(|c| !promoted.iter().any(|p| p.0 == c.index)).filter_map(|c| forecast_of(c).map(|f| (c.index, f.predicted))).collect();
+    fc.retain(|f| f.1.is_finite());
+    fc.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    fc.truncate(allowance);
+    for f in &fc {
+        promoted.push((f.0, WentOn::Forecast));
+    }
+    fc.sort_unstable_by_key(|f| f.0);
+    fc
 }
 
 /// A contender's curve up to the rung's end extrapolated to its next rung's end ([`forecast`]).
@@ -212,7 +245,7 @@ mod tests {
         let rank_rule = Halving::with(2, 2, Promotion::Rank).unwrap();
         let curves: Vec<Vec<MetricsRow>> = [0.5, 0.7, 0.7, 0.6].iter().map(|&a| curve(&[a])).collect();
         let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 0 }).collect();
-        let v = promote_rung(&rank_rule, &c);
+        let v = promote_rung(&rank_rule, 0, &c);
         assert_eq!((v.promoted_models(), v.kept, v.cap, v.margin), (vec![1, 2], 2, 2, None));
     }
 
@@ -229,7 +262,7 @@ mod tests {
         let curves: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| noisy(l, 0.01, 8)).collect();
         let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 0 }).collect();
         let h = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
-        let v = promote_rung(&h, &c);
+        let v = promote_rung(&h, 0, &c);
         let j = v.noise.expect("measured");
         assert!((j - 1.4826 * 0.02 / 1.5f64.sqrt()).abs() < 1e-12, "{j}");
         assert_eq!(v.cutoff, Some(0.79), "the third best's best snapshot (0.78 + 0.01)");
@@ -239,19 +272,19 @@ mod tests {
         assert_eq!(v.summary(), format!("3 by rank and 1 within noise of the cutoff ({:.4})", j));
         // A wider margin would take more, but never past the cap: ceil(2 x 3) = 6.
         let wide = Halving::with(3, 2, Promotion::noise(100.0, 2.0, 0.0).unwrap()).unwrap();
-        let v = promote_rung(&wide, &c);
+        let v = promote_rung(&wide, 0, &c);
         assert_eq!((v.promoted_models(), v.cap), (vec![0, 1, 2, 3, 4, 5], 6));
         // Too few snapshots to measure the jitter: none can be told apart, the best up to the cap go on.
         let short: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| curve(&[l])).collect();
         let cs: Vec<Contender> = short.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 0 }).collect();
-        let v = promote_rung(&h, &cs);
+        let v = promote_rung(&h, 0, &cs);
         assert_eq!((v.noise, v.margin, v.promoted_models()), (None, None, vec![0, 1, 2, 3, 4, 5]));
         // An excluded model never goes on, whatever its score.
         let mut cx = c.clone();
         cx[0].excluded = true;
-        assert!(!promote_rung(&h, &cx).promoted_models().contains(&0));
+        assert!(!promote_rung(&h, 0, &cx).promoted_models().contains(&0));
         // The same rows give the same decision.
-        assert_eq!(promote_rung(&h, &c), promote_rung(&h, &c));
+        assert_eq!(promote_rung(&h, 0, &c), promote_rung(&h, 0, &c));
     }
 
     #[test]
@@ -263,9 +296,9 @@ mod tests {
         let curves: Vec<Vec<MetricsRow>> = levels.iter().map(|&l| noisy(l, 0.01, 8)).collect();
         let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &axes[i], excluded: false, next_end: 0 }).collect();
         let off = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
-        assert_eq!(promote_rung(&off, &c).promoted_models(), vec![0, 1, 2], "model 2 is 0.01 below the cutoff 0.80: a tie");
+        assert_eq!(promote_rung(&off, 0, &c).promoted_models(), vec![0, 1, 2], "model 2 is 0.01 below the cutoff 0.80: a tie");
         let on = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 2.0).unwrap()).unwrap();
-        let v = promote_rung(&on, &c);
+        let v = promote_rung(&on, 0, &c);
         assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (2, WentOn::Tie), (4, WentOn::Axis)]);
     }
 
@@ -281,9 +314,9 @@ mod tests {
         let curves: Vec<Vec<MetricsRow>> = acc.iter().map(|a| curve(a)).collect();
         let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 320 }).collect();
         let off = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
-        assert_eq!(promote_rung(&off, &c).promoted_models(), vec![0, 1], "without the curve evidence the riser (best 0.66) is pruned");
+        assert_eq!(promote_rung(&off, 0, &c).promoted_models(), vec![0, 1], "without the curve evidence the riser (best 0.66) is pruned");
         let on = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap().with_curve(1.0).unwrap()).unwrap();
-        let v = promote_rung(&on, &c);
+        let v = promote_rung(&on, 0, &c);
         assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (3, WentOn::Curve)], "{v:?}");
         let (m, predicted) = v.forecasts[0];
         assert!(m == 3 && predicted > 0.78, "the riser's forecast at iteration 320 ({predicted}) passes the flat models' level");
@@ -293,9 +326,47 @@ mod tests {
         assert!(!v.promoted_models().contains(&2) && !v.promoted_models().contains(&4));
         // The cap holds: cap x1 keeps the 2 by rank only.
         let capped = Halving::with(3, 2, Promotion::noise(1.0, 1.0, 0.0).unwrap().with_curve(1.0).unwrap()).unwrap();
-        assert_eq!(promote_rung(&capped, &c).promoted_models(), vec![0, 1]);
+        assert_eq!(promote_rung(&capped, 0, &c).promoted_models(), vec![0, 1]);
         // Deterministic: the same rows, the same verdict, bit for bit.
-        assert_eq!(promote_rung(&on, &c), v);
+        assert_eq!(promote_rung(&on, 0, &c), v);
         assert!(Promotion::noise(1.0, 2.0, 0.0).unwrap().with_curve(-1.0).is_err() && Promotion::Rank.with_curve(1.0).is_err());
+    }
+
+    /// Issue 32: the forecast allowance. Before the last rung's decision, the best ceil(forecast x
+    /// kept) of the models that did not go on otherwise, by their curve's forecast at the next
+    /// rung's end, go on beyond the cap: a slow riser goes on, a flat model just behind does not;
+    /// at the decision into the last rung, or with the allowance off, nothing more goes on.
+    #[test]
+    fn the_forecast_allowance_takes_a_slow_riser_before_the_last_rung_only() {
+        let flat = |level: f64| (0..8).map(|i| level + if i % 2 == 0 { 0.004 } else { -0.004 }).collect::<Vec<f64>>();
+        let riser: Vec<f64> = (1..=8).map(|i| 0.95 - 0.8 * (i as f64).powf(-0.6)).collect();
+        let acc = [flat(0.80), flat(0.78), flat(0.70), riser, flat(0.69), flat(0.40)];
+        let curves: Vec<Vec<MetricsRow>> = acc.iter().map(|a| curve(a)).collect();
+        let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 320 }).collect();
+        // eta 3, 3 rungs, cap x1: 2 by rank, no ties; forecast x0.5: ceil(0.5 x 2) = 1 more at rung 0.
+        let rule = Promotion::noise(1.0, 1.0, 0.0).unwrap().with_forecast(0.5).unwrap();
+        let h = Halving::with(3, 3, rule).unwrap();
+        let v = promote_rung(&h, 0, &c);
+        assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (3, WentOn::Forecast)], "{v:?}");
+        assert_eq!((v.cap, h.max_kept(6, 0)), (3, 3), "the cap of the decision counts the allowance");
+        let (m, predicted) = v.by_forecast[0];
+        assert!(m == 3 && predicted > 0.78, "the riser is forecast past the flat models ({predicted})");
+        assert_eq!(v.summary(), "2 by rank and 1 by their forecast");
+        // The decision into the last rung (rung 1 of 3) has no allowance: a model sent there costs
+        // most of a full training.
+        let last = promote_rung(&h, 1, &c);
+        assert_eq!((last.promoted_models(), last.cap, h.max_kept(6, 1)), (vec![0, 1], 2, 2));
+        // Off: the plain rule.
+        let off = Halving::with(3, 3, Promotion::noise(1.0, 1.0, 0.0).unwrap()).unwrap();
+        assert_eq!(promote_rung(&off, 0, &c).promoted_models(), vec![0, 1]);
+        // A larger allowance takes the next best forecasts: ceil(1 x 2) = 2, the riser and the
+        // flat model at 0.70, not those at 0.69 and 0.40.
+        let wide = Halving::with(3, 3, rule.with_forecast(1.0).unwrap()).unwrap();
+        let v2 = promote_rung(&wide, 0, &c);
+        assert_eq!(v2.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (2, WentOn::Forecast), (3, WentOn::Forecast)], "{v2:?}");
+        // Deterministic; the sizes of the rungs' arrays hold the allowance.
+        assert_eq!(promote_rung(&h, 0, &c), v);
+        assert_eq!(h.max_sizes(6), vec![6, 3, 1]);
+        assert!(Promotion::Rank.with_forecast(0.5).is_err() && rule.with_forecast(4.5).is_err() && rule.with_forecast(f64::NAN).is_err());
     }
 }

@@ -29,12 +29,20 @@ pub enum Promotion {
     /// (`forecast`), could reach the score the last model kept by forecast would have there, within
     /// `curve` times the forecast's own uncertainty, goes on too (a slow starter), still under the
     /// cap.
+    ///
+    /// `forecast` (0: off): at every rung but the one before the last, the best
+    /// ceil(`forecast` x ceil(n/eta)) of the models that did not go on otherwise, ranked by their
+    /// curve's forecast at the next rung's end, go on too, beyond the cap (slow starters: behind
+    /// now, forecast to pass the others; docs/halving.md). A sweep frozen before this key had it
+    /// off.
     Noise {
         noise: f64,
         cap: f64,
         axes: f64,
         #[serde(default)]
         curve: f64,
+        #[serde(default)]
+        forecast: f64,
     },
 }
 
@@ -46,6 +54,7 @@ pub const DEFAULT_NOISE: f64 = 1.0;
 pub const DEFAULT_CAP: f64 = 1.25;
 pub const DEFAULT_AXES: f64 = 0.0;
 pub const DEFAULT_CURVE: f64 = 0.0;
+pub const DEFAULT_FORECAST: f64 = 0.25;
 
 impl Promotion {
     pub fn rank() -> Promotion {
@@ -54,10 +63,11 @@ impl Promotion {
 
     /// The default rule.
     pub fn noise_default() -> Promotion {
-        Promotion::Noise { noise: DEFAULT_NOISE, cap: DEFAULT_CAP, axes: DEFAULT_AXES, curve: DEFAULT_CURVE }
+        Promotion::Noise { noise: DEFAULT_NOISE, cap: DEFAULT_CAP, axes: DEFAULT_AXES, curve: DEFAULT_CURVE, forecast: DEFAULT_FORECAST }
     }
 
-    /// Checked: factors finite, `noise` and `axes` >= 0, `cap` >= 1.
+    /// Checked: factors finite, `noise` and `axes` >= 0, `cap` >= 1; the curve evidence and the
+    /// forecast allowance off ([`Promotion::with_curve`], [`Promotion::with_forecast`]).
     pub fn noise(noise: f64, cap: f64, axes: f64) -> Result<Promotion, HalvingError> {
         if !(noise.is_finite() && (0.0..=100.0).contains(&noise)) {
             return Err(HalvingError::Noise(noise));
@@ -68,7 +78,7 @@ impl Promotion {
         if !(axes.is_finite() && (0.0..=100.0).contains(&axes)) {
             return Err(HalvingError::Axes(axes));
         }
-        Ok(Promotion::Noise { noise, cap, axes, curve: DEFAULT_CURVE })
+        Ok(Promotion::Noise { noise, cap, axes, curve: DEFAULT_CURVE, forecast: 0.0 })
     }
 
     /// The noise rule with the curve evidence at factor `curve` (0: off), checked: 0 to 100.
@@ -77,9 +87,30 @@ impl Promotion {
             return Err(HalvingError::Curve(curve));
         }
         match self {
-            Promotion::Noise { noise, cap, axes, .. } => Ok(Promotion::Noise { noise, cap, axes, curve }),
+            Promotion::Noise { noise, cap, axes, forecast, .. } => Ok(Promotion::Noise { noise, cap, axes, curve, forecast }),
             Promotion::Rank if curve == 0.0 => Ok(Promotion::Rank),
             Promotion::Rank => Err(HalvingError::CurveRank),
+        }
+    }
+
+    /// The noise rule with the forecast allowance `forecast` (0: off), checked: 0 to 4.
+    pub fn with_forecast(self, forecast: f64) -> Result<Promotion, HalvingError> {
+        if !(forecast.is_finite() && (0.0..=4.0).contains(&forecast)) {
+            return Err(HalvingError::Forecast(forecast));
+        }
+        match self {
+            Promotion::Noise { noise, cap, axes, curve, .. } => Ok(Promotion::Noise { noise, cap, axes, curve, forecast }),
+            Promotion::Rank if forecast == 0.0 => Ok(Promotion::Rank),
+            Promotion::Rank => Err(HalvingError::ForecastRank),
+        }
+    }
+
+    /// How many models go on by forecast beyond the cap, at most, when `kept` go on by rank at a
+    /// rung whose next rung is not the last (`early`); 0 otherwise.
+    pub fn forecast_allowance(&self, kept: usize, early: bool) -> usize {
+        match *self {
+            Promotion::Noise { forecast, .. } if early && forecast > 0.0 => (forecast * kept as f64).ceil() as usize,
+            _ => 0,
         }
     }
 
@@ -102,7 +133,7 @@ impl Promotion {
     pub fn describe(&self) -> String {
         match *self {
             Promotion::Rank => "by rank".into(),
-            Promotion::Noise { noise, cap, axes, curve } => {
+            Promotion::Noise { noise, cap, axes, curve, forecast } => {
                 let mut s = format!("ties within {noise} x noise");
                 if axes > 0.0 {
                     s += &format!(", axes {axes}");
@@ -110,7 +141,11 @@ impl Promotion {
                 if curve > 0.0 {
                     s += &format!(", curves within {curve} x their uncertainty");
                 }
-                s + &format!(", cap x{cap}")
+                s += &format!(", cap x{cap}");
+                if forecast > 0.0 {
+                    s += &format!(", forecast x{forecast}");
+                }
+                s
             }
         }
     }
@@ -133,6 +168,10 @@ pub enum HalvingError {
     Curve(f64),
     #[error("curve applies to promote = \"noise\" only")]
     CurveRank,
+    #[error("forecast {0}: give a number from 0 to 4 (before the last rung's decision, the best ceil(forecast x ceil(n/eta)) by their curve's forecast also go on; 0: off)")]
+    Forecast(f64),
+    #[error("forecast applies to promote = \"noise\" only")]
+    ForecastRank,
 }
 
 impl Halving {
@@ -189,10 +228,17 @@ impl Halving {
         n.div_ceil(self.eta as usize)
     }
 
-    /// At most how many of `n` models go on from a rung: [`Halving::kept`], or more with ties, up
-    /// to the promotion rule's cap.
-    pub fn max_kept(&self, n: usize) -> usize {
-        self.promotion.cap_of(n, self.kept(n))
+    /// Whether rung `rung`'s decision is taken before the one that sends models to the last rung
+    /// (where the forecast allowance applies).
+    pub fn early(&self, rung: u32) -> bool {
+        rung.saturating_add(2) < self.rungs
+    }
+
+    /// At most how many of `n` models go on from rung `rung`: [`Halving::kept`], or more with ties,
+    /// up to the promotion rule's cap, and the forecast allowance at an early rung.
+    pub fn max_kept(&self, n: usize, rung: u32) -> usize {
+        let kept = self.kept(n);
+        (self.promotion.cap_of(n, kept) + self.promotion.forecast_allowance(kept, self.early(rung))).min(n)
     }
 
     /// How many models train in each rung when no model is tied, starting from `n` in rung 0: n,
@@ -204,7 +250,12 @@ impl Halving {
     /// How many models train in each rung at most (every rung promoting up to its cap): the
     /// slots of each rung's job array.
     pub fn max_sizes(&self, n: usize) -> Vec<usize> {
-        std::iter::successors(Some(n), |&s| Some(self.max_kept(s))).take(self.rungs as usize).collect()
+        let mut sizes = vec![n];
+        for k in 1..self.rungs {
+            let before = sizes[sizes.len() - 1];
+            sizes.push(self.max_kept(before, k - 1));
+        }
+        sizes
     }
 }
 
@@ -233,5 +284,21 @@ mod tests {
         // No overflow on absurd plans.
         let big = Halving::new(u32::MAX, 16).unwrap();
         assert_eq!(big.rung_end(u64::MAX, u32::MAX, 0), crate::spec::first_snapshot_at_or_after(u64::MAX, u32::MAX, 1));
+    }
+
+    /// A sweep frozen before the forecast allowance keeps deciding as it did: its sweep.json has
+    /// no `forecast`, read as off; a new `[halving]` gets the default.
+    #[test]
+    fn a_sweep_frozen_before_the_forecast_allowance_keeps_it_off() {
+        let old: Promotion = serde_json::from_str(r#"{"rule":"noise","noise":1.0,"cap":1.25,"axes":0.0,"curve":0.0}"#).unwrap();
+        assert_eq!(old, Promotion::Noise { noise: 1.0, cap: 1.25, axes: 0.0, curve: 0.0, forecast: 0.0 });
+        assert_eq!(old.forecast_allowance(4, true), 0);
+        assert_eq!(Promotion::noise_default().forecast_allowance(4, true), 1);
+        assert_eq!(Promotion::noise_default().forecast_allowance(7, true), 2);
+        assert_eq!(Promotion::noise_default().forecast_allowance(7, false), 0);
+        let h = Halving::new(4, 3).unwrap();
+        assert_eq!((h.early(0), h.early(1), h.early(2)), (true, false, false));
+        // 16 models: 4 by rank, cap 5, 1 by forecast at rung 0; 2 by rank at most from rung 1.
+        assert_eq!((h.sizes(16), h.max_sizes(16)), (vec![16, 4, 1], vec![16, 6, 3]));
     }
 }

@@ -147,6 +147,7 @@ impl Rungs<'_> {
             by_axis: of(WentOn::Axis),
             by_curve: v.forecasts.clone(),
             forecast_cutoff: v.forecast_cutoff,
+            by_forecast: v.by_forecast.clone(),
             promoted: v.promoted_models(),
             candidates: out,
             decided_unix: now_unix(),
@@ -408,7 +409,7 @@ mod tests {
         let other = sweep(6, Halving::new(2, 2).unwrap());
         let plan2 = RungPlan::of(&other.grid, 1000).unwrap();
         let e = decide(&dir, &other, &plan2, 0, &ok).unwrap_err().to_string();
-        assert!(e.contains("rung-0.json: taken under eta 3, 2 rungs, ties within 1 x noise, cap x1.25; sweep.json says eta 2, 2 rungs"), "{e}");
+        assert!(e.contains("rung-0.json: taken under eta 3, 2 rungs, ties within 1 x noise, cap x1.25, forecast x0.25; sweep.json says eta 2, 2 rungs"), "{e}");
         assert!(e.contains("sweep.json") && e.contains("was changed after this decision was taken") && e.contains("grid.toml"), "{e}");
     }
 }

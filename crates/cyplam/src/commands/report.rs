@@ -9,7 +9,9 @@ use crate::report::{self, html, print_curve, print_ranking, whatif};
 use crate::slurm::Scheduler;
 use anyhow::{bail, Result};
 use clap::Args;
-use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_NOISE, DEFAULT_RUNGS};
+use cyplam_core::halving::settings::{
+    Halving, Promotion, DEFAULT_AXES, DEFAULT_CAP, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_FORECAST, DEFAULT_NOISE, DEFAULT_RUNGS,
+};
 use cyplam_core::search::replay::{SampleSpec, DEFAULT_DRAWS, MAX_DRAWS};
 use cyplam_core::spec::EarlyStopping;
 use std::path::PathBuf;
@@ -58,6 +60,11 @@ pub struct ReportArgs {
     /// (0: off); a list replays each.
     #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_CURVE], requires = "what_if", allow_negative_numbers = true)]
     pub curve: Vec<f64>,
+    /// --what-if: the noise rule's forecast allowance: before the last rung's decision, the best
+    /// ceil(this x ceil(n/eta)) of the others by their curve's forecast also go on (0: off); a
+    /// list replays each.
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_FORECAST], requires = "what_if", allow_negative_numbers = true)]
+    pub forecast: Vec<f64>,
     /// --what-if: early stopping's patience, in snapshots without improvement; a list replays each.
     #[arg(long, value_delimiter = ',', default_values_t = [EarlyStopping::DEFAULT_PATIENCE], requires = "what_if", allow_negative_numbers = true, value_parser = crate::args::positive_u32)]
     pub patience: Vec<u32>,
@@ -96,10 +103,13 @@ impl ReportArgs {
                                 for &noise in &self.noise {
                                     for &cap in &self.cap {
                                         for &curve in &self.curve {
-                                            let p = Promotion::noise(noise, cap, DEFAULT_AXES)
-                                                .and_then(|p| p.with_curve(curve))
-                                                .map_err(|e| anyhow::anyhow!("--noise/--cap/--curve: {e}"))?;
-                                            halvings.push(Halving::with(eta, rungs, p)?);
+                                            for &forecast in &self.forecast {
+                                                let p = Promotion::noise(noise, cap, DEFAULT_AXES)
+                                                    .and_then(|p| p.with_curve(curve))
+                                                    .and_then(|p| p.with_forecast(forecast))
+                                                    .map_err(|e| anyhow::anyhow!("--noise/--cap/--curve/--forecast: {e}"))?;
+                                                halvings.push(Halving::with(eta, rungs, p)?);
+                                            }
                                         }
                                     }
                                 }

@@ -68,11 +68,14 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     let hv = env.grid("hv9", &halving_grid(9));
 
     let g = env.ok(&["grid", hv.to_str().unwrap()]);
-    assert!(g.contains("successive halving: eta 3, 3 rungs, promotion ties within 1 x noise, cap x1.25: 9, 3 to 4, 1 to 3 models per rung"), "{g}");
+    assert!(
+        g.contains("successive halving: eta 3, 3 rungs, promotion ties within 1 x noise, cap x1.25, forecast x0.25: 9, 3 to 5, 1 to 3 models per rung"),
+        "{g}"
+    );
     let dry = env.ok(&["submit", hv.to_str().unwrap(), "--dry-run"]);
     for want in [
         "rung 0:           9 model(s) to iteration 150",
-        "rung 1:           3 to 4 model(s) to iteration 450",
+        "rung 1:           3 to 5 model(s) to iteration 450",
         "rung 2:           1 to 3 model(s) to iteration 1350 (100.0 % of the length), the end",
         "#SBATCH --dependency=afterany:<rung 0's job ids>",
         "#SBATCH --job-name=cyplam-hv9-rung2",
@@ -93,13 +96,16 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     let real = promotions(&env, "hv9", 2);
     assert_eq!(real, replay[1..].to_vec(), "the decisions of the real run are the replay's");
     // The default rule: rung 0 ends at the first snapshot, too early to measure the jitter, so
-    // up to the cap (ceil(1.25 x 3) = 4) go on; rung 1 keeps 2 by rank plus any within the noise, 3 at most.
+    // up to the cap (ceil(1.25 x 3) = 4) go on, and too early to forecast a curve, so none by the
+    // forecast allowance (1 at most: the decision's cap is 5); rung 1 keeps 2 by rank plus any
+    // within the noise, 3 at most.
     let (n1, n2) = (real[0].len(), real[1].len());
     assert_eq!(n1, 4, "{real:?}");
     assert_eq!(n2, 3, "{real:?}");
     let d0: cyplam_core::halving::decision::RungDecision =
         cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(0)).unwrap();
-    assert_eq!((d0.noise, d0.margin, d0.cap, d0.ties.len()), (None, None, Some(4), 1), "{d0:?}");
+    assert_eq!((d0.noise, d0.margin, d0.cap, d0.ties.len()), (None, None, Some(5), 1), "{d0:?}");
+    assert!(d0.by_forecast.is_empty(), "{d0:?}");
     let d1: cyplam_core::halving::decision::RungDecision =
         cyplam_core::files::read_json(&cyplam_core::layout::SweepDir::new(env.runs().join("hv9")).rung_decision(1)).unwrap();
     // Rung 1 ends at the third snapshot: 4 models x 1 point, too few to measure the jitter, so
@@ -175,8 +181,11 @@ fn a_halving_sweep_runs_locally_and_the_replay_of_the_full_grid_predicted_its_pr
     // all refuse it with the difference, and so with [halving] removed.
     let frozen_text = std::fs::read_to_string(&hv).unwrap();
     for (edit, want) in [
-        (frozen_text.replace("eta = 3", "eta = 2"), "[halving]: eta 3, 3 rungs, ties within 1 x noise, cap x1.25 -> eta 2, 3 rungs"),
-        (frozen_text.replace("[halving]\neta = 3\nrungs = 3\n", ""), "[halving]: eta 3, 3 rungs, ties within 1 x noise, cap x1.25 -> none (no halving)"),
+        (frozen_text.replace("eta = 3", "eta = 2"), "[halving]: eta 3, 3 rungs, ties within 1 x noise, cap x1.25, forecast x0.25 -> eta 2, 3 rungs"),
+        (
+            frozen_text.replace("[halving]\neta = 3\nrungs = 3\n", ""),
+            "[halving]: eta 3, 3 rungs, ties within 1 x noise, cap x1.25, forecast x0.25 -> none (no halving)",
+        ),
     ] {
         std::fs::write(&hv, &edit).unwrap();
         for args in [vec!["run", hv.to_str().unwrap()], vec!["submit", hv.to_str().unwrap(), "--dry-run"], vec!["submit", hv.to_str().unwrap()]] {
@@ -246,8 +255,8 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
     let out = env.ok(&["submit", grid.to_str().unwrap()]);
     assert_eq!(out.matches("submitted job").count(), 3, "one array per rung: {out}");
     assert!(
-        out.contains("rung 1, array 0-1") && out.contains("rung 2, array 0-1") && out.contains("after job(s)"),
-        "slots up to the cap (4, then 3), 2 a task: {out}"
+        out.contains("rung 1, array 0-2") && out.contains("rung 2, array 0-1") && out.contains("after job(s)"),
+        "slots up to the cap and the forecast allowance (5, then 3), 2 a task: {out}"
     );
     let jobs: Vec<String> =
         std::fs::read_to_string(env.runs().join("hvs/submit/jobs.txt")).unwrap().lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
