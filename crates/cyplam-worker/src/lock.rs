@@ -52,15 +52,42 @@ impl LockInfo {
     }
 }
 
-/// A held lock; removed when dropped.
+/// A held lock; removed when dropped, unless another worker took it over meanwhile.
+///
+/// Fencing (docs/reliability.md): the lock file holds exactly the bytes this worker wrote
+/// (`body`: its host, pid, Slurm job and node, and the second it took the lock) for as long as it
+/// owns the model. A worker that lost its model (its node cut off, Slurm requeued its task
+/// elsewhere, the new owner broke the lock as stale) finds other bytes there, or none, the next
+/// time it [`ModelLock::check`]s, which it does before every write, and stops without writing.
 #[derive(Debug)]
 pub struct ModelLock {
     path: PathBuf,
+    body: Vec<u8>,
+}
+
+impl ModelLock {
+    /// Whether this worker still owns the lock: the file holds what it wrote. Before each write
+    /// of the model's files; otherwise [`LockError::Fenced`], naming the new owner.
+    pub fn check(&self) -> Result<(), LockError> {
+        match std::fs::read(&self.path) {
+            Ok(now) if now == self.body => Ok(()),
+            Ok(now) => Err(LockError::Fenced {
+                path: self.path.clone(),
+                now: match serde_json::from_slice::<LockInfo>(&now) {
+                    Ok(holder) => format!("now held by {}", holder.owner()),
+                    Err(_) => format!("now holding {} bytes that name no owner", now.len()),
+                },
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LockError::Fenced { path: self.path.clone(), now: "removed".into() }),
+            Err(source) => Err(LockError::Io { path: self.path.clone(), source }),
+        }
+    }
 }
 
 impl Drop for ModelLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Never the lock of the worker that took the model over.
+        let _ = remove_if_unchanged(&self.path, &self.body);
     }
 }
 
@@ -81,6 +108,10 @@ pub enum LockError {
     #[error("{path}: {what}, so whose lock it is cannot be told; not starting a worker. \
         If no worker is training this model, remove {path} and run again", path = .path.display())]
     NoOwner { path: PathBuf, what: String },
+    /// This worker lost the model to another (fencing): the lock it took is no longer its own.
+    #[error("{path}: this worker no longer owns the model: its lock was taken over ({now}), as when Slurm requeued the task \
+        elsewhere after this node was cut off; stopping without writing anything more, the new owner trains the model", path = .path.display())]
+    Fenced { path: PathBuf, now: String },
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -294,12 +325,18 @@ pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result
     // A lock without an owner in it may be one being written right now: it is read again for a
     // while before it is reported.
     let mut unreadable_since: Option<std::time::Instant> = None;
+    let mut took_over_from_elsewhere = false;
     for _ in 0..1000 {
         match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
             Ok(mut f) => {
                 let body = serde_json::to_vec(&me).map_err(|e| io(std::io::Error::other(e)))?;
                 f.write_all(&body).and_then(|_| f.sync_all()).map_err(io)?;
-                return Ok(ModelLock { path: path.to_path_buf() });
+                if took_over_from_elsewhere {
+                    // A worker of another node that lost the model may have passed its last
+                    // check just before: let that one write land before this one reads the files.
+                    std::thread::sleep(FENCE_GRACE);
+                }
+                return Ok(ModelLock { path: path.to_path_buf(), body });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = match std::fs::read(path) {
@@ -315,6 +352,7 @@ pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result
                         Owner::Gone(why) => {
                             tracing::warn!("removing the stale lock of {} ({}): that worker is gone: {why}", holder.owner(), path.display());
                             remove_if_unchanged(path, &text).map_err(io)?;
+                            took_over_from_elsewhere |= holder.host != me.host;
                         }
                     },
                     Err(err) => {
@@ -370,6 +408,11 @@ pub fn acquire_waiting_with(path: &Path, wait: Duration, job_state: &dyn Fn(&str
     }
 }
 
+/// How long a worker that broke the lock of a worker on another host waits before it reads the
+/// model's files: longer than one write of the old owner that passed its last check just before
+/// the takeover (docs/reliability.md, fencing).
+pub const FENCE_GRACE: Duration = Duration::from_secs(2);
+
 /// How long a lock file without an owner is read again before it is reported.
 const UNREADABLE_WAIT: Duration = Duration::from_secs(2);
 
@@ -417,6 +460,42 @@ mod tests {
         assert_eq!(now.pid, std::process::id());
         drop(lock);
         assert!(!p.exists(), "released on drop");
+    }
+
+    /// Issue 30, fencing: a worker whose lock was taken over finds out at its next check, and
+    /// its drop leaves the new owner's lock alone.
+    #[test]
+    fn a_lock_taken_over_fences_its_old_owner_and_survives_its_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        let lock = acquire_with(&p, &no_slurm).unwrap();
+        assert!(lock.check().is_ok(), "its own lock");
+        // Another node's worker took the model over (it broke the lock as stale and wrote its own).
+        let new_owner = LockInfo { slurm_job: Some("77_5".into()), slurm_node: Some("n3".into()), ..elsewhere(Some("77_5")) };
+        let theirs = serde_json::to_vec(&new_owner).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, &theirs).unwrap();
+        let e = lock.check().unwrap_err();
+        assert!(e.is_held(), "the worker exits as for a held lock (73)");
+        let e = e.to_string();
+        assert!(
+            e.contains(
+                "this worker no longer owns the model: its lock was taken over (now held by host node-17.elsewhere, pid 4242, Slurm job 77_5 on node n3)"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("stopping without writing anything more"), "{e}");
+        drop(lock);
+        assert_eq!(std::fs::read(&p).unwrap(), theirs, "the old owner's drop leaves the new owner's lock");
+        // A lock removed under its owner fences it too; rewritten with the same owner but another
+        // second (a restart of the same pid is not the same owner), too.
+        std::fs::remove_file(&p).unwrap();
+        let lock = acquire_with(&p, &no_slurm).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert!(lock.check().unwrap_err().to_string().contains("taken over (removed)"));
+        let mine: LockInfo = serde_json::from_slice(&lock.body).unwrap();
+        std::fs::write(&p, serde_json::to_vec(&LockInfo { since_unix: mine.since_unix + 1, ..mine }).unwrap()).unwrap();
+        assert!(lock.check().is_err());
     }
 
     fn elsewhere(job: Option<&str>) -> LockInfo {

@@ -64,12 +64,12 @@ pub fn is_new_best(best: Option<&MetricsRow>, row: &MetricsRow) -> bool {
 pub fn run_model(sweep_dir: &Path, sweep: &SweepFile, spec: &ModelSpec, opts: &RunOptions, stop: &AtomicBool) -> Result<Outcome> {
     let dir = SweepDir::new(sweep_dir).model(&spec.name);
     cyplam_core::files::create_dir(&dir.root)?;
-    let _lock = lock::acquire(&dir.lock())?;
+    let lock = lock::acquire(&dir.lock())?;
     if let Some(status) = finished_before(&dir, opts.rung)? {
         tracing::info!("{}: already {} (result.json); nothing to do", spec.name, status.as_str());
         return Ok(Outcome::AlreadyDone(status));
     }
-    match Run::start(sweep, spec, opts, dir.clone()) {
+    match Run::start(sweep, spec, opts, dir.clone(), &lock) {
         Ok(run) => run.train(stop),
         Err(e) => {
             let reason = format!("cannot start training: {e:#}");
@@ -182,6 +182,8 @@ struct Run<'a> {
     t0: Instant,
     resumes: u32,
     started_unix: u64,
+    /// The model's lock: checked before every write (fencing, [`lock::ModelLock::check`]).
+    lock: &'a lock::ModelLock,
     /// Metrics rows so far, one per snapshot; `metrics` is the file they are appended to.
     rows: Vec<MetricsRow>,
     best: Option<MetricsRow>,
@@ -193,7 +195,7 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     /// Loads the data, builds the network and, if the model has a checkpoint, resumes from it.
-    fn start(sweep: &'a SweepFile, spec: &'a ModelSpec, opts: &'a RunOptions, dir: ModelDir) -> Result<Run<'a>> {
+    fn start(sweep: &'a SweepFile, spec: &'a ModelSpec, opts: &'a RunOptions, dir: ModelDir, lock: &'a lock::ModelLock) -> Result<Run<'a>> {
         let data = sweep.grid.data.as_ref().context("the sweep has no [data] table")?;
         let (train, val) = load_data(sweep)?;
         let prep = Prepared::new(train, val, data.input_scale, opts.device);
@@ -231,6 +233,7 @@ impl<'a> Run<'a> {
             spec,
             opts,
             dir,
+            lock,
             prep,
             plan,
             trainer,
@@ -300,6 +303,7 @@ impl<'a> Run<'a> {
             elapsed_seconds: secs,
         };
         let weights = self.trainer.weights(prep.label_scale, prep.input_factor);
+        self.lock.check()?;
         if self.spec.keep_snapshots == KeepSnapshots::All {
             weights::save(&self.dir.snapshot(self.it), &weights)?;
         }
@@ -331,6 +335,7 @@ impl<'a> Run<'a> {
 
     fn checkpoint(&self, secs: f64) -> Result<()> {
         let weights = self.trainer.weights(self.prep.label_scale, self.prep.input_factor);
+        self.lock.check()?;
         let at = Progress { iteration: self.it, elapsed_seconds: secs, resumes: self.resumes, started_unix: self.started_unix };
         checkpoint::save(&self.dir, &self.trainer.adam, weights, &at)?;
         Ok(())
@@ -396,6 +401,7 @@ impl<'a> Run<'a> {
             resumes: self.resumes,
             ..result_base(self.sweep, self.spec, self.opts)
         };
+        self.lock.check()?;
         write_json_atomic(&self.dir.result(), &r).with_context(|| format!("writing {}", self.dir.result().display()))?;
         Ok(r)
     }

@@ -187,6 +187,64 @@ fn a_second_worker_on_the_same_model_is_refused() {
     assert_eq!(first.wait().unwrap().code(), Some(EXIT_PREEMPTED));
 }
 
+/// Issue 30, fencing: a worker whose model was taken over by another (its node cut off, Slurm
+/// requeued the task elsewhere and the new owner broke the lock as stale) stops at its next
+/// write, writes nothing more, exits 73 and leaves the new owner's lock; the model, resumed by
+/// the new owner, ends bit-identical to an uninterrupted run.
+#[test]
+fn a_worker_whose_lock_was_taken_over_stops_without_writing_and_the_new_owner_ends_as_an_uninterrupted_run() {
+    let t = tempfile::tempdir().unwrap();
+    let (straight, _) = make_sweep(t.path(), "straight", RESUMABLE);
+    let out = worker(&["--sweep", straight.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = model_dir(&straight, "Model-000");
+
+    let (dir, _) = make_sweep(t.path(), "fenced", RESUMABLE);
+    let md = model_dir(&dir, "Model-000");
+    let log = t.path().join("old-worker.log");
+    let mut old = Command::new(WORKER)
+        .args(["--sweep", dir.to_str().unwrap(), "--model", "0"])
+        .env_remove("SLURM_PROCID")
+        .env_remove("SLURM_CPUS_PER_TASK")
+        .env_remove("SLURM_JOB_ID")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_rows(&md, 3, &mut old);
+    // The takeover, as the new owner on node n3 does it: the stale lock removed, its own written.
+    let theirs = r#"{"host":"n3","pid":4242,"slurm_job":"77_5","slurm_node":"n3","since_unix":1}"#;
+    std::fs::remove_file(md.lock()).unwrap();
+    std::fs::write(md.lock(), theirs).unwrap();
+    let rows_then = read_metrics(&md.metrics()).unwrap().len();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = old.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the old worker went on after the takeover");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(EXIT_LOCKED), "{said}");
+    assert!(
+        said.contains("this worker no longer owns the model: its lock was taken over (now held by host n3, pid 4242, Slurm job 77_5 on node n3)"),
+        "{said}"
+    );
+    assert!(!md.result().exists(), "no result.json from the fenced worker");
+    assert_eq!(std::fs::read_to_string(md.lock()).unwrap(), theirs, "the new owner's lock is left alone");
+    let rows_after = read_metrics(&md.metrics()).unwrap().len();
+    assert!(rows_after <= rows_then + 1 && rows_after < 10, "at most the row in flight at the takeover: {rows_then} then, {rows_after} after");
+    // The new owner (here: a worker run once the lock is its own) resumes and ends as if nothing happened.
+    std::fs::remove_file(md.lock()).unwrap();
+    let out = worker(&["--sweep", dir.to_str().unwrap(), "--model", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("resuming at iteration"), "{}", stderr(&out));
+    assert_eq!(curve(&read_metrics(&md.metrics()).unwrap()), curve(&read_metrics(&reference.metrics()).unwrap()));
+    assert_eq!(std::fs::read(md.best()).unwrap(), std::fs::read(reference.best()).unwrap(), "the same best weights, bit for bit");
+    let res: ModelResult = read_json(&md.result()).unwrap();
+    assert_eq!(res.status, ResultStatus::Completed);
+}
+
 /// Issue 33: a worker started on a halving sweep without --rung trained past its rung's end,
 /// ahead of the decision, without a word. It is refused, saying what to give, and trains nothing.
 #[test]
