@@ -245,6 +245,100 @@ fn a_sweep_spreads_over_the_nodes_and_a_node_lost_mid_training_costs_only_the_wo
     eprintln!("node {lost} lost: Slurm requeued its task after {detected:?}; it ran again on {again}");
 }
 
+/// Issue 30, fencing on the 3-node cluster: a node cut off the network (its link down, its
+/// processes left running, the shared files still in reach) with both trainings of an array task
+/// on it, its workers hung (SIGSTOP) so that they cannot finish while Slurm decides. Slurm marks
+/// the node down and runs the task again elsewhere; the new workers break the locks (squeue says
+/// the job runs on another node) and resume. Then the old workers go on (SIGCONT): each stops at
+/// its next write, exits 73 and writes nothing; the link comes back; the final files equal an
+/// uninterrupted run's, bit for bit.
+#[test]
+fn a_node_cut_off_the_network_has_its_workers_fenced_once_slurm_runs_their_task_elsewhere() {
+    let reference = Env::new();
+    let g = reference.grid("cut", FOUR);
+    reference.ok(&["run", g.to_str().unwrap(), "--jobs", "2"]);
+
+    let _c = three_nodes();
+    let env = Env::new();
+    let grid = env.grid("cut", FOUR);
+    env.ok(&["submit", grid.to_str().unwrap()]);
+    let job = first_job(&env, "cut");
+    let t0 = Instant::now();
+    let cut = loop {
+        let q = queued(&job);
+        if let Some((_, _, n)) = q.iter().find(|(t, s, _)| *t == 1 && s == "RUNNING") {
+            let mid = |m: &str| (1..6).contains(&rows(&env, "cut", m).len());
+            if ["Model-002", "Model-003"].iter().all(|m| mid(m) && lock_of(&env, "cut", m).is_some()) {
+                break n.clone();
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "task 1 never ran mid-training: {q:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The old workers, by the pids in their locks (the nodes share this machine's pid namespace).
+    let old: Vec<u32> = ["Model-002", "Model-003"].iter().map(|m| lock_of(&env, "cut", m).unwrap()["pid"].as_u64().unwrap() as u32).collect();
+    let _back = BringBack;
+    let o = Command::new(dev_cluster("node")).args(["cut", &cut]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for &pid in &old {
+        assert!(Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap().success());
+    }
+    let before: Vec<Vec<cyplam_core::metrics_csv::MetricsRow>> = ["Model-002", "Model-003"].iter().map(|m| rows(&env, "cut", m)).collect();
+
+    // Slurm runs the task again elsewhere, and its workers take the models over.
+    let t1 = Instant::now();
+    let again = loop {
+        if let Some((_, _, n)) = queued(&job).into_iter().find(|(t, s, n)| *t == 1 && s == "RUNNING" && n != &cut) {
+            let theirs = |m: &str| lock_of(&env, "cut", m).is_some_and(|l| l["host"].as_str() == Some(n.as_str()));
+            if theirs("Model-002") && theirs("Model-003") {
+                break n;
+            }
+        }
+        assert!(t1.elapsed() < Duration::from_secs(150), "task 1 never ran again elsewhere: {:?}", runs_of(&job));
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let alive = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"));
+    assert!(old.iter().all(|&p| alive(p)), "the cut-off node's workers still run");
+    // The old workers wake up: each stops at its next write.
+    for &pid in &old {
+        assert!(Command::new("kill").args(["-CONT", &pid.to_string()]).status().unwrap().success());
+    }
+    let t2 = Instant::now();
+    while old.iter().any(|&p| alive(p)) {
+        assert!(t2.elapsed() < Duration::from_secs(60), "the old workers went on writing after the takeover");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = Command::new(dev_cluster("node")).args(["restore", &cut]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let states = wait_idle(&env, "cut", Duration::from_secs(300));
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    // The old workers said why they stopped (the task's log, appended to by both runs).
+    let log = std::fs::read_to_string(env.runs().join("cut/logs").join(format!("{job}_1.out"))).unwrap();
+    for m in ["Model-002", "Model-003"] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("this worker no longer owns the model") && l.contains(&format!("models/{m}/lock")))
+            .unwrap_or_else(|| panic!("{m}'s old worker did not say it was fenced: {log}"));
+        assert!(line.contains(&format!("now held by host {again}")), "{line}");
+    }
+    // The same metrics, result and best weights as the uninterrupted run.
+    let res = results(&env.runs(), "cut");
+    let want = results(&reference.runs(), "cut");
+    for (i, m) in ["Model-000", "Model-001", "Model-002", "Model-003"].iter().enumerate() {
+        let got = rows(&env, "cut", m);
+        assert_eq!(numbers(&got), numbers(&rows(&reference, "cut", m)), "{m}: the uninterrupted run's metrics");
+        assert_eq!((res[i].best_iteration, res[i].best_accuracy20, res[i].iterations_done), (want[i].best_iteration, want[i].best_accuracy20, 600), "{m}");
+        let best = |e: &Env| std::fs::read(cyplam_core::layout::SweepDir::new(e.runs().join("cut")).model(m).best()).unwrap();
+        assert!(best(&env) == best(&reference), "{m}: best.safetensors differs from the uninterrupted run's");
+        if i >= 2 {
+            let b = &before[i - 2];
+            assert!(!b.is_empty() && numbers(&got[..b.len()]) == numbers(b), "{m}: the rows recorded before the cut are kept");
+        }
+    }
+    eprintln!("node {cut} cut off: task 1 ran again on {again}; the old workers stopped without writing");
+}
+
 /// Two tiny models, one array task; long enough to be looked at while it trains.
 const TWO: &str = r#"
 [slurm]
