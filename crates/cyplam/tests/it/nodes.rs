@@ -297,7 +297,7 @@ fn a_node_cut_off_the_network_has_its_workers_fenced_once_slurm_runs_their_task_
         assert!(t1.elapsed() < Duration::from_secs(150), "task 1 never ran again elsewhere: {:?}", runs_of(&job));
         std::thread::sleep(Duration::from_millis(200));
     };
-    let alive = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"));
+    let alive = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"));
     assert!(old.iter().all(|&p| alive(p)), "the cut-off node's workers still run");
     // The old workers wake up: each stops at its next write.
     for &pid in &old {
