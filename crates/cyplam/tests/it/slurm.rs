@@ -18,7 +18,7 @@ static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// The dev cluster is one per machine: a test process that uses it holds this file lock until it
 /// exits, so that two test runs (two worktrees, CI beside a developer) never kill each other's
 /// controller or nodes.
-static CLUSTER_FILE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+static CLUSTER_FILE: std::sync::OnceLock<nix::fcntl::Flock<std::fs::File>> = std::sync::OnceLock::new();
 
 /// The cluster, to this test alone: the other tests of this process wait, and so does any other
 /// test process until this one exits.
@@ -26,12 +26,12 @@ pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
     let g = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     CLUSTER_FILE.get_or_init(|| {
         let path = std::env::temp_dir().join("cyplam-dev-cluster-tests.lock");
-        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
-        if f.try_lock().is_err() {
+        use nix::fcntl::{Flock, FlockArg};
+        let open = || std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
+        Flock::lock(open(), FlockArg::LockExclusiveNonblock).unwrap_or_else(|_| {
             eprintln!("{}: another test process uses the dev cluster; waiting for it to finish", path.display());
-            f.lock().unwrap();
-        }
-        f
+            Flock::lock(open(), FlockArg::LockExclusive).map_err(|(_, e)| e).unwrap()
+        })
     });
     let ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().map(|o| o.status.success()).unwrap_or(false);
     assert!(ok, "the dev Slurm cluster is not up: run slurm/dev-cluster/up (`.ci/run` does)");
