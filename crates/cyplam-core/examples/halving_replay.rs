@@ -23,7 +23,7 @@ use tpe::TpeSpec;
 mod probe;
 
 const HELP: &str = "halving_replay [--sets FILE] [--half tune|report|all] [--eta N] [--rungs N] [--promote noise|rank]
-    [--noise X] [--cap X] [--axes X] [--curve X] [--forecast X] [--brackets B] [--patience N] [--es-curve X [--es-stale N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown] [--ranks] [--proto RULES]
+    [--noise X] [--cap X] [--axes X] [--curve X] [--forecast X] [--brackets B] [--patience N] [--es-curve X [--es-stale N]] [--es-sweep X [--es-min N]] [--es-noise X] [--es-drop X] [--min-delta X] [--search] [--markdown] [--ranks] [--proto RULES]
     [--sample random:8,16 [--sample sobol:8,16] [--sample tpe:8,16] [--sample tpe8:8,16] [--draws D]]
 Replays halving and early stopping on every curve set of --sets (default bench/halving/sets.txt) and
 prints, per set, the iterations spent against the full grid, the best model found against the full
@@ -117,6 +117,8 @@ struct Policy {
     /// A prototype of early stopping on curve evidence (issue 32 item 3), measured here before it
     /// goes into the product: `Some((curve, stale))`.
     es_curve: Option<(f64, usize)>,
+    /// A prototype of early stopping against the sweep's cutoff (issue 32 item 3): `Some((curve, min))`.
+    es_sweep: Option<(f64, usize)>,
     /// Hyperband-style brackets (1: plain halving).
     brackets: u32,
 }
@@ -128,9 +130,10 @@ struct Row {
 
 fn replay(set: &Set, p: &Policy) -> Row {
     let stops = if p.brackets > 1 { probe::replay_brackets(&p.halving, p.brackets, set) } else { replay_halving(&p.halving, &set.curves, &set.axes).stops };
-    let e = match p.es_curve {
-        Some((curve, stale)) => probe::replay_es_curve(&p.es, curve, stale, &set.curves),
-        None => replay_early_stopping(&p.es, &set.curves),
+    let e = match (p.es_curve, p.es_sweep) {
+        (_, Some((curve, min))) => probe::replay_es_sweep(&p.es, curve, min, &set.curves),
+        (Some((curve, stale)), None) => probe::replay_es_curve(&p.es, curve, stale, &set.curves),
+        (None, None) => replay_early_stopping(&p.es, &set.curves),
     };
     let base = full(&set.curves);
     Row { h: judge(&base, &stops), e: judge(&base, &e) }
@@ -180,6 +183,7 @@ fn main() {
     let forecast = num(get("--forecast"), DEFAULT_FORECAST);
     let brackets = num(get("--brackets"), 1.0) as u32;
     let get_es_curve = get("--es-curve").map(|c| (num(Some(c), 0.0), num(get("--es-stale"), 5.0) as usize));
+    let es_sweep = get("--es-sweep").map(|c| (num(Some(c), 0.0), num(get("--es-min"), 8.0) as usize));
     let es = EarlyStopping {
         patience: num(get("--patience"), EarlyStopping::DEFAULT_PATIENCE as f64) as u32,
         noise: num(get("--es-noise"), EarlyStopping::DEFAULT_NOISE),
@@ -233,7 +237,7 @@ fn main() {
         return run_sample(&sets, &samples, &tpes, draws, &halving, markdown);
     }
     let es_curve = get_es_curve;
-    let p = Policy { halving, es, es_curve, brackets };
+    let p = Policy { halving, es, es_curve, es_sweep, brackets };
     println!(
         "halving: eta {eta}, {rungs} rungs, {}; early stopping: patience {}, noise x{}, drop x{}, min_delta {}",
         promotion.describe(),
@@ -299,7 +303,7 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
     for (eta, rungs) in [(3, 4), (3, 3), (2, 4), (2, 5), (4, 3), (4, 4), (3, 5)] {
         for &pr in &promotions {
             let h = Halving { eta, rungs, promotion: pr };
-            let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: h, es, es_curve: None, brackets: 1 })).collect();
+            let rows: Vec<Row> = sets.iter().map(|s| replay(s, &Policy { halving: h, es, es_curve: None, es_sweep: None, brackets: 1 })).collect();
             let s = summarize(&rows);
             println!("{eta} {rungs} {} | {} of {} | {:.3} | {:.3}", pr.describe(), s.h_ok, s.n, s.h_mean, s.h_max);
         }
@@ -311,7 +315,12 @@ fn run_search(sets: &[Set], es: EarlyStopping) {
                 let es = EarlyStopping { patience, noise, min_delta: 0.0, drop };
                 let rows: Vec<Row> = sets
                     .iter()
-                    .map(|s| replay(s, &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es, es_curve: None, brackets: 1 }))
+                    .map(|s| {
+                        replay(
+                            s,
+                            &Policy { halving: Halving { eta: 3, rungs: 4, promotion: Promotion::Rank }, es, es_curve: None, es_sweep: None, brackets: 1 },
+                        )
+                    })
                     .collect();
                 let s = summarize(&rows);
                 let min = rows.iter().map(|r| 1.0 - r.e.iterations_fraction).fold(1.0, f64::min);

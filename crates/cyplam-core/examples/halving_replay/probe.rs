@@ -186,3 +186,40 @@ pub(super) fn replay_brackets(h: &Halving, brackets: u32, set: &Set) -> Vec<Stop
     }
     stops.into_iter().map(|s| s.unwrap_or(Stop { iteration: 0, seconds: 0.0, snapshots: 0, best: None })).collect()
 }
+
+/// Early stopping against the sweep (issue 32 item 3, a PROTOTYPE measured here only): besides
+/// `es`'s own rule, a model stops once it has `min` snapshots and its curve, extrapolated to its
+/// end, is not expected even optimistically (predicted + curve x uncertainty) to reach the
+/// sweep's cutoff there: the TOP-th best score the other models have reached by the same
+/// iteration. The replay assumes every model at the same iteration at once; a real sweep trains
+/// them a few at a time, so what a model would see of the others depends on the order they run
+/// in, which is why this cannot be deterministic without a driver.
+pub(super) fn replay_es_sweep(es: &EarlyStopping, curve: f64, min: usize, curves: &[Vec<MetricsRow>]) -> Vec<Stop> {
+    use cyplam_core::curve::best_until;
+    let top = cyplam_core::halving::replay::TOP;
+    curves
+        .iter()
+        .enumerate()
+        .map(|(m, rows)| {
+            let total = rows.last().map(|r| r.iteration).unwrap_or(0) as f64;
+            let end = (1..=rows.len())
+                .find(|&n| {
+                    let upto = &rows[..n];
+                    if cyplam_core::stopping::early_stop(es, upto).is_some() {
+                        return true;
+                    }
+                    if n < min {
+                        return false;
+                    }
+                    let it = upto[n - 1].iteration;
+                    let mut others: Vec<f64> = curves.iter().enumerate().filter(|(o, _)| *o != m).filter_map(|(_, c)| best_until(c, it)).collect();
+                    others.sort_by(|a, b| b.total_cmp(a));
+                    let Some(&cutoff) = others.get(top - 1) else { return false };
+                    let points: Vec<(f64, f64)> = upto.iter().filter(|r| r.is_finite()).map(|r| (r.iteration as f64, r.validation_accuracy20)).collect();
+                    cyplam_core::forecast::forecast(&points, total).is_some_and(|f| f.predicted + curve * (f.upper - f.predicted) < cutoff)
+                })
+                .unwrap_or(rows.len());
+            stop_at(rows, rows.get(end.wrapping_sub(1)).map(|r| r.iteration).unwrap_or(0))
+        })
+        .collect()
+}
