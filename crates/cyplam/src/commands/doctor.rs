@@ -113,7 +113,7 @@ impl DoctorArgs {
                 } else if !fits {
                     say(Check::note("node", "no job sent: the packing does not fit the partition's nodes", None))?;
                 } else {
-                    say(doctor::compute_node(ctx.scheduler, &ctx.global, &slurm_cfg, login.as_ref(), Duration::from_secs(self.wait)).await)?;
+                    say(doctor::job::compute_node(ctx.scheduler, &ctx.global, &slurm_cfg, login.as_ref(), Duration::from_secs(self.wait)).await)?;
                 }
             }
         }
