@@ -1,10 +1,11 @@
 //! A per-model lock, so two workers never train the same model: created with an exclusive create
-//! (O_EXCL, atomic on local file systems and NFSv3+/Lustre), holding the host, pid, Slurm job and
-//! Slurm node of its owner. A lock is broken only when its owner is known to be gone: on the same
-//! host, its pid is dead; elsewhere, Slurm says its job no longer runs on the owner's node (it
-//! ended, or it was requeued: pending, or running on another node, as after a lost node; what each
-//! Slurm state means is the table in `cyplam_core::slurm_state`, shared with the coordinator). Never
-//! because of its age. When that cannot be told (squeue missing or failing, an owner on another
+//! (O_EXCL, atomic on local file systems and NFSv3+/Lustre), holding the host, pid, Slurm job (and
+//! its name) and Slurm node of its owner. A lock is broken only when its owner is known to be
+//! gone: on the same host, its pid is dead; elsewhere, Slurm says its job no longer runs on the
+//! owner's node (it ended, or it was requeued: pending, or running on another node, as after a
+//! lost node; or the id is another job's now, under another name, as after a controller crash;
+//! what each Slurm state means is the table in `cyplam_core::slurm_state`, shared with the
+//! coordinator). Never because of its age. When that cannot be told (squeue missing or failing, an owner on another
 //! host without a Slurm job, a lock file without an owner in it) the worker refuses, names the
 //! owner, and says how to clear the lock by hand.
 
@@ -23,6 +24,11 @@ pub struct LockInfo {
     /// before it was recorded have none: Slurm's word that their job is active keeps them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm_node: Option<String>,
+    /// The name of the owner's Slurm job (`SLURM_JOB_NAME`): a controller that crashed before
+    /// saving its state gives a lost job's id to the next job, so a job of that id under another
+    /// name is not the owner's. Locks written before it was recorded have none: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job_name: Option<String>,
     pub since_unix: u64,
 }
 
@@ -149,9 +155,10 @@ fn pid_alive(pid: u32) -> bool {
 /// What Slurm says of a job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobState {
-    /// Pending, running or about to run again: its state, and the nodes it holds now (none while
-    /// pending; `None` when squeue did not say, or said it in a form not read here).
-    Alive { state: String, nodes: Option<Vec<String>> },
+    /// Pending, running or about to run again: its state, the nodes it holds now (none while
+    /// pending; `None` when squeue did not say, or said it in a form not read here), and its name
+    /// (`None` when squeue did not say).
+    Alive { state: String, nodes: Option<Vec<String>>, name: Option<String> },
     /// Slurm no longer runs it (finished, or an id it does not know any more).
     Gone,
     /// Slurm could not be asked: why.
@@ -213,7 +220,8 @@ pub fn expand_hostlist(list: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// Reads `squeue -h -j JOB -o %T|%N`'s answer (the result of running it).
+/// Reads `squeue -h -j JOB -o %T|%N|%j`'s answer (the result of running it); `%T` and `%T|%N`
+/// are read too. The name comes last and takes the rest of the line (it may hold `|`).
 pub fn squeue_answer(out: std::io::Result<std::process::Output>) -> JobState {
     let out = match out {
         Ok(o) => o,
@@ -231,31 +239,31 @@ pub fn squeue_answer(out: std::io::Result<std::process::Output>) -> JobState {
         return JobState::Unknown(format!("squeue failed: {said}"));
     }
     let s = String::from_utf8_lossy(&out.stdout);
-    // One line per job: STATE, or STATE|NODELIST.
-    let lines: Vec<(&str, Option<&str>)> = s
+    // One line per job: STATE, STATE|NODELIST, or STATE|NODELIST|NAME.
+    let lines: Vec<(&str, Option<&str>, Option<&str>)> = s
         .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| match l.split_once('|') {
-            Some((st, nodes)) => (st.trim(), Some(nodes.trim())),
-            None => (l, None),
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut f = l.splitn(3, '|');
+            let st = f.next().unwrap_or_default().trim();
+            (st, f.next().map(str::trim), f.next())
         })
         .collect();
     // What each state means is the one table shared with the coordinator (cyplam_core::slurm_state).
-    if let Some((odd, _)) = lines.iter().find(|(st, _)| !SlurmState::from(*st).is_known()) {
+    if let Some((odd, ..)) = lines.iter().find(|(st, ..)| !SlurmState::from(*st).is_known()) {
         // A state the table does not know (a later Slurm's) is alive for a lock, and more: its node
         // list is not trusted either, so the lock is never taken over; the worker refuses and names it.
         return JobState::Unknown(format!("squeue says {odd:?}, a state this worker does not know"));
     }
-    let active: Vec<&(&str, Option<&str>)> = lines.iter().filter(|(st, _)| is_alive(st)).collect();
+    let active: Vec<&(&str, Option<&str>, Option<&str>)> = lines.iter().filter(|(st, ..)| is_alive(st)).collect();
     match active.first() {
-        Some((state, _)) => {
+        Some((state, _, name)) => {
             // The nodes of every active line; unknown if any line does not say them readably.
-            let nodes = active.iter().try_fold(Vec::new(), |mut all, (_, n)| {
+            let nodes = active.iter().try_fold(Vec::new(), |mut all, (_, n, _)| {
                 all.extend(expand_hostlist(n.filter(|n| *n != "(null)")?)?);
                 Some(all)
             });
-            JobState::Alive { state: SlurmState::from(*state).to_string(), nodes }
+            JobState::Alive { state: SlurmState::from(*state).to_string(), nodes, name: name.map(str::to_string) }
         }
         // No line (squeue lists only jobs it still has) or only ended states.
         None => JobState::Gone,
@@ -268,9 +276,9 @@ fn is_alive(state: &str) -> bool {
     SlurmState::from(state).lock() == Lock::Alive
 }
 
-/// Asks Slurm about `job` with `squeue`: its state and nodes.
+/// Asks Slurm about `job` with `squeue`: its state, nodes and name.
 pub fn slurm_job_state(job: &str) -> JobState {
-    squeue_answer(std::process::Command::new("squeue").args(["-h", "-j", job, "-o", "%T|%N"]).output())
+    squeue_answer(std::process::Command::new("squeue").args(["-h", "-j", job, "-o", "%T|%N|%j"]).output())
 }
 
 /// Whether the owner of a lock is gone (and why).
@@ -293,9 +301,15 @@ fn owner_state(info: &LockInfo, me: &LockInfo, job_state: &dyn Fn(&str) -> JobSt
     }
     match &info.slurm_job {
         Some(job) => match job_state(job) {
+            // Another job has the id now: Slurm lost the owner's (a controller that crashed
+            // before saving its state gives the id to the next job submitted).
+            JobState::Alive { name: Some(name), .. } if info.slurm_job_name.as_deref().is_some_and(|n| n != name) => Owner::Gone(format!(
+                "Slurm job {job} is now another job, named {name:?} (the owner's was {:?}): Slurm no longer knows the owner's job",
+                info.slurm_job_name.as_deref().unwrap_or_default()
+            )),
             // The job runs (or will run) again, but not where the owner was: Slurm requeued it
             // (a lost node, a preemption), so the owner's copy no longer runs.
-            JobState::Alive { state, nodes: Some(nodes) } if info.node().is_some_and(|n| !nodes.iter().any(|x| x == n)) => {
+            JobState::Alive { state, nodes: Some(nodes), .. } if info.node().is_some_and(|n| !nodes.iter().any(|x| x == n)) => {
                 let node = info.node().unwrap_or_default();
                 let now = if nodes.is_empty() { String::new() } else { format!(" on {}", nodes.join(",")) };
                 Owner::Gone(format!("Slurm says job {job} is {state}{now}, no longer running on {node}"))
@@ -321,7 +335,15 @@ pub fn acquire_with(path: &Path, job_state: &dyn Fn(&str) -> JobState) -> Result
         _ => j,
     });
     let slurm_node = slurm_job.as_ref().and_then(|_| std::env::var("SLURMD_NODENAME").ok()).filter(|n| !n.is_empty());
-    let me = LockInfo { host: cyplam_core::files::hostname(), pid: std::process::id(), slurm_job, slurm_node, since_unix: cyplam_core::files::now_unix() };
+    let slurm_job_name = slurm_job.as_ref().and_then(|_| std::env::var("SLURM_JOB_NAME").ok());
+    let me = LockInfo {
+        host: cyplam_core::files::hostname(),
+        pid: std::process::id(),
+        slurm_job,
+        slurm_node,
+        slurm_job_name,
+        since_unix: cyplam_core::files::now_unix(),
+    };
     // A lock without an owner in it may be one being written right now: it is read again for a
     // while before it is reported.
     let mut unreadable_since: Option<std::time::Instant> = None;
@@ -445,7 +467,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("lock");
         // A live holder on this host: pid 1 (init) always exists.
-        let holder = LockInfo { host: cyplam_core::files::hostname(), pid: 1, slurm_job: Some("42_3".into()), slurm_node: None, since_unix: 0 };
+        let holder =
+            LockInfo { host: cyplam_core::files::hostname(), pid: 1, slurm_job: Some("42_3".into()), slurm_node: None, slurm_job_name: None, since_unix: 0 };
         std::fs::write(&p, serde_json::to_vec(&holder).unwrap()).unwrap();
         let e = acquire_with(&p, &no_slurm).unwrap_err();
         assert!(e.is_held());
@@ -499,7 +522,7 @@ mod tests {
     }
 
     fn elsewhere(job: Option<&str>) -> LockInfo {
-        LockInfo { host: "node-17.elsewhere".into(), pid: 4242, slurm_job: job.map(str::to_string), slurm_node: None, since_unix: 0 }
+        LockInfo { host: "node-17.elsewhere".into(), pid: 4242, slurm_job: job.map(str::to_string), slurm_node: None, slurm_job_name: None, since_unix: 0 }
     }
 
     #[test]
@@ -576,7 +599,8 @@ mod tests {
             let p = p.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(300));
-                let gone = LockInfo { host: cyplam_core::files::hostname(), pid: 999_999_999, slurm_job: None, slurm_node: None, since_unix: 0 };
+                let gone =
+                    LockInfo { host: cyplam_core::files::hostname(), pid: 999_999_999, slurm_job: None, slurm_node: None, slurm_job_name: None, since_unix: 0 };
                 std::fs::write(&p, serde_json::to_vec(&gone).unwrap()).unwrap();
             })
         };
@@ -592,7 +616,8 @@ mod tests {
         let host = cyplam_core::files::hostname();
         // A live holder on this host (pid 1), a Slurm job's worker, taken 5 s ago.
         let since = cyplam_core::files::now_unix() - 5;
-        let holder = LockInfo { host: host.clone(), pid: 1, slurm_job: Some("42_3".into()), slurm_node: Some("n1".into()), since_unix: since };
+        let holder =
+            LockInfo { host: host.clone(), pid: 1, slurm_job: Some("42_3".into()), slurm_node: Some("n1".into()), slurm_job_name: None, since_unix: since };
         std::fs::write(&p, serde_json::to_vec(&holder).unwrap()).unwrap();
         let said = std::cell::RefCell::new(Vec::new());
         let t0 = std::time::Instant::now();
@@ -634,8 +659,11 @@ mod tests {
 
     #[test]
     fn squeue_answers_are_read_as_alive_gone_or_unknown() {
-        let alive =
-            |state: &str, nodes: Option<&[&str]>| JobState::Alive { state: state.into(), nodes: nodes.map(|n| n.iter().map(|s| s.to_string()).collect()) };
+        let alive = |state: &str, nodes: Option<&[&str]>| JobState::Alive {
+            state: state.into(),
+            nodes: nodes.map(|n| n.iter().map(|s| s.to_string()).collect()),
+            name: None,
+        };
         assert_eq!(squeue_answer(output(0, "RUNNING\n", "")), alive("RUNNING", None));
         assert_eq!(squeue_answer(output(0, "PENDING\n", "")), alive("PENDING", None));
         // With the nodes (`-o %T|%N`), as the dev cluster prints them: a pending task holds none.
@@ -648,11 +676,18 @@ mod tests {
         // running again on n1 (slurm/dev-cluster/capture-fixtures).
         let captured = |name: &str| {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cyplam/tests/data/slurm-output");
-            assert!(std::fs::read_to_string(dir.join(format!("{name}.cmd"))).unwrap().contains("-o '%T|%N'"));
+            assert!(std::fs::read_to_string(dir.join(format!("{name}.cmd"))).unwrap().contains("-o '%T|%N|%j'"));
             std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap()
         };
-        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-requeued"), "")), alive("PENDING", Some(&[])));
-        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-rerun"), "")), alive("RUNNING", Some(&["n1"])));
+        let named = |state: &str, nodes: &[&str]| JobState::Alive {
+            state: state.into(),
+            nodes: Some(nodes.iter().map(|s| s.to_string()).collect()),
+            name: Some("cyplam-fixture-nodes".into()),
+        };
+        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-requeued"), "")), named("PENDING", &[]));
+        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-rerun"), "")), named("RUNNING", &["n1"]));
+        // A job id Slurm gave again after a controller crash, to a plain job: `-j J_0` lists nothing.
+        assert_eq!(squeue_answer(output(0, &captured("squeue-lock-reused"), "")), JobState::Gone);
         assert_eq!(squeue_answer(output(0, "COMPLETED\n", "")), JobState::Gone);
         assert_eq!(squeue_answer(output(0, "", "")), JobState::Gone);
         assert_eq!(squeue_answer(output(0, "WHATEVER\n", "")), JobState::Unknown("squeue says \"WHATEVER\", a state this worker does not know".into()));
@@ -668,7 +703,7 @@ mod tests {
     }
 
     fn running_on(nodes: &[&str]) -> JobState {
-        JobState::Alive { state: "RUNNING".into(), nodes: Some(nodes.iter().map(|s| s.to_string()).collect()) }
+        JobState::Alive { state: "RUNNING".into(), nodes: Some(nodes.iter().map(|s| s.to_string()).collect()), name: None }
     }
 
     #[test]
@@ -676,7 +711,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("lock");
         // What the worker of array task 77_5 on node n2 left when n2 was lost.
-        let on_n2 = LockInfo { host: "n2".into(), pid: 4242, slurm_job: Some("77_5".into()), slurm_node: Some("n2".into()), since_unix: 0 };
+        let on_n2 =
+            LockInfo { host: "n2".into(), pid: 4242, slurm_job: Some("77_5".into()), slurm_node: Some("n2".into()), slurm_job_name: None, since_unix: 0 };
         let body = serde_json::to_vec(&on_n2).unwrap();
 
         // Slurm still has it running on n2 (it has not noticed the loss yet): held, however old.
@@ -691,7 +727,7 @@ mod tests {
             let nodes: Vec<String> = nodes.iter().flat_map(|n| expand_hostlist(n).unwrap()).collect();
             let lock = acquire_with(&p, &|job| {
                 assert_eq!(job, "77_5");
-                JobState::Alive { state: state.into(), nodes: Some(nodes.clone()) }
+                JobState::Alive { state: state.into(), nodes: Some(nodes.clone()), name: None }
             })
             .unwrap_or_else(|e| panic!("{state} {nodes:?}: {e}"));
             let now: LockInfo = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
@@ -708,10 +744,46 @@ mod tests {
         assert!(matches!(acquire_with(&p, &|_| running_on(&["n3"])).unwrap_err(), LockError::Held { .. }));
         // Nor is one broken when squeue's node list cannot be read.
         std::fs::write(&p, &body).unwrap();
-        let unread = |_: &str| JobState::Alive { state: "RUNNING".into(), nodes: None };
+        let unread = |_: &str| JobState::Alive { state: "RUNNING".into(), nodes: None, name: None };
         assert!(matches!(acquire_with(&p, &unread).unwrap_err(), LockError::Held { .. }));
         // Old lock files (no slurm_node key) still read.
         let text = r#"{"host":"n2","pid":4242,"slurm_job":"77_5","since_unix":0}"#;
+        assert_eq!(serde_json::from_str::<LockInfo>(text).unwrap(), old);
+    }
+
+    /// Issue 30: a controller that crashed before saving its state lost the owner's job and gave
+    /// its id to another job. That job, even running on the owner's node, is not the owner.
+    #[test]
+    fn a_lock_whose_job_id_slurm_gave_to_another_job_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        let owner = LockInfo {
+            host: "n2".into(),
+            pid: 4242,
+            slurm_job: Some("77_5".into()),
+            slurm_node: Some("n2".into()),
+            slurm_job_name: Some("cyplam-s|x".into()),
+            since_unix: 0,
+        };
+        let body = serde_json::to_vec(&owner).unwrap();
+        // squeue's answer with the name last: a name holding '|' stays whole.
+        let ours = squeue_answer(output(0, "RUNNING|n2|cyplam-s|x\n", ""));
+        assert_eq!(ours, JobState::Alive { state: "RUNNING".into(), nodes: Some(vec!["n2".into()]), name: Some("cyplam-s|x".into()) });
+        std::fs::write(&p, &body).unwrap();
+        assert!(matches!(acquire_with(&p, &|_| ours.clone()).unwrap_err(), LockError::Held { .. }));
+        // Another job of that id, on the owner's node: the owner is gone.
+        let other = squeue_answer(output(0, "RUNNING|n2|wrap\n", ""));
+        assert_eq!(
+            owner_state(&owner, &elsewhere(None), &|_| other.clone()),
+            Owner::Gone("Slurm job 77_5 is now another job, named \"wrap\" (the owner's was \"cyplam-s|x\"): Slurm no longer knows the owner's job".into())
+        );
+        std::fs::write(&p, &body).unwrap();
+        drop(acquire_with(&p, &|_| other.clone()).unwrap());
+        // A lock that does not say its job's name (written before it was recorded): not checked.
+        let old = LockInfo { slurm_job_name: None, ..owner.clone() };
+        std::fs::write(&p, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert!(matches!(acquire_with(&p, &|_| other.clone()).unwrap_err(), LockError::Held { .. }));
+        let text = r#"{"host":"n2","pid":4242,"slurm_job":"77_5","slurm_node":"n2","since_unix":0}"#;
         assert_eq!(serde_json::from_str::<LockInfo>(text).unwrap(), old);
     }
 
@@ -724,12 +796,13 @@ mod tests {
         use cyplam_core::slurm_state::{Resubmit, STATES};
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("lock");
-        let on_n2 = LockInfo { host: "n2".into(), pid: 4242, slurm_job: Some("77_5".into()), slurm_node: Some("n2".into()), since_unix: 0 };
+        let on_n2 =
+            LockInfo { host: "n2".into(), pid: 4242, slurm_job: Some("77_5".into()), slurm_node: Some("n2".into()), slurm_job_name: None, since_unix: 0 };
         let body = serde_json::to_vec(&on_n2).unwrap();
         for (name, state, lock, _, resubmit) in STATES.iter() {
             let answer = squeue_answer(output(0, &format!("{name}|n2\n"), ""));
             match lock {
-                Lock::Alive => assert_eq!(answer, JobState::Alive { state: name.to_string(), nodes: Some(vec!["n2".into()]) }, "{name}"),
+                Lock::Alive => assert_eq!(answer, JobState::Alive { state: name.to_string(), nodes: Some(vec!["n2".into()]), name: None }, "{name}"),
                 Lock::Gone => assert_eq!(answer, JobState::Gone, "{name}"),
             }
             std::fs::write(&p, &body).unwrap();

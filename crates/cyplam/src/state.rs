@@ -3,6 +3,7 @@
 //! that took it is alive).
 
 use crate::db::{Backend, Submission};
+use crate::slurm::script::job_name;
 use crate::slurm::{Phase, Scheduler, SlurmState, TaskState};
 use crate::sweep::Frozen;
 use anyhow::Result;
@@ -93,8 +94,13 @@ pub fn alive_here(host: &str, pid: u64) -> bool {
 /// from those. `submit`, its dry run, `resubmit`, `status`, `prune` and `cyplam run` each read one.
 pub struct SweepView {
     pub subs: Vec<Submission>,
-    /// The scheduler's word on every task of the sweep's Slurm jobs (none without a scheduler).
+    /// The scheduler's word on every task of the sweep's Slurm jobs (none without a scheduler):
+    /// only the tasks under the name the sweep submitted them under.
     pub tasks: Vec<TaskState>,
+    /// Tasks Slurm lists under one of the sweep's job ids but another job name: a controller that
+    /// crashed before saving its state lost the sweep's job and gave its id to another job. Never
+    /// this sweep's (not cancelled, not waited for).
+    pub strangers: Vec<TaskState>,
     decisions: Result<Vec<RungDecision>, DecisionError>,
     pub states: Vec<ModelStatus>,
 }
@@ -104,15 +110,16 @@ impl SweepView {
     pub async fn read<S: Scheduler>(frozen: &Frozen, subs: Vec<Submission>, scheduler: Option<&S>) -> Result<SweepView> {
         let decisions = read_decisions(&frozen.layout(), &frozen.sweep);
         let slurm_jobs: Vec<String> = subs.iter().filter(|s| s.backend == Backend::Slurm).map(|s| s.job_id.clone()).collect();
-        let tasks: Vec<TaskState> = match scheduler {
+        let listed: Vec<TaskState> = match scheduler {
             Some(s) if !slurm_jobs.is_empty() => s.states(&slurm_jobs).await?,
             _ => Vec::new(),
         };
+        let (tasks, strangers): (Vec<TaskState>, Vec<TaskState>) = listed.into_iter().partition(|t| ours(&frozen.sweep.grid.name, &subs, t));
         // A decision that cannot be read leaves a later rung's arrays unmapped; `decisions()`
         // names the file to whoever needs them.
         let accounting_down = scheduler.and_then(|s| s.accounting_error()).is_some();
-        let states = model_states(frozen, &subs, &tasks, decisions.as_deref().unwrap_or(&[]), accounting_down);
-        Ok(SweepView { subs, tasks, decisions, states })
+        let states = model_states(frozen, &subs, &tasks, &strangers, decisions.as_deref().unwrap_or(&[]), accounting_down);
+        Ok(SweepView { subs, tasks, strangers, decisions, states })
     }
 
     /// The rungs' decisions taken so far (none without halving), or the error naming the decision
@@ -130,12 +137,27 @@ impl SweepView {
     }
 }
 
+/// Whether Slurm's task `t` is of one of the sweep's submissions: a job of that id submitted under
+/// that submission's name ([`job_name`]). Slurm gives the id of a job its controller lost (a crash
+/// before its state was saved) to the next job submitted, so the id alone does not tell.
+fn ours(sweep: &str, subs: &[Submission], t: &TaskState) -> bool {
+    subs.iter().any(|s| s.backend == Backend::Slurm && s.job_id == t.array_job && job_name(sweep, s.rung) == t.name)
+}
+
 /// Per-model state from the model files, the submissions, what the scheduler said of their tasks
 /// and the rungs' decisions (a later rung's array slots are positions among the models the rung
 /// before promoted).
+/// `strangers`: tasks of other jobs that Slurm gave one of the sweep's job ids after losing it.
 /// `accounting_down`: sacct could not be asked, so a task Slurm no longer lists may have ended in
 /// any way; what is said of such a model says so.
-fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decisions: &[RungDecision], accounting_down: bool) -> Vec<ModelStatus> {
+fn model_states(
+    frozen: &Frozen,
+    subs: &[Submission],
+    tasks: &[TaskState],
+    strangers: &[TaskState],
+    decisions: &[RungDecision],
+    accounting_down: bool,
+) -> Vec<ModelStatus> {
     let packing = Packing::new(frozen.sweep.grid.slurm.trainings_per_node);
     let layout = frozen.layout();
     // For each model: the newest submission's task that covers it.
@@ -149,6 +171,8 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
             submitted[m] = Some(&sub.job_id);
         }
     }
+    // The name of the job that now holds a lost job's id, by id.
+    let holder = |job: &str| strangers.iter().find(|t| t.array_job == job).map(|t| t.name.as_str());
     for sub in subs {
         if sub.backend == Backend::Local {
             if local_alive(&sub.job_id) {
@@ -269,14 +293,29 @@ fn model_states(frozen: &Frozen, subs: &[Submission], tasks: &[TaskState], decis
                     "Slurm says {} (exit {}) and the model has no result", t.reason, t.exit_code.clone().unwrap_or_default()))),
                 _ if !rows.is_empty() || md.has_checkpoint() => (State::Lost, Some(format!(
                     "started, but no worker runs it and it has no result (killed or node lost{}); `cyplam resubmit --failed` resumes it",
-                    if accounting_down && slurm.is_none() { "; Slurm's accounting is unavailable, so how its task ended is not known" } else { "" }))),
+                    match submitted[m.index].and_then(|job| holder(job).map(|name| (job, name))) {
+                        Some((job, name)) if slurm.is_none() => format!("; Slurm lost job {job}, whose id now belongs to another job named {name:?}"),
+                        _ if accounting_down && slurm.is_none() => "; Slurm's accounting is unavailable, so how its task ended is not known".to_string(),
+                        _ => String::new(),
+                    }))),
                 Some((t, _, _)) => (State::Lost, Some(format!("Slurm says {} but the model has no result", t.state))),
                 None => match submitted[m.index] {
+                    // Slurm gave the job's id to another job: it lost this one (a controller that
+                    // crashed before saving its state).
+                    Some(job) if holder(job).is_some() => (State::Lost, Some(format!(
+                        "submitted in job {job}, which Slurm lost (a controller that crashed before saving its state): the id now belongs to another job \
+                         named {:?}, and the model has no files; `cyplam resubmit --failed` submits it again", holder(job).unwrap_or_default()))),
                     // Not listed by squeue, and sacct cannot say whether it ran: not new.
                     Some(job) if accounting_down => (State::Lost, Some(format!(
                         "submitted in job {job}, which Slurm no longer lists, and it has no files; Slurm's accounting is unavailable, so whether its task ran \
                          and how it ended is not known; `cyplam resubmit --failed` submits it again"))),
-                    _ => (State::New, None),
+                    // Listed by neither squeue (active and recently ended jobs) nor sacct (every
+                    // job the controller recorded): the controller lost it (it crashed before
+                    // saving its state, issue 30).
+                    Some(job) => (State::Lost, Some(format!(
+                        "submitted in job {job}, which Slurm no longer knows (neither squeue nor sacct lists it: a controller that crashed before saving \
+                         its state loses the jobs submitted since), and it has no files; `cyplam resubmit --failed` submits it again"))),
+                    None => (State::New, None),
                 },
             },
         };

@@ -177,6 +177,16 @@ pub(super) fn parse_slurm(cx: &Ctx, s: &RawSlurm) -> Result<SlurmConfig, GridErr
                 format!("{v:?} is not an sbatch option; write options such as \"--exclusive\" or \"--gres=gpu:1\""),
             ));
         }
+        // cyplam tells its jobs from others by their name (a crashed controller gives a lost
+        // job's id to the next job): the name is its own (sbatch also takes `--job-n`, `--job-na`).
+        let opt = v.split('=').next().unwrap_or(v);
+        if opt.starts_with("-J") || (opt.len() >= "--job-n".len() && "--job-name".starts_with(opt)) {
+            return Err(cx.err(
+                Some(e.span()),
+                Some("slurm.extra"),
+                format!("{v:?} sets the job name, which cyplam sets itself (`cyplam-<sweep>`): it tells the sweep's jobs from others by it"),
+            ));
+        }
         check_sbatch_value(v).map_err(|m| cx.err(Some(e.span()), Some("slurm.extra"), m))?;
         out.extra.push(v.clone());
     }

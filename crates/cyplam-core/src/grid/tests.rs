@@ -230,6 +230,13 @@ fn slurm_values_cannot_break_the_script() {
     assert!(e.contains("contains ' '"), "{e}");
     let e = err("[slurm]\nextra = [\"exclusive\"]\n");
     assert!(e.contains("is not an sbatch option"), "{e}");
+    for name in ["--job-name=mine", "--job-na=mine", "-Jmine", "-J"] {
+        let e = err(&format!("[slurm]\nextra = [\"{name}\"]\n"));
+        assert!(e.contains("sets the job name, which cyplam sets itself"), "{name}: {e}");
+    }
+    if let Err(e) = p("[slurm]\nextra = [\"--job\", \"--exclusive\", \"--jobs=3\"]\n") {
+        assert!(!e.to_string().contains("sets the job name"), "{e}");
+    }
     let e = err("[slurm]\nsetup = [\"module load x\\nrm -rf /\"]\n");
     assert!(e.contains("each set-up entry is one shell line"), "{e}");
     let e = err("[slurm]\ntrainings_per_node = 0\n");

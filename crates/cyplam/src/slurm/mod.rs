@@ -36,7 +36,10 @@ pub enum SlurmError {
 pub trait Scheduler {
     /// Submits a script with extra sbatch arguments; returns the job id.
     async fn submit(&self, script: &Path, args: &[String]) -> Result<String>;
-    /// States of every array task of these jobs (active ones and, with accounting, ended ones).
+    /// States of every array task of these jobs (active ones and, with accounting, ended ones),
+    /// each with its job's name: a job that Slurm lost (a controller that crashed before saving
+    /// its state) may have given its id to another job, whose tasks are listed too; the caller
+    /// tells them by their name.
     async fn states(&self, array_jobs: &[String]) -> Result<Vec<TaskState>>;
     async fn cancel(&self, array_jobs: &[String]) -> Result<()>;
     async fn max_array_size(&self) -> Result<usize>;
@@ -101,8 +104,10 @@ pub(crate) async fn run(cmd: &str, args: &[String]) -> Result<String, SlurmError
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-pub const SQUEUE_FORMAT: &str = "%i|%A|%K|%T|%r|%N";
-pub const SACCT_FORMAT: &str = "JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End";
+/// What squeue is asked ([`parse_squeue`]); the job name last, since it may hold `|`.
+pub const SQUEUE_FORMAT: &str = "%i|%A|%K|%T|%r|%N|%j";
+/// What sacct is asked ([`parse_sacct`]); the job name last, since it may hold `|`.
+pub const SACCT_FORMAT: &str = "JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End,JobName";
 
 impl Scheduler for Slurm {
     async fn submit(&self, script: &Path, args: &[String]) -> Result<String> {
@@ -141,7 +146,9 @@ impl Scheduler for Slurm {
             Ok(out) => {
                 for mut t in parse_squeue(&out) {
                     let key = (t.array_job.clone(), t.task);
-                    if let Some(accounted) = by_task.remove(&key) {
+                    // The nodes lost under earlier runs of the same job (not of another job
+                    // that had the id before).
+                    if let Some(accounted) = by_task.remove(&key).filter(|a| a.name == t.name) {
                         t.lost_nodes = accounted.lost_nodes;
                     }
                     by_task.insert(key, t);

@@ -131,6 +131,16 @@ pub fn header(job: &Job) -> String {
     out
 }
 
+/// The name a sweep's job array is submitted under: `cyplam-<sweep>`, `cyplam-<sweep>-rung<k>` for
+/// a halving rung's. The coordinator checks the name Slurm gives for each task against it, since a
+/// crashed controller gives a lost job's id to the next job submitted.
+pub fn job_name(sweep_name: &str, rung: Option<u32>) -> String {
+    match rung {
+        Some(k) => format!("cyplam-{sweep_name}-rung{k}"),
+        None => format!("cyplam-{sweep_name}"),
+    }
+}
+
 /// The sweep's sbatch script: one array task runs `trainings_per_node` workers through one
 /// `srun`, and requeues itself when they were preempted. Everything that reaches the shell is
 /// quoted.
@@ -146,10 +156,7 @@ pub fn render(i: &ScriptInput) -> String {
         ),
         options: [
             vec![
-                match i.rung {
-                    Some(k) => format!("--job-name=cyplam-{}-rung{k}", i.sweep_name),
-                    None => format!("--job-name=cyplam-{}", i.sweep_name),
-                },
+                format!("--job-name={}", job_name(i.sweep_name, i.rung)),
                 format!("--array={}", i.plan.spec(s.throttle)),
                 "--nodes=1".into(),
                 format!("--ntasks={}", s.trainings_per_node),

@@ -18,6 +18,10 @@ pub struct TaskState {
     /// The nodes that failed under earlier runs of this task (sacct's NODE_FAIL records of it,
     /// `sacct --duplicates`): Slurm requeued it after each.
     pub lost_nodes: Vec<String>,
+    /// The job's name (squeue `%j`, sacct `JobName`). A controller that crashed before saving its
+    /// state gives a lost job's id to the next job: a name other than the one cyplam submitted
+    /// under (`script::job_name`) is another job's task, not this sweep's.
+    pub name: String,
 }
 
 impl TaskState {
@@ -33,7 +37,16 @@ mod tests {
     use cyplam_core::slurm_state::{Resubmit, STATES};
 
     fn task(state: &str) -> TaskState {
-        TaskState { array_job: "7".into(), task: 0, state: state.into(), reason: String::new(), node: String::new(), exit_code: None, lost_nodes: Vec::new() }
+        TaskState {
+            array_job: "7".into(),
+            task: 0,
+            state: state.into(),
+            reason: String::new(),
+            node: String::new(),
+            exit_code: None,
+            lost_nodes: Vec::new(),
+            name: "cyplam-s".into(),
+        }
     }
 
     #[test]

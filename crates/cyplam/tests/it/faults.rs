@@ -125,3 +125,138 @@ fn with_accounting_down_status_report_and_resubmit_work_from_squeue_and_the_file
     let r = results(&env.runs(), "noacct").into_iter().find(|r| r.model == "Model-001").unwrap();
     assert_eq!((r.resumes, r.iterations_done), (1, 900), "resumed from its newest snapshot");
 }
+
+/// Waits until the controller answers `scontrol ping`.
+fn wait_controller(limit: Duration) {
+    let t0 = Instant::now();
+    while !Command::new("scontrol").arg("ping").output().map(|o| o.status.success()).unwrap_or(false) {
+        assert!(t0.elapsed() < limit, "slurmctld does not answer `scontrol ping`");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issue 30: slurmctld killed with SIGKILL right after a submission, before it saved its state,
+/// loses the sweep's array and gives its id to the next job submitted. cyplam tells that job from
+/// the sweep's by its name: the models are `lost` (never pending or running under the other job),
+/// `cancel` leaves the other job alone, and `resubmit --failed` runs them to their end.
+#[test]
+fn the_controller_killed_after_a_submit_loses_the_array_and_the_reused_id_is_not_the_sweeps() {
+    let _c = cluster();
+    let _restore = Restore;
+    let env = Env::new();
+    // cyplam's sbatch: the real one, then slurmctld killed at once, before it saves the new job.
+    // slurmctld saves its state in the background, at once after a change when it last saved
+    // some seconds ago, later when it saved just before: a held job submitted a second earlier
+    // makes it save just before, so the sweep's job is not saved.
+    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v sbatch"]).output().unwrap().stdout).unwrap();
+    let real = real.trim();
+    let bin = env.dir.path().join("crash-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let pid_file = Path::new(DEV_STATE).join("run/slurmctld.pid");
+    std::fs::write(
+        bin.join("sbatch"),
+        format!(
+            "#!/bin/sh\n'{real}' --hold --job-name=cyplam-test-before-crash --output=/dev/null --wrap true >/dev/null || exit $?\nsleep 1\n\
+             out=$('{real}' \"$@\") || exit $?\nkill -KILL \"$(cat '{}')\"\nprintf '%s\\n' \"$out\"\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    assert!(Command::new("chmod").args(["755", bin.join("sbatch").to_str().unwrap()]).status().unwrap().success());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+
+    // The jobs this test submits itself, by name: cancelled at its end, and at its start (a cancel
+    // the controller had not saved when an earlier run killed it comes back).
+    const OTHER: &str = "cyplam-test-other|job";
+    struct CancelNamed;
+    impl Drop for CancelNamed {
+        fn drop(&mut self) {
+            for name in ["cyplam-test-before-crash", OTHER] {
+                let _ = Command::new("scancel").args(["--name", name]).status();
+            }
+        }
+    }
+    drop(CancelNamed);
+    let _held = CancelNamed;
+
+    let grid = env.grid("crash", FIVE);
+    let t0 = Instant::now();
+    let o = env.cmd().env("PATH", &path).args(["submit", grid.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jobs = std::fs::read_to_string(env.runs().join("crash/submit/jobs.txt")).unwrap();
+    let job = jobs.split_whitespace().next().unwrap().to_string();
+    let t_dead = Instant::now();
+    while daemon_pid("slurmctld").is_some() {
+        assert!(t_dead.elapsed() < Duration::from_secs(30), "slurmctld was not killed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(Command::new("/usr/sbin/slurmctld").status().unwrap().success());
+    wait_controller(Duration::from_secs(60));
+    let sq = Command::new("squeue").args(["-h", "-r", "-j", &job, "-o", "%i|%j"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&sq.stdout).trim().is_empty(),
+        "the controller saved job {job} before it was killed; this test needs it lost: {}",
+        String::from_utf8_lossy(&sq.stdout)
+    );
+
+    // Slurm knows the job no more (neither squeue nor sacct): lost, not new.
+    let states = env.json(&["status", "crash", "--format", "json"]);
+    for m in states.as_array().unwrap() {
+        assert_eq!(m["state"], "lost", "{states:?}");
+        let why = m["reason"].as_str().unwrap();
+        assert!(why.contains(&format!("submitted in job {job}, which Slurm no longer knows")) && why.contains("`cyplam resubmit --failed`"), "{why}");
+    }
+
+    // Slurm gives the lost ids again in order (the held job's first, when it was lost too): held
+    // jobs of another name, pending for as long as this test runs, as the job CI met, until one
+    // gets the sweep's id (unless somebody else's job took it first).
+    let mut other = String::new();
+    for _ in 0..3 {
+        let o =
+            Command::new("sbatch").args(["--parsable", "--hold", &format!("--job-name={OTHER}"), "--output=/dev/null", "--wrap", "sleep 1"]).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        other = String::from_utf8_lossy(&o.stdout).trim().split(';').next().unwrap().to_string();
+        if other.parse::<u64>().unwrap() >= job.parse::<u64>().unwrap() {
+            break;
+        }
+    }
+    let reused = other == job;
+    if reused {
+        // Until accounting has it too, so that both squeue and sacct list it under the id.
+        let t = Instant::now();
+        while !String::from_utf8_lossy(&Command::new("sacct").args(["-n", "-P", "-X", "-j", &job, "-o", "JobName"]).output().unwrap().stdout).contains(OTHER) {
+            assert!(t.elapsed() < Duration::from_secs(30), "sacct does not list job {job}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    } else {
+        eprintln!("job {other} did not get the lost id {job} (another job was submitted in between): the reuse is not checked");
+    }
+    let states = env.json(&["status", "crash", "--format", "json"]);
+    for m in states.as_array().unwrap() {
+        assert_eq!(m["state"], "lost", "never the other job's state: {states:?}");
+        assert!(m["job"].is_null(), "{m:?}");
+        if reused {
+            let why = m["reason"].as_str().unwrap();
+            assert!(why.contains(&format!("submitted in job {job}, which Slurm lost")) && why.contains(&format!("another job named {OTHER:?}")), "{why}");
+        }
+    }
+    assert!(env.ok(&["status", "crash"]).contains("5 models: 0 completed, 0 running, 0 pending, 0 failed, 0 preempted, 5 lost"));
+    // `cancel` does not cancel the other job.
+    let o = env.run(&["cancel", "crash"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let held = Command::new("squeue").args(["-h", "-j", &other, "-o", "%T|%j"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&held.stdout).trim(), format!("PENDING|{OTHER}"), "the other job is left alone");
+    if reused {
+        assert!(stderr(&o).contains(&format!("job {job} of sweep crash is not cancelled")), "{}", stderr(&o));
+    }
+
+    // resubmit --failed takes the five, which run to their end.
+    let out = env.ok(&["resubmit", "crash", "--failed"]);
+    assert!(out.contains("5 model(s)"), "{out}");
+    let states = wait_idle(&env, "crash", Duration::from_secs(100));
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    assert!(env.ok(&["status", "crash"]).contains("5 models: 5 completed"));
+    let res = results(&env.runs(), "crash");
+    assert_eq!(res.iter().map(|r| (r.iterations_done, r.resumes)).collect::<Vec<_>>(), vec![(300, 0); 5]);
+    eprintln!("took {:?}", t0.elapsed());
+}

@@ -174,6 +174,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
             node: "n1".into(),
             exit_code: None,
             lost_nodes: Vec::new(),
+            name: "cyplam-split".into(),
         },
         TaskState {
             array_job: "101".into(),
@@ -183,6 +184,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
             node: String::new(),
             exit_code: None,
             lost_nodes: Vec::new(),
+            name: "cyplam-split".into(),
         },
         TaskState {
             array_job: "102".into(),
@@ -192,6 +194,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
             node: String::new(),
             exit_code: None,
             lost_nodes: Vec::new(),
+            name: "cyplam-split".into(),
         },
         TaskState {
             array_job: "102".into(),
@@ -201,6 +204,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
             node: String::new(),
             exit_code: None,
             lost_nodes: Vec::new(),
+            name: "cyplam-split".into(),
         },
         TaskState {
             array_job: "103".into(),
@@ -210,6 +214,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
             node: String::new(),
             exit_code: None,
             lost_nodes: Vec::new(),
+            name: "cyplam-split".into(),
         },
     ];
     rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
@@ -224,6 +229,7 @@ fn arrays_split_under_max_array_size_and_nothing_is_submitted_twice() {
         node: "n1".into(),
         exit_code: Some("1:0".into()),
         lost_nodes: Vec::new(),
+        name: "cyplam-split".into(),
     };
     let st = model_states(&env, "split", &fake);
     let states: Vec<&str> = st.iter().map(|m| m.state.as_str()).collect();
@@ -247,14 +253,71 @@ fn with_accounting_down_an_unlisted_submitted_model_is_lost_and_says_why_not_new
     let args = cyplam::commands::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None, packing: None };
     let fake = Fake { max_array: 10, ..Default::default() };
     rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
-    // Accounting up and nothing listed: as before (sacct would have listed an ended task).
-    assert!(model_states(&env, "unlisted", &fake).iter().all(|m| m.state.as_str() == "new"));
+    // Accounting up and nothing listed: sacct lists every job the controller recorded, ended ones
+    // too, so Slurm lost it (a controller that crashed before saving its state): lost, not new.
+    let st = model_states(&env, "unlisted", &fake);
+    assert!(st.iter().all(|m| m.state.as_str() == "lost"), "{:?}", st.iter().map(|m| m.state.as_str()).collect::<Vec<_>>());
+    let why = st[2].reason.as_deref().unwrap_or("");
+    assert!(why.contains("submitted in job 101, which Slurm no longer knows (neither squeue nor sacct lists it"), "{why}");
     *fake.accounting.lock().unwrap() = Some("`sacct` failed: Unable to connect to slurmdbd".into());
     let st = model_states(&env, "unlisted", &fake);
     assert!(st.iter().all(|m| m.state.as_str() == "lost"), "{:?}", st.iter().map(|m| m.state.as_str()).collect::<Vec<_>>());
     let why = st[2].reason.as_deref().unwrap_or("");
     assert!(why.contains("submitted in job 101, which Slurm no longer lists, and it has no files; Slurm's accounting is unavailable"), "{why}");
     assert!(why.contains("`cyplam resubmit --failed` submits it again"), "{why}");
+}
+
+/// Issue 30: a controller that crashed before saving its state lost the sweep's array and gave its
+/// id to another job. That job's tasks, listed under the id with another name, are not the
+/// sweep's: their models are lost with the reason (never pending under the other job), and
+/// `resubmit --failed` submits them again; a task under the sweep's name goes on being its own.
+#[test]
+fn a_job_id_slurm_gave_to_another_job_is_not_the_sweeps() {
+    let env = Env::new();
+    let grid = env.grid("reused", FIVE);
+    std::env::set_var("CYPLAM_WORKER", worker_bin());
+    let g = cyplam::ctx::Global { runs_dir: env.runs(), db: Some(env.db()) };
+    let args = cyplam::commands::submit::SubmitArgs { grid: grid.clone(), dry_run: false, device: None, packing: None };
+    let fake = Fake { max_array: 10, ..Default::default() };
+    rt().block_on(args.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
+    let task = |job: &str, task: usize, state: &str, name: &str| TaskState {
+        array_job: job.into(),
+        task,
+        state: state.into(),
+        reason: "None".into(),
+        node: if state == "RUNNING" { "n1".into() } else { String::new() },
+        exit_code: None,
+        lost_nodes: Vec::new(),
+        name: name.into(),
+    };
+    // Job 101's task 0 is another job's (a plain job of that id, pending); task 1 the sweep's,
+    // running; task 2 runs under a halving rung's name, which this sweep's job does not have.
+    *fake.states.lock().unwrap() =
+        vec![task("101", 0, "PENDING", "other|job"), task("101", 1, "RUNNING", "cyplam-reused"), task("101", 2, "RUNNING", "cyplam-reused-rung1")];
+    let st = model_states(&env, "reused", &fake);
+    assert_eq!(st.iter().map(|m| m.state.as_str()).collect::<Vec<_>>(), vec!["lost", "lost", "running", "running", "lost"]);
+    for m in [0, 1, 4] {
+        let why = st[m].reason.as_deref().unwrap_or("");
+        assert!(
+            why.contains("submitted in job 101, which Slurm lost (a controller that crashed before saving its state): the id now belongs to another job named"),
+            "{why}"
+        );
+        assert!(why.contains("`cyplam resubmit --failed` submits it again"), "{why}");
+        assert_eq!(st[m].job, None, "not the other job's task");
+    }
+    assert!(st[0].reason.as_deref().unwrap_or("").contains("named \"other|job\""));
+    assert_eq!(st[2].job.as_deref(), Some("101_1"));
+
+    let re = cyplam::commands::resubmit::ResubmitArgs { sweep: "reused".into(), failed: true, dry_run: false, device: None };
+    rt().block_on(re.run(&cyplam::ctx::Ctx::new(g.clone(), &fake))).unwrap();
+    let subs = fake.submitted.lock().unwrap().clone();
+    assert_eq!(subs.len(), 2, "one new array");
+    assert!(subs[1].0.contains("#SBATCH --job-name=cyplam-reused\n") && subs[1].0.contains("#SBATCH --array=0,2\n"), "{}", subs[1].0);
+    // The new array's tasks are the sweep's; job 101's other job no longer matters.
+    fake.states.lock().unwrap().extend([task("102", 0, "PENDING", "cyplam-reused"), task("102", 2, "RUNNING", "cyplam-reused")]);
+    let st = model_states(&env, "reused", &fake);
+    assert_eq!(st.iter().map(|m| m.state.as_str()).collect::<Vec<_>>(), vec!["pending", "pending", "running", "running", "running"]);
+    assert_eq!(st[4].job.as_deref(), Some("102_2"));
 }
 
 #[test]

@@ -1,1 +1,1 @@
-sacct -n -P -X -j 8 -o JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End
+sacct -n -P -X -j 352 -o JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End,JobName

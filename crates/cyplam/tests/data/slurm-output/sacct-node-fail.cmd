@@ -1,1 +1,1 @@
-sacct -n -P -X -D -j 10 -o JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End
+sacct -n -P -X -D -j 357 -o JobID,JobIDRaw,State,ExitCode,NodeList,Elapsed,Start,End,JobName

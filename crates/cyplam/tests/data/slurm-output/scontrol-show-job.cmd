@@ -1,1 +1,1 @@
-scontrol show job 8
+scontrol show job 352

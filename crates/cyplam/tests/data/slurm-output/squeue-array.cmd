@@ -1,1 +1,1 @@
-squeue -h -r -j 8 -o '%i|%A|%K|%T|%r|%N'
+squeue -h -r -j 352 -o '%i|%A|%K|%T|%r|%N|%j'

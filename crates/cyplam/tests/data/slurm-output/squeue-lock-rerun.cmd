@@ -1,1 +1,1 @@
-squeue -h -j 10_1 -o '%T|%N'
+squeue -h -j 357_1 -o '%T|%N|%j'

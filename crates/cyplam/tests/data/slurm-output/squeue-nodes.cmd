@@ -1,1 +1,1 @@
-squeue -h -r -j 10 -o '%i|%A|%K|%T|%r|%N'
+squeue -h -r -j 357 -o '%i|%A|%K|%T|%r|%N|%j'

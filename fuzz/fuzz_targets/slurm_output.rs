@@ -1,0 +1,31 @@
+//! Any text as squeue's or sacct's answer, in cyplam's formats (`SQUEUE_FORMAT`, `SACCT_FORMAT`,
+//! the job name last): the parsers never panic, every task they give has the name of a line of
+//! the input, whole (a name may hold the separator `|`), and sacct's gives one state per task. The
+//! parsers are built from the coordinator's own source files (the cyplam crate builds HDF5, which
+//! a fuzz build does not need).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+#[allow(dead_code, unused_imports)]
+#[path = "../../crates/cyplam/src/slurm"]
+mod slurm {
+    pub mod parse;
+    pub mod task;
+}
+
+fuzz_target!(|text: &str| {
+    // One array range expands to at most 4000001 tasks (MaxArraySize's limit); more than one
+    // range in an input could take more memory than a fuzz run is given.
+    if text.matches('[').count() > 1 {
+        return;
+    }
+    let named_in_input = |name: &str| text.lines().any(|l| l.ends_with(name) && l.len() > name.len() && l[..l.len() - name.len()].ends_with('|'));
+    for t in slurm::parse::parse_squeue(text) {
+        assert!(named_in_input(&t.name), "{t:?}");
+    }
+    let tasks = slurm::parse::parse_sacct(text);
+    for (i, t) in tasks.iter().enumerate() {
+        assert!(named_in_input(&t.name), "{t:?}");
+        assert!(!tasks[..i].iter().any(|e| e.array_job == t.array_job && e.task == t.task), "one state per task: {t:?}");
+    }
+});
