@@ -339,7 +339,9 @@ fn a_node_cut_off_the_network_has_its_workers_fenced_once_slurm_runs_their_task_
     eprintln!("node {cut} cut off: task 1 ran again on {again}; the old workers stopped without writing");
 }
 
-/// Two tiny models, one array task; long enough to be looked at while it trains.
+/// Two tiny models, one array task; long enough to be looked at while it trains (and for a
+/// contender job to start beside it on a busy cluster: at 1,200 iterations the owner once
+/// finished before the contender started, in a full suite run).
 const TWO: &str = r#"
 [slurm]
 trainings_per_node = 2
@@ -352,8 +354,8 @@ ncv1 = 4
 ncv2 = 8
 learning_rate = 3e-3
 batch_size = 32
-iterations = 1200
-snapshots = 12
+iterations = 3000
+snapshots = 30
 seed = 2
 keep_snapshots = "best"
 
@@ -459,6 +461,6 @@ fn a_lock_held_on_another_node_is_decided_through_squeue() {
     assert!(acct.starts_with("COMPLETED|0:0"), "{acct}\n{text}");
     assert!(text.contains(&format!("removing the stale lock of host {host}, pid {pid}, Slurm job {job}_0")) && text.contains("no longer runs"), "{text}");
     let r = results(&env.runs(), "foreign").into_iter().find(|r| r.model == "Model-000").unwrap();
-    assert_eq!((r.status, r.iterations_done, r.resumes), (cyplam_core::files::ResultStatus::Completed, 1200, 1), "{r:?}");
+    assert_eq!((r.status, r.iterations_done, r.resumes), (cyplam_core::files::ResultStatus::Completed, 3000, 1), "{r:?}");
     assert_ne!(r.host, host, "finished on the contender's node");
 }
