@@ -33,9 +33,31 @@ pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
             Flock::lock(open(), FlockArg::LockExclusive).map_err(|(_, e)| e).unwrap()
         })
     });
+    clear_leftovers();
     let ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().map(|o| o.status.success()).unwrap_or(false);
     assert!(ok, "the dev Slurm cluster is not up: run slurm/dev-cluster/up (`.ci/run` does)");
     g
+}
+
+/// Cancels every job an earlier test left in the queue (this process holds the cluster alone, so
+/// any job there is a leftover) and waits, up to a minute, until none is left. A controller
+/// crashed by `slurm::faults` can leave jobs it believes run on a node that knows nothing of
+/// them, holding the node until slurmctld notices (seen: 25 s, which made a later test's job
+/// start too late).
+fn clear_leftovers() {
+    let ids = |all: bool| -> Vec<String> {
+        let o = Command::new("squeue").args(["-h", "-o", "%A|%T"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        o.lines().filter(|l| all || !l.ends_with("|COMPLETING")).filter_map(|l| l.split('|').next()).map(str::to_string).collect()
+    };
+    let left = ids(false);
+    if !left.is_empty() {
+        eprintln!("cancelling job(s) {} left in the queue by an earlier test", left.join(","));
+        let _ = Command::new("scancel").args(&left).status();
+    }
+    let t0 = Instant::now();
+    while !ids(true).is_empty() && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Polls `cyplam status --format json` until no model is pending or running.
