@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         let h = s.grid.halving.expect("the fuzz grid has [halving]");
         if d.check(path, &dir, s, h, rung, &candidates).is_ok() {
             assert!(d.promoted.iter().all(|m| candidates.contains(m)), "promoted a model that did not train: {:?}", d.promoted);
-            assert!(d.promoted.windows(2).all(|w| w[0] < w[1]) && d.promoted.len() <= h.max_kept(candidates.len()));
+            assert!(d.promoted.windows(2).all(|w| w[0] < w[1]) && d.promoted.len() <= h.max_kept(candidates.len(), rung));
             let _ = d.verdict().summary();
             let _ = d.beyond_rank();
             for c in d.pruned() {
