@@ -141,32 +141,36 @@ pub(super) fn run_proto(sets: &[Set], h: &Halving, spec: &str) {
     }
 }
 
+/// Early stopping replayed with a second rule: a model stops at the first snapshot where `es`'s
+/// own rule or `also(model, its rows so far)` says so.
+fn replay_es_with(es: &EarlyStopping, curves: &[Vec<MetricsRow>], also: impl Fn(usize, &[MetricsRow]) -> bool) -> Vec<Stop> {
+    curves
+        .iter()
+        .enumerate()
+        .map(|(m, rows)| {
+            let end = (1..=rows.len()).find(|&n| cyplam_core::stopping::early_stop(es, &rows[..n]).is_some() || also(m, &rows[..n])).unwrap_or(rows.len());
+            stop_at(rows, rows.get(end.wrapping_sub(1)).map(|r| r.iteration).unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Whether the curve `upto`, extrapolated to iteration `at` (`forecast`), stays below `bar` even
+/// optimistically: predicted + `curve` x its uncertainty.
+fn forecast_below(upto: &[MetricsRow], at: f64, curve: f64, bar: f64) -> bool {
+    let points: Vec<(f64, f64)> = upto.iter().filter(|r| r.is_finite()).map(|r| (r.iteration as f64, r.validation_accuracy20)).collect();
+    cyplam_core::forecast::forecast(&points, at).is_some_and(|f| f.predicted + curve * (f.upper - f.predicted) < bar)
+}
+
 /// Early stopping with the curve evidence: besides `es`'s own rule, a model stops once its best
 /// is `stale` snapshots old and its curve, extrapolated to its end (`forecast`), is not expected
 /// to pass that best even optimistically (predicted + curve x uncertainty).
 pub(super) fn replay_es_curve(es: &EarlyStopping, curve: f64, stale: usize, curves: &[Vec<MetricsRow>]) -> Vec<Stop> {
-    curves
-        .iter()
-        .map(|rows| {
-            let total = rows.last().map(|r| r.iteration).unwrap_or(0) as f64;
-            let end = (1..=rows.len())
-                .find(|&n| {
-                    let upto = &rows[..n];
-                    if cyplam_core::stopping::early_stop(es, upto).is_some() {
-                        return true;
-                    }
-                    let Some(b) = cyplam_core::metrics_csv::best_row(upto) else { return false };
-                    let since = upto.iter().rev().take_while(|r| r.iteration > b.iteration).count();
-                    if since < stale {
-                        return false;
-                    }
-                    let points: Vec<(f64, f64)> = upto.iter().filter(|r| r.is_finite()).map(|r| (r.iteration as f64, r.validation_accuracy20)).collect();
-                    cyplam_core::forecast::forecast(&points, total).is_some_and(|f| f.predicted + curve * (f.upper - f.predicted) < b.validation_accuracy20)
-                })
-                .unwrap_or(rows.len());
-            stop_at(rows, rows.get(end.wrapping_sub(1)).map(|r| r.iteration).unwrap_or(0))
-        })
-        .collect()
+    replay_es_with(es, curves, |m, upto| {
+        let total = curves[m].last().map(|r| r.iteration).unwrap_or(0) as f64;
+        let Some(b) = cyplam_core::metrics_csv::best_row(upto) else { return false };
+        let since = upto.iter().rev().take_while(|r| r.iteration > b.iteration).count();
+        since >= stale && forecast_below(upto, total, curve, b.validation_accuracy20)
+    })
 }
 
 /// Hyperband-style brackets without a driver (issue 32 item 2(b)), measured here: model m goes to
@@ -197,29 +201,14 @@ pub(super) fn replay_brackets(h: &Halving, brackets: u32, set: &Set) -> Vec<Stop
 pub(super) fn replay_es_sweep(es: &EarlyStopping, curve: f64, min: usize, curves: &[Vec<MetricsRow>]) -> Vec<Stop> {
     use cyplam_core::curve::best_until;
     let top = cyplam_core::halving::replay::TOP;
-    curves
-        .iter()
-        .enumerate()
-        .map(|(m, rows)| {
-            let total = rows.last().map(|r| r.iteration).unwrap_or(0) as f64;
-            let end = (1..=rows.len())
-                .find(|&n| {
-                    let upto = &rows[..n];
-                    if cyplam_core::stopping::early_stop(es, upto).is_some() {
-                        return true;
-                    }
-                    if n < min {
-                        return false;
-                    }
-                    let it = upto[n - 1].iteration;
-                    let mut others: Vec<f64> = curves.iter().enumerate().filter(|(o, _)| *o != m).filter_map(|(_, c)| best_until(c, it)).collect();
-                    others.sort_by(|a, b| b.total_cmp(a));
-                    let Some(&cutoff) = others.get(top - 1) else { return false };
-                    let points: Vec<(f64, f64)> = upto.iter().filter(|r| r.is_finite()).map(|r| (r.iteration as f64, r.validation_accuracy20)).collect();
-                    cyplam_core::forecast::forecast(&points, total).is_some_and(|f| f.predicted + curve * (f.upper - f.predicted) < cutoff)
-                })
-                .unwrap_or(rows.len());
-            stop_at(rows, rows.get(end.wrapping_sub(1)).map(|r| r.iteration).unwrap_or(0))
-        })
-        .collect()
+    replay_es_with(es, curves, |m, upto| {
+        if upto.len() < min {
+            return false;
+        }
+        let total = curves[m].last().map(|r| r.iteration).unwrap_or(0) as f64;
+        let it = upto[upto.len() - 1].iteration;
+        let mut others: Vec<f64> = curves.iter().enumerate().filter(|(o, _)| *o != m).filter_map(|(_, c)| best_until(c, it)).collect();
+        others.sort_by(|a, b| b.total_cmp(a));
+        others.get(top - 1).is_some_and(|&cutoff| forecast_below(upto, total, curve, cutoff))
+    })
 }

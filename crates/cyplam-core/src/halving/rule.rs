@@ -302,16 +302,21 @@ mod tests {
         assert_eq!(v.promoted, vec![(0, WentOn::Rank), (1, WentOn::Rank), (2, WentOn::Tie), (4, WentOn::Axis)]);
     }
 
+    /// Six curves of 8 snapshots: flat around 0.80, 0.78 and 0.70 (+-0.004), then model 3, a slow
+    /// starter rising as 0.95 - 0.8 x^-0.6 (0.15 at the first snapshot, 0.66 at the last), then
+    /// flat at 0.69 and 0.40.
+    fn riser_among_flats() -> Vec<Vec<MetricsRow>> {
+        let flat = |level: f64| (0..8).map(|i| level + if i % 2 == 0 { 0.004 } else { -0.004 }).collect::<Vec<f64>>();
+        let riser: Vec<f64> = (1..=8).map(|i| 0.95 - 0.8 * (i as f64).powf(-0.6)).collect();
+        [flat(0.80), flat(0.78), flat(0.70), riser, flat(0.69), flat(0.40)].iter().map(|a| curve(a)).collect()
+    }
+
     /// Issue 32: the curve evidence on hand-made curves. Rank keeps the 2 best of 6 (eta 3); a
     /// slow starter, behind now but still rising fast, goes on by its curve; a flat model just
     /// behind the cutoff does not; the cap holds; the same rows give the same verdict.
     #[test]
     fn the_curve_evidence_takes_a_slow_riser_not_a_flat_loser_and_holds_the_cap() {
-        let flat = |level: f64| (0..8).map(|i| level + if i % 2 == 0 { 0.004 } else { -0.004 }).collect::<Vec<f64>>();
-        // Rising as 0.95 - 0.8 x^-0.6 over iterations 10..80: 0.15 at the first snapshot, 0.66 at the last.
-        let riser: Vec<f64> = (1..=8).map(|i| 0.95 - 0.8 * (i as f64).powf(-0.6)).collect();
-        let acc = [flat(0.80), flat(0.78), flat(0.70), riser, flat(0.69), flat(0.40)];
-        let curves: Vec<Vec<MetricsRow>> = acc.iter().map(|a| curve(a)).collect();
+        let curves = riser_among_flats();
         let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 320 }).collect();
         let off = Halving::with(3, 2, Promotion::noise(1.0, 2.0, 0.0).unwrap()).unwrap();
         assert_eq!(promote_rung(&off, 0, &c).promoted_models(), vec![0, 1], "without the curve evidence the riser (best 0.66) is pruned");
@@ -338,10 +343,7 @@ mod tests {
     /// at the decision into the last rung, or with the allowance off, nothing more goes on.
     #[test]
     fn the_forecast_allowance_takes_a_slow_riser_before_the_last_rung_only() {
-        let flat = |level: f64| (0..8).map(|i| level + if i % 2 == 0 { 0.004 } else { -0.004 }).collect::<Vec<f64>>();
-        let riser: Vec<f64> = (1..=8).map(|i| 0.95 - 0.8 * (i as f64).powf(-0.6)).collect();
-        let acc = [flat(0.80), flat(0.78), flat(0.70), riser, flat(0.69), flat(0.40)];
-        let curves: Vec<Vec<MetricsRow>> = acc.iter().map(|a| curve(a)).collect();
+        let curves = riser_among_flats();
         let c: Vec<Contender> = curves.iter().enumerate().map(|(i, r)| Contender { index: i, rows: r, axes: &[], excluded: false, next_end: 320 }).collect();
         // eta 3, 3 rungs, cap x1: 2 by rank, no ties; forecast x0.5: ceil(0.5 x 2) = 1 more at rung 0.
         let rule = Promotion::noise(1.0, 1.0, 0.0).unwrap().with_forecast(0.5).unwrap();

@@ -113,12 +113,17 @@ fn wait_rows(md: &ModelDir, n: usize, child: &mut std::process::Child) {
 }
 
 fn spawn(dir: &Path) -> std::process::Child {
+    spawn_logging_to(dir, std::process::Stdio::null())
+}
+
+/// [`spawn`], its log going to `stderr`.
+fn spawn_logging_to(dir: &Path, stderr: impl Into<std::process::Stdio>) -> std::process::Child {
     Command::new(WORKER)
         .args(["--sweep", dir.to_str().unwrap(), "--model", "0"])
         .env_remove("SLURM_PROCID")
         .env_remove("SLURM_CPUS_PER_TASK")
         .env_remove("SLURM_JOB_ID")
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap()
 }
@@ -202,14 +207,7 @@ fn a_worker_whose_lock_was_taken_over_stops_without_writing_and_the_new_owner_en
     let (dir, _) = make_sweep(t.path(), "fenced", RESUMABLE);
     let md = model_dir(&dir, "Model-000");
     let log = t.path().join("old-worker.log");
-    let mut old = Command::new(WORKER)
-        .args(["--sweep", dir.to_str().unwrap(), "--model", "0"])
-        .env_remove("SLURM_PROCID")
-        .env_remove("SLURM_CPUS_PER_TASK")
-        .env_remove("SLURM_JOB_ID")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut old = spawn_logging_to(&dir, std::fs::File::create(&log).unwrap());
     wait_rows(&md, 3, &mut old);
     // The takeover, as the new owner on node n3 does it: the stale lock removed, its own written.
     let theirs = r#"{"host":"n3","pid":4242,"slurm_job":"77_5","slurm_node":"n3","since_unix":1}"#;
