@@ -19,13 +19,20 @@ fuzz_target!(|text: &str| {
     if text.matches('[').count() > 1 {
         return;
     }
-    let named_in_input = |name: &str| text.lines().any(|l| l.ends_with(name) && l.len() > name.len() && l[..l.len() - name.len()].ends_with('|'));
+    // The checks are linear in the tasks (one range can give millions): a name is looked up in
+    // the input once, and the tasks seen so far are a set.
+    let mut named = std::collections::HashMap::<String, bool>::new();
+    let mut named_in_input = |name: &str| {
+        *named.entry(name.to_string()).or_insert_with(|| {
+            text.lines().any(|l| l.ends_with(name) && l.len() > name.len() && l[..l.len() - name.len()].ends_with('|'))
+        })
+    };
     for t in slurm::parse::parse_squeue(text) {
         assert!(named_in_input(&t.name), "{t:?}");
     }
-    let tasks = slurm::parse::parse_sacct(text);
-    for (i, t) in tasks.iter().enumerate() {
+    let mut seen = std::collections::HashSet::new();
+    for t in slurm::parse::parse_sacct(text) {
         assert!(named_in_input(&t.name), "{t:?}");
-        assert!(!tasks[..i].iter().any(|e| e.array_job == t.array_job && e.task == t.task), "one state per task: {t:?}");
+        assert!(seen.insert((t.array_job.clone(), t.task)), "one state per task: {t:?}");
     }
 });
