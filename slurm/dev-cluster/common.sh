@@ -6,14 +6,10 @@ STATE_DIR="${CYPLAM_DEV_CLUSTER_DIR:-/var/lib/cyplam-dev-cluster}"
 CLUSTER_NAME="cyplam-dev"
 PARTITION="debug"
 NODE_NAME="$(hostname -s)"
-SLURM_ETC="/etc/slurm"
-SLURM_CONF_FILE="$SLURM_ETC/slurm.conf"
-SLURMDBD_CONF="$SLURM_ETC/slurmdbd.conf"
 # Marker on the first line of every file `up` writes; a file without it was not ours.
 MARKER="# Managed by cyplam slurm/dev-cluster/up"
 # Private MariaDB instance for slurmdbd (TCP on loopback only).
 DB_PORT="${CYPLAM_DEV_CLUSTER_DB_PORT:-3307}"
-DB_NAME="slurm_acct_db"
 DB_USER="slurm"
 
 RUN_DIR="$STATE_DIR/run"
@@ -36,6 +32,60 @@ CTLD_ADDR="$NET.1"
 UTS_DIR="/run/cyplam-dev-cluster/uts"
 HOSTS_BEGIN="# cyplam dev cluster nodes: begin (slurm/dev-cluster/up; removed by down)"
 HOSTS_END="# cyplam dev cluster nodes: end"
+
+# Slurm versions (`up --slurm V`): 22.05 is Debian 12's packages, installed on this machine;
+# 24.11 is Debian 13's, in a root that `up` builds once with debootstrap, cached outside the
+# checkout ($SLURM_ROOTS/slurm-24.11/root). A version's daemons and commands run in a mount
+# namespace (pinned at $NS_DIR/slurm-V) where that root's /usr, ld.so.cache and /etc/slurm stand
+# in for this machine's; every other path (checkouts, /tmp, $HOME, $STATE_DIR, munge's socket)
+# is the same inside and out. So cyplam's binaries run from this machine as from a login node,
+# and inside a job from the same paths, against either version. One version runs at a time (the
+# same ports and nodes); $STATE_DIR/slurm-version says which. $CLIENT_BIN holds a command for
+# each Slurm client that runs the version up: put it first on PATH (scripts/test does).
+SLURM_VERSIONS="22.05 24.11"
+SLURM_VERSION_FILE="$STATE_DIR/slurm-version"
+NS_DIR="/run/cyplam-dev-cluster/ns"
+SLURM_ROOTS="${CYPLAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cyplam}"
+CLIENT_BIN="$STATE_DIR/bin"
+DAEMON_BIN="$STATE_DIR/sbin"
+CLIENTS=(sbatch squeue sacct scontrol sinfo scancel srun sacctmgr salloc sattach sstat sprio sshare sreport sdiag)
+
+# recorded_slurm: the Slurm version the last `up` was asked for (22.05 if none).
+recorded_slurm() {
+    local v
+    v="$(tr -dc '0-9.' 2>/dev/null <"$SLURM_VERSION_FILE" || true)"
+    echo "${v:-22.05}"
+}
+slurm_root() { echo "$SLURM_ROOTS/slurm-$1/root"; }
+slurm_ns() { echo "$NS_DIR/slurm-$1"; }
+# The file in a version's root that says "you are inside that version's namespace".
+inside_marker() { echo "/usr/share/cyplam-dev-cluster-slurm-$1"; }
+
+# select_slurm V: the settings of Slurm version V: SLURM_V; SLURM_ETC and the two .conf files
+# (as this machine sees them; inside V's namespace, SLURM_ETC is /etc/slurm); SLURM_EXEC, the prefix that runs one of its programs (empty for
+# 22.05); the controller's state and the nodes' spool (one per version: their formats differ);
+# the accounting database's name.
+select_slurm() {
+    SLURM_V=$1
+    if [[ "$SLURM_V" == 22.05 ]]; then
+        SLURM_ETC="/etc/slurm"
+        SLURM_EXEC=()
+        CTLD_STATE="$STATE_DIR/slurmctld"
+        SLURMD_SPOOL_BASE="$STATE_DIR/slurmd"
+        DB_NAME="slurm_acct_db"
+    else
+        SLURM_ETC="$STATE_DIR/slurm-$SLURM_V/etc"
+        SLURM_EXEC=(nsenter "--mount=$(slurm_ns "$SLURM_V")" --)
+        CTLD_STATE="$STATE_DIR/slurm-$SLURM_V/slurmctld"
+        SLURMD_SPOOL_BASE="$STATE_DIR/slurm-$SLURM_V/slurmd"
+        DB_NAME="slurm_acct_db_${SLURM_V//./_}"
+    fi
+    SLURM_CONF_FILE="$SLURM_ETC/slurm.conf"
+    SLURMDBD_CONF="$SLURM_ETC/slurmdbd.conf"
+}
+select_slurm "$(recorded_slurm)"
+# This machine's scripts call the clients through $CLIENT_BIN when it exists.
+[[ -d "$CLIENT_BIN" ]] && PATH="$CLIENT_BIN:$PATH"
 
 # Daemon name -> executable name as shown in /proc/PID/comm.
 daemon_comm() {
@@ -129,7 +179,7 @@ stop_recorded() {
 # recorded_nodes: the node count the last `up` was asked for (1 if none).
 recorded_nodes() {
     local n
-    n="$(tr -dc '0-9' <"$NODES_FILE" 2>/dev/null || true)"
+    n="$(tr -dc '0-9' 2>/dev/null <"$NODES_FILE" || true)"
     echo "${n:-1}"
 }
 
@@ -145,7 +195,7 @@ node_exists() {
 on_node() {
     local n=$1
     shift
-    nsenter --net="/run/netns/$(node_ns "$n")" --uts="$UTS_DIR/$n" -- "$@"
+    nsenter --net="/run/netns/$(node_ns "$n")" --uts="$UTS_DIR/$n" -- "${SLURM_EXEC[@]}" "$@"
 }
 
 # existing_nodes: the nodes whose network namespace exists, whatever the mode.

@@ -6,7 +6,8 @@ use super::{cluster, wait_idle};
 use crate::*;
 use std::time::{Duration, Instant};
 
-/// The dev cluster's state directory (slurm/dev-cluster/common.sh).
+/// The dev cluster's state directory (slurm/dev-cluster/common.sh); its `sbin/` starts the
+/// controller of the Slurm version that runs, as an admin would.
 const DEV_STATE: &str = "/var/lib/cyplam-dev-cluster";
 
 /// A dev-cluster daemon's pid, from its pid file, if it runs.
@@ -71,7 +72,7 @@ fn the_controller_restarted_mid_sweep_loses_nothing() {
     assert!(stderr(&o).contains("squeue"), "{}", stderr(&o));
     std::thread::sleep(Duration::from_secs(2));
     // Started again from its saved state, as an admin (or systemd) would.
-    let started = Command::new("/usr/sbin/slurmctld").status().unwrap();
+    let started = Command::new(Path::new(DEV_STATE).join("sbin/slurmctld")).status().unwrap();
     assert!(started.success());
 
     let states = wait_idle(&env, "ctld", Duration::from_secs(300));
@@ -190,7 +191,7 @@ fn the_controller_killed_after_a_submit_loses_the_array_and_the_reused_id_is_not
         assert!(t_dead.elapsed() < Duration::from_secs(30), "slurmctld was not killed");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(Command::new("/usr/sbin/slurmctld").status().unwrap().success());
+    assert!(Command::new(Path::new(DEV_STATE).join("sbin/slurmctld")).status().unwrap().success());
     wait_controller(Duration::from_secs(60));
     let sq = Command::new("squeue").args(["-h", "-r", "-j", &job, "-o", "%i|%j"]).output().unwrap();
     assert!(

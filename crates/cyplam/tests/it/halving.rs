@@ -6,6 +6,7 @@
 //! of `cyplam run`.
 
 use super::slurm::nodes::{lock_of, runs_of, three_nodes};
+use super::slurm::preempt;
 use super::*;
 use std::time::{Duration, Instant};
 
@@ -307,21 +308,8 @@ fn a_halving_sweep_through_slurm_chains_its_rungs_survives_a_preemption_and_a_ca
         std::thread::sleep(Duration::from_millis(20));
     }
     // The slot of `first` is 0: task 0 of rung 1's array.
-    let o = Command::new("scancel").args(["--signal=USR1", &format!("{}_0", jobs[1])]).output().unwrap();
-    if !o.status.success() {
-        // Slurm 22.05 can deliver the signal to a task that has just started and still answer
-        // "Job can not be altered now, try again later" (slurmctld's log), which scancel retries
-        // until it gives up and fails: the task's own log says whether it was preempted.
-        let log = std::fs::read_to_string(env.runs().join("hvs/logs").join(format!("{}_0.out", jobs[1]))).unwrap_or_default();
-        let sq = Command::new("squeue").args(["-a", "-o", "%i %T %r"]).output().unwrap();
-        assert!(
-            log.contains(&format!("cyplam: preempted; requeueing {}_0", jobs[1])),
-            "scancel: {} {}; squeue: {}; the task's log:\n{log}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(&o),
-            String::from_utf8_lossy(&sq.stdout)
-        );
-    }
+    let task = format!("{}_0", jobs[1]);
+    preempt(&task, &task, &env.runs().join("hvs/logs").join(format!("{task}.out")), Duration::from_secs(60));
 
     // Cancel the chain while the last rung trains, then `resubmit --failed` goes on in it.
     let t1 = Instant::now();

@@ -3,6 +3,7 @@
 //! `up --nodes 3`, which scripts/test starts; `nodes` holds the tests that need them).
 
 use super::*;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// The tests that need several nodes (`up --nodes 3`).
@@ -33,10 +34,38 @@ pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
             Flock::lock(open(), FlockArg::LockExclusive).map_err(|(_, e)| e).unwrap()
         })
     });
+    let version = slurm_version();
+    let said = Command::new("sinfo").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    assert!(
+        said.starts_with(&format!("slurm-wlm {version}.")),
+        "the dev cluster runs Slurm {version} but the sinfo on PATH is {:?}: put {CLIENT_BIN} first on PATH (scripts/test does)",
+        said.trim()
+    );
     clear_leftovers();
     let ok = Command::new("sinfo").args(["-h", "-o", "%T"]).output().map(|o| o.status.success()).unwrap_or(false);
     assert!(ok, "the dev Slurm cluster is not up: run slurm/dev-cluster/up (`.ci/run` does)");
     g
+}
+
+/// The dev cluster's clients, each running the Slurm version `up` started (slurm/dev-cluster/common.sh).
+const CLIENT_BIN: &str = "/var/lib/cyplam-dev-cluster/bin";
+
+/// The Slurm version the dev cluster runs: 22.05 (Debian 12's) or 24.11 (`up --slurm 24.11`).
+pub(crate) fn slurm_version() -> String {
+    let v = std::fs::read_to_string("/var/lib/cyplam-dev-cluster/slurm-version").unwrap_or_default();
+    if v.trim().is_empty() {
+        "22.05".to_string()
+    } else {
+        v.trim().to_string()
+    }
+}
+
+/// The dev cluster's slurm.conf as this machine sees it (a job sees it at /etc/slurm/slurm.conf).
+pub(crate) fn slurm_conf() -> PathBuf {
+    match slurm_version().as_str() {
+        "22.05" => PathBuf::from("/etc/slurm/slurm.conf"),
+        v => PathBuf::from(format!("/var/lib/cyplam-dev-cluster/slurm-{v}/etc/slurm.conf")),
+    }
 }
 
 /// Cancels every job an earlier test left in the queue (this process holds the cluster alone, so
@@ -57,6 +86,32 @@ fn clear_leftovers() {
     let t0 = Instant::now();
     while !ids(true).is_empty() && t0.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Sends USR1 to `target` (an array job or one task), as Slurm does before a time limit or a
+/// preemption, and returns once `log` says that `task` requeued itself. scancel retries a signal
+/// Slurm refuses with "Job can not be altered now, try again later", which both 22.05 and 24.11
+/// answer for a task that has just started, sometimes after delivering it; a retry that lands
+/// after the requeue hits the task's next run before its handler is in place (exit 138: seen on
+/// 24.11). So each try is cut short after 2 s, and another is sent only while the log shows no
+/// preemption.
+pub(crate) fn preempt(target: &str, task: &str, log: &Path, limit: Duration) {
+    let said = format!("cyplam: preempted; requeueing {task} ");
+    let preempted = || std::fs::read_to_string(log).is_ok_and(|l| l.contains(&said));
+    let t0 = Instant::now();
+    while !preempted() {
+        assert!(t0.elapsed() < limit, "{task} never said it was preempted; its log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+        let mut c = Command::new("scancel").args(["--signal=USR1", target]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let sent = Instant::now();
+        while c.try_wait().unwrap().is_none() && sent.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        while !preempted() && sent.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -213,15 +268,15 @@ fn usr1_checkpoints_requeues_the_task_and_the_result_equals_an_uninterrupted_run
         std::thread::sleep(Duration::from_millis(50));
     }
     // What Slurm sends signal_lead_seconds before the time limit.
-    let o = Command::new("scancel").args(["--signal=USR1", &job]).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let log = env.runs().join("pre/logs").join(format!("{job}_0.out"));
+    preempt(&job, &format!("{job}_0"), &log, Duration::from_secs(60));
     let states = wait_idle(&env, "pre", Duration::from_secs(600));
     assert_eq!(states[0]["state"], "completed", "{states:?}");
     assert_eq!(states[1]["state"], "failed", "{states:?}");
     assert!(states[1]["reason"].as_str().unwrap().contains("(diverged)"), "{states:?}");
     let res = results(&env.runs(), "pre");
     assert!(res[0].resumes >= 1, "Model-000 was resumed: {:?}", res[0]);
-    let log = std::fs::read_to_string(env.runs().join("pre/logs").join(format!("{job}_0.out"))).unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("cyplam: preempted; requeueing"), "{log}");
     assert_eq!(curve(&env, "pre", "Model-000"), want, "the same metrics as an uninterrupted run");
 }

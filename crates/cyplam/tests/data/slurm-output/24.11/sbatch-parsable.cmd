@@ -1,0 +1,1 @@
+sbatch --parsable --array=0-4 --cpus-per-task=12 -w n1 '--job-name=cyplam-fixture|a|b' --chdir=/tmp/cyplam-fixtures.wmbGDT '--output=/tmp/cyplam-fixtures.wmbGDT/out-%A_%a.txt' /tmp/cyplam-fixtures.wmbGDT/job.sh

@@ -1,0 +1,1 @@
+sinfo -h -N -o '%N|%P|%a|%c|%m|%T'

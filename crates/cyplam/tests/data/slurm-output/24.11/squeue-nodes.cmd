@@ -1,0 +1,1 @@
+squeue -h -r -j 57 -o '%i|%A|%K|%T|%r|%N|%j'
