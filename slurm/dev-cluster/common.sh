@@ -161,6 +161,13 @@ stop_recorded() {
     [[ -f "$rec" ]] || return 1
     pid="$(tr -dc '0-9' <"$rec")"
     rm -f "$rec"
+    stop_pid "$d" "$pid"
+}
+
+# stop_pid DAEMON PID: SIGTERM (then SIGKILL after 30 s) PID if it is DAEMON. True when
+# something was stopped.
+stop_pid() {
+    local d=$1 pid=$2
     pid_is "$d" "$pid" || return 1
     log "stopping $d (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
