@@ -143,29 +143,39 @@ mod tests {
     #[test]
     fn the_channels_last_path_computes_what_the_plain_nchw_one_does() {
         let _rng = crate::torch_rng_lock();
-        // Same outputs and the same gradients (the training step runs channels-last).
+        // Same outputs and the same gradients (the training step runs channels-last). The
+        // gradients are compared in f64: in f32 the two layouts run different oneDNN kernels,
+        // which disagreed on 1 of 1,500 (input, activation) pairs tried (ELU, one element off by
+        // 4 % of the tensor's largest, in CI once), the pattern of a max-pool window whose maxima
+        // tie in f32 sending its gradient to another cell, both valid. In f64 the same code paths
+        // (strides, permutes, views) run libtorch's own kernels and agree to rounding on all 1,500.
         let arch = Arch { wc1: 5, ncv1: 4, wc2: 3, ncv2: 6, nfc1: 16 };
         for act in Activation::ALL {
-            let vs = nn::VarStore::new(Device::Cpu);
+            let mut vs = nn::VarStore::new(Device::Cpu);
             let net = Net::new(&vs.root(), arch, act, 1.0);
             let x = Tensor::rand([9, 784], (tch::Kind::Float, Device::Cpu));
+            let y_cl = net.forward(&x, true, true, false).detach();
+            let y_plain = net.forward(&x, true, false, false).detach();
+            assert!(y_cl.allclose(&y_plain, 1e-5, 1e-6, false), "{act:?}: outputs differ");
+            vs.double();
+            let x = x.to_kind(Kind::Double);
             let grads = |channels_last: bool| {
                 vs.trainable_variables().iter_mut().for_each(|t| t.zero_grad());
                 let y = net.forward(&x, true, channels_last, false);
-                y.square().sum(Kind::Float).backward();
+                y.square().sum(Kind::Double).backward();
                 let g: Vec<Tensor> = vs.trainable_variables().iter().map(|t| t.grad().copy()).collect();
                 (y.detach(), g)
             };
             let (y_cl, g_cl) = grads(true);
             let (y_plain, g_plain) = grads(false);
-            assert!(y_cl.allclose(&y_plain, 1e-5, 1e-6, false), "{act:?}: outputs differ");
-            assert!(g_plain.iter().any(|g| g.abs().sum(Kind::Float).double_value(&[]) > 0.0));
+            assert!(y_cl.allclose(&y_plain, 1e-12, 1e-14, false), "{act:?}: f64 outputs differ");
+            assert!(g_plain.iter().any(|g| g.abs().sum(Kind::Double).double_value(&[]) > 0.0));
             for (a, b) in g_cl.iter().zip(&g_plain) {
-                // Summation orders differ between the layouts (and with the thread count), so the
-                // bound is relative to the largest gradient of the tensor.
+                // Summation orders differ between the layouts, so the bound is relative to the
+                // largest gradient of the tensor.
                 let diff = (a - b).abs().max().double_value(&[]);
                 let scale = b.abs().max().double_value(&[]);
-                assert!(diff <= 1e-4 * scale, "{act:?}: gradients differ by {diff} (largest {scale})");
+                assert!(diff <= 1e-10 * scale, "{act:?}: gradients differ by {diff} (largest {scale})");
             }
         }
     }
