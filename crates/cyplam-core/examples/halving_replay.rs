@@ -7,16 +7,24 @@
 use cyplam_core::halving::replay::{full, judge, replay_halving, Judgement};
 use cyplam_core::halving::settings::{Halving, Promotion, DEFAULT_CURVE, DEFAULT_ETA, DEFAULT_FORECAST, DEFAULT_RUNGS};
 use cyplam_core::metrics_csv::MetricsRow;
-use cyplam_core::search::replay::{FullGrid, SampleSpec, Tally, DEFAULT_DRAWS, MAX_DRAWS};
+use cyplam_core::search::replay::{FullGrid, SampleSpec, Sampler, Tally, DEFAULT_DRAWS, MAX_DRAWS};
 use cyplam_core::spec::EarlyStopping;
 use cyplam_core::stopping::replay_early_stopping;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// PROTOTYPE, measured here only (issue 29 item 4): a TPE proposing each round's batch.
-#[path = "halving_replay/tpe.rs"]
-mod tpe;
-use tpe::TpeSpec;
+/// A `--sample tpe...`: the TPE's batch (`cyplam_core::search::tpe`) and the counts K.
+struct TpeSpec {
+    batch: usize,
+    counts: Vec<u32>,
+}
+
+impl TpeSpec {
+    /// The strategy's name in the tables.
+    fn label(&self) -> String {
+        format!("tpe B={}", self.batch)
+    }
+}
 
 /// Diagnostics of issue 32 (--ranks) and a PROTOTYPE per-rung rule (--proto), measured here only.
 #[path = "halving_replay/probe.rs"]
@@ -33,10 +41,10 @@ chosen half and prints one line per setting. --sample STRATEGY:K,K... replays a 
 (a K larger than a set's grid skips that set; the summary over the sets counts those with more than K models), alone and with the halving asked (--eta, --rungs, ...;
 not --brackets): how often it found the full grid's best (within 0.005), its mean and worst loss,
 and its iterations against the full grid's; per set, then over the sets. tpe:K,K... (batch 2) and
-tpeB:K,K... (batch B, e.g. tpe8:16,32) replay a PROTOTYPE, measured only: a tree-structured Parzen
-estimator (constant liar) proposing each round's batch of B models from the scores so far, after
-max(2, K/4) random ones (examples/halving_replay/tpe.rs), alone (no halving), beside random at the same
-K over the same draws. --ranks prints, per set at 1/16, 1/9, 1/4 and 1/3 of the run, the best rank of
+tpeB:K,K... (batch B, e.g. tpe8:16,32) replay a tree-structured Parzen estimator (constant liar)
+proposing each round's batch of B models from the scores so far, after max(2, K/4) random ones
+(cyplam_core::search::tpe, what `cyplam report --what-if --search tpe:K` replays; not yet a [search]
+strategy), alone (no halving), beside random at the same K over the same draws. --ranks prints, per set at 1/16, 1/9, 1/4 and 1/3 of the run, the best rank of
 the full grid's good models (within the tolerance of its best) by score, by forecast at 4x that point
 and by the mean of the last 6 snapshots, and the gap to the ceil(n/4)-th score in jitters. --proto
 'q,noise,cap,f;q,noise,cap,f' replays a PROTOTYPE rule per rung (the last given for later rungs; rung
@@ -193,9 +201,10 @@ fn main() {
     let mut samples: Vec<SampleSpec> = Vec::new();
     let mut tpes: Vec<TpeSpec> = Vec::new();
     while let Some(s) = get("--sample") {
-        match TpeSpec::parse(&s) {
-            Some(t) => tpes.push(t.unwrap_or_else(|e| fail(format!("--sample {e}")))),
-            None => samples.push(s.parse().unwrap_or_else(|e: String| fail(format!("--sample {e}")))),
+        let spec: SampleSpec = s.parse().unwrap_or_else(|e: String| fail(format!("--sample {e}")));
+        match spec.sampler {
+            Sampler::Tpe { batch } => tpes.push(TpeSpec { batch: batch as usize, counts: spec.counts }),
+            Sampler::Draw(_) => samples.push(spec),
         }
     }
     let draws = get("--draws")
@@ -359,13 +368,13 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
                     continue;
                 }
                 let r = g
-                    .replay(spec.strategy, k, draws, std::slice::from_ref(halving), HALVING_TOLERANCE, threads)
+                    .replay(spec.sampler, k, draws, std::slice::from_ref(halving), HALVING_TOLERANCE, threads)
                     .unwrap_or_else(|e| fail(format!("{}: {e}", s.name)));
                 for (i, t) in [r.alone].iter().chain(&r.halving).enumerate() {
                     print(&[
                         s.name.clone(),
                         s.curves.len().to_string(),
-                        spec.strategy.as_str().into(),
+                        spec.sampler.name(),
                         k.to_string(),
                         policies[i].clone(),
                         format!("{:.1}%", 100.0 * t.chance()),
@@ -374,25 +383,30 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
                         format!("{:.3}", t.mean_iterations_fraction),
                     ]);
                     if (k as usize) < s.curves.len() {
-                        over.entry((spec.strategy.as_str().to_string(), k, i)).or_default().push(*t);
+                        over.entry((spec.sampler.name(), k, i)).or_default().push(*t);
                     }
                 }
             }
         }
-        // The TPE prototype, alone (no halving), judged as the replay above judges a draw.
+        // The TPE, alone (no halving), judged as the replay above judges a draw.
         let score = |m: usize| g.model_best(m).unwrap_or(f64::NEG_INFINITY);
         for spec in tpes {
             for &k in &spec.counts {
                 if k as usize > s.curves.len() {
                     continue;
                 }
-                let per_draw: Vec<(f64, f64)> =
-                    (0..draws as u64).map(|seed| g.trained_in_full(&tpe::run(&s.lens, &score, k as usize, spec.batch, seed))).collect();
+                let per_draw: Vec<(f64, f64)> = (0..draws as u64)
+                    .map(|seed| {
+                        let models =
+                            cyplam_core::search::tpe::run(&s.lens, &score, k as usize, spec.batch, seed).unwrap_or_else(|e| fail(format!("{}: {e}", s.name)));
+                        g.trained_in_full(&models)
+                    })
+                    .collect();
                 let t = Tally::of(&per_draw, HALVING_TOLERANCE);
                 // Random at the same K and seeds, through the product's replay; the prototype's
                 // judging must give the same tally on the same models.
                 let random = g
-                    .replay(cyplam_core::search::Strategy::Random, k, draws, &[], HALVING_TOLERANCE, threads)
+                    .replay(Sampler::Draw(cyplam_core::search::Strategy::Random), k, draws, &[], HALVING_TOLERANCE, threads)
                     .unwrap_or_else(|e| fail(format!("{}: {e}", s.name)))
                     .alone;
                 let ours: Vec<(f64, f64)> = (0..draws as u64)

@@ -8,6 +8,7 @@
 //! sweep have the same settings, and a finite space is sampled without replacement.
 
 pub mod replay;
+pub mod tpe;
 
 use crate::rng::splitmix64;
 use serde::{Deserialize, Serialize};

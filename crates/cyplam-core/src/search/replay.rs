@@ -1,5 +1,5 @@
 //! A sampled search replayed on a recorded full grid (`cyplam report --what-if --search`,
-//! bench/halving/replay `--sample`). A `[search]` over a full grid's own lists with `models = k`
+//! bench/halving/replay `--sample`), or a model-based one ([`super::tpe`], `tpe:K`). A `[search]` over a full grid's own lists with `models = k`
 //! trains exactly the grid models whose axis positions the sampler draws ([`draw_n`] with a
 //! uniform [`Dist::Choice`] per axis), so drawing with seeds 0, 1, ... D-1 and looking up each
 //! drawn model's recorded curve says how often a search of k models would have found the full
@@ -7,7 +7,7 @@
 //! successive halving run on the drawn models only (the rule then sees only them, in draw order,
 //! as a sampled sweep numbers them).
 
-use super::{draw_n, Dist, SearchError, Strategy, Value};
+use super::{draw_n, tpe, Dist, SearchError, Strategy, Value};
 use crate::halving::replay::{full, judge, replay_halving, Stop};
 use crate::halving::settings::Halving;
 use crate::metrics_csv::MetricsRow;
@@ -17,29 +17,64 @@ pub const DEFAULT_DRAWS: u32 = 1000;
 pub const MAX_DRAWS: u32 = 100_000;
 
 /// What a sample spec may be, for the error messages.
-pub const SPEC_FORMS: &str = "give STRATEGY:K[,K...], STRATEGY random or sobol and each K a number of models of at least 1, e.g. random:16,32 or sobol:16";
+pub const SPEC_FORMS: &str = "give STRATEGY:K[,K...], STRATEGY random, sobol, tpe (batches of 2) or tpeB (batches of B) and each K a number of models of at least 1, e.g. random:16,32 or sobol:16, or tpe:16 and tpe4:16";
+
+/// What proposes a replayed search's models: the sampler of a `[search]` sweep, or the TPE
+/// ([`tpe`]) in rounds of `batch` models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampler {
+    Draw(Strategy),
+    Tpe { batch: u32 },
+}
+
+impl Sampler {
+    /// As a spec names it: `random`, `sobol`, `tpe` (batch 2), `tpe4`.
+    pub fn name(&self) -> String {
+        match self {
+            Sampler::Draw(s) => s.as_str().to_string(),
+            Sampler::Tpe { batch } if *batch == tpe::DEFAULT_BATCH => "tpe".to_string(),
+            Sampler::Tpe { batch } => format!("tpe{batch}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Sampler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("tpe") {
+            Some("") => Ok(Sampler::Tpe { batch: tpe::DEFAULT_BATCH }),
+            Some(b) => b
+                .parse::<u32>()
+                .ok()
+                .filter(|&b| b >= 1)
+                .map(|batch| Sampler::Tpe { batch })
+                .ok_or_else(|| format!("tpe{b}: {b:?} is not a batch of at least 1 model")),
+            None => s.parse().map(Sampler::Draw),
+        }
+    }
+}
 
 /// `random:16,32`: a strategy and the model counts to replay it at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleSpec {
-    pub strategy: Strategy,
+    pub sampler: Sampler,
     pub counts: Vec<u32>,
 }
 
 impl std::str::FromStr for SampleSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let Some((strategy, counts)) = s.trim().split_once(':') else {
+        let Some((sampler, counts)) = s.trim().split_once(':') else {
             return Err(format!("{s:?} is not a sample spec; {SPEC_FORMS}"));
         };
-        let strategy: Strategy = strategy.trim().parse().map_err(|e| format!("{s:?}: {e}; {SPEC_FORMS}"))?;
+        let sampler: Sampler = sampler.trim().parse().map_err(|e| format!("{s:?}: {e}; {SPEC_FORMS}"))?;
         let counts = counts
             .split(',')
             .map(|c| {
                 c.trim().parse::<u32>().ok().filter(|&k| k >= 1).ok_or_else(|| format!("{s:?}: {c:?} is not a number of models of at least 1; {SPEC_FORMS}"))
             })
             .collect::<Result<Vec<u32>, String>>()?;
-        Ok(SampleSpec { strategy, counts })
+        Ok(SampleSpec { sampler, counts })
     }
 }
 
@@ -49,6 +84,8 @@ pub enum SampleError {
     Empty { k: u32 },
     #[error("a sample of {k} models of a grid of {n}: give at most {n}")]
     TooMany { k: u32, n: usize },
+    #[error("a batch of {batch} models: give at least 1")]
+    Batch { batch: usize },
     #[error("{draws} draws: give 1 to {MAX_DRAWS}")]
     Draws { draws: u32 },
     #[error("the grid's axes hold {space} models but {curves} curves were given")]
@@ -114,10 +151,10 @@ impl Tally {
 /// One strategy at one count, replayed: the sample trained in full, and with each halving setting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleReplay {
-    pub strategy: Strategy,
+    pub sampler: Sampler,
     pub k: u32,
     pub alone: Tally,
-    /// One per halving setting asked, in order.
+    /// One per halving setting asked, in order; none for the TPE (its rounds train in full).
     pub halving: Vec<Tally>,
 }
 
@@ -198,10 +235,11 @@ impl<'a> FullGrid<'a> {
         out
     }
 
-    /// A search with `strategy` and `k` models, drawn with seeds 0 to `draws` - 1, judged against
+    /// A search with `sampler` and `k` models, drawn with seeds 0 to `draws` - 1, judged against
     /// this grid: found when its pick's full-length best is within `tolerance` of the grid's best.
+    /// The TPE proposes from the models' full-length bests and is not replayed with halving.
     /// The draws are shared among `threads` threads; the result does not depend on how many.
-    pub fn replay(&self, strategy: Strategy, k: u32, draws: u32, halvings: &[Halving], tolerance: f64, threads: usize) -> Result<SampleReplay, SampleError> {
+    pub fn replay(&self, sampler: Sampler, k: u32, draws: u32, halvings: &[Halving], tolerance: f64, threads: usize) -> Result<SampleReplay, SampleError> {
         if k < 1 {
             return Err(SampleError::Empty { k });
         }
@@ -213,12 +251,22 @@ impl<'a> FullGrid<'a> {
         }
         let threads = threads.clamp(1, draws as usize);
         let chunk = (draws as usize).div_ceil(threads);
-        let parts: Vec<Result<Vec<Vec<(f64, f64)>>, SearchError>> = std::thread::scope(|s| {
+        let halvings = if matches!(sampler, Sampler::Tpe { .. }) { &[][..] } else { halvings };
+        let parts: Vec<Result<Vec<Vec<(f64, f64)>>, SampleError>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     s.spawn(move || {
                         let seeds = (t * chunk) as u64..(((t + 1) * chunk).min(draws as usize)) as u64;
-                        seeds.map(|seed| Ok(self.one(&sample(strategy, seed, self.lens, k)?, halvings))).collect()
+                        let score = |m: usize| self.model_best(m).unwrap_or(f64::NEG_INFINITY);
+                        seeds
+                            .map(|seed| {
+                                let models = match sampler {
+                                    Sampler::Draw(strategy) => sample(strategy, seed, self.lens, k)?,
+                                    Sampler::Tpe { batch } => tpe::run(self.lens, &score, k as usize, batch as usize, seed)?,
+                                };
+                                Ok(self.one(&models, halvings))
+                            })
+                            .collect()
                     })
                 })
                 .collect();
@@ -230,7 +278,7 @@ impl<'a> FullGrid<'a> {
         }
         let column = |i: usize| per_draw.iter().map(|d| d[i]).collect::<Vec<_>>();
         Ok(SampleReplay {
-            strategy,
+            sampler,
             k,
             alone: Tally::of(&column(0), tolerance),
             halving: (1..=halvings.len()).map(|i| Tally::of(&column(i), tolerance)).collect(),
@@ -264,9 +312,15 @@ mod tests {
 
     #[test]
     fn specs() {
-        assert_eq!("random:16,32".parse::<SampleSpec>().unwrap(), SampleSpec { strategy: Strategy::Random, counts: vec![16, 32] });
-        assert_eq!("sobol:8".parse::<SampleSpec>().unwrap(), SampleSpec { strategy: Strategy::Sobol, counts: vec![8] });
-        for bad in ["random", "halton:8", "random:", "random:0", "random:8,x", "sobol:-2", ":8"] {
+        assert_eq!("random:16,32".parse::<SampleSpec>().unwrap(), SampleSpec { sampler: Sampler::Draw(Strategy::Random), counts: vec![16, 32] });
+        assert_eq!("sobol:8".parse::<SampleSpec>().unwrap(), SampleSpec { sampler: Sampler::Draw(Strategy::Sobol), counts: vec![8] });
+        assert_eq!("tpe:8,16".parse::<SampleSpec>().unwrap(), SampleSpec { sampler: Sampler::Tpe { batch: 2 }, counts: vec![8, 16] });
+        assert_eq!("tpe8:32".parse::<SampleSpec>().unwrap(), SampleSpec { sampler: Sampler::Tpe { batch: 8 }, counts: vec![32] });
+        assert_eq!(
+            (Sampler::Tpe { batch: 2 }.name(), Sampler::Tpe { batch: 8 }.name(), Sampler::Draw(Strategy::Sobol).name()),
+            ("tpe".into(), "tpe8".into(), "sobol".into())
+        );
+        for bad in ["random", "halton:8", "random:", "random:0", "random:8,x", "sobol:-2", ":8", "tpe0:8", "tpex:8", "tpe:0", "tpe:8,", "tpe-1:8"] {
             let e = bad.parse::<SampleSpec>().unwrap_err();
             assert!(e.contains("random:16,32 or sobol:16"), "{bad}: {e}");
         }
@@ -304,7 +358,7 @@ mod tests {
                     let curves = one_best(n, best);
                     let g = FullGrid::new(&curves, &axes, &lens).unwrap();
                     assert_eq!(g.best(), Some(0.9));
-                    let r = g.replay(strategy, k, 2000, &[], 0.005, 2).unwrap();
+                    let r = g.replay(Sampler::Draw(strategy), k, 2000, &[], 0.005, 2).unwrap();
                     // Random draws are exchangeable: every model is in a sample of k with chance k/N.
                     // Sobol's are not quite (its strata are halves, a list of 3 is cut in thirds: on
                     // this grid the first axis's middle value is drawn about 10% less at k = 6).
@@ -331,7 +385,7 @@ mod tests {
         let g = FullGrid::new(&curves, &axes, &lens).unwrap();
         let h = Halving::with(3, 2, Promotion::Rank).unwrap();
         for strategy in [Strategy::Random, Strategy::Sobol] {
-            let r = g.replay(strategy, 9, 50, &[h], 0.005, 3).unwrap();
+            let r = g.replay(Sampler::Draw(strategy), 9, 50, &[h], 0.005, 3).unwrap();
             assert_eq!((r.alone.draws, r.alone.found, r.alone.mean_loss, r.alone.worst_loss), (50, 50, 0.0, 0.0));
             assert_eq!(r.alone.mean_iterations_fraction, 1.0);
             // Halving on all 9 keeps the flat best (rank rule): 9 models to 30, 3 to 90 of 90.
@@ -348,11 +402,11 @@ mod tests {
         let (lens, axes) = ([4], axes_of(&[4], 4));
         let g = FullGrid::new(&curves, &axes, &lens).unwrap();
         let h = Halving::with(3, 2, Promotion::Rank).unwrap();
-        let r = g.replay(Strategy::Random, 1, 400, &[h], 0.005, 1).unwrap();
+        let r = g.replay(Sampler::Draw(Strategy::Random), 1, 400, &[h], 0.005, 1).unwrap();
         // One model: halving keeps it, so sample and halving agree, draw by draw.
         assert_eq!(r.alone.found, r.halving[0].found);
         assert!((r.alone.chance() - 0.25).abs() < 0.07, "{r:?}");
-        let all = g.replay(Strategy::Random, 4, 10, &[h], 0.005, 1).unwrap();
+        let all = g.replay(Sampler::Draw(Strategy::Random), 4, 10, &[h], 0.005, 1).unwrap();
         assert_eq!((all.alone.found, all.halving[0].found), (10, 0), "with every model, halving drops the late bloomer");
         assert!((all.halving[0].worst_loss - (0.95 - 0.53)).abs() < 1e-12);
     }
@@ -364,8 +418,30 @@ mod tests {
         let axes = axes_of(&lens, 24);
         let g = FullGrid::new(&curves, &axes, &lens).unwrap();
         let h = [Halving::with(3, 2, Promotion::Rank).unwrap(), Halving::with(2, 3, Promotion::noise_default()).unwrap()];
-        let one = g.replay(Strategy::Sobol, 8, 101, &h, 0.005, 1).unwrap();
-        assert_eq!(g.replay(Strategy::Sobol, 8, 101, &h, 0.005, 4).unwrap(), one);
+        let one = g.replay(Sampler::Draw(Strategy::Sobol), 8, 101, &h, 0.005, 1).unwrap();
+        assert_eq!(g.replay(Sampler::Draw(Strategy::Sobol), 8, 101, &h, 0.005, 4).unwrap(), one);
+    }
+
+    /// The TPE's replay judges its models as a draw's, and agrees with [`tpe::run`] on the same
+    /// seeds; it is never replayed with halving.
+    #[test]
+    fn the_tpe_replayed_is_tpe_run_judged_as_a_draw() {
+        let lens = [3, 4];
+        let curves: Vec<Vec<MetricsRow>> = (0..12).map(|m| curve(&[0.3 + 0.02 * ((m * 5) % 12) as f64, 0.4 + 0.01 * m as f64, 0.35])).collect();
+        let axes = axes_of(&lens, 12);
+        let g = FullGrid::new(&curves, &axes, &lens).unwrap();
+        let h = Halving::with(3, 2, Promotion::Rank).unwrap();
+        let score = |m: usize| g.model_best(m).unwrap();
+        for (k, batch) in [(4u32, 2u32), (7, 1), (12, 8)] {
+            let r = g.replay(Sampler::Tpe { batch }, k, 300, &[h], 0.005, 3).unwrap();
+            let ours: Vec<(f64, f64)> = (0..300).map(|s| g.trained_in_full(&tpe::run(&lens, &score, k as usize, batch as usize, s).unwrap())).collect();
+            assert_eq!(r.alone, Tally::of(&ours, 0.005), "k {k} batch {batch}");
+            assert!(r.halving.is_empty());
+            // Every model trains in full: k of the grid's iterations.
+            assert!((r.alone.mean_iterations_fraction - k as f64 / 12.0).abs() < 1e-12);
+        }
+        assert_eq!(g.replay(Sampler::Tpe { batch: 2 }, 12, 20, &[], 0.005, 2).unwrap().alone.found, 20, "the whole grid always finds it");
+        assert_eq!(g.replay(Sampler::Tpe { batch: 0 }, 3, 20, &[], 0.005, 1).unwrap_err().to_string(), "a batch of 0 models: give at least 1");
     }
 
     #[test]
@@ -374,9 +450,12 @@ mod tests {
         let curves = one_best(4, 0);
         let axes = axes_of(&lens, 4);
         let g = FullGrid::new(&curves, &axes, &lens).unwrap();
-        assert_eq!(g.replay(Strategy::Random, 5, 10, &[], 0.005, 1).unwrap_err().to_string(), "a sample of 5 models of a grid of 4: give at most 4");
-        assert_eq!(g.replay(Strategy::Random, 0, 10, &[], 0.005, 1).unwrap_err().to_string(), "a sample of 0 models: give at least 1");
-        assert_eq!(g.replay(Strategy::Random, 2, 0, &[], 0.005, 1).unwrap_err().to_string(), "0 draws: give 1 to 100000");
+        assert_eq!(
+            g.replay(Sampler::Draw(Strategy::Random), 5, 10, &[], 0.005, 1).unwrap_err().to_string(),
+            "a sample of 5 models of a grid of 4: give at most 4"
+        );
+        assert_eq!(g.replay(Sampler::Draw(Strategy::Random), 0, 10, &[], 0.005, 1).unwrap_err().to_string(), "a sample of 0 models: give at least 1");
+        assert_eq!(g.replay(Sampler::Draw(Strategy::Random), 2, 0, &[], 0.005, 1).unwrap_err().to_string(), "0 draws: give 1 to 100000");
         assert!(matches!(FullGrid::new(&curves[..3], &axes, &lens), Err(SampleError::Shape { space: 4, curves: 3 })));
     }
 }

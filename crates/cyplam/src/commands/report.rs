@@ -81,7 +81,8 @@ pub struct ReportArgs {
     pub min_delta: f64,
     /// --what-if: replay a sampled search ([search] in a grid file) of K models on this full grid
     /// instead, alone and with the halving settings asked: STRATEGY:K[,K...], random or sobol
-    /// (random:16,32 or sobol:16); repeat for more strategies.
+    /// (random:16,32 or sobol:16), or tpe, a model-based proposer in rounds of 2 models (tpeB:
+    /// of B; tpe:16, tpe4:16), not yet a [search] strategy; repeat for more strategies.
     #[arg(long, value_name = "STRATEGY:K,...", requires = "what_if", value_parser = |s: &str| s.parse::<SampleSpec>())]
     pub search: Vec<SampleSpec>,
     /// --search: seeded draws per strategy and K (seeds 0 to D-1), 1 to 100,000.
@@ -176,7 +177,7 @@ impl ReportArgs {
         let n = grid.models.len();
         for spec in &self.search {
             if let Some(k) = spec.counts.iter().find(|&&k| k as usize > n) {
-                bail!("--search {}:{k}: the full grid has {n} models; give a number of models from 1 to {n}", spec.strategy.as_str());
+                bail!("--search {}:{k}: the full grid has {n} models; give a number of models from 1 to {n}", spec.sampler.name());
             }
         }
         let replays = self.draws as u64 * self.search.iter().map(|s| s.counts.len() as u64).sum::<u64>() * (halvings.len() as u64 + 1);

@@ -14,7 +14,8 @@ use cyplam_core::halving::replay::{judge, replay_halving_verdicts, Judgement, St
 use cyplam_core::halving::rule::Verdict;
 use cyplam_core::halving::settings::Halving;
 use cyplam_core::metrics_csv::MetricsRow;
-use cyplam_core::search::replay::{FullGrid, SampleSpec, Tally};
+use cyplam_core::search::replay::{FullGrid, SampleSpec, Sampler, Tally};
+use cyplam_core::search::tpe;
 use cyplam_core::spec::EarlyStopping;
 use cyplam_core::stopping::replay_early_stopping;
 
@@ -218,9 +219,9 @@ pub fn print(
 
 /// `--what-if --search`: each sampled search asked ([`SampleSpec`]: a strategy and its counts K),
 /// drawn with seeds 0 to `draws` - 1 on the full grid's lists (`lens`) through the sampler a
-/// `[search]` sweep uses, alone and with each halving setting on the drawn models only: how often
-/// its pick was within [`KEPT_TOLERANCE`] of the full grid's best, its mean and worst loss, and its
-/// iterations against the full grid's.
+/// `[search]` sweep uses, alone and with each halving setting on the drawn models only, or
+/// proposed round by round by the TPE (alone): how often its pick was within [`KEPT_TOLERANCE`] of
+/// the full grid's best, its mean and worst loss, and its iterations against the full grid's.
 #[allow(clippy::too_many_arguments)]
 pub fn print_search(
     models: &[ModelRow],
@@ -240,11 +241,20 @@ pub fn print_search(
     let mut json = Vec::new();
     for spec in specs {
         for &k in &spec.counts {
-            let r = g.replay(spec.strategy, k, draws, halvings, KEPT_TOLERANCE, threads)?;
+            let r = g.replay(spec.sampler, k, draws, halvings, KEPT_TOLERANCE, threads)?;
+            // The TPE's rounds: each waits for the one before (random and Sobol: one array).
+            let rounds = match spec.sampler {
+                Sampler::Draw(_) => 1,
+                Sampler::Tpe { batch } => tpe::rounds(k as usize, batch as usize),
+            };
+            let label = match spec.sampler {
+                Sampler::Draw(s) => s.as_str().to_string(),
+                Sampler::Tpe { batch } => format!("tpe, batches of {batch}, {rounds} round{}", if rounds == 1 { "" } else { "s" }),
+            };
             for (i, t) in std::iter::once(&r.alone).chain(&r.halving).enumerate() {
                 let t: &Tally = t;
                 table.push(vec![
-                    spec.strategy.as_str().to_string(),
+                    label.clone(),
                     format!("{k} of {n}"),
                     policies[i].clone(),
                     t.draws.to_string(),
@@ -255,7 +265,7 @@ pub fn print_search(
                     format!("{:.3}", t.max_iterations_fraction),
                 ]);
                 let mut v = serde_json::json!({
-                    "strategy": spec.strategy.as_str(), "models": k, "policy": policies[i], "draws": t.draws, "found": t.found,
+                    "strategy": spec.sampler.name(), "models": k, "rounds": rounds, "policy": policies[i], "draws": t.draws, "found": t.found,
                     "chance": t.chance(), "mean_loss": t.mean_loss, "worst_loss": t.worst_loss,
                     "mean_iterations_fraction": t.mean_iterations_fraction, "max_iterations_fraction": t.max_iterations_fraction,
                 });
@@ -291,6 +301,11 @@ pub fn print_search(
         outln!(
             "(replayed from the recorded curves: a [search] over this grid's lists trains the models drawn; halving there sees only them, in the order drawn)"
         )?;
+        if specs.iter().any(|s| matches!(s.sampler, Sampler::Tpe { .. })) {
+            outln!(
+                "(tpe: the first max(2, K/4) models drawn as random's, then each round's batch proposed from the full-length bests of the models before it; every model trains in full, and halving is not replayed with it; a [search] sweep cannot use it yet)"
+            )?;
+        }
     }
     Ok(())
 }

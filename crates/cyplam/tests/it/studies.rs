@@ -155,6 +155,8 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
         "random:2,5",
         "--search",
         "sobol:5",
+        "--search",
+        "tpe:2,5",
         "--draws",
         "50",
         "--eta",
@@ -176,6 +178,15 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
         assert!(whole.contains(" 100.0% ") && whole.contains(" 0.0000 ") && whole.contains(" 1.000 "), "{whole}");
     }
     assert!(row("random", "2", "sample").contains(" 0.400 "), "2 of 5 models trained in full: 0.4 of the iterations\n{out}");
+    // The TPE (issue 29 item 4): 2 of 5 is its random start, one round, the same draws as random's;
+    // 5 of 5 is the whole grid in 3 rounds (2, then batches of 2, 1). It is never replayed with halving.
+    let (random2, tpe2) = (row("random", "2", "sample"), row("tpe, batches of 2, 1 round", "2", "sample"));
+    let cells = |l: &str| l.split('│').map(str::trim).filter(|c| !c.is_empty()).skip(1).map(String::from).collect::<Vec<_>>();
+    assert_eq!(cells(&random2), cells(&tpe2), "{out}");
+    let whole = row("tpe, batches of 2, 3 rounds", "5", "sample");
+    assert!(whole.contains(" 100.0% ") && whole.contains(" 0.0000 ") && whole.contains(" 1.000 "), "{whole}");
+    assert!(!out.lines().any(|l| l.contains("tpe") && l.contains("sample + halving")), "{out}");
+    assert!(out.contains("(tpe: the first max(2, K/4) models drawn as random's"), "{out}");
     let v = env.json(&[
         "report",
         "whatif",
@@ -205,7 +216,8 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
         (vec!["--what-if", "--search", "random:6"], "--search random:6: the full grid has 5 models; give a number of models from 1 to 5"),
         (vec!["--what-if", "--search", "random:0"], "\"random:0\": \"0\" is not a number of models of at least 1; give STRATEGY:K[,K...]"),
         (vec!["--what-if", "--search", "halton:2"], "unknown strategy \"halton\"; valid: \"random\" or \"sobol\""),
-        (vec!["--what-if", "--search", "16"], "\"16\" is not a sample spec; give STRATEGY:K[,K...], STRATEGY random or sobol and each K a number of models of at least 1, e.g. random:16,32 or sobol:16"),
+        (vec!["--what-if", "--search", "16"], "\"16\" is not a sample spec; give STRATEGY:K[,K...], STRATEGY random, sobol, tpe (batches of 2) or tpeB (batches of B) and each K a number of models of at least 1, e.g. random:16,32 or sobol:16, or tpe:16 and tpe4:16"),
+        (vec!["--what-if", "--search", "tpe0:2"], "\"tpe0:2\": tpe0: \"0\" is not a batch of at least 1 model"),
         (vec!["--what-if", "--search", "random:2", "--draws", "100001"], "--draws 100001: give 1 to 100000"),
         (vec!["--search", "random:2"], "--what-if"),
         (vec!["--what-if", "--draws", "5"], "--search"),
