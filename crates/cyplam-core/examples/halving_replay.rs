@@ -411,9 +411,7 @@ fn run_sample(sets: &[Set], samples: &[SampleSpec], tpes: &[TpeSpec], draws: u32
                     .alone;
                 let ours: Vec<(f64, f64)> = (0..draws as u64)
                     .map(|seed| {
-                        g.trained_in_full(
-                            &cyplam_core::search::replay::sample(cyplam_core::search::Strategy::Random, seed, &s.lens, k).expect("k within the grid"),
-                        )
+                        g.trained_in_full(&cyplam_core::search::sample(cyplam_core::search::Strategy::Random, seed, &s.lens, k).expect("k within the grid"))
                     })
                     .collect();
                 assert_eq!(Tally::of(&ours, HALVING_TOLERANCE), random, "{}: the prototype judges random draws as the replay does", s.name);

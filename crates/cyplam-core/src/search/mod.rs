@@ -239,3 +239,19 @@ pub fn draw_n(strategy: Strategy, seed: u64, dists: &[Dist], n: u32) -> Result<V
 
 #[cfg(test)]
 mod tests;
+
+/// The grid models (their indices in the full grid: first axis outermost, the last fastest) that a
+/// search with `strategy`, `seed` and `k` models draws from the lists of lengths `lens`, in draw
+/// order.
+pub fn sample(strategy: Strategy, seed: u64, lens: &[usize], k: u32) -> Result<Vec<usize>, SearchError> {
+    let dists: Vec<Dist> = lens.iter().map(|&n| Dist::Choice { n: n.max(1), weights: None }).collect();
+    Ok(draw_n(strategy, seed, &dists, k)?
+        .into_iter()
+        .map(|d| {
+            d.values.iter().zip(lens).fold(0, |index, (v, &n)| {
+                let Value::Pick(i) = *v else { unreachable!("a choice axis gives picks") };
+                index * n.max(1) + i
+            })
+        })
+        .collect())
+}

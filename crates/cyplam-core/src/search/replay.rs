@@ -1,13 +1,13 @@
 //! A sampled search replayed on a recorded full grid (`cyplam report --what-if --search`,
 //! bench/halving/replay `--sample`), or a model-based one ([`super::tpe`], `tpe:K`). A `[search]` over a full grid's own lists with `models = k`
-//! trains exactly the grid models whose axis positions the sampler draws ([`draw_n`] with a
-//! uniform [`Dist::Choice`] per axis), so drawing with seeds 0, 1, ... D-1 and looking up each
+//! trains exactly the grid models whose axis positions the sampler draws ([`sample`]: `draw_n`
+//! with a uniform `Dist::Choice` per axis), so drawing with seeds 0, 1, ... D-1 and looking up each
 //! drawn model's recorded curve says how often a search of k models would have found the full
 //! grid's best, how much it would have lost when not, and at what compute; and the same with
 //! successive halving run on the drawn models only (the rule then sees only them, in draw order,
 //! as a sampled sweep numbers them).
 
-use super::{draw_n, tpe, Dist, SearchError, Strategy, Value};
+use super::{sample, tpe, SearchError, Strategy};
 use crate::halving::replay::{full, judge, replay_halving, Stop};
 use crate::halving::settings::Halving;
 use crate::metrics_csv::MetricsRow;
@@ -84,30 +84,14 @@ pub enum SampleError {
     Empty { k: u32 },
     #[error("a sample of {k} models of a grid of {n}: give at most {n}")]
     TooMany { k: u32, n: usize },
-    #[error("a batch of {batch} models: give at least 1")]
-    Batch { batch: usize },
     #[error("{draws} draws: give 1 to {MAX_DRAWS}")]
     Draws { draws: u32 },
     #[error("the grid's axes hold {space} models but {curves} curves were given")]
     Shape { space: u64, curves: usize },
     #[error(transparent)]
     Search(#[from] SearchError),
-}
-
-/// The grid models (their indices in the full grid: first axis outermost, the last fastest) that a
-/// search with `strategy`, `seed` and `k` models draws from the lists of lengths `lens`, in draw
-/// order.
-pub fn sample(strategy: Strategy, seed: u64, lens: &[usize], k: u32) -> Result<Vec<usize>, SearchError> {
-    let dists: Vec<Dist> = lens.iter().map(|&n| Dist::Choice { n: n.max(1), weights: None }).collect();
-    Ok(draw_n(strategy, seed, &dists, k)?
-        .into_iter()
-        .map(|d| {
-            d.values.iter().zip(lens).fold(0, |index, (v, &n)| {
-                let Value::Pick(i) = *v else { unreachable!("a choice axis gives picks") };
-                index * n.max(1) + i
-            })
-        })
-        .collect())
+    #[error(transparent)]
+    Tpe(#[from] tpe::TpeError),
 }
 
 /// Over the draws: how often the sample's pick was within the tolerance of the full grid's best,
@@ -291,6 +275,7 @@ mod tests {
     use super::*;
     use crate::curve::test_curve as curve;
     use crate::halving::settings::Promotion;
+    use crate::search::{draw_n, Dist};
 
     /// `n` flat curves, model `best` far above the others, the others apart by 0.01.
     fn one_best(n: usize, best: usize) -> Vec<Vec<MetricsRow>> {

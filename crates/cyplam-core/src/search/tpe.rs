@@ -19,9 +19,21 @@
 //!
 //! Deterministic given the seed and the scores, with the same bits on every machine.
 
-use super::replay::{sample, SampleError};
-use super::Strategy;
+use super::{sample, SearchError, Strategy};
 use crate::rng::splitmix64;
+
+/// What [`run`] refuses.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TpeError {
+    #[error("a sample of {k} models: give at least 1")]
+    Empty { k: usize },
+    #[error("a sample of {k} models of a grid of {n}: give at most {n}")]
+    TooMany { k: usize, n: usize },
+    #[error("a batch of {batch} models: give at least 1")]
+    Batch { batch: usize },
+    #[error(transparent)]
+    Search(#[from] SearchError),
+}
 
 /// The fraction of the observed models that are "good".
 pub const GAMMA: f64 = 0.25;
@@ -96,20 +108,19 @@ fn density(lens: &[usize], points: &[Vec<usize>]) -> Vec<Vec<f64>> {
 /// The `k` models (grid indices, in training order) a TPE with `batch` and `seed` trains on a
 /// grid with lists of lengths `lens`, given each model's score (higher is better; known once the
 /// model's round is over; NaN is the worst).
-pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize, seed: u64) -> Result<Vec<usize>, SampleError> {
+pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize, seed: u64) -> Result<Vec<usize>, TpeError> {
     let space = lens.iter().try_fold(1usize, |n, &l| n.checked_mul(l.max(1))).unwrap_or(usize::MAX);
-    let k32 = u32::try_from(k).unwrap_or(u32::MAX);
     if k < 1 {
-        return Err(SampleError::Empty { k: k32 });
+        return Err(TpeError::Empty { k });
     }
     if k > space {
-        return Err(SampleError::TooMany { k: k32, n: space });
+        return Err(TpeError::TooMany { k, n: space });
     }
     if batch < 1 {
-        return Err(SampleError::Batch { batch });
+        return Err(TpeError::Batch { batch });
     }
     let n0 = first_random(k);
-    let mut trained = sample(Strategy::Random, seed, lens, n0 as u32)?;
+    let mut trained = sample(Strategy::Random, seed, lens, u32::try_from(n0).unwrap_or(u32::MAX))?;
     let mut taken = vec![false; space];
     for &m in &trained {
         taken[m] = true;
