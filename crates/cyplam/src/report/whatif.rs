@@ -243,13 +243,12 @@ pub fn print_search(
         for &k in &spec.counts {
             let r = g.replay(spec.sampler, k, draws, halvings, KEPT_TOLERANCE, threads)?;
             // The TPE's rounds: each waits for the one before (random and Sobol: one array).
-            let rounds = match spec.sampler {
-                Sampler::Draw(_) => 1,
-                Sampler::Tpe { batch } => tpe::rounds(k as usize, batch as usize),
-            };
-            let label = match spec.sampler {
-                Sampler::Draw(s) => s.as_str().to_string(),
-                Sampler::Tpe { batch } => format!("tpe, batches of {batch}, {rounds} round{}", if rounds == 1 { "" } else { "s" }),
+            let (rounds, label) = match spec.sampler {
+                Sampler::Draw(s) => (1, s.as_str().to_string()),
+                Sampler::Tpe { batch } => {
+                    let rounds = tpe::rounds(k as usize, batch as usize);
+                    (rounds, format!("tpe, batches of {batch}, {rounds} round{}", if rounds == 1 { "" } else { "s" }))
+                }
             };
             for (i, t) in std::iter::once(&r.alone).chain(&r.halving).enumerate() {
                 let t: &Tally = t;

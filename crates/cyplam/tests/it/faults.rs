@@ -2,13 +2,9 @@
 //! daemons: slurmctld stopped and started again mid-sweep, and accounting (slurmdbd) down while a
 //! sweep runs, a worker is killed and the model is resubmitted.
 
-use super::{cluster, wait_idle};
+use super::{cluster, wait_idle, DEV_STATE};
 use crate::*;
 use std::time::{Duration, Instant};
-
-/// The dev cluster's state directory (slurm/dev-cluster/common.sh); its `sbin/` starts the
-/// controller of the Slurm version that runs, as an admin would.
-const DEV_STATE: &str = "/var/lib/cyplam-dev-cluster";
 
 /// A dev-cluster daemon's pid, from its pid file, if it runs.
 fn daemon_pid(name: &str) -> Option<u32> {

@@ -38,7 +38,7 @@ pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
     let said = Command::new("sinfo").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
     assert!(
         said.starts_with(&format!("slurm-wlm {version}.")),
-        "the dev cluster runs Slurm {version} but the sinfo on PATH is {:?}: put {CLIENT_BIN} first on PATH (scripts/test does)",
+        "the dev cluster runs Slurm {version} but the sinfo on PATH is {:?}: put {DEV_STATE}/bin first on PATH (scripts/test does)",
         said.trim()
     );
     clear_leftovers();
@@ -47,12 +47,14 @@ pub(crate) fn cluster() -> std::sync::MutexGuard<'static, ()> {
     g
 }
 
-/// The dev cluster's clients, each running the Slurm version `up` started (slurm/dev-cluster/common.sh).
-const CLIENT_BIN: &str = "/var/lib/cyplam-dev-cluster/bin";
+/// The dev cluster's state directory (slurm/dev-cluster/common.sh): its pid files, the Slurm
+/// version that runs, `bin/`, the clients, each running that version, and `sbin/`, which starts
+/// that version's controller as an admin would.
+pub(crate) const DEV_STATE: &str = "/var/lib/cyplam-dev-cluster";
 
 /// The Slurm version the dev cluster runs: 22.05 (Debian 12's) or 24.11 (`up --slurm 24.11`).
 pub(crate) fn slurm_version() -> String {
-    let v = std::fs::read_to_string("/var/lib/cyplam-dev-cluster/slurm-version").unwrap_or_default();
+    let v = std::fs::read_to_string(Path::new(DEV_STATE).join("slurm-version")).unwrap_or_default();
     if v.trim().is_empty() {
         "22.05".to_string()
     } else {
@@ -64,7 +66,7 @@ pub(crate) fn slurm_version() -> String {
 pub(crate) fn slurm_conf() -> PathBuf {
     match slurm_version().as_str() {
         "22.05" => PathBuf::from("/etc/slurm/slurm.conf"),
-        v => PathBuf::from(format!("/var/lib/cyplam-dev-cluster/slurm-{v}/etc/slurm.conf")),
+        v => Path::new(DEV_STATE).join(format!("slurm-{v}/etc/slurm.conf")),
     }
 }
 
@@ -354,7 +356,7 @@ fn a_stopped_controller_gives_a_clear_error_and_records_nothing() {
     let env = Env::new();
     let grid = env.grid("nocontroller", FIVE);
     let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../slurm/dev-cluster/up");
-    let pid = std::fs::read_to_string("/var/lib/cyplam-dev-cluster/run/slurmctld.pid").map(|s| s.trim().to_string()).unwrap_or_default();
+    let pid = std::fs::read_to_string(Path::new(DEV_STATE).join("run/slurmctld.pid")).map(|s| s.trim().to_string()).unwrap_or_default();
     assert!(!pid.is_empty(), "the dev cluster's slurmctld pid file");
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let t0 = Instant::now();
