@@ -30,6 +30,9 @@ pub struct WorkerInvocation {
     pub device: Option<String>,
     /// `--rung K`: successive halving's rung the worker trains in (`None` outside halving).
     pub rung: Option<u32>,
+    /// `--round R`: a TPE search's round the worker trains a model of (`None` outside one, and for
+    /// the models already known).
+    pub round: Option<u32>,
 }
 
 /// A word of a rendered command line: taken as it is, or quoted.
@@ -55,6 +58,9 @@ impl WorkerInvocation {
         }
         if let Some(k) = self.rung {
             w.extend([Word::Literal("--rung".into()), Word::Literal(k.to_string())]);
+        }
+        if let Some(r) = self.round {
+            w.extend([Word::Literal("--round".into()), Word::Literal(r.to_string())]);
         }
         if let Some(t) = self.threads {
             w.extend([Word::Literal("--threads".into()), Word::Literal(t.to_string())]);
@@ -122,7 +128,7 @@ mod tests {
     use super::*;
 
     fn inv(target: Target) -> WorkerInvocation {
-        WorkerInvocation { worker: "/opt/w".into(), sweep: "/r/it's".into(), target, threads: None, device: None, rung: None }
+        WorkerInvocation { worker: "/opt/w".into(), sweep: "/r/it's".into(), target, threads: None, device: None, rung: None, round: None }
     }
 
     #[test]
@@ -137,6 +143,9 @@ mod tests {
         let mut i = inv(Target::ArrayTask { offset: 0 });
         i.rung = Some(2);
         assert_eq!(i.render(), "/opt/w --sweep '/r/it'\\''s' --index \"$SLURM_ARRAY_TASK_ID\" --rung 2");
+        i.rung = None;
+        i.round = Some(3);
+        assert_eq!(i.render(), "/opt/w --sweep '/r/it'\\''s' --index \"$SLURM_ARRAY_TASK_ID\" --round 3");
     }
 
     #[test]

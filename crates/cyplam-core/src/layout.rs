@@ -74,6 +74,18 @@ impl SweepDir {
     pub fn decision_lock(&self) -> PathBuf {
         self.halving_dir().join("decide.lock")
     }
+    /// A TPE search's rounds (`strategy = "tpe"`), one file per round.
+    pub fn search_dir(&self) -> PathBuf {
+        self.root.join("search")
+    }
+    /// What round `round` of a TPE search proposed, and from which scores.
+    pub fn round_file(&self, round: u32) -> PathBuf {
+        self.search_dir().join(format!("round-{round}.json"))
+    }
+    /// Held by the worker that proposes (or reads) a round, so that one worker proposes each.
+    pub fn round_lock(&self) -> PathBuf {
+        self.search_dir().join("propose.lock")
+    }
     /// The scalability study's own directory (`cyplam scale`).
     pub fn scale_dir(&self) -> PathBuf {
         self.root.join("scale")

@@ -33,6 +33,11 @@ pub fn threads_arg(s: &str) -> Result<u32, FlagValueError> {
     whole(s, 1, "a thread count: give a whole number, 1 or more")
 }
 
+/// `--round`: a round of the sweep's TPE search.
+pub fn round_arg(s: &str) -> Result<u32, FlagValueError> {
+    whole(s, 1, "a round: give a whole number, 1 or more (the random start, round 0, is trained with --index)")
+}
+
 /// `--rung`: a rung of the sweep's `[halving]`.
 pub fn rung_arg(s: &str) -> Result<u32, FlagValueError> {
     whole(s, 0, "a rung: give a whole number, 0 or more (the first rung is 0)")

@@ -1,7 +1,7 @@
 //! Command line of `cyplam-worker`: which model(s) to train, with how many threads, on which
 //! device; and `predict`, the operator's use of a trained model.
 
-use crate::args::{index_arg, model_arg, rung_arg, threads_arg};
+use crate::args::{index_arg, model_arg, round_arg, rung_arg, threads_arg};
 use crate::run::{run_model, Outcome, RunOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -49,6 +49,11 @@ pub struct TrainArgs {
     /// no worker took it yet).
     #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = rung_arg)]
     pub rung: Option<u32>,
+    /// TPE search (`strategy = "tpe"`): train a model of round R (from 1). With --index, the slot
+    /// picks among the models round R proposes (proposed first, from the scores of every model
+    /// before it, if no worker did yet).
+    #[arg(long, value_name = "R", conflicts_with = "rung", allow_negative_numbers = true, value_parser = round_arg)]
+    pub round: Option<u32>,
     /// Threads for libtorch; default SLURM_CPUS_PER_TASK, else the model's `threads` setting.
     #[arg(long, env = "CYPLAM_WORKER_THREADS", allow_negative_numbers = true, value_parser = threads_arg)]
     pub threads: Option<u32>,
@@ -135,6 +140,15 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
     let sweep_dir = SweepDir::new(&sweep_root);
     let sweep =
         sweep_dir.load().with_context(|| format!("{} is not a cyplam sweep directory (no readable sweep.json); pass --sweep DIR", sweep_root.display()))?;
+    // A TPE search's models: the random start and every round proposed so far (round R's, once
+    // proposed here).
+    let (sweep, round) = match args.round {
+        Some(r) => {
+            let (s, models) = crate::round::models_of_round(&sweep_dir, sweep, r)?;
+            (s, Some(models))
+        }
+        None => (cyplam_core::search::rounds::with_proposals(&sweep_dir, sweep)?, None),
+    };
     let names: Vec<String> = sweep.grid.models.iter().map(|m| m.name.clone()).collect();
     // A halving sweep's model trains rung by rung: without --rung it would train past its rung's
     // end, ahead of the decision (issue 33: it did, without a word).
@@ -148,9 +162,10 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
         Some(k) => Some(crate::rung::models_of_rung(&sweep_dir, &sweep, k)?),
         None => None,
     };
-    // With --index in a rung, the slot picks among the rung's models.
-    let slots = match &rung {
-        Some(r) if args.model.is_none() => r.models.len(),
+    // With --index in a rung (or a round), the slot picks among its models.
+    let slots = match (&rung, &round) {
+        (Some(r), _) if args.model.is_none() => r.models.len(),
+        (_, Some(r)) if args.model.is_none() => r.len(),
         _ => names.len(),
     };
     let Some(picked) = select_model(args, sweep.grid.slurm.trainings_per_node, slots, &names)? else {
@@ -158,9 +173,16 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
             "array index {:?} (SLURM_PROCID {}) is past the last model ({slots} models{}): nothing to do",
             args.index,
             std::env::var("SLURM_PROCID").unwrap_or_else(|_| "0".into()),
-            args.rung.map(|k| format!(" train in rung {k}")).unwrap_or_default()
+            args.rung.map(|k| format!(" train in rung {k}")).or(args.round.map(|r| format!(" in round {r}"))).unwrap_or_default()
         );
         return Ok(ExitCode::SUCCESS);
+    };
+    let picked = match (&round, &args.model) {
+        (Some(r), None) => r.start + picked,
+        (Some(r), Some(_)) if !r.contains(&picked) => {
+            bail!("{} is not a model of round {} (its models are {} to {})", names[picked], args.round.unwrap_or(0), r.start, r.end.saturating_sub(1))
+        }
+        _ => picked,
     };
     let idx = match &rung {
         Some(r) if args.model.is_none() => r.models[picked],
@@ -216,7 +238,7 @@ mod tests {
     use super::*;
 
     fn args(index: Option<usize>, model: Option<&str>) -> TrainArgs {
-        TrainArgs { sweep: None, index, model: model.map(str::to_string), rung: None, threads: None, device: "cpu".into() }
+        TrainArgs { sweep: None, index, model: model.map(str::to_string), rung: None, round: None, threads: None, device: "cpu".into() }
     }
 
     /// Issue 23: a flag given a value it cannot take says what it accepts (not clap's

@@ -13,6 +13,7 @@ pub mod model;
 pub mod predict;
 pub mod prepare;
 pub mod probe;
+pub mod round;
 pub mod run;
 pub mod rung;
 pub mod safetensors;

@@ -121,7 +121,13 @@ pub fn plan(
         (from + 1..rungs)
             .map(|k| {
                 let size = sizes[(k - from) as usize];
-                Stage { rung: Some(k), slots: (0..size).collect(), models: Vec::new(), after: if k == from + 1 { after.clone() } else { Vec::new() } }
+                Stage {
+                    rung: Some(k),
+                    round: None,
+                    slots: (0..size).collect(),
+                    models: Vec::new(),
+                    after: if k == from + 1 { after.clone() } else { Vec::new() },
+                }
             })
             .collect()
     };
@@ -134,7 +140,8 @@ pub fn plan(
             _ => Plan::Submit { rung: r + 1, stages: later(r, alive.len(), this_rung_jobs), done, active, damaged },
         };
     }
-    let mut stages = vec![Stage { rung: Some(r), slots: todo.iter().map(|t| t.0).collect(), models: todo.iter().map(|t| t.1).collect(), after: Vec::new() }];
+    let mut stages =
+        vec![Stage { rung: Some(r), round: None, slots: todo.iter().map(|t| t.0).collect(), models: todo.iter().map(|t| t.1).collect(), after: Vec::new() }];
     stages.extend(later(r, alive.len(), this_rung_jobs));
     Plan::Submit { rung: r, stages, done, active, damaged }
 }
@@ -156,8 +163,27 @@ fn one_rung(todo: Vec<(usize, usize)>, done: usize, active: usize, damaged: Vec<
 /// to wait for them). A decision file that fails its check is an error naming it.
 pub fn plan_for(frozen: &Frozen, view: &SweepView, pick: Pick) -> Result<Plan> {
     let grid = &frozen.sweep.grid;
+    if let Some(r) = cyplam_core::search::rounds::Rounds::of(grid) {
+        // A TPE search: its known models as a sweep of one rung, then the rounds to come.
+        return Ok(with_rounds(grid, &r, plan(grid, None, &[], &view.states, &view.subs, &[], pick), &view.subs, &view.active_jobs()));
+    }
     let active = if grid.halving.is_some() { view.active_jobs() } else { Vec::new() };
     Ok(plan(grid, grid.halving, view.decisions()?, &view.states, &view.subs, &active, pick))
+}
+
+/// A TPE search's plan: `base`, its known models' (the random start and every round proposed),
+/// then [`crate::rounds::later`]'s array per round not yet proposed.
+pub fn with_rounds(grid: &Grid, r: &cyplam_core::search::rounds::Rounds, base: Plan, subs: &[Submission], active_jobs: &[String]) -> Plan {
+    let more = matches!(base, Plan::Submit { .. });
+    match (crate::rounds::later(grid, r, subs, active_jobs, more), base) {
+        (Err(why), _) => Plan::Nothing(why),
+        (Ok(rounds), base) if rounds.is_empty() => base,
+        (Ok(rounds), Plan::Submit { rung, mut stages, done, active, damaged }) => {
+            stages.extend(rounds);
+            Plan::Submit { rung, stages, done, active, damaged }
+        }
+        (Ok(rounds), Plan::Nothing(_)) => Plan::Submit { rung: 0, stages: rounds, done: grid.models.len(), active: 0, damaged: Vec::new() },
+    }
 }
 
 /// The rung plan of `stages` in words, for the dry run: the models and iterations of each rung
@@ -379,6 +405,7 @@ mod tests {
             models: Vec::new(),
             submitted_unix: 0,
             rung: Some(rung),
+            round: None,
         }
     }
 
@@ -405,7 +432,7 @@ mod tests {
         match p {
             Plan::Submit { rung: 0, stages, done: 1, active: 1, damaged } => {
                 assert_eq!(damaged, vec!["Model-003".to_string()]);
-                assert_eq!(stages, vec![Stage { rung: None, slots: vec![1, 4], models: vec![1, 4], after: vec![] }]);
+                assert_eq!(stages, vec![Stage { rung: None, round: None, slots: vec![1, 4], models: vec![1, 4], after: vec![] }]);
             }
             p => panic!("{p:?}"),
         }

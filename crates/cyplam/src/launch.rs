@@ -73,6 +73,7 @@ impl Launcher<'_> {
                     threads: None,
                     device: self.device.clone(),
                     rung,
+                    round: None,
                 },
                 log: self.frozen.layout().local_log(&name),
                 name: name.clone(),

@@ -16,6 +16,7 @@ pub mod launch;
 pub mod output;
 pub mod plot;
 pub mod report;
+pub mod rounds;
 pub mod scaling;
 pub mod slurm;
 pub mod state;

@@ -10,6 +10,7 @@ use anyhow::Result;
 use cyplam_core::files::{read_json, read_metrics, ModelResult, ResultStatus};
 use cyplam_core::halving::decision::{check_rung, models_in, read_decisions, DecisionError, RungDecision};
 use cyplam_core::packing::Packing;
+use cyplam_core::search::rounds::Rounds;
 use std::path::{Path, PathBuf};
 
 /// Where a model stands.
@@ -141,7 +142,7 @@ impl SweepView {
 /// that submission's name ([`job_name`]). Slurm gives the id of a job its controller lost (a crash
 /// before its state was saved) to the next job submitted, so the id alone does not tell.
 fn ours(sweep: &str, subs: &[Submission], t: &TaskState) -> bool {
-    subs.iter().any(|s| s.backend == Backend::Slurm && s.job_id == t.array_job && job_name(sweep, s.rung) == t.name)
+    subs.iter().any(|s| s.backend == Backend::Slurm && s.job_id == t.array_job && job_name(sweep, s.rung, s.round) == t.name)
 }
 
 /// Per-model state from the model files, the submissions, what the scheduler said of their tasks
@@ -184,9 +185,14 @@ fn model_states(
             }
             continue;
         }
-        let in_rung = match sub.rung {
-            Some(k) if k > 0 => match models_in(k, frozen.sweep.grid.models.len(), decisions) {
+        let in_rung = match (sub.rung, sub.round) {
+            (Some(k), _) if k > 0 => match models_in(k, frozen.sweep.grid.models.len(), decisions) {
                 Some(models) => Some(models),
+                None => continue,
+            },
+            // A TPE round's slot k trains the k-th model the round proposed (none before it is).
+            (None, Some(r)) => match Rounds::of(&frozen.sweep.grid) {
+                Some(rounds) => Some(rounds.models_of(r).filter(|&m| m < n).collect()),
                 None => continue,
             },
             _ => None,

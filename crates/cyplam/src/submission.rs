@@ -101,6 +101,8 @@ impl Frames {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
     pub rung: Option<u32>,
+    /// A TPE search's round (its slots pick among the models the round proposes; `models` empty).
+    pub round: Option<u32>,
     pub slots: Vec<usize>,
     pub models: Vec<usize>,
     /// Jobs submitted earlier that this stage waits for too (a rung's arrays still running).
@@ -110,7 +112,22 @@ pub struct Stage {
 impl Stage {
     /// The models `todo` of a sweep without halving.
     pub fn plain(todo: &[usize]) -> Stage {
-        Stage { rung: None, slots: todo.to_vec(), models: todo.to_vec(), after: Vec::new() }
+        Stage { rung: None, round: None, slots: todo.to_vec(), models: todo.to_vec(), after: Vec::new() }
+    }
+
+    /// Round `round` of a TPE search: `batch` slots, its models proposed by its first worker.
+    pub fn round(round: u32, batch: usize, after: Vec<String>) -> Stage {
+        Stage { rung: None, round: Some(round), slots: (0..batch).collect(), models: Vec::new(), after }
+    }
+
+    /// What the stage before it is called in the dry run's dependency placeholder.
+    fn before(&self) -> String {
+        match (self.rung, self.round) {
+            (Some(k), _) => format!("<rung {}'s job ids>", k.saturating_sub(1)),
+            (None, Some(1)) => "<the random start's job ids>".into(),
+            (None, Some(r)) => format!("<round {}'s job ids>", r - 1),
+            (None, None) => "<the job ids before>".into(),
+        }
     }
 }
 
@@ -128,7 +145,7 @@ pub async fn dry_run<S: Scheduler>(grid: &Grid, dir: &Path, stages: &[Stage], s:
         stages.iter().enumerate().flat_map(|(k, st)| plan_arrays(&packing.tasks_of(&st.slots), max).into_iter().map(move |p| (k, st, p))).collect();
     let (mut tasks, mut arrays) = (0, 0);
     for (n, (k, st, plan)) in all.iter().enumerate() {
-        let mut after: Vec<String> = if *k == 0 { Vec::new() } else { vec![format!("<rung {}'s job ids>", st.rung.unwrap_or(1).saturating_sub(1))] };
+        let mut after: Vec<String> = if *k == 0 { Vec::new() } else { vec![st.before()] };
         after.extend(st.after.iter().cloned());
         outln!("# ---- script {} of {} (submitted with --output={}) ----", n + 1, all.len(), layout.slurm_log_pattern().display())?;
         out!(
@@ -142,6 +159,7 @@ pub async fn dry_run<S: Scheduler>(grid: &Grid, dir: &Path, stages: &[Stage], s:
                 n_models: grid.models.len(),
                 device,
                 rung: st.rung,
+                round: st.round,
                 after: &after
             })
         )?;
@@ -219,6 +237,7 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stag
                 n_models: grid.models.len(),
                 device,
                 rung: st.rung,
+                round: st.round,
                 after: &before,
             });
             let path = layout.script(stamp, k);
@@ -233,20 +252,29 @@ pub async fn submit_models<S: Scheduler>(db: &Db, id: i64, frozen: &Frozen, stag
                 Vec::new()
             };
             let spec = plan.spec(grid.slurm.throttle);
-            db.add_submission(id, Backend::Slurm, &job, &spec, plan.offset, &covered, Some(&path), st.rung).await?;
+            db.add_submission(id, Backend::Slurm, &job, &spec, plan.offset, &covered, Some(&path), st.rung, st.round).await?;
             let mut f = std::fs::OpenOptions::new().create(true).append(true).open(layout.jobs_txt())?;
-            let rung = st.rung.map(|r| format!(" rung={r}")).unwrap_or_default();
+            let rung = st.rung.map(|r| format!(" rung={r}")).or(st.round.map(|r| format!(" round={r}"))).unwrap_or_default();
             let dep = if before.is_empty() { String::new() } else { format!(" after={}", before.join(":")) };
             writeln!(f, "{job} array={spec} offset={}{rung}{dep} models={} script={}", plan.offset, covered_slots.len(), path.display())?;
-            match st.rung {
-                Some(r) => said.keep(outln!(
+            match (st.rung, st.round) {
+                (None, Some(r)) => said.keep(outln!(
+                    "submitted job {job}: round {r}, array {spec}, {} slot(s) of sweep {} for the models the round proposes{} (script {})",
+                    covered_slots.len(),
+                    grid.name,
+                    if before.is_empty() { String::new() } else { format!(", after job(s) {}", before.join(", ")) },
+                    path.display()
+                )),
+                (Some(r), _) => said.keep(outln!(
                     "submitted job {job}: rung {r}, array {spec}, {} slot(s) of sweep {}{} (script {})",
                     covered_slots.len(),
                     grid.name,
                     if before.is_empty() { String::new() } else { format!(", after job(s) {}", before.join(", ")) },
                     path.display()
                 )),
-                None => said.keep(outln!("submitted job {job}: array {spec}, {} model(s) of sweep {} (script {})", covered.len(), grid.name, path.display())),
+                (None, None) => {
+                    said.keep(outln!("submitted job {job}: array {spec}, {} model(s) of sweep {} (script {})", covered.len(), grid.name, path.display()))
+                }
             }
             jobs.push(job);
         }

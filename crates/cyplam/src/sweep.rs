@@ -252,7 +252,16 @@ fn differences(old: &Grid, new: &Grid) -> Vec<String> {
         };
         d.push(format!("[halving]: {} -> {}", show(&old.halving), show(&new.halving)));
     }
-    let search = |g: &Grid| g.search.map(|s| format!("strategy {}, seed {}", s.strategy.as_str(), s.seed)).unwrap_or_else(|| "none (the axes crossed)".into());
+    // A TPE search's rounds follow from its models and batch too: its random start is a quarter
+    // of `models`, and each round proposes `batch`.
+    let search = |g: &Grid| {
+        g.search
+            .map(|s| match s.batch {
+                Some(b) => format!("strategy {}, seed {}, models {}, batch {b}", s.strategy.as_str(), s.seed, s.models),
+                None => format!("strategy {}, seed {}", s.strategy.as_str(), s.seed),
+            })
+            .unwrap_or_else(|| "none (the axes crossed)".into())
+    };
     if search(old) != search(new) {
         d.push(format!("[search]: {} -> {}", search(old), search(new)));
     }
@@ -331,7 +340,16 @@ pub fn apply_packing(grid: &mut Grid, packing: Option<(u32, u32)>) {
 /// train other models under that name is refused with the differences. Writes nothing (what
 /// `submit --dry-run` asks, as the real submit does).
 pub fn existing(runs: &Path, grid_path: &Path, grid: &Grid) -> Result<Option<Frozen>> {
-    Ok(existing_grown(runs, grid_path, grid)?.map(|(f, _)| f))
+    existing_grown(runs, grid_path, grid)?.map(|(f, _)| with_rounds(f)).transpose()
+}
+
+/// A frozen sweep with the models a TPE search's rounds proposed so far (each round file checked:
+/// `cyplam_core::search::rounds::with_proposals`); any other sweep as it is. What every command
+/// sees; sweep.json itself keeps the random start alone.
+fn with_rounds(f: Frozen) -> Result<Frozen> {
+    let Frozen { dir, sweep } = f;
+    let sweep = cyplam_core::search::rounds::with_proposals(&SweepDir::new(&dir), sweep)?;
+    Ok(Frozen { dir, sweep })
 }
 
 /// [`existing`], and how many models a sampled sweep gains: the frozen sweep is then given the
@@ -384,14 +402,14 @@ pub fn freeze_grid(runs: &Path, grid_path: &Path, file: GridFile) -> Result<Froz
                 old.sweep.grid.models.len(),
                 old.sweep.grid.models.len() - more
             );
-            return Ok(old);
+            return with_rounds(old);
         }
         // Scheduling settings (partition, time, throttle, ...) may change between submissions.
         if old.sweep.grid.slurm != grid.slurm {
             old.sweep.grid.slurm = grid.slurm.clone();
             write_json_atomic(&old.layout().sweep_json(), &old.sweep)?;
         }
-        return Ok(old);
+        return with_rounds(old);
     }
     let dir = runs.join(&grid.name);
     let sd = SweepDir::new(&dir);
@@ -421,7 +439,7 @@ pub fn open(runs: &Path, which: &str) -> Result<Frozen> {
         bail!("no sweep {which:?} in {} (sweeps there: {})", runs.display(), if known.is_empty() { "none".to_string() } else { known.join(", ") });
     }
     let sweep = sd.load()?;
-    Ok(Frozen { dir: std::fs::canonicalize(&dir)?, sweep })
+    with_rounds(Frozen { dir: std::fs::canonicalize(&dir)?, sweep })
 }
 
 /// Picks the sweep: the one named, or the only/newest one in the database. A sweep whose

@@ -253,7 +253,14 @@ pub fn load(path: &Path) -> Result<Grid, GridError> {
 
 /// Parses and expands grid file text; `path` is used in messages and to name the sweep.
 pub fn parse(path: &Path, text: &str) -> Result<Grid, GridError> {
-    parse_text(path, text).map_err(|e| name_overflow(path, text, e))
+    parse_proposed(path, text, &[])
+}
+
+/// [`parse`] of a grid with `strategy = "tpe"` whose rounds proposed `proposed` (each model's
+/// value index per axis, in model order after the random start): its models are the random start
+/// and those (`crate::search::rounds` reads them from the sweep's round files).
+pub fn parse_proposed(path: &Path, text: &str, proposed: &[Vec<usize>]) -> Result<Grid, GridError> {
+    parse_text(path, text, proposed).map_err(|e| name_overflow(path, text, e))
 }
 
 /// The value an integer too large (or small) for TOML is replaced with to learn which key it
@@ -281,7 +288,7 @@ fn name_overflow(path: &Path, text: &str, e: GridError) -> GridError {
     let stood_in = format!("{}{OVERFLOW_STAND_IN}{}", &text[..start], &text[start + len..]);
     // A float setting shows the stand-in as a float.
     let as_float = (i64::MIN as f64).to_string();
-    match parse_text(path, &stood_in) {
+    match parse_text(path, &stood_in, &[]) {
         Err(k) if k.line == e.line && k.key.is_some() && (k.message.contains(OVERFLOW_STAND_IN) || k.message.contains(&as_float)) => GridError {
             message: format!("{}; a grid's integers are 64-bit: {bound}", k.message.replace(OVERFLOW_STAND_IN, literal).replace(&as_float, literal)),
             key: k.key,
@@ -306,7 +313,7 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
     })
 }
 
-fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
+fn parse_text(path: &Path, text: &str, proposed: &[Vec<usize>]) -> Result<Grid, GridError> {
     let cx = Ctx { path, text };
     let raw = raw::RawFile::parse(&cx)?;
     let name = tables::sweep_name(&cx, raw.name.as_ref())?;
@@ -326,9 +333,14 @@ fn parse_text(path: &Path, text: &str) -> Result<Grid, GridError> {
         }
     }
     let axes = expand::parse_axes(&cx, raw.grid.as_ref(), &mut origins)?;
+    if let Some(s) = &search {
+        let span = |name: &str| raw.grid.as_ref().and_then(|g| g.get(name)).map(|a| a.span());
+        let strategy_span = raw.search.as_ref().map(|r| r.get_ref().strategy.as_ref().map_or(r.span(), |v| v.span()));
+        sampled::check_tpe(&cx, &axes, s, halving.is_some(), &span, strategy_span)?;
+    }
     let (models, positions) = match &search {
         None => (expand::expand(&cx, &fixed, &axes, &slurm)?, Vec::new()),
-        Some(s) => sampled::models(&cx, &fixed, &axes, s, &slurm)?,
+        Some(s) => sampled::models(&cx, &fixed, &axes, s, &slurm, proposed)?,
     };
     Ok(Grid {
         name,

@@ -109,6 +109,7 @@ pub(super) struct RawSearch {
     pub strategy: Option<Spanned<String>>,
     pub models: Option<Spanned<toml::Value>>,
     pub seed: Option<Spanned<toml::Value>>,
+    pub batch: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

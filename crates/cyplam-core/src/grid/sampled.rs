@@ -6,7 +6,7 @@
 use super::axis::Axis;
 use super::config::{canonical, setting_names, Partial};
 use super::{Ctx, GridError, SlurmConfig};
-use crate::search::{self, Dist, Search, Value};
+use crate::search::{self, Dist, Drawn, Search, Strategy, Value};
 use crate::spec::{model_name, ModelSpec};
 use indexmap::IndexMap;
 use toml::Spanned;
@@ -205,12 +205,41 @@ fn pair<T>(v: &Spanned<toml::Value>, kind: &str, get: impl Fn(&toml::Value) -> O
 }
 
 /// The models of a sampled sweep over the fixed settings, and each one's positions on the axes.
-pub(super) fn models(cx: &Ctx, fixed: &Partial, axes: &[Axis], s: &Search, slurm: &SlurmConfig) -> Result<(Vec<ModelSpec>, Vec<Vec<usize>>), GridError> {
+/// Strategy `tpe`: the random start, then the models of the rounds proposed so far (`proposed`:
+/// each one's value index per axis, from `search/round-R.json`), named as the `models` the search
+/// will have; its positions are value indices.
+pub(super) fn models(
+    cx: &Ctx,
+    fixed: &Partial,
+    axes: &[Axis],
+    s: &Search,
+    slurm: &SlurmConfig,
+    proposed: &[Vec<usize>],
+) -> Result<(Vec<ModelSpec>, Vec<Vec<usize>>), GridError> {
     let dists: Vec<Dist> = axes.iter().map(Axis::dist).collect();
-    let drawn = search::draw(s, &dists).map_err(|e| cx.err(None, Some("search.models"), e))?;
-    let count = drawn.len();
-    let mut models = Vec::with_capacity(count);
-    let mut positions = Vec::with_capacity(count);
+    let total = s.models as usize;
+    let drawn: Vec<Drawn> = if s.strategy == Strategy::Tpe {
+        let start = search::draw_n(Strategy::Random, s.seed, &dists, crate::search::tpe::first_random(total) as u32)
+            .map_err(|e| cx.err(None, Some("search.models"), e))?;
+        let start = start.into_iter().map(|d| {
+            let positions = d.values.iter().zip(&dists).map(|(v, dist)| dist.index_of(v).unwrap_or(0)).collect();
+            Drawn { values: d.values, positions }
+        });
+        let later = proposed.iter().map(|pos| {
+            let values = pos
+                .iter()
+                .zip(&dists)
+                .map(|(&i, d)| d.nth(i).ok_or_else(|| cx.err(None, Some("search"), format!("a proposed model's value {i} is not one of the axis's values"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Drawn { values, positions: pos.clone() })
+        });
+        start.map(Ok).chain(later).collect::<Result<Vec<_>, GridError>>()?
+    } else {
+        search::draw(s, &dists).map_err(|e| cx.err(None, Some("search.models"), e))?
+    };
+    let count = if s.strategy == Strategy::Tpe { total } else { drawn.len() };
+    let mut models = Vec::with_capacity(drawn.len());
+    let mut positions = Vec::with_capacity(drawn.len());
     for (index, d) in drawn.into_iter().enumerate() {
         let mut p = fixed.clone();
         let name = model_name(index, count);
@@ -230,4 +259,59 @@ pub(super) fn models(cx: &Ctx, fixed: &Partial, axes: &[Axis], s: &Search, slurm
         positions.push(d.positions);
     }
     Ok((models, positions))
+}
+
+/// The most models a TPE's space may hold: it keeps a flag per model.
+pub const MAX_TPE_SPACE: u64 = 1_000_000;
+
+/// What strategy `tpe` refuses of a grid: an axis it cannot count (a float range, `log_int`, a
+/// weighted `choice`: it treats each axis as a list of equally likely values), a space past
+/// [`MAX_TPE_SPACE`], fewer models in it than `models`, and `[halving]` (its rounds train their
+/// models in full). `span` gives each axis's place in the file.
+pub(super) fn check_tpe(
+    cx: &Ctx,
+    axes: &[Axis],
+    s: &Search,
+    halving: bool,
+    span: &dyn Fn(&str) -> Option<std::ops::Range<usize>>,
+    search_span: Option<std::ops::Range<usize>>,
+) -> Result<(), GridError> {
+    if s.strategy != Strategy::Tpe {
+        return Ok(());
+    }
+    if halving {
+        return Err(cx.err(
+            search_span,
+            Some("search.strategy"),
+            "strategy \"tpe\" trains each round's models in full and proposes the next round from their scores; it does not combine with [halving]: remove one of the two",
+        ));
+    }
+    for a in axes {
+        let d = a.dist();
+        if d.nth(0).is_none() {
+            let form = match d {
+                Dist::Uniform { .. } | Dist::LogUniform { .. } => "a float range has no list of values to count",
+                Dist::LogInt { .. } => "log_int shapes a random draw, which a TPE replaces with its own density",
+                _ => "weights shape a random draw, which a TPE replaces with its own density",
+            };
+            return Err(cx.err(
+                span(a.name()),
+                Some(&format!("grid.{}", a.name())),
+                format!("strategy \"tpe\" treats each axis as a list of equally likely values, and {form}; give a list, {{ choice = [...] }} without weights, or {{ int = [lo, hi], step = s }} (or use strategy \"random\" or \"sobol\")"),
+            ));
+        }
+    }
+    let dists: Vec<Dist> = axes.iter().map(Axis::dist).collect();
+    let space = search::space(&dists).unwrap_or(u64::MAX);
+    if (s.models as u64) > space {
+        return Err(cx.err(search_span, Some("search.models"), search::SearchError::SpaceTooSmall { models: s.models, space }));
+    }
+    if space > MAX_TPE_SPACE {
+        return Err(cx.err(
+            search_span,
+            Some("search.strategy"),
+            format!("the axes hold {space} models; strategy \"tpe\" takes spaces of at most {MAX_TPE_SPACE}: give fewer values (a coarser step), or use strategy \"random\" or \"sobol\""),
+        ));
+    }
+    Ok(())
 }

@@ -103,8 +103,8 @@ fn bad_search_tables_and_distributions_are_named() {
         (g("models = 100001", lr), "key `search.models`: 100001 is not a valid count"),
         (g("models = \"ten\"", lr), "key `search.models`: \"ten\" is not a valid count"),
         (g("models = 4\nseed = -1", lr), "key `search.seed`: -1 is not a valid seed; valid: an integer >= 0"),
-        (g("models = 4\nstrategy = \"tpe\"", lr), "key `search.strategy`: unknown strategy \"tpe\"; valid: \"random\" or \"sobol\""),
-        (g("models = 4\nbudget = 3", lr), "unknown field `budget`, expected one of `strategy`, `models`, `seed`"),
+        (g("models = 4\nstrategy = \"bohb\"", lr), "key `search.strategy`: unknown strategy \"bohb\"; valid: \"random\", \"sobol\" or \"tpe\""),
+        (g("models = 4\nbudget = 3", lr), "unknown field `budget`, expected one of `strategy`, `models`, `seed`, `batch`"),
         (g("models = 4", "learning_rate = { log_uniform = [1e-2, 1e-5] }"), "key `grid.learning_rate.log_uniform`: low 0.01 must be below high 0.00001"),
         (g("models = 4", "learning_rate = { log_uniform = [0, 1e-2] }"), "key `grid.learning_rate.log_uniform`: a log range must lie above 0; low is 0"),
         (g("models = 4", "l2 = { log_uniform = [-1, 1] }"), "a log range must lie above 0; low is -1"),
@@ -134,6 +134,37 @@ fn bad_search_tables_and_distributions_are_named() {
         // Ends and steps near the 64-bit limits: checked, never wrapped.
         (g("models = 2", "seed = { int = [-9000000000000000000, 9000000000000000000], step = 9000000000000000000 }"), "key `grid.seed.int`: -9000000000000000000 is out of range"),
         (g("models = 2", "nfc1 = { int = [-9223372036854775808, 9223372036854775807] }"), "key `grid.nfc1.int`: -9223372036854775808 is out of range"),
+    ];
+    for (got, want) in cases {
+        assert!(got.contains(want), "\n got: {got}\nwant: {want}");
+    }
+}
+
+#[test]
+fn a_tpe_grid_knows_its_random_start_and_refuses_what_it_cannot_count() {
+    let tpe = |search: &str, axes: &str| format!("{ARCH}[search]\nstrategy = \"tpe\"\n{search}\n[grid]\n{axes}\n");
+    let lists = "nfc1 = { int = [128, 1024], step = 128 }\nactivation = [\"relu\", \"elu\"]\nlearning_rate = { choice = [0.001, 0.01] }";
+    let g = p(&tpe("models = 16\nseed = 3", lists)).unwrap();
+    // The start, max(2, 16/4) = 4 models, is what a random search with that seed draws first;
+    // they are named for the 16 to come; the batch defaults to 2.
+    assert_eq!(g.models.len(), 4);
+    assert_eq!(g.search.map(|s| (s.models, s.batch)), Some((16, Some(2))));
+    let random = p(&tpe("models = 4\nseed = 3", lists).replace("\"tpe\"", "\"random\"")).unwrap();
+    assert_eq!(g.models.iter().map(model_settings).collect::<Vec<_>>(), random.models.iter().map(model_settings).collect::<Vec<_>>());
+    // Its positions are value indices: nfc1 = 128 + 128 x position.
+    for (m, pos) in g.models.iter().zip(&g.positions) {
+        assert_eq!(m.nfc1, 128 + 128 * pos[0] as u32);
+    }
+    let cases: Vec<(String, &str)> = vec![
+        (err(&tpe("models = 4", "learning_rate = { log_uniform = [1e-5, 1e-2] }")), ":12:17: key `grid.learning_rate`: strategy \"tpe\" treats each axis as a list of equally likely values, and a float range has no list of values to count; give a list, { choice = [...] } without weights, or { int = [lo, hi], step = s }"),
+        (err(&tpe("models = 4", "batch_size = { log_int = [16, 256] }")), "key `grid.batch_size`: strategy \"tpe\" treats each axis as a list of equally likely values, and log_int shapes a random draw"),
+        (err(&tpe("models = 2", "activation = { choice = [\"relu\", \"elu\"], weights = [3, 1] }")), "key `grid.activation`: strategy \"tpe\" treats each axis as a list of equally likely values, and weights shape a random draw"),
+        (err(&tpe("models = 40", lists)), "key `search.models`: models = 40, but the space holds only 32 different models"),
+        (err(&tpe("models = 4\nbatch = 0", lists)), "key `search.batch`: 0 is not a valid batch; valid: an integer from 1 to models (4)"),
+        (err(&tpe("models = 4\nbatch = 5", lists)), "key `search.batch`: 5 is not a valid batch"),
+        (err(&tpe("models = 4", "nfc1 = { int = [1, 2000] }\nbatch_size = { int = [1, 1000] }")), "key `search.strategy`: the axes hold 2000000 models; strategy \"tpe\" takes spaces of at most 1000000"),
+        (err(&format!("{}\n[halving]\neta = 2\nrungs = 2\n", tpe("models = 4", lists))), "key `search.strategy`: strategy \"tpe\" trains each round's models in full and proposes the next round from their scores; it does not combine with [halving]"),
+        (err(&format!("{ARCH}[search]\nmodels = 4\nbatch = 2\n[grid]\n{lists}\n")), "key `search.batch`: `batch` goes with strategy = \"tpe\" only"),
     ];
     for (got, want) in cases {
         assert!(got.contains(want), "\n got: {got}\nwant: {want}");

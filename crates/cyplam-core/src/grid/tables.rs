@@ -307,5 +307,29 @@ pub(super) fn parse_search(cx: &Ctx, s: Option<&Spanned<RawSearch>>) -> Result<O
             _ => return Err(cx.err(Some(v.span()), Some("search.seed"), format!("{} is not a valid seed; valid: an integer >= 0", v.get_ref()))),
         },
     };
-    Ok(Some(Search { strategy, models, seed }))
+    let batch = match (&raw.batch, strategy) {
+        (None, Strategy::Tpe) => Some(crate::search::tpe::DEFAULT_BATCH.min(models)),
+        (None, _) => None,
+        (Some(v), Strategy::Tpe) => match v.get_ref().as_integer() {
+            Some(n) if n >= 1 && n <= models as i64 => Some(n as u32),
+            _ => {
+                return Err(cx.err(
+                    Some(v.span()),
+                    Some("search.batch"),
+                    format!("{} is not a valid batch; valid: an integer from 1 to models ({models}), the models each round proposes", v.get_ref()),
+                ))
+            }
+        },
+        (Some(v), _) => {
+            return Err(cx.err(
+                Some(v.span()),
+                Some("search.batch"),
+                format!(
+                    "`batch` goes with strategy = \"tpe\" only (the models each round proposes); strategy {:?} draws every model at once",
+                    strategy.as_str()
+                ),
+            ))
+        }
+    };
+    Ok(Some(Search { strategy, models, seed, batch }))
 }

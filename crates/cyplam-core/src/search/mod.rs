@@ -8,6 +8,7 @@
 //! sweep have the same settings, and a finite space is sampled without replacement.
 
 pub mod replay;
+pub mod rounds;
 pub mod tpe;
 
 use crate::rng::splitmix64;
@@ -21,6 +22,9 @@ pub enum Strategy {
     Random,
     /// The Owen-scrambled Sobol sequence (Burley 2020): evener coverage at small counts.
     Sobol,
+    /// A random start, then rounds of models proposed by a tree-structured Parzen estimator from
+    /// the scores so far ([`tpe`], [`rounds`]); its random start is drawn as `Random` draws.
+    Tpe,
 }
 
 impl Strategy {
@@ -28,6 +32,7 @@ impl Strategy {
         match self {
             Strategy::Random => "random",
             Strategy::Sobol => "sobol",
+            Strategy::Tpe => "tpe",
         }
     }
 }
@@ -38,7 +43,8 @@ impl std::str::FromStr for Strategy {
         match s {
             "random" => Ok(Strategy::Random),
             "sobol" => Ok(Strategy::Sobol),
-            _ => Err(format!("unknown strategy {s:?}; valid: \"random\" or \"sobol\"")),
+            "tpe" => Ok(Strategy::Tpe),
+            _ => Err(format!("unknown strategy {s:?}; valid: \"random\", \"sobol\" or \"tpe\"")),
         }
     }
 }
@@ -49,6 +55,9 @@ pub struct Search {
     pub strategy: Strategy,
     pub models: u32,
     pub seed: u64,
+    /// Strategy `tpe`: the models each round proposes (one job array a round).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
 }
 
 /// The most models a sampled sweep may have: a hundred job arrays of Slurm's default 1001 tasks
@@ -130,6 +139,25 @@ impl Dist {
         }
     }
 
+    /// The `i`-th of a finite axis's values as a TPE counts them (a listed value, or lo + i x step
+    /// of an `int` range): None for the other forms, or past the last value.
+    pub fn nth(&self, i: usize) -> Option<Value> {
+        match *self {
+            Dist::Choice { n, weights: None } => (i < n).then_some(Value::Pick(i)),
+            Dist::Int { lo, step, .. } => (u64::try_from(i).ok()? < self.count()?).then(|| Value::Int((lo as i128 + i as i128 * step as i128) as i64)),
+            _ => None,
+        }
+    }
+
+    /// Which of the axis's values `v` is, as [`Dist::nth`] counts them.
+    pub fn index_of(&self, v: &Value) -> Option<usize> {
+        match (self, *v) {
+            (Dist::Choice { n, weights: None }, Value::Pick(i)) => (i < *n).then_some(i),
+            (Dist::Int { lo, step, .. }, Value::Int(x)) => usize::try_from((x as i128 - *lo as i128) / *step.max(&1) as i128).ok(),
+            _ => None,
+        }
+    }
+
     /// The value at coordinate `u` in [0, 1), and its position for the axis hedge.
     pub fn at(&self, u: f64) -> (Value, usize) {
         let quarter = ((u * 4.0) as usize).min(3);
@@ -205,7 +233,7 @@ pub fn draw_n(strategy: Strategy, seed: u64, dists: &[Dist], n: u32) -> Result<V
         return Err(SearchError::SobolAxes(dists.len()));
     }
     let limit = match strategy {
-        Strategy::Random => (n as u64).saturating_mul(SKIPS_PER_MODEL).max(100_000),
+        Strategy::Random | Strategy::Tpe => (n as u64).saturating_mul(SKIPS_PER_MODEL).max(100_000),
         Strategy::Sobol => SOBOL_POINTS,
     };
     let mut out: Vec<Drawn> = Vec::with_capacity(n as usize);
@@ -215,7 +243,7 @@ pub fn draw_n(strategy: Strategy, seed: u64, dists: &[Dist], n: u32) -> Result<V
         if p >= limit {
             return Err(match strategy {
                 Strategy::Sobol => SearchError::SobolExhausted { found: out.len() },
-                Strategy::Random => SearchError::Exhausted { tried: p, found: out.len(), models: n },
+                Strategy::Random | Strategy::Tpe => SearchError::Exhausted { tried: p, found: out.len(), models: n },
             });
         }
         let (values, positions): (Vec<Value>, Vec<usize>) = dists
@@ -223,7 +251,7 @@ pub fn draw_n(strategy: Strategy, seed: u64, dists: &[Dist], n: u32) -> Result<V
             .enumerate()
             .map(|(a, d)| {
                 let u = match strategy {
-                    Strategy::Random => random_coordinate(seed, p, a),
+                    Strategy::Random | Strategy::Tpe => random_coordinate(seed, p, a),
                     Strategy::Sobol => sobol_burley::sample(p as u32, a as u32, sobol_seed(seed)) as f64,
                 };
                 d.at(u)

@@ -28,7 +28,7 @@ fn show(d: &[Drawn]) -> Vec<String> {
 }
 
 fn search(strategy: Strategy, models: u32, seed: u64) -> Search {
-    Search { strategy, models, seed }
+    Search { strategy, models, seed, batch: None }
 }
 
 /// The first models for a fixed seed: a change of platform, of `libm` or of `sobol_burley` that

@@ -1,8 +1,8 @@
 //! A tree-structured Parzen estimator (TPE, as in Optuna, with a constant liar for batches) that
 //! proposes each round's batch of a search over a grid's lists from the scores so far (issue 29
 //! item 4). It is replayed on recorded full grids (`cyplam report --what-if --search tpe:8,16`,
-//! bench/halving/replay `--sample tpe:8,16`) beside random and Sobol draws; a `[search]` sweep
-//! cannot use it yet (docs/grid.md, "Model-based proposals").
+//! bench/halving/replay `--sample tpe:8,16`) beside random and Sobol draws, and proposes the
+//! rounds of a `[search]` sweep with `strategy = "tpe"` (docs/grid.md, "Model-based proposals").
 //!
 //! The space is the grid's list axes (each categorical). A run with K models and seed s:
 //! - the first n0 = max(2, K/4) models are what the sampler draws ([`sample`], strategy random,
@@ -17,7 +17,8 @@
 //!   of the seed; the one with the largest l/g (product over the axes) not yet trained or proposed
 //!   is taken (the first of equals); if all 24 are, a uniformly drawn untaken model.
 //!
-//! Deterministic given the seed and the scores, with the same bits on every machine.
+//! Deterministic given the seed and the scores, with the same bits on every machine. A sweep with
+//! `strategy = "tpe"` in its `[search]` trains these models round by round (`rounds.rs`).
 
 use super::{sample, SearchError, Strategy};
 use crate::rng::splitmix64;
@@ -75,7 +76,7 @@ impl Stream {
 }
 
 /// Model index -> list positions, first axis outermost (as [`sample`] numbers them).
-fn positions(lens: &[usize], mut m: usize) -> Vec<usize> {
+pub fn positions(lens: &[usize], mut m: usize) -> Vec<usize> {
     let mut out = vec![0; lens.len()];
     for (i, &l) in lens.iter().enumerate().rev() {
         out[i] = m % l.max(1);
@@ -85,7 +86,7 @@ fn positions(lens: &[usize], mut m: usize) -> Vec<usize> {
 }
 
 /// List positions -> model index.
-fn index(lens: &[usize], pos: &[usize]) -> usize {
+pub fn index(lens: &[usize], pos: &[usize]) -> usize {
     pos.iter().zip(lens).fold(0, |m, (&p, &l)| m * l.max(1) + p)
 }
 
@@ -109,6 +110,13 @@ fn density(lens: &[usize], points: &[Vec<usize>]) -> Vec<Vec<f64>> {
 /// grid with lists of lengths `lens`, given each model's score (higher is better; known once the
 /// model's round is over; NaN is the worst).
 pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize, seed: u64) -> Result<Vec<usize>, TpeError> {
+    run_until(lens, score, k, batch, seed, k)
+}
+
+/// [`run`] stopped once `upto` models are chosen (the random start, then whole rounds): what a
+/// sweep's round proposes, from the scores of the rounds before it alone (`score` is asked only of
+/// models trained before the round that reaches `upto`).
+pub fn run_until(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize, seed: u64, upto: usize) -> Result<Vec<usize>, TpeError> {
     let space = lens.iter().try_fold(1usize, |n, &l| n.checked_mul(l.max(1))).unwrap_or(usize::MAX);
     if k < 1 {
         return Err(TpeError::Empty { k });
@@ -127,7 +135,7 @@ pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize,
     }
     let mut rng = Stream::new(seed);
     let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
-    while trained.len() < k {
+    while trained.len() < k.min(upto) {
         // The round's view: every model trained so far, best first (the earlier trained first
         // among equals).
         let mut observed: Vec<(usize, f64)> = trained.iter().map(|&m| (m, key(score(m)))).collect();

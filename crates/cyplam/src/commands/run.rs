@@ -5,12 +5,12 @@
 //! completed makes the command fail, saying why.
 
 use crate::ctx::Ctx;
-use crate::db::Backend;
+use crate::db::{Backend, Db};
 use crate::launch::{failure_lines, Failure, Launcher};
 use crate::output::Format;
 use crate::slurm::Scheduler;
 use crate::state::{State, SweepView};
-use crate::sweep;
+use crate::sweep::{self, Frozen};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use cyplam_core::halving::decision::{Busy, RungPlan};
@@ -18,6 +18,7 @@ use cyplam_core::halving::take::Rungs;
 use cyplam_core::invocation::Target;
 use cyplam_core::layout::ModelDir;
 use cyplam_core::packing::Packing;
+use cyplam_core::search::rounds::Rounds;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -45,6 +46,69 @@ pub struct RunArgs {
 pub struct Interrupted;
 
 impl RunArgs {
+    /// A TPE search on this machine: its known models not completed, then each round in turn,
+    /// proposed here from the models' files (the workers' rule, `cyplam_core::search::rounds`),
+    /// then its models. Returns the sweep with every round proposed, the models that did not
+    /// complete, and whether Ctrl-C stopped it.
+    async fn rounds<S: Scheduler>(
+        &self,
+        ctx: &Ctx<'_, S>,
+        db: &Db,
+        id: i64,
+        first: &Frozen,
+        jobs: usize,
+        job_id: &str,
+    ) -> Result<(Frozen, Vec<Failure>, bool)> {
+        let reopen = || sweep::open(&ctx.global.runs_dir, &first.dir.display().to_string());
+        let mut current = reopen()?;
+        let Some(r) = Rounds::of(&current.sweep.grid) else { bail!("sweep {} is not a TPE search", current.sweep.name) };
+        let grid = &current.sweep.grid;
+        let (cpus, packing) = (grid.slurm.cpus_per_training, Packing::new(grid.slurm.trainings_per_node));
+        let states = SweepView::read::<S>(&current, db.submissions(id).await?, None).await?.states;
+        let mut todo: Vec<usize> = states.iter().filter(|m| m.state != State::Completed).map(|m| m.index).collect();
+        let mut failed = Vec::new();
+        loop {
+            let grid = &current.sweep.grid;
+            let known = grid.models.len();
+            let round = r.round_of(known.saturating_sub(1));
+            eprintln!(
+                "sweep {}: TPE round {round} of {}: {} model(s) to train ({} of {} known, {} in all), {jobs} at a time; logs in {}",
+                grid.name,
+                r.last(),
+                todo.len(),
+                known - todo.len(),
+                known,
+                r.models,
+                current.layout().logs_dir().display()
+            );
+            if !todo.is_empty() {
+                db.add_submission(id, Backend::Local, job_id, "", 0, &todo, None, None, None).await?;
+                let launcher = Launcher { worker: crate::worker::worker_path()?, frozen: &current, jobs, device: self.device.clone() };
+                let items = todo.iter().map(|&m| (m, Target::Task { task: packing.task_of(m), slot: packing.slot_of(m), cpus })).collect();
+                let l = launcher.launch(items, None).await?;
+                failed.extend(l.failed);
+                if l.stopped {
+                    return Ok((current, failed, true));
+                }
+            }
+            if known >= r.models {
+                return Ok((current, failed, false));
+            }
+            let next = round + 1;
+            if let Err(e) = cyplam_core::search::rounds::take(&current.layout(), &current.sweep, next) {
+                // Collect what the round before left, then say why the search cannot go on.
+                db.collect(id, &current.dir, &current.sweep).await?;
+                if !failed.is_empty() {
+                    eprintln!("{} model(s) did not complete:\n  {}", failed.len(), failure_lines(&failed).join("\n  "));
+                }
+                return Err(e.into());
+            }
+            current = reopen()?;
+            db.register_sweep(&current.dir, &current.sweep).await?;
+            todo = r.models_of(next).collect();
+        }
+    }
+
     pub async fn run<S: Scheduler>(&self, ctx: &Ctx<'_, S>) -> Result<()> {
         let a = self;
         let o = ctx.freeze_sweep(&a.grid, sweep::load_grid(&a.grid)?).await?;
@@ -69,11 +133,21 @@ impl RunArgs {
         let job_id = crate::state::local_job_id();
         let mut failed: Vec<Failure> = Vec::new();
         let mut interrupted = false;
+        // A TPE search ends with more models known than it started with: the sweep as it stands then.
+        let last: Frozen;
+        let mut frozen = frozen;
         match grid.halving {
+            None if Rounds::of(grid).is_some() => {
+                let (f, fails, stopped) = self.rounds(ctx, db, id, frozen, jobs, &job_id).await?;
+                last = f;
+                frozen = &last;
+                failed = fails;
+                interrupted = stopped;
+            }
             None => {
                 let todo: Vec<usize> = states.iter().filter(|m| m.state != State::Completed).map(|m| m.index).collect();
                 if !todo.is_empty() {
-                    db.add_submission(id, Backend::Local, &job_id, "", 0, &todo, None, None).await?;
+                    db.add_submission(id, Backend::Local, &job_id, "", 0, &todo, None, None, None).await?;
                 }
                 eprintln!(
                     "sweep {}: {} model(s) to train ({} already completed), {jobs} at a time with {cpus} thread(s) each; logs in {}",
@@ -130,7 +204,7 @@ impl RunArgs {
                         continue;
                     }
                     let todo_models: Vec<usize> = todo.iter().map(|t| t.1).collect();
-                    db.add_submission(id, Backend::Local, &job_id, "", 0, &todo_models, None, Some(k)).await?;
+                    db.add_submission(id, Backend::Local, &job_id, "", 0, &todo_models, None, Some(k), None).await?;
                     let items =
                         todo.iter().map(|&(pos, m)| (m, Target::Task { task: packing.task_of(pos), slot: packing.slot_of(pos), cpus: cpus as u32 })).collect();
                     let l = launcher.launch(items, Some(k)).await?;

@@ -102,6 +102,7 @@ fn invocation(worker: &Path, frozen: &Frozen, tag: &str, model: usize, threads: 
         threads: Some(threads),
         device: None,
         rung: None,
+        round: None,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::state::{State, SweepView};
 use anyhow::Result;
 use clap::Args;
 use cyplam_core::halving::decision::RungPlan;
+use cyplam_core::search::rounds::Rounds;
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
@@ -88,6 +89,12 @@ impl StatusArgs {
                         Err(e) => outln!("the rungs' decisions cannot be read: {e}")?,
                     }
                     outln!("{} waiting at the end of their rung, {} pruned", count(State::Waiting), count(State::Pruned))?;
+                }
+                if let Some(r) = Rounds::of(&f.sweep.grid) {
+                    outln!("TPE search: {} of {} models known (a random start of {}, then rounds of {} proposed in turn)", total, r.models, r.start, r.batch)?;
+                    for line in crate::rounds::status_lines(&f.sweep.grid, &r, states) {
+                        outln!("{line}")?;
+                    }
                 }
                 if count(State::Damaged) > 0 {
                     outln!("{} damaged: their files cannot be read (see the reasons above); they are not submitted until fixed", count(State::Damaged))?;

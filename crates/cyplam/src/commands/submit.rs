@@ -4,7 +4,7 @@
 
 use crate::ctx::Ctx;
 use crate::db::Submission;
-use crate::halving::{plan, plan_for, plan_text, Pick, Plan};
+use crate::halving::{plan, plan_for, plan_text, with_rounds, Pick, Plan};
 use crate::output::outln;
 use crate::slurm::Scheduler;
 use crate::state::SweepView;
@@ -12,6 +12,7 @@ use crate::submission::{dry_run, submit_models, Frames};
 use crate::sweep::{self, Frozen, GridFile};
 use anyhow::{bail, Result};
 use clap::Args;
+use cyplam_core::search::rounds::Rounds;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -69,15 +70,23 @@ impl SubmitArgs {
     async fn dry_run<S: Scheduler>(&self, ctx: &Ctx<'_, S>, file: GridFile) -> Result<()> {
         let frames = Frames { train: file.train_frames, validation: file.validation_frames };
         let runs = std::path::absolute(&ctx.global.runs_dir)?;
-        let grid = &file.grid;
-        let dir = runs.join(&grid.name);
-        let planned = match sweep::existing(&runs, &self.grid, grid)? {
+        let dir = runs.join(&file.grid.name);
+        let existing = sweep::existing(&runs, &self.grid, &file.grid)?;
+        // A TPE search's known models are the frozen sweep's (its start and the rounds proposed).
+        let grid = existing.as_ref().filter(|f| Rounds::of(&f.sweep.grid).is_some()).map_or(&file.grid, |f| &f.sweep.grid);
+        let planned = match &existing {
             // A sweep not frozen yet: every model is new and nothing is decided.
-            None => plan(grid, grid.halving, &[], &[], &[], &[], Pick::Unfinished),
+            None => {
+                let base = plan(grid, grid.halving, &[], &[], &[], &[], Pick::Unfinished);
+                match Rounds::of(grid) {
+                    Some(r) => with_rounds(grid, &r, base, &[], &[]),
+                    None => base,
+                }
+            }
             Some(frozen) => {
                 // Read what the database knows without creating one.
-                let view = SweepView::read(&frozen, self.recorded_submissions(ctx, &frozen).await?, Some(ctx.scheduler)).await?;
-                plan_for(&frozen, &view, Pick::Unfinished)?
+                let view = SweepView::read(frozen, self.recorded_submissions(ctx, frozen).await?, Some(ctx.scheduler)).await?;
+                plan_for(frozen, &view, Pick::Unfinished)?
             }
         };
         if let Some(line) = planned.would_skip(grid) {
@@ -90,7 +99,11 @@ impl SubmitArgs {
                 Ok(())
             }
             Plan::Submit { stages, .. } => {
-                dry_run(grid, &dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &plan_text(grid, &stages, frames)?).await
+                let extra = match Rounds::of(grid) {
+                    Some(r) => crate::rounds::plan_text(grid, &r),
+                    None => plan_text(grid, &stages, frames)?,
+                };
+                dry_run(grid, &dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &extra).await
             }
         }
     }

@@ -249,10 +249,11 @@ impl Db {
         models: &[usize],
         script: Option<&Path>,
         rung: Option<u32>,
+        round: Option<u32>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO submissions (sweep_id, backend, job_id, array_spec, array_offset, models_json, script_path, submitted_unix, rung)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO submissions (sweep_id, backend, job_id, array_spec, array_offset, models_json, script_path, submitted_unix, rung, round)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(sweep_id)
         .bind(backend.as_str())
@@ -263,6 +264,7 @@ impl Db {
         .bind(script.map(|p| p.display().to_string()))
         .bind(cyplam_core::files::now_unix() as i64)
         .bind(rung.map(i64::from))
+        .bind(round.map(i64::from))
         .execute(&self.pool)
         .await
         .map_err(locked)?;
@@ -270,11 +272,12 @@ impl Db {
     }
 
     pub async fn submissions(&self, sweep_id: i64) -> Result<Vec<Submission>> {
-        let rows =
-            sqlx::query("SELECT backend, job_id, array_spec, array_offset, models_json, submitted_unix, rung FROM submissions WHERE sweep_id = ? ORDER BY id")
-                .bind(sweep_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT backend, job_id, array_spec, array_offset, models_json, submitted_unix, rung, round FROM submissions WHERE sweep_id = ? ORDER BY id",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let backend: &str = r.get("backend");
@@ -286,6 +289,7 @@ impl Db {
                     models: serde_json::from_str(r.get::<&str, _>("models_json"))?,
                     submitted_unix: r.get::<i64, _>("submitted_unix") as u64,
                     rung: r.get::<Option<i64>, _>("rung").and_then(|k| u32::try_from(k).ok()),
+                    round: r.get::<Option<i64>, _>("round").and_then(|k| u32::try_from(k).ok()),
                 })
             })
             .collect()
@@ -318,4 +322,7 @@ pub struct Submission {
     /// Successive halving: the rung this job array trains (its slots pick among the models rung
     /// `rung - 1`'s decision promoted).
     pub rung: Option<u32>,
+    /// A TPE search: the round this job array trains (its slots pick among the models the round
+    /// proposes).
+    pub round: Option<u32>,
 }

@@ -80,7 +80,11 @@ pub struct ScriptInput<'a> {
     /// Successive halving: the rung this array trains in (its task slots pick among the models
     /// the decision of the rung before promoted).
     pub rung: Option<u32>,
-    /// Job ids this array waits for (`--dependency=afterany:...`): the arrays of the rung before.
+    /// A TPE search's round this array trains (its task slots pick among the models the round
+    /// proposes, proposed by its first worker).
+    pub round: Option<u32>,
+    /// Job ids this array waits for (`--dependency=afterany:...`): the arrays of the rung (or
+    /// round) before.
     pub after: &'a [String],
 }
 
@@ -132,12 +136,14 @@ pub fn header(job: &Job) -> String {
 }
 
 /// The name a sweep's job array is submitted under: `cyplam-<sweep>`, `cyplam-<sweep>-rung<k>` for
-/// a halving rung's. The coordinator checks the name Slurm gives for each task against it, since a
-/// crashed controller gives a lost job's id to the next job submitted.
-pub fn job_name(sweep_name: &str, rung: Option<u32>) -> String {
-    match rung {
-        Some(k) => format!("cyplam-{sweep_name}-rung{k}"),
-        None => format!("cyplam-{sweep_name}"),
+/// a halving rung's, `cyplam-<sweep>-round<r>` for a TPE round's. The coordinator checks the name
+/// Slurm gives for each task against it, since a crashed controller gives a lost job's id to the
+/// next job submitted.
+pub fn job_name(sweep_name: &str, rung: Option<u32>, round: Option<u32>) -> String {
+    match (rung, round) {
+        (Some(k), _) => format!("cyplam-{sweep_name}-rung{k}"),
+        (None, Some(r)) => format!("cyplam-{sweep_name}-round{r}"),
+        (None, None) => format!("cyplam-{sweep_name}"),
     }
 }
 
@@ -156,7 +162,7 @@ pub fn render(i: &ScriptInput) -> String {
         ),
         options: [
             vec![
-                format!("--job-name={}", job_name(i.sweep_name, i.rung)),
+                format!("--job-name={}", job_name(i.sweep_name, i.rung, i.round)),
                 format!("--array={}", i.plan.spec(s.throttle)),
                 "--nodes=1".into(),
                 format!("--ntasks={}", s.trainings_per_node),
@@ -181,6 +187,7 @@ pub fn render(i: &ScriptInput) -> String {
         threads: None,
         device: i.device.map(str::to_string),
         rung: i.rung,
+        round: i.round,
     };
     match i.rung {
         Some(0) => out.push_str("\n# Successive halving, rung 0: every model trains to the end of the first rung.\n"),
@@ -191,6 +198,12 @@ pub fn render(i: &ScriptInput) -> String {
             k - 1
         )),
         None => {}
+    }
+    if let Some(r) = i.round {
+        out.push_str(&format!(
+            "\n# TPE search, round {r}: slot k of this array trains the k-th model round {r} proposes (search/round-{r}.json,\n\
+             # proposed by the first worker to start, from the scores of every model before it).\n"
+        ));
     }
     out.push_str(&format!(
         "\n# {} training(s) of {} core(s) each; task k trains models k*{} ... k*{}+{}.\n",
@@ -295,6 +308,7 @@ mod tests {
             n_models: 5,
             device: None,
             rung: None,
+            round: None,
             after: &[],
         })
     }
@@ -312,6 +326,7 @@ mod tests {
             n_models: 5,
             device: None,
             rung: Some(2),
+            round: None,
             after: &after,
         });
         assert!(s.contains("#SBATCH --job-name=cyplam-quick-rung2\n"), "{s}");
@@ -359,6 +374,7 @@ mod tests {
             threads: Some(threads),
             device: None,
             rung: None,
+            round: None,
         };
         let runs = vec![ScaleStep { worker: inv("m0-c1-r0", 0, 1), cores: 1 }, ScaleStep { worker: inv("m0-c2-r0", 0, 2), cores: 2 }];
         let groups = vec![ScaleGroup {

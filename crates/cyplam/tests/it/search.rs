@@ -171,3 +171,115 @@ fn a_sampled_sweep_through_slurm_grows_by_submitting_only_the_new_models() {
     let report = env.json(&["report", "slgrow", "--format", "json"]);
     assert_eq!(report.as_array().unwrap().len(), 6);
 }
+
+/// A TPE search (issue 29 item 4) of tiny models over lists: 4 x 6 x 2 = 48 settings, 6 models in
+/// batches of 2: a random start of 2, then rounds 1 and 2.
+fn tpe(models: u32, batch: u32) -> String {
+    sampled(models, "")
+        .replace("strategy = \"random\"", &format!("strategy = \"tpe\"\nbatch = {batch}"))
+        .replace("learning_rate = { log_uniform = [3e-4, 1e-2] }", "learning_rate = { choice = [3e-4, 1e-3, 3e-3, 1e-2] }")
+}
+
+/// What the library's TPE proposes with the scores the workers recorded: the models of the sweep
+/// in `dir`, by their value indices, must be these.
+fn tpe_again(env: &Env, sweep: &str) -> (Vec<usize>, Vec<usize>) {
+    use cyplam_core::search::{rounds, tpe};
+    let sd = cyplam_core::layout::SweepDir::new(env.runs().join(sweep));
+    let s = rounds::with_proposals(&sd, sd.load().unwrap()).unwrap();
+    let r = rounds::Rounds::of(&s.grid).unwrap();
+    let res = results(&env.runs(), sweep);
+    let trained: Vec<usize> = s.grid.positions.iter().map(|p| tpe::index(&r.lens, p)).collect();
+    let score = |m: usize| {
+        let k = trained.iter().position(|&t| t == m).expect("asked only of trained models");
+        res.iter().find(|x| x.index == k).and_then(|x| x.best_accuracy20).unwrap_or(f64::NAN)
+    };
+    (tpe::run(&r.lens, &score, r.models, r.batch, r.seed).unwrap(), trained)
+}
+
+#[test]
+fn a_tpe_search_runs_locally_round_by_round_from_the_recorded_scores() {
+    let env = Env::new();
+    let g = env.grid("tpe", &tpe(6, 2));
+    let path = g.to_str().unwrap();
+    let dry = env.ok(&["submit", path, "--dry-run"]);
+    assert!(
+        dry.contains("round plan:         TPE search, 6 models: a random start of 2, then 2 round(s) of 2 proposed from the scores before them; 2 known now"),
+        "{dry}"
+    );
+    assert!(dry.contains("--job-name=cyplam-tpe-round2"), "{dry}");
+    assert!(dry.contains("--dependency=afterany:<round 1's job ids>"), "{dry}");
+    assert!(dry.contains("--index \"$SLURM_ARRAY_TASK_ID\" --round 1"), "{dry}");
+
+    let run = env.run(&["run", path, "--jobs", "2"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stderr(&run).contains("sweep tpe: TPE round 2 of 2: 2 model(s) to train (4 of 6 known, 6 in all)"), "{}", stderr(&run));
+    let sd = cyplam_core::layout::SweepDir::new(env.runs().join("tpe"));
+    assert!(sd.round_file(1).exists() && sd.round_file(2).exists());
+    let res = results(&env.runs(), "tpe");
+    assert_eq!(res.len(), 6);
+    assert!(res.iter().all(|r| r.status == cyplam_core::files::ResultStatus::Completed && r.iterations_done == 270), "{res:?}");
+    // The rounds are what the library's TPE proposes from the scores the workers wrote.
+    let (again, trained) = tpe_again(&env, "tpe");
+    assert_eq!(again, trained);
+    let status = env.ok(&["status", "tpe"]);
+    assert!(status.contains("TPE search: 6 of 6 models known (a random start of 2, then rounds of 2 proposed in turn)"), "{status}");
+    assert!(status.contains("round 2: 2 model(s), Model-004 ... Model-005: 2 completed"), "{status}");
+    let report = env.json(&["report", "tpe", "--format", "json"]);
+    assert_eq!(report.as_array().unwrap().len(), 6);
+
+    // Run again: nothing is trained again.
+    let before = metrics_bytes(&env, "tpe", "Model-005");
+    let again = env.run(&["run", path]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("0 model(s) to train (6 of 6 known"), "{}", stderr(&again));
+    assert_eq!(metrics_bytes(&env, "tpe", "Model-005"), before);
+
+    // Another batch is another search: refused, with what differs.
+    std::fs::write(&g, std::fs::read_to_string(&g).unwrap().replace("batch = 2", "batch = 3")).unwrap();
+    let o = env.run(&["run", path]);
+    assert!(stderr(&o).contains("[search]: strategy tpe, seed 5, models 6, batch 2 -> strategy tpe, seed 5, models 6, batch 3"), "{}", stderr(&o));
+
+    // A round file edited by hand is refused by every reader, naming it (the library's tests edit
+    // the scores and the values too).
+    let text = std::fs::read_to_string(sd.round_file(2)).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["proposed"][0]["model"] = serde_json::json!("Model-003");
+    std::fs::write(sd.round_file(2), serde_json::to_string(&v).unwrap()).unwrap();
+    let o = env.run(&["status", "tpe"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("round-2.json: it proposes Model-003, Model-005 (2 model(s)); round 2 holds Model-004, Model-005"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_tpe_search_through_slurm_chains_its_rounds_and_their_first_workers_propose_them() {
+    let _c = cluster();
+    let env = Env::new();
+    let g = env.grid("sltpe", &tpe(6, 2));
+    let path = g.to_str().unwrap();
+    let out = env.ok(&["submit", path]);
+    assert!(out.contains("round 1, array 0, 2 slot(s) of sweep sltpe for the models the round proposes, after job(s)"), "{out}");
+    assert!(out.contains("round 2, array 0"), "{out}");
+    // The rounds' models are known once proposed: wait for all six.
+    let t0 = std::time::Instant::now();
+    let states = loop {
+        let states = env.json(&["status", "sltpe", "--format", "json"]).as_array().unwrap().clone();
+        if states.len() == 6 && states.iter().all(|m| !matches!(m["state"].as_str(), Some("pending" | "running"))) {
+            break states;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(600), "the search did not finish: {states:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
+    let sd = cyplam_core::layout::SweepDir::new(env.runs().join("sltpe"));
+    for k in [1, 2] {
+        let f: cyplam_core::search::rounds::RoundFile = serde_json::from_str(&std::fs::read_to_string(sd.round_file(k)).unwrap()).unwrap();
+        assert!(["n1", "n2", "n3"].contains(&f.host.as_str()), "round {k} proposed on a compute node, not {}", f.host);
+    }
+    let (again, trained) = tpe_again(&env, "sltpe");
+    assert_eq!(again, trained);
+    let status = env.ok(&["status", "sltpe"]);
+    assert!(status.contains("round 1: 2 model(s), Model-002 ... Model-003: 2 completed"), "{status}");
+    // Nothing is left to submit.
+    let out = env.ok(&["submit", path]);
+    assert!(out.contains("nothing to submit for sweep sltpe: 6 completed"), "{out}");
+}
