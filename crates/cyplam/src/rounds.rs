@@ -63,14 +63,23 @@ pub fn plan_text(grid: &Grid, r: &Rounds) -> String {
     o
 }
 
-/// `status`'s line per round: its models' states, or that it waits for its proposal.
-pub fn status_lines(grid: &Grid, r: &Rounds, states: &[ModelStatus]) -> Vec<String> {
+/// `status`'s line per round: its models' states, or, before it is proposed, where its job array
+/// stands (`subs`, the sweep's submissions; `active_jobs`, those Slurm still holds).
+pub fn status_lines(grid: &Grid, r: &Rounds, states: &[ModelStatus], subs: &[Submission], active_jobs: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for k in 0..=r.last() {
         let range = r.models_of(k);
         let what = if k == 0 { "round 0 (random start)".to_string() } else { format!("round {k}") };
         if range.end > grid.models.len() {
-            out.push(format!("{what}: {} model(s), not proposed yet: waits for every model before it", range.len()));
+            let array = match subs.iter().rev().find(|s| s.round == Some(k)) {
+                Some(s) if active_jobs.contains(&s.job_id) => format!("its array (job {}) waits for the arrays before it", s.job_id),
+                Some(s) => format!(
+                    "its array (job {}) ended without proposing it (logs/{}_*.out say why: a model before it did not finish); `cyplam resubmit --failed {}` trains what did not finish and submits the rounds again",
+                    s.job_id, s.job_id, grid.name
+                ),
+                None => "not submitted (`cyplam submit` submits it after the models before it)".to_string(),
+            };
+            out.push(format!("{what}: {} model(s), not proposed yet: {array}", range.len()));
             continue;
         }
         let mut counts: Vec<(&str, usize)> = Vec::new();
@@ -143,6 +152,20 @@ mod tests {
         assert!(later(&g, &r, subs, &["42".to_string()], true).unwrap_err().contains("`cyplam cancel t` first"));
         // Once it ended, the rounds go on.
         assert_eq!(later(&g, &r, subs, &[], false).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_round_not_proposed_says_where_its_array_stands() {
+        let g = grid(6, 2);
+        let r = Rounds::of(&g).unwrap();
+        let sub = |job: &str, round: u32| Submission { backend: Backend::Slurm, job_id: job.into(), array_spec: String::new(), offset: 0, models: vec![], submitted_unix: 0, rung: None, round: Some(round) };
+        let subs = vec![sub("42", 1), sub("43", 2)];
+        let lines = status_lines(&g, &r, &[], &subs, &["43".to_string()]);
+        assert_eq!(lines[0], "round 0 (random start): 2 model(s), Model-000 ... Model-001: ");
+        assert!(lines[1].starts_with("round 1: 2 model(s), not proposed yet: its array (job 42) ended without proposing it (logs/42_*.out say why"), "{}", lines[1]);
+        assert_eq!(lines[2], "round 2: 2 model(s), not proposed yet: its array (job 43) waits for the arrays before it");
+        let lines = status_lines(&g, &r, &[], &[], &[]);
+        assert_eq!(lines[1], "round 1: 2 model(s), not proposed yet: not submitted (`cyplam submit` submits it after the models before it)");
     }
 
     #[test]

@@ -63,7 +63,16 @@ impl GridArgs {
             let min = g.models.iter().map(|m| m.free_params).min().unwrap_or(0);
             let max = g.models.iter().map(|m| m.free_params).max().unwrap_or(0);
             outln!("{} models ({}), {} to {} free parameters", g.models.len(), g.axes.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "), min, max)?;
-            if let Some(s) = g.search {
+            if let Some(r) = cyplam_core::search::rounds::Rounds::of(&g) {
+                outln!(
+                    "TPE search, seed {}: these {} models are its random start (drawn as strategy \"random\" draws them); {} more follow in {} round(s) of {}, each proposed from the scores of the models before it once they have trained",
+                    r.seed,
+                    r.start,
+                    r.models - r.start,
+                    r.last(),
+                    r.batch
+                )?;
+            } else if let Some(s) = g.search {
                 outln!(
                     "sampled search: strategy {}, seed {}: model k is the k-th distinct point drawn, so growing `models` keeps these",
                     s.strategy.as_str(),

@@ -92,7 +92,7 @@ impl StatusArgs {
                 }
                 if let Some(r) = Rounds::of(&f.sweep.grid) {
                     outln!("TPE search: {} of {} models known (a random start of {}, then rounds of {} proposed in turn)", total, r.models, r.start, r.batch)?;
-                    for line in crate::rounds::status_lines(&f.sweep.grid, &r, states) {
+                    for line in crate::rounds::status_lines(&f.sweep.grid, &r, states, &view.subs, &view.active_jobs()) {
                         outln!("{line}")?;
                     }
                 }

@@ -283,3 +283,44 @@ fn a_tpe_search_through_slurm_chains_its_rounds_and_their_first_workers_propose_
     let out = env.ok(&["submit", path]);
     assert!(out.contains("nothing to submit for sweep sltpe: 6 completed"), "{out}");
 }
+
+#[test]
+fn a_tpe_round_that_cannot_be_proposed_says_why_and_resubmit_goes_on() {
+    let _c = cluster();
+    let env = Env::new();
+    let g = env.grid("tpestop", &tpe(6, 2));
+    let path = g.to_str().unwrap();
+    let out = env.ok(&["submit", path]);
+    // The random start's array is cancelled: the rounds chained to it start (afterany) and find
+    // its models unfinished.
+    let start = out.lines().find(|l| l.contains(": array 0, 2 model(s)")).and_then(|l| l.strip_prefix("submitted job ")).and_then(|l| l.split(':').next()).unwrap();
+    let o = std::process::Command::new("scancel").arg(start).output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        let s = env.ok(&["status", "tpestop"]);
+        if s.lines().any(|l| l.starts_with("round 2: 2 model(s), not proposed yet: its array") && l.contains("ended without proposing it")) {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "{s}");
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert!(status.contains("round 1: 2 model(s), not proposed yet: its array (job"), "{status}");
+    let sd = cyplam_core::layout::SweepDir::new(env.runs().join("tpestop"));
+    assert!(!sd.round_file(1).exists());
+    // The round's worker said which model held it back.
+    let logs: String = std::fs::read_dir(sd.logs_dir()).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
+    assert!(logs.contains("round 1 cannot be proposed yet: Model-000 (round 0) has not finished"), "{logs}");
+    let out = env.ok(&["resubmit", "tpestop", "--failed"]);
+    assert!(out.contains("round 1, array 0"), "{out}");
+    let t0 = std::time::Instant::now();
+    loop {
+        let states = env.json(&["status", "tpestop", "--format", "json"]).as_array().unwrap().clone();
+        if states.len() == 6 && states.iter().all(|m| m["state"] == "completed") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(600), "{states:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(sd.round_file(2).exists());
+}
