@@ -158,11 +158,24 @@ mod tests {
     fn a_round_not_proposed_says_where_its_array_stands() {
         let g = grid(6, 2);
         let r = Rounds::of(&g).unwrap();
-        let sub = |job: &str, round: u32| Submission { backend: Backend::Slurm, job_id: job.into(), array_spec: String::new(), offset: 0, models: vec![], submitted_unix: 0, rung: None, round: Some(round) };
+        let sub = |job: &str, round: u32| Submission {
+            backend: Backend::Slurm,
+            job_id: job.into(),
+            array_spec: String::new(),
+            offset: 0,
+            models: vec![],
+            submitted_unix: 0,
+            rung: None,
+            round: Some(round),
+        };
         let subs = vec![sub("42", 1), sub("43", 2)];
         let lines = status_lines(&g, &r, &[], &subs, &["43".to_string()]);
         assert_eq!(lines[0], "round 0 (random start): 2 model(s), Model-000 ... Model-001: ");
-        assert!(lines[1].starts_with("round 1: 2 model(s), not proposed yet: its array (job 42) ended without proposing it (logs/42_*.out say why"), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("round 1: 2 model(s), not proposed yet: its array (job 42) ended without proposing it (logs/42_*.out say why"),
+            "{}",
+            lines[1]
+        );
         assert_eq!(lines[2], "round 2: 2 model(s), not proposed yet: its array (job 43) waits for the arrays before it");
         let lines = status_lines(&g, &r, &[], &[], &[]);
         assert_eq!(lines[1], "round 1: 2 model(s), not proposed yet: not submitted (`cyplam submit` submits it after the models before it)");

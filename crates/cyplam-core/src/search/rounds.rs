@@ -105,6 +105,10 @@ pub struct RoundFile {
     /// Every model before the round, in model order, with its score.
     pub observed: Vec<Observed>,
     pub proposed: Vec<Proposed>,
+    /// The TPE's random stream: where this round started drawing (where the round before
+    /// ended; 0 for round 1) and where it ended.
+    pub stream_from: u64,
+    pub stream_to: u64,
     pub taken_unix: u64,
     pub host: String,
 }
@@ -129,40 +133,31 @@ pub enum RoundError {
     Grid(#[from] GridError),
 }
 
-/// The grid index (first axis outermost) of a model's value indices.
-fn grid_index(lens: &[usize], values: &[usize]) -> usize {
-    tpe::index(lens, values)
-}
-
 /// Round `round`'s proposals (value indices of its models), from the models before it: `before`,
-/// their value indices in model order, and `scores`, theirs in the same order. The TPE runs from
-/// the random start with these scores; the start it draws must be the sweep's.
-pub fn propose(r: &Rounds, round: u32, before: &[Vec<usize>], scores: &[Option<f64>]) -> Result<Vec<Vec<usize>>, String> {
+/// their value indices in model order, and `scores`, theirs in the same order; the TPE's stream
+/// starts `from` numbers in (where the round before left it). Also where the stream ends.
+pub fn propose(r: &Rounds, round: u32, before: &[Vec<usize>], scores: &[Option<f64>], from: u64) -> Result<(Vec<Vec<usize>>, u64), String> {
     let models = r.models_of(round);
     if round == 0 || models.is_empty() || before.len() != models.start || scores.len() != models.start {
         return Err(format!("round {round} follows {} models, not {}", models.start, before.len()));
     }
-    let mut by_index = std::collections::HashMap::with_capacity(before.len());
+    let mut observed = Vec::with_capacity(before.len());
     for (v, s) in before.iter().zip(scores) {
         if v.len() != r.lens.len() || v.iter().zip(&r.lens).any(|(&i, &n)| i >= n) {
             return Err(format!("values {v:?} do not fit axes of {:?} values", r.lens));
         }
-        by_index.insert(grid_index(&r.lens, v), s.unwrap_or(f64::NAN));
+        observed.push((tpe::index(&r.lens, v), s.unwrap_or(f64::NAN)));
     }
-    let score = |m: usize| by_index.get(&m).copied().unwrap_or(f64::NAN);
-    let chosen = tpe::run_until(&r.lens, &score, r.models, r.batch, r.seed, models.end).map_err(|e| e.to_string())?;
-    let expected: Vec<usize> = before.iter().map(|v| grid_index(&r.lens, v)).collect();
-    if chosen[..models.start] != expected[..] {
-        return Err("the models before this round are not the ones the search chose".into());
-    }
-    Ok(chosen[models.clone()].iter().map(|&m| tpe::positions(&r.lens, m)).collect())
+    let mut rng = tpe::Stream::at(r.seed, from);
+    let chosen = tpe::round(&r.lens, &observed, models.len(), &mut rng).map_err(|e| e.to_string())?;
+    Ok((chosen.iter().map(|&m| tpe::positions(&r.lens, m)).collect(), rng.n))
 }
 
 impl RoundFile {
     /// Checks a round file read from `path` against the sweep: its round and `[search]`, the
     /// models before it (`names` and `before`, in model order), its models' names, and its
     /// proposal made again from the scores it records.
-    fn check(&self, path: &std::path::Path, r: &Rounds, round: u32, names: &[String], before: &[Vec<usize>]) -> Result<(), RoundError> {
+    fn check(&self, path: &std::path::Path, r: &Rounds, round: u32, names: &[String], before: &[Vec<usize>], from: u64) -> Result<(), RoundError> {
         let bad = |message: String| RoundError::Invalid { path: path.to_path_buf(), message };
         if self.format > ROUND_FORMAT {
             return Err(FileError::NewerFormat { path: path.to_path_buf(), found: self.format }.into());
@@ -202,8 +197,11 @@ impl RoundFile {
                 want.len()
             )));
         }
+        if self.stream_from != from {
+            return Err(bad(format!("its random stream starts at {}; the round before ended it at {from}", self.stream_from)));
+        }
         let scores: Vec<Option<f64>> = self.observed.iter().map(|o| o.score).collect();
-        let again = propose(r, round, before, &scores).map_err(bad)?;
+        let (again, to) = propose(r, round, before, &scores, from).map_err(bad)?;
         let recorded: Vec<Vec<usize>> = self.proposed.iter().map(|p| p.values.clone()).collect();
         if again != recorded {
             let first = recorded.iter().zip(&again).position(|(a, b)| a != b).unwrap_or(0);
@@ -213,6 +211,9 @@ impl RoundFile {
                 recorded.get(first).cloned().unwrap_or_default(),
                 again.get(first).cloned().unwrap_or_default()
             )));
+        }
+        if self.stream_to != to {
+            return Err(bad(format!("its random stream ends at {}; proposing it again ends it at {to}", self.stream_to)));
         }
         Ok(())
     }
@@ -240,7 +241,7 @@ pub fn read_rounds(dir: &SweepDir, sweep: &SweepFile) -> Result<Vec<RoundFile>, 
             break;
         }
         let f: RoundFile = read_json(&path)?;
-        f.check(&path, &r, round, &names, &before)?;
+        f.check(&path, &r, round, &names, &before, out.last().map_or(0, |p: &RoundFile| p.stream_to))?;
         names.extend(f.proposed.iter().map(|p| p.model.clone()));
         before.extend(f.proposed.iter().map(|p| p.values.clone()));
         out.push(f);
@@ -304,28 +305,24 @@ pub fn take(dir: &SweepDir, sweep: &SweepFile, round: u32) -> Result<RoundFile, 
     if round == 0 || round > r.last() {
         return Err(RoundError::NoSuchRound { round, last: r.last() });
     }
-    let path = dir.round_file(round);
-    if path.exists() {
-        let f: RoundFile = read_json(&path)?;
-        let range = r.models_of(round);
-        if sweep.grid.models.len() < range.start {
-            return Err(RoundError::NotYet { round, before: round - 1 });
-        }
-        let names: Vec<String> = sweep.grid.models[..range.start].iter().map(|m| m.name.clone()).collect();
-        f.check(&path, &r, round, &names, &sweep.grid.positions[..range.start])?;
-        return Ok(f);
+    let mut proposed = read_rounds(dir, sweep)?;
+    if proposed.len() >= round as usize {
+        return Ok(proposed.swap_remove(round as usize - 1));
     }
     let range = r.models_of(round);
-    if sweep.grid.models.len() < range.start {
-        return Err(RoundError::NotYet { round, before: r.round_of(sweep.grid.models.len()) });
+    if proposed.len() + 1 < round as usize || sweep.grid.models.len() != range.start {
+        return Err(RoundError::NotYet { round, before: proposed.len() as u32 + 1 });
     }
+    let path = dir.round_file(round);
     let mut observed = Vec::with_capacity(range.start);
     for (m, spec) in sweep.grid.models[..range.start].iter().enumerate() {
         let score = score_of(dir, &spec.name).map_err(|why| RoundError::Unfinished { round, model: spec.name.clone(), of: r.round_of(m), why })?;
         observed.push(Observed { model: spec.name.clone(), score });
     }
     let scores: Vec<Option<f64>> = observed.iter().map(|o| o.score).collect();
-    let values = propose(&r, round, &sweep.grid.positions[..range.start], &scores).map_err(|message| RoundError::Invalid { path: path.clone(), message })?;
+    let from = proposed.last().map_or(0, |p| p.stream_to);
+    let (values, to) =
+        propose(&r, round, &sweep.grid.positions[..range.start], &scores, from).map_err(|message| RoundError::Invalid { path: path.clone(), message })?;
     let f = RoundFile {
         format: ROUND_FORMAT,
         round,
@@ -334,6 +331,8 @@ pub fn take(dir: &SweepDir, sweep: &SweepFile, round: u32) -> Result<RoundFile, 
         models: r.models as u32,
         observed,
         proposed: range.zip(values).map(|(m, values)| Proposed { model: model_name(m, r.models), values }).collect(),
+        stream_from: from,
+        stream_to: to,
         taken_unix: now_unix(),
         host: crate::files::hostname(),
     };

@@ -32,6 +32,8 @@ pub enum TpeError {
     TooMany { k: usize, n: usize },
     #[error("a batch of {batch} models: give at least 1")]
     Batch { batch: usize },
+    #[error("a round of {count} model(s) after {observed} trained, in a space of {space}: a round proposes 1 to {} more, after at least one trained model of the space", space.saturating_sub(*observed))]
+    Round { count: usize, observed: usize, space: usize },
     #[error(transparent)]
     Search(#[from] SearchError),
 }
@@ -55,16 +57,21 @@ pub fn rounds(k: usize, batch: usize) -> usize {
     1 + (k - first_random(k)).div_ceil(batch.max(1))
 }
 
-/// A SplitMix64 stream of one seed: the n-th number depends only on the seed and n.
-struct Stream {
+/// A SplitMix64 stream of one seed: the n-th number depends only on the seed and n. The rounds
+/// of a run draw from one stream in turn; a round starts where the round before ended (`n`), which
+/// a sweep's round file records so that each round is proposed, and checked, on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stream {
     key: u64,
-    n: u64,
+    /// The numbers drawn so far.
+    pub n: u64,
 }
 
 impl Stream {
-    fn new(seed: u64) -> Stream {
+    /// The stream of `seed`, `n` numbers in.
+    pub fn at(seed: u64, n: u64) -> Stream {
         // A tag apart from the sampler's streams (which mix the seed itself).
-        Stream { key: splitmix64(seed ^ 0x5450_455f_7072_6f74), n: 0 }
+        Stream { key: splitmix64(seed ^ 0x5450_455f_7072_6f74), n }
     }
     fn unit(&mut self) -> f64 {
         self.n += 1;
@@ -110,13 +117,20 @@ fn density(lens: &[usize], points: &[Vec<usize>]) -> Vec<Vec<f64>> {
 /// grid with lists of lengths `lens`, given each model's score (higher is better; known once the
 /// model's round is over; NaN is the worst).
 pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize, seed: u64) -> Result<Vec<usize>, TpeError> {
-    run_until(lens, score, k, batch, seed, k)
+    let space = check(lens, k, batch)?;
+    let mut trained = sample(Strategy::Random, seed, lens, u32::try_from(first_random(k)).unwrap_or(u32::MAX))?;
+    let mut rng = Stream::at(seed, 0);
+    let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
+    while trained.len() < k {
+        let observed: Vec<(usize, f64)> = trained.iter().map(|&m| (m, key(score(m)))).collect();
+        let batch = propose_round(lens, space, &observed, batch.min(k - trained.len()), &mut rng);
+        trained.extend(batch);
+    }
+    Ok(trained)
 }
 
-/// [`run`] stopped once `upto` models are chosen (the random start, then whole rounds): what a
-/// sweep's round proposes, from the scores of the rounds before it alone (`score` is asked only of
-/// models trained before the round that reaches `upto`).
-pub fn run_until(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize, seed: u64, upto: usize) -> Result<Vec<usize>, TpeError> {
+/// The space's size, once `k` and `batch` are checked against it.
+fn check(lens: &[usize], k: usize, batch: usize) -> Result<usize, TpeError> {
     let space = lens.iter().try_fold(1usize, |n, &l| n.checked_mul(l.max(1))).unwrap_or(usize::MAX);
     if k < 1 {
         return Err(TpeError::Empty { k });
@@ -127,65 +141,77 @@ pub fn run_until(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: 
     if batch < 1 {
         return Err(TpeError::Batch { batch });
     }
-    let n0 = first_random(k);
-    let mut trained = sample(Strategy::Random, seed, lens, u32::try_from(n0).unwrap_or(u32::MAX))?;
-    let mut taken = vec![false; space];
-    for &m in &trained {
-        taken[m] = true;
+    Ok(space)
+}
+
+/// One round of [`run`]: `count` new models (grid indices) proposed from `observed`, every model
+/// trained before the round with its score (NaN or -inf the worst) in training order, drawing
+/// from `rng` on from where the round before left it. What a sweep's round proposes
+/// (`rounds.rs`): the same models as [`run`]'s round given the same scores. Refuses what does not
+/// fit: an empty space, `count` beyond the models left, a model outside the space.
+pub fn round(lens: &[usize], observed: &[(usize, f64)], count: usize, rng: &mut Stream) -> Result<Vec<usize>, TpeError> {
+    let space = lens.iter().try_fold(1usize, |n, &l| n.checked_mul(l.max(1))).unwrap_or(usize::MAX);
+    let left = space.saturating_sub(observed.len());
+    if count < 1 || count > left || observed.is_empty() || observed.iter().any(|&(m, _)| m >= space) {
+        return Err(TpeError::Round { count, observed: observed.len(), space });
     }
-    let mut rng = Stream::new(seed);
     let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
-    while trained.len() < k.min(upto) {
-        // The round's view: every model trained so far, best first (the earlier trained first
-        // among equals).
-        let mut observed: Vec<(usize, f64)> = trained.iter().map(|&m| (m, key(score(m)))).collect();
-        observed.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let mut pending: Vec<usize> = Vec::new();
-        for _ in 0..batch.min(k - trained.len()) {
-            // Constant liar: the pending models score as the worst observed, below every observed
-            // one, so they are bad and count in n.
-            let n = observed.len() + pending.len();
-            let n_good = ((GAMMA * n as f64).ceil() as usize).max(1).min(observed.len());
-            let good: Vec<Vec<usize>> = observed[..n_good].iter().map(|&(m, _)| positions(lens, m)).collect();
-            let bad: Vec<Vec<usize>> = observed[n_good..].iter().map(|&(m, _)| m).chain(pending.iter().copied()).map(|m| positions(lens, m)).collect();
-            let (l, g) = (density(lens, &good), density(lens, &bad));
-            let mut pick: Option<(usize, f64)> = None;
-            for _ in 0..CANDIDATES {
-                let pos: Vec<usize> = l
-                    .iter()
-                    .map(|w| {
-                        let u = rng.unit();
-                        let mut acc = 0.0;
-                        w.iter()
-                            .position(|&x| {
-                                acc += x;
-                                u < acc
-                            })
-                            .unwrap_or(w.len() - 1)
-                    })
-                    .collect();
-                let m = index(lens, &pos);
-                if taken[m] {
-                    continue;
-                }
-                let ratio: f64 = pos.iter().enumerate().map(|(a, &p)| (l[a][p] / g[a][p]).ln()).sum();
-                if pick.is_none_or(|(_, r)| ratio > r) {
-                    pick = Some((m, ratio));
-                }
+    let observed: Vec<(usize, f64)> = observed.iter().map(|&(m, s)| (m, key(s))).collect();
+    Ok(propose_round(lens, space, &observed, count, rng))
+}
+
+/// `count` proposals from the models trained so far (`observed`, in training order, NaN already
+/// the worst), the batch's earlier proposals joining bad with the worst score (constant liar).
+fn propose_round(lens: &[usize], space: usize, observed: &[(usize, f64)], count: usize, rng: &mut Stream) -> Vec<usize> {
+    let mut taken: std::collections::HashSet<usize> = observed.iter().map(|&(m, _)| m).collect();
+    // The round's view: every model trained so far, best first (the earlier trained first among
+    // equals: a stable sort).
+    let mut observed = observed.to_vec();
+    observed.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut pending: Vec<usize> = Vec::new();
+    for _ in 0..count {
+        // Constant liar: the pending models score as the worst observed, below every observed
+        // one, so they are bad and count in n.
+        let n = observed.len() + pending.len();
+        let n_good = ((GAMMA * n as f64).ceil() as usize).max(1).min(observed.len());
+        let good: Vec<Vec<usize>> = observed[..n_good].iter().map(|&(m, _)| positions(lens, m)).collect();
+        let bad: Vec<Vec<usize>> = observed[n_good..].iter().map(|&(m, _)| m).chain(pending.iter().copied()).map(|m| positions(lens, m)).collect();
+        let (l, g) = (density(lens, &good), density(lens, &bad));
+        let mut pick: Option<(usize, f64)> = None;
+        for _ in 0..CANDIDATES {
+            let pos: Vec<usize> = l
+                .iter()
+                .map(|w| {
+                    let u = rng.unit();
+                    let mut acc = 0.0;
+                    w.iter()
+                        .position(|&x| {
+                            acc += x;
+                            u < acc
+                        })
+                        .unwrap_or(w.len() - 1)
+                })
+                .collect();
+            let m = index(lens, &pos);
+            if taken.contains(&m) {
+                continue;
             }
-            let m = match pick {
-                Some((m, _)) => m,
-                None => {
-                    let free: Vec<usize> = (0..space).filter(|&m| !taken[m]).collect();
-                    free[rng.below(free.len())]
-                }
-            };
-            taken[m] = true;
-            pending.push(m);
+            let ratio: f64 = pos.iter().enumerate().map(|(a, &p)| (l[a][p] / g[a][p]).ln()).sum();
+            if pick.is_none_or(|(_, r)| ratio > r) {
+                pick = Some((m, ratio));
+            }
         }
-        trained.extend(pending);
+        let m = match pick {
+            Some((m, _)) => m,
+            None => {
+                let free: Vec<usize> = (0..space).filter(|m| !taken.contains(m)).collect();
+                free[rng.below(free.len())]
+            }
+        };
+        taken.insert(m);
+        pending.push(m);
     }
-    Ok(trained)
+    pending
 }
 
 #[cfg(test)]

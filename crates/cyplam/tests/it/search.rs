@@ -293,7 +293,8 @@ fn a_tpe_round_that_cannot_be_proposed_says_why_and_resubmit_goes_on() {
     let out = env.ok(&["submit", path]);
     // The random start's array is cancelled: the rounds chained to it start (afterany) and find
     // its models unfinished.
-    let start = out.lines().find(|l| l.contains(": array 0, 2 model(s)")).and_then(|l| l.strip_prefix("submitted job ")).and_then(|l| l.split(':').next()).unwrap();
+    let start =
+        out.lines().find(|l| l.contains(": array 0, 2 model(s)")).and_then(|l| l.strip_prefix("submitted job ")).and_then(|l| l.split(':').next()).unwrap();
     let o = std::process::Command::new("scancel").arg(start).output().unwrap();
     assert!(o.status.success(), "{o:?}");
     let t0 = std::time::Instant::now();

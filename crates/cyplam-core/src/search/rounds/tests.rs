@@ -127,8 +127,10 @@ fn an_edited_round_file_is_refused_by_every_reader_naming_it() {
     assert!(e.contains("it was proposed from 2 model(s) (Model-000 ... Model-001); the models before round 1 are 3"), "{e}");
     let e = edit(&|rf| rf.proposed[2].model = "Model-009".into());
     assert!(e.contains("it proposes Model-003, Model-004, Model-009"), "{e}");
-    let e = edit(&|rf| rf.observed[0].score = Some(f64::INFINITY));
-    assert!(e.contains("is not a finite number") || e.contains("round-1.json"), "{e}");
+    let e = edit(&|rf| rf.stream_from = 5);
+    assert!(e.contains("its random stream starts at 5; the round before ended it at 0"), "{e}");
+    let e = edit(&|rf| rf.stream_to += 1);
+    assert!(e.contains("its random stream ends at"), "{e}");
     std::fs::write(&path, "{ not json").unwrap();
     let e = with_proposals(&sd, frozen.clone()).unwrap_err().to_string();
     assert!(e.contains("round-1.json"), "{e}");
@@ -153,6 +155,18 @@ fn a_failed_model_scores_worst_and_a_preempted_one_holds_the_round_back() {
     let f = take(&sd, &frozen, 1).unwrap();
     assert_eq!(f.observed[1].score, None);
     assert!(f.observed[0].score.is_some());
+    // Retrained later (`cyplam submit` trains a failed model again), it completes: round 1 stays
+    // as proposed, and round 2 is proposed from the new score; every reader still accepts both.
+    res.status = ResultStatus::Completed;
+    res.best_accuracy20 = Some(0.97);
+    write_json_atomic(&md.result(), &res).unwrap();
+    let sweep = with_proposals(&sd, frozen.clone()).unwrap();
+    finish(&sd, &sweep, 3..6);
+    let f2 = take(&sd, &sweep, 2).unwrap();
+    assert_eq!(f2.observed[1].score, Some(0.97));
+    assert_eq!(f2.stream_from, f.stream_to);
+    assert_eq!(with_proposals(&sd, frozen.clone()).unwrap().grid.models.len(), 9);
+    assert_eq!(take(&sd, &sweep, 1).unwrap(), f);
 }
 
 #[test]
