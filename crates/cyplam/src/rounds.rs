@@ -6,7 +6,7 @@
 
 use crate::db::Submission;
 use crate::state::{ModelStatus, State};
-use crate::submission::Stage;
+use crate::submission::{estimate_core_hours, Frames, Stage};
 use cyplam_core::grid::Grid;
 use cyplam_core::search::rounds::Rounds;
 
@@ -41,8 +41,9 @@ pub fn later(grid: &Grid, r: &Rounds, subs: &[Submission], active_jobs: &[String
     Ok(todo.map(|k| Stage::round(k, r.models_of(k).len(), if k == first { active_jobs.to_vec() } else { Vec::new() })).collect())
 }
 
-/// The round plan of the dry run: how many models are known, then each round to come.
-pub fn plan_text(grid: &Grid, r: &Rounds) -> String {
+/// The round plan of the dry run: how many models are known, then each round to come, and the
+/// whole search's work estimated at the known models' mean.
+pub fn plan_text(grid: &Grid, r: &Rounds, frames: Frames) -> String {
     let todo = unproposed(r, grid.models.len());
     let mut o = format!(
         "round plan:         TPE search, {} models: a random start of {}, then {} round(s) of {} proposed from the scores before them; {} known now\n",
@@ -58,6 +59,14 @@ pub fn plan_text(grid: &Grid, r: &Rounds) -> String {
             todo.start(),
             todo.end(),
             r.models - grid.models.len().min(r.models)
+        ));
+        let known: Vec<f64> = grid.models.iter().map(|m| estimate_core_hours(m, frames.train, frames.validation)).collect();
+        let mean = known.iter().sum::<f64>() / known.len().max(1) as f64;
+        o.push_str(&format!(
+            "                    the whole search, {} models at the known models' mean: about {:.1} single-core hours, in {} array(s) one after the other\n",
+            r.models,
+            mean * r.models as f64,
+            r.last() + 1
         ));
     }
     o
@@ -96,6 +105,27 @@ pub fn status_lines(grid: &Grid, r: &Rounds, states: &[ModelStatus], subs: &[Sub
     out
 }
 
+/// One line per proposed round, for `report` and its HTML page: "round 1: Model-002, Model-003,
+/// proposed from 2 models (the best then Model-000, 0.8312)". A round file that fails its check is
+/// named instead.
+pub fn report_lines(frozen: &crate::sweep::Frozen) -> Vec<String> {
+    if Rounds::of(&frozen.sweep.grid).is_none() {
+        return Vec::new();
+    }
+    match cyplam_core::search::rounds::read_rounds(&frozen.layout(), &frozen.sweep) {
+        Err(e) => vec![format!("the TPE rounds cannot be used: {e}")],
+        Ok(files) => files
+            .iter()
+            .map(|f| {
+                let names: Vec<&str> = f.proposed.iter().map(|p| p.model.as_str()).collect();
+                let best = f.observed.iter().filter_map(|o| o.score.map(|s| (o.model.as_str(), s))).max_by(|a, b| a.1.total_cmp(&b.1));
+                let best = best.map(|(m, s)| format!("the best then {m}, {s:.4}")).unwrap_or_else(|| "none had a score".into());
+                format!("round {}: {}, proposed from {} models ({best})", f.round, names.join(", "), f.observed.len())
+            })
+            .collect(),
+    }
+}
+
 /// Whether a model counts as finished for the next round's proposal (`cyplam run` asks before
 /// proposing, to say which model holds it back).
 pub fn finished(s: &ModelStatus) -> bool {
@@ -127,7 +157,10 @@ mod tests {
             shape,
             vec![(Some(1), vec![0, 1, 2], vec![], vec!["41".to_string()]), (Some(2), vec![0, 1, 2], vec![], vec![]), (Some(3), vec![0, 1], vec![], vec![])]
         );
-        assert!(plan_text(&g, &r).contains("a random start of 2, then 3 round(s) of 3"));
+        let text = plan_text(&g, &r, Frames { train: 1000, validation: 500 });
+        assert!(text.contains("a random start of 2, then 3 round(s) of 3"), "{text}");
+        assert!(text.contains("the whole search, 10 models at the known models' mean: about"), "{text}");
+        assert!(text.contains("single-core hours, in 4 array(s) one after the other"), "{text}");
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl SubmitArgs {
             }
             Plan::Submit { stages, .. } => {
                 let extra = match Rounds::of(grid) {
-                    Some(r) => crate::rounds::plan_text(grid, &r),
+                    Some(r) => crate::rounds::plan_text(grid, &r, frames),
                     None => plan_text(grid, &stages, frames)?,
                 };
                 dry_run(grid, &dir, &stages, ctx.scheduler, self.device.as_deref(), frames, &extra).await

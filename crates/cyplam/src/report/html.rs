@@ -19,7 +19,7 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usiz
     if html_dir.is_none() && figures_dir.is_none() {
         return Ok(());
     }
-    let Loaded { rows, scaling, halving } = loaded;
+    let Loaded { rows, scaling, halving, rounds } = loaded;
     let mut curves = db.curves(sweep_id).await?;
     let models: Vec<Model> = rows.into_iter().map(|row| Model { curve: curves.remove(&row.index).unwrap_or_default(), row }).collect();
     let varying = f.sweep.grid.varying_settings();
@@ -49,7 +49,8 @@ pub async fn write(db: &Db, sweep_id: i64, f: &Frozen, loaded: Loaded, top: usiz
     if let Some(dir) = html_dir {
         crate::output::create_dir(dir)?;
         let path = dir.join("index.html");
-        let text = page(f, &models, &varying, top, &figures, scaling.as_ref(), &halving, cyplam_core::files::now_unix());
+        let notes = if rounds.is_empty() { halving } else { rounds };
+        let text = page(f, &models, &varying, top, &figures, scaling.as_ref(), &notes, cyplam_core::files::now_unix());
         cyplam_core::files::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {} ({} figures)", path.display(), figures.len());
     }
@@ -130,6 +131,7 @@ figcaption { color: #444; margin: 8px 6px 2px; font-size: 0.95rem; }
 
 /// The page. `now` is the Unix time it is made at.
 /// `scaling` is the sweep's scalability measurement, whose packings get a table below their figure.
+/// `decisions`: a halving sweep's line per decided rung, or a TPE search's per proposed round.
 pub fn page(
     f: &Frozen,
     models: &[Model],
@@ -264,6 +266,13 @@ pub fn page(
         }
     }
 
+    if cyplam_core::search::rounds::Rounds::of(&f.sweep.grid).is_some() && !decisions.is_empty() {
+        h.push_str("<p class=\"note\">TPE search: each round's models were proposed from the scores of every model before it.</p>\n<ul class=\"note\" id=\"tpe-rounds\">\n");
+        for l in decisions {
+            let _ = writeln!(h, "<li>{}</li>", escape(l));
+        }
+        h.push_str("</ul>\n");
+    }
     h.push_str("<h2>Figures</h2>\n");
     if figures.is_empty() {
         h.push_str("<p class=\"note\">No figures yet: no model has a validation snapshot.</p>\n");

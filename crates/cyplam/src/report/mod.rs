@@ -19,12 +19,19 @@ pub struct Loaded {
     pub scaling: Option<Scaling>,
     /// A halving sweep's line per decided rung (`halving::decision_lines`), for the text and the page.
     pub halving: Vec<String>,
+    /// A TPE search's line per proposed round (`rounds::report_lines`).
+    pub rounds: Vec<String>,
 }
 
 /// Reads the ranking, the scalability study and a halving sweep's decisions (once, for both the
 /// printed ranking and the HTML page).
 pub async fn load(db: &Db, id: i64, f: &Frozen) -> Result<Loaded> {
-    Ok(Loaded { rows: db.ranking(id).await?, scaling: crate::scaling::store::load(db, id, f).await?, halving: crate::halving::decision_lines(f) })
+    Ok(Loaded {
+        rows: db.ranking(id).await?,
+        scaling: crate::scaling::store::load(db, id, f).await?,
+        halving: crate::halving::decision_lines(f),
+        rounds: crate::rounds::report_lines(f),
+    })
 }
 
 /// Prints the ranking's top `top` (and, below it, the scalability study's tables).
@@ -104,6 +111,9 @@ pub fn print_ranking(loaded: &Loaded, f: &Frozen, top: usize, format: Format) ->
                 for line in &loaded.halving {
                     outln!("{line}")?;
                 }
+            }
+            for line in &loaded.rounds {
+                outln!("{line}")?;
             }
         } else {
             outln!("sweep {}: {} models, none with a validation snapshot yet ({done} completed)", f.sweep.name, rows.len())?;

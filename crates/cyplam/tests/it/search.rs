@@ -226,6 +226,13 @@ fn a_tpe_search_runs_locally_round_by_round_from_the_recorded_scores() {
     assert!(status.contains("round 2: 2 model(s), Model-004 ... Model-005: 2 completed"), "{status}");
     let report = env.json(&["report", "tpe", "--format", "json"]);
     assert_eq!(report.as_array().unwrap().len(), 6);
+    let text = env.ok(&["report", "tpe"]);
+    assert!(text.contains("round 1: Model-002, Model-003, proposed from 2 models (the best then Model-00"), "{text}");
+    assert!(text.contains("round 2: Model-004, Model-005, proposed from 4 models"), "{text}");
+    let html = env.dir.path().join("tpe-page");
+    env.ok(&["report", "tpe", "--html", html.to_str().unwrap()]);
+    let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+    assert!(page.contains("<ul class=\"note\" id=\"tpe-rounds\">\n<li>round 1: Model-002, Model-003, proposed from 2 models"), "{page}");
 
     // Run again: nothing is trained again.
     let before = metrics_bytes(&env, "tpe", "Model-005");
