@@ -154,11 +154,22 @@ pub fn propose(r: &Rounds, round: u32, before: &[Vec<usize>], scores: &[Option<f
 }
 
 impl RoundFile {
-    /// Checks a round file read from `path` against the sweep: its round and `[search]`, the
-    /// models before it (`names` and `before`, in model order), its models' names, and its
-    /// proposal made again from the scores it records.
-    fn check(&self, path: &std::path::Path, r: &Rounds, round: u32, names: &[String], before: &[Vec<usize>], from: u64) -> Result<(), RoundError> {
+    /// Checks round file `path`, round `round` of `sweep` (a TPE search; its random start and the
+    /// rounds before, `earlier`, checked already): its round and `[search]`, the models before it,
+    /// its models' names, and its proposal and stream made again from the scores it records.
+    pub fn check(&self, path: &std::path::Path, sweep: &SweepFile, round: u32, earlier: &[RoundFile]) -> Result<(), RoundError> {
         let bad = |message: String| RoundError::Invalid { path: path.to_path_buf(), message };
+        let Some(r) = Rounds::of(&sweep.grid) else { return Err(bad(format!("sweep {} is not a TPE search", sweep.name))) };
+        let r = &r;
+        if round == 0 || round > r.last() || earlier.len() + 1 != round as usize {
+            return Err(bad(format!("round {round} does not follow {} round(s) of a search with rounds 1 to {}", earlier.len(), r.last())));
+        }
+        let start = r.start.min(sweep.grid.models.len()).min(sweep.grid.positions.len());
+        let names: Vec<String> =
+            sweep.grid.models[..start].iter().map(|m| m.name.clone()).chain(earlier.iter().flat_map(|f| f.proposed.iter().map(|p| p.model.clone()))).collect();
+        let before: Vec<Vec<usize>> =
+            sweep.grid.positions[..start].iter().cloned().chain(earlier.iter().flat_map(|f| f.proposed.iter().map(|p| p.values.clone()))).collect();
+        let from = earlier.last().map_or(0, |p| p.stream_to);
         if self.format > ROUND_FORMAT {
             return Err(FileError::NewerFormat { path: path.to_path_buf(), found: self.format }.into());
         }
@@ -201,7 +212,7 @@ impl RoundFile {
             return Err(bad(format!("its random stream starts at {}; the round before ended it at {from}", self.stream_from)));
         }
         let scores: Vec<Option<f64>> = self.observed.iter().map(|o| o.score).collect();
-        let (again, to) = propose(r, round, before, &scores, from).map_err(bad)?;
+        let (again, to) = propose(r, round, &before, &scores, from).map_err(bad)?;
         let recorded: Vec<Vec<usize>> = self.proposed.iter().map(|p| p.values.clone()).collect();
         if again != recorded {
             let first = recorded.iter().zip(&again).position(|(a, b)| a != b).unwrap_or(0);
@@ -232,8 +243,6 @@ fn ends(names: &[&str]) -> String {
 /// first missing one ends them. `sweep` is the sweep as frozen (its random start alone).
 pub fn read_rounds(dir: &SweepDir, sweep: &SweepFile) -> Result<Vec<RoundFile>, RoundError> {
     let Some(r) = Rounds::of(&sweep.grid) else { return Ok(Vec::new()) };
-    let mut names: Vec<String> = sweep.grid.models.iter().take(r.start).map(|m| m.name.clone()).collect();
-    let mut before: Vec<Vec<usize>> = sweep.grid.positions.iter().take(r.start).cloned().collect();
     let mut out = Vec::new();
     for round in 1..=r.last() {
         let path = dir.round_file(round);
@@ -241,9 +250,7 @@ pub fn read_rounds(dir: &SweepDir, sweep: &SweepFile) -> Result<Vec<RoundFile>, 
             break;
         }
         let f: RoundFile = read_json(&path)?;
-        f.check(&path, &r, round, &names, &before, out.last().map_or(0, |p: &RoundFile| p.stream_to))?;
-        names.extend(f.proposed.iter().map(|p| p.model.clone()));
-        before.extend(f.proposed.iter().map(|p| p.values.clone()));
+        f.check(&path, sweep, round, &out)?;
         out.push(f);
     }
     Ok(out)

@@ -74,7 +74,8 @@ impl Stream {
         Stream { key: splitmix64(seed ^ 0x5450_455f_7072_6f74), n }
     }
     fn unit(&mut self) -> f64 {
-        self.n += 1;
+        // Wrapping: a round file may say any start.
+        self.n = self.n.wrapping_add(1);
         (splitmix64(self.key ^ splitmix64(self.n)) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
     fn below(&mut self, n: usize) -> usize {
