@@ -101,7 +101,8 @@ impl StatusArgs {
                 }
             }
             match a.watch {
-                Some(secs) if states.iter().any(|m| m.state.is_active()) => {
+                // A TPE search's later rounds are arrays whose models are not known yet.
+                Some(secs) if states.iter().any(|m| m.state.is_active()) || (Rounds::of(&f.sweep.grid).is_some() && !view.active_jobs().is_empty()) => {
                     tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))).await;
                 }
                 _ => return Ok(()),
