@@ -165,15 +165,22 @@ pub fn plan_for(frozen: &Frozen, view: &SweepView, pick: Pick) -> Result<Plan> {
     let grid = &frozen.sweep.grid;
     if let Some(r) = cyplam_core::search::rounds::Rounds::of(grid) {
         // A TPE search: its known models as a sweep of one rung, then the rounds to come.
-        return Ok(with_rounds(grid, &r, plan(grid, None, &[], &view.states, &view.subs, &[], pick), &view.subs, &view.active_jobs()));
+        return Ok(with_rounds(grid, &r, plan(grid, None, &[], &view.states, &view.subs, &[], pick), &view.states, &view.subs, &view.active_jobs()));
     }
     let active = if grid.halving.is_some() { view.active_jobs() } else { Vec::new() };
     Ok(plan(grid, grid.halving, view.decisions()?, &view.states, &view.subs, &active, pick))
 }
 
-/// A TPE search's plan: `base`, its known models' (the random start and every round proposed),
-/// then [`crate::rounds::later`]'s array per round not yet proposed.
-pub fn with_rounds(grid: &Grid, r: &cyplam_core::search::rounds::Rounds, base: Plan, subs: &[Submission], active_jobs: &[String]) -> Plan {
+/// A TPE search's plan: `base`, its known models' (the random start and every round proposed;
+/// `states`, theirs), then [`crate::rounds::later`]'s array per round not yet proposed.
+pub fn with_rounds(
+    grid: &Grid,
+    r: &cyplam_core::search::rounds::Rounds,
+    base: Plan,
+    states: &[ModelStatus],
+    subs: &[Submission],
+    active_jobs: &[String],
+) -> Plan {
     let more = matches!(base, Plan::Submit { .. });
     match (crate::rounds::later(grid, r, subs, active_jobs, more), base) {
         (Err(why), _) => Plan::Nothing(why),
@@ -182,7 +189,13 @@ pub fn with_rounds(grid: &Grid, r: &cyplam_core::search::rounds::Rounds, base: P
             stages.extend(rounds);
             Plan::Submit { rung, stages, done, active, damaged }
         }
-        (Ok(rounds), Plan::Nothing(_)) => Plan::Submit { rung: 0, stages: rounds, done: grid.models.len(), active: 0, damaged: Vec::new() },
+        (Ok(rounds), Plan::Nothing(_)) => Plan::Submit {
+            rung: 0,
+            stages: rounds,
+            done: states.iter().filter(|m| m.state == State::Completed).count(),
+            active: states.iter().filter(|m| m.state.is_active()).count(),
+            damaged: states.iter().filter(|m| m.state == State::Damaged).map(|m| m.name.clone()).collect(),
+        },
     }
 }
 

@@ -261,7 +261,8 @@ pub(super) fn models(
     Ok((models, positions))
 }
 
-/// The most models a TPE's space may hold: it keeps a flag per model.
+/// The most models a TPE's space may hold: when none of a proposal's candidates is new, it picks
+/// among every untried model of the space.
 pub const MAX_TPE_SPACE: u64 = 1_000_000;
 
 /// What strategy `tpe` refuses of a grid: an axis it cannot count (a float range, `log_int`, a

@@ -79,7 +79,7 @@ impl SubmitArgs {
             None => {
                 let base = plan(grid, grid.halving, &[], &[], &[], &[], Pick::Unfinished);
                 match Rounds::of(grid) {
-                    Some(r) => with_rounds(grid, &r, base, &[], &[]),
+                    Some(r) => with_rounds(grid, &r, base, &[], &[], &[]),
                     None => base,
                 }
             }

@@ -196,6 +196,20 @@ fn tpe_again(env: &Env, sweep: &str) -> (Vec<usize>, Vec<usize>) {
     (tpe::run(&r.lens, &score, r.models, r.batch, r.seed).unwrap(), trained)
 }
 
+/// A TPE search's states once `n` models are known and none is pending or running (its later
+/// rounds' models are known only once proposed, so `wait_idle` alone could stop between rounds).
+fn wait_known(env: &Env, sweep: &str, n: usize) -> Vec<serde_json::Value> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let states = env.json(&["status", sweep, "--format", "json"]).as_array().unwrap().clone();
+        if states.len() == n && states.iter().all(|m| !matches!(m["state"].as_str(), Some("pending" | "running"))) {
+            return states;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(600), "the search did not finish: {states:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 #[test]
 fn a_tpe_search_runs_locally_round_by_round_from_the_recorded_scores() {
     let env = Env::new();
@@ -267,15 +281,7 @@ fn a_tpe_search_through_slurm_chains_its_rounds_and_their_first_workers_propose_
     assert!(out.contains("round 1, array 0, 2 slot(s) of sweep sltpe for the models the round proposes, after job(s)"), "{out}");
     assert!(out.contains("round 2, array 0"), "{out}");
     // The rounds' models are known once proposed: wait for all six.
-    let t0 = std::time::Instant::now();
-    let states = loop {
-        let states = env.json(&["status", "sltpe", "--format", "json"]).as_array().unwrap().clone();
-        if states.len() == 6 && states.iter().all(|m| !matches!(m["state"].as_str(), Some("pending" | "running"))) {
-            break states;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(600), "the search did not finish: {states:?}");
-        std::thread::sleep(Duration::from_secs(2));
-    };
+    let states = wait_known(&env, "sltpe", 6);
     assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
     let sd = cyplam_core::layout::SweepDir::new(env.runs().join("sltpe"));
     for k in [1, 2] {
@@ -321,14 +327,7 @@ fn a_tpe_round_that_cannot_be_proposed_says_why_and_resubmit_goes_on() {
     assert!(logs.contains("round 1 cannot be proposed yet: Model-000 (round 0) has not finished"), "{logs}");
     let out = env.ok(&["resubmit", "tpestop", "--failed"]);
     assert!(out.contains("round 1, array 0"), "{out}");
-    let t0 = std::time::Instant::now();
-    loop {
-        let states = env.json(&["status", "tpestop", "--format", "json"]).as_array().unwrap().clone();
-        if states.len() == 6 && states.iter().all(|m| m["state"] == "completed") {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(600), "{states:?}");
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    let states = wait_known(&env, "tpestop", 6);
+    assert!(states.iter().all(|m| m["state"] == "completed"), "{states:?}");
     assert!(sd.round_file(2).exists());
 }

@@ -215,7 +215,7 @@ fn what_if_replays_halving_and_early_stopping_on_recorded_curves() {
     for (args, says) in [
         (vec!["--what-if", "--search", "random:6"], "--search random:6: the full grid has 5 models; give a number of models from 1 to 5"),
         (vec!["--what-if", "--search", "random:0"], "\"random:0\": \"0\" is not a number of models of at least 1; give STRATEGY:K[,K...]"),
-        (vec!["--what-if", "--search", "halton:2"], "unknown strategy \"halton\"; valid: \"random\" or \"sobol\""),
+        (vec!["--what-if", "--search", "halton:2"], "unknown strategy \"halton\"; valid: \"random\", \"sobol\" or \"tpe\""),
         (vec!["--what-if", "--search", "16"], "\"16\" is not a sample spec; give STRATEGY:K[,K...], STRATEGY random, sobol, tpe (batches of 2) or tpeB (batches of B) and each K a number of models of at least 1, e.g. random:16,32 or sobol:16, or tpe:16 and tpe4:16"),
         (vec!["--what-if", "--search", "tpe0:2"], "\"tpe0:2\": tpe0: \"0\" is not a batch of at least 1 model"),
         (vec!["--what-if", "--search", "random:2", "--draws", "100001"], "--draws 100001: give 1 to 100000"),
