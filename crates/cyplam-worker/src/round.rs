@@ -24,8 +24,7 @@ pub fn models_of_round(dir: &SweepDir, sweep: SweepFile, round: u32) -> Result<(
     }
     cyplam_core::files::create_dir(&dir.search_dir())?;
     let _held = lock::acquire_waiting(&dir.round_lock(), PROPOSE_WAIT).context("taking the lock of the search's rounds")?;
-    let known = rounds::with_proposals(dir, sweep.clone())?;
-    let f = rounds::take(dir, &known, round)?;
+    let f = rounds::take(dir, &sweep, round)?;
     let names: Vec<&str> = f.proposed.iter().map(|p| p.model.as_str()).collect();
     tracing::info!("round {round}: {} model(s) proposed from {} before them ({})", names.len(), f.observed.len(), names.join(", "));
     let known = rounds::with_proposals(dir, sweep)?;

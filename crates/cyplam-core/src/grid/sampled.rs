@@ -218,7 +218,8 @@ pub(super) fn models(
 ) -> Result<(Vec<ModelSpec>, Vec<Vec<usize>>), GridError> {
     let dists: Vec<Dist> = axes.iter().map(Axis::dist).collect();
     let total = s.models as usize;
-    let drawn: Vec<Drawn> = if s.strategy == Strategy::Tpe {
+    // Named for the models a TPE search will have; a draw's models are all there is.
+    let (drawn, count): (Vec<Drawn>, usize) = if s.strategy == Strategy::Tpe {
         let start = search::draw_n(Strategy::Random, s.seed, &dists, crate::search::tpe::first_random(total) as u32)
             .map_err(|e| cx.err(None, Some("search.models"), e))?;
         let start = start.into_iter().map(|d| {
@@ -233,11 +234,12 @@ pub(super) fn models(
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Drawn { values, positions: pos.clone() })
         });
-        start.map(Ok).chain(later).collect::<Result<Vec<_>, GridError>>()?
+        (start.map(Ok).chain(later).collect::<Result<Vec<_>, GridError>>()?, total)
     } else {
-        search::draw(s, &dists).map_err(|e| cx.err(None, Some("search.models"), e))?
+        let drawn = search::draw(s, &dists).map_err(|e| cx.err(None, Some("search.models"), e))?;
+        let count = drawn.len();
+        (drawn, count)
     };
-    let count = if s.strategy == Strategy::Tpe { total } else { drawn.len() };
     let mut models = Vec::with_capacity(drawn.len());
     let mut positions = Vec::with_capacity(drawn.len());
     for (index, d) in drawn.into_iter().enumerate() {

@@ -164,11 +164,7 @@ impl RoundFile {
         if round == 0 || round > r.last() || earlier.len() + 1 != round as usize {
             return Err(bad(format!("round {round} does not follow {} round(s) of a search with rounds 1 to {}", earlier.len(), r.last())));
         }
-        let start = r.start.min(sweep.grid.models.len()).min(sweep.grid.positions.len());
-        let names: Vec<String> =
-            sweep.grid.models[..start].iter().map(|m| m.name.clone()).chain(earlier.iter().flat_map(|f| f.proposed.iter().map(|p| p.model.clone()))).collect();
-        let before: Vec<Vec<usize>> =
-            sweep.grid.positions[..start].iter().cloned().chain(earlier.iter().flat_map(|f| f.proposed.iter().map(|p| p.values.clone()))).collect();
+        let (names, before) = known_before(sweep, r, earlier);
         let from = earlier.last().map_or(0, |p| p.stream_to);
         if self.format > ROUND_FORMAT {
             return Err(FileError::NewerFormat { path: path.to_path_buf(), found: self.format }.into());
@@ -228,6 +224,17 @@ impl RoundFile {
         }
         Ok(())
     }
+}
+
+/// The models before the round that follows `earlier` (the rounds proposed so far), names and
+/// value indices in model order: the random start's, as `sweep` holds them (frozen, or with its
+/// proposals: only its start is read), then each earlier round's, as its file says.
+fn known_before(sweep: &SweepFile, r: &Rounds, earlier: &[RoundFile]) -> (Vec<String>, Vec<Vec<usize>>) {
+    let start = r.start.min(sweep.grid.models.len()).min(sweep.grid.positions.len());
+    let later = || earlier.iter().flat_map(|f| &f.proposed);
+    let names = sweep.grid.models[..start].iter().map(|m| m.name.clone()).chain(later().map(|p| p.model.clone())).collect();
+    let values = sweep.grid.positions[..start].iter().cloned().chain(later().map(|p| p.values.clone())).collect();
+    (names, values)
 }
 
 /// The first and last of a list of names.
@@ -305,8 +312,9 @@ fn score_of(dir: &SweepDir, name: &str) -> Result<Option<f64>, String> {
 }
 
 /// Round `round` of the sweep in `dir`: read back if proposed before, else proposed now from the
-/// models' result.json files and written. `sweep` is the sweep with its proposals so far
-/// ([`with_proposals`]). The caller holds `search/propose.lock`.
+/// models' result.json files and written. `sweep` is the sweep as frozen or with its proposals
+/// (the models before the round are its random start and the round files'). The caller holds
+/// `search/propose.lock`.
 pub fn take(dir: &SweepDir, sweep: &SweepFile, round: u32) -> Result<RoundFile, RoundError> {
     let Some(r) = Rounds::of(&sweep.grid) else { return Err(RoundError::NoSuchRound { round, last: 0 }) };
     if round == 0 || round > r.last() {
@@ -316,20 +324,19 @@ pub fn take(dir: &SweepDir, sweep: &SweepFile, round: u32) -> Result<RoundFile, 
     if proposed.len() >= round as usize {
         return Ok(proposed.swap_remove(round as usize - 1));
     }
-    let range = r.models_of(round);
-    if proposed.len() + 1 < round as usize || sweep.grid.models.len() != range.start {
+    if proposed.len() + 1 < round as usize {
         return Err(RoundError::NotYet { round, before: proposed.len() as u32 + 1 });
     }
     let path = dir.round_file(round);
-    let mut observed = Vec::with_capacity(range.start);
-    for (m, spec) in sweep.grid.models[..range.start].iter().enumerate() {
-        let score = score_of(dir, &spec.name).map_err(|why| RoundError::Unfinished { round, model: spec.name.clone(), of: r.round_of(m), why })?;
-        observed.push(Observed { model: spec.name.clone(), score });
+    let (names, before) = known_before(sweep, &r, &proposed);
+    let mut observed = Vec::with_capacity(names.len());
+    for (m, name) in names.into_iter().enumerate() {
+        let score = score_of(dir, &name).map_err(|why| RoundError::Unfinished { round, model: name.clone(), of: r.round_of(m), why })?;
+        observed.push(Observed { model: name, score });
     }
     let scores: Vec<Option<f64>> = observed.iter().map(|o| o.score).collect();
     let from = proposed.last().map_or(0, |p| p.stream_to);
-    let (values, to) =
-        propose(&r, round, &sweep.grid.positions[..range.start], &scores, from).map_err(|message| RoundError::Invalid { path: path.clone(), message })?;
+    let (values, to) = propose(&r, round, &before, &scores, from).map_err(|message| RoundError::Invalid { path: path.clone(), message })?;
     let f = RoundFile {
         format: ROUND_FORMAT,
         round,
@@ -337,7 +344,7 @@ pub fn take(dir: &SweepDir, sweep: &SweepFile, round: u32) -> Result<RoundFile, 
         batch: r.batch as u32,
         models: r.models as u32,
         observed,
-        proposed: range.zip(values).map(|(m, values)| Proposed { model: model_name(m, r.models), values }).collect(),
+        proposed: r.models_of(round).zip(values).map(|(m, values)| Proposed { model: model_name(m, r.models), values }).collect(),
         stream_from: from,
         stream_to: to,
         taken_unix: now_unix(),

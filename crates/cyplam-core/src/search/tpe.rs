@@ -118,21 +118,25 @@ fn density(lens: &[usize], points: &[Vec<usize>]) -> Vec<Vec<f64>> {
 /// grid with lists of lengths `lens`, given each model's score (higher is better; known once the
 /// model's round is over; NaN is the worst).
 pub fn run(lens: &[usize], score: &dyn Fn(usize) -> f64, k: usize, batch: usize, seed: u64) -> Result<Vec<usize>, TpeError> {
-    let space = check(lens, k, batch)?;
+    check(lens, k, batch)?;
     let mut trained = sample(Strategy::Random, seed, lens, u32::try_from(first_random(k)).unwrap_or(u32::MAX))?;
     let mut rng = Stream::at(seed, 0);
-    let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
     while trained.len() < k {
-        let observed: Vec<(usize, f64)> = trained.iter().map(|&m| (m, key(score(m)))).collect();
-        let batch = propose_round(lens, space, &observed, batch.min(k - trained.len()), &mut rng);
+        let observed: Vec<(usize, f64)> = trained.iter().map(|&m| (m, score(m))).collect();
+        let batch = round(lens, &observed, batch.min(k - trained.len()), &mut rng)?;
         trained.extend(batch);
     }
     Ok(trained)
 }
 
-/// The space's size, once `k` and `batch` are checked against it.
-fn check(lens: &[usize], k: usize, batch: usize) -> Result<usize, TpeError> {
-    let space = lens.iter().try_fold(1usize, |n, &l| n.checked_mul(l.max(1))).unwrap_or(usize::MAX);
+/// How many models the lists of lengths `lens` cross into (saturating).
+fn space(lens: &[usize]) -> usize {
+    lens.iter().try_fold(1usize, |n, &l| n.checked_mul(l.max(1))).unwrap_or(usize::MAX)
+}
+
+/// Checks `k` and `batch` against the space.
+fn check(lens: &[usize], k: usize, batch: usize) -> Result<(), TpeError> {
+    let space = space(lens);
     if k < 1 {
         return Err(TpeError::Empty { k });
     }
@@ -142,7 +146,7 @@ fn check(lens: &[usize], k: usize, batch: usize) -> Result<usize, TpeError> {
     if batch < 1 {
         return Err(TpeError::Batch { batch });
     }
-    Ok(space)
+    Ok(())
 }
 
 /// One round of [`run`]: `count` new models (grid indices) proposed from `observed`, every model
@@ -151,7 +155,7 @@ fn check(lens: &[usize], k: usize, batch: usize) -> Result<usize, TpeError> {
 /// (`rounds.rs`): the same models as [`run`]'s round given the same scores. Refuses what does not
 /// fit: an empty space, `count` beyond the models left, a model outside the space.
 pub fn round(lens: &[usize], observed: &[(usize, f64)], count: usize, rng: &mut Stream) -> Result<Vec<usize>, TpeError> {
-    let space = lens.iter().try_fold(1usize, |n, &l| n.checked_mul(l.max(1))).unwrap_or(usize::MAX);
+    let space = space(lens);
     let left = space.saturating_sub(observed.len());
     if count < 1 || count > left || observed.is_empty() || observed.iter().any(|&(m, _)| m >= space) {
         return Err(TpeError::Round { count, observed: observed.len(), space });

@@ -167,6 +167,8 @@ fn a_failed_model_scores_worst_and_a_preempted_one_holds_the_round_back() {
     assert_eq!(f2.stream_from, f.stream_to);
     assert_eq!(with_proposals(&sd, frozen.clone()).unwrap().grid.models.len(), 9);
     assert_eq!(take(&sd, &sweep, 1).unwrap(), f);
+    // The sweep as frozen (its random start alone) reads the same rounds back.
+    assert_eq!(take(&sd, &frozen, 2).unwrap(), f2);
 }
 
 #[test]
