@@ -6,7 +6,7 @@
 //! rungs) from the models' files.
 
 use crate::db::Submission;
-use crate::state::{ModelStatus, State, SweepView};
+use crate::state::{tally, ModelStatus, State, SweepView};
 use crate::submission::{estimate_core_hours, Frames, Stage};
 use crate::sweep::Frozen;
 use anyhow::Result;
@@ -263,24 +263,18 @@ pub fn status_lines(sweep: &SweepFile, plan: Option<&RungPlan>, decisions: &[Run
         let line = match models_in(k, n, decisions) {
             None => format!("rung {k}: up to {size} model(s){end}: waits for rung {}'s decision", k - 1),
             Some(models) => {
-                let mut counts: Vec<(&str, usize)> = Vec::new();
-                for &m in &models {
-                    let Some(st) = states.get(m) else { continue };
+                let said = tally(models.iter().filter_map(|&m| {
+                    let st = states.get(m)?;
                     // A model promoted past this rung is done with it.
-                    let word = if decisions.get(k as usize).is_some_and(|d| d.promoted.contains(&m)) {
+                    Some(if decisions.get(k as usize).is_some_and(|d| d.promoted.contains(&m)) {
                         "went on"
                     } else {
                         match st.state {
                             State::Waiting if st.rung.is_some_and(|r| r > k) => "went on",
                             s => s.as_str(),
                         }
-                    };
-                    match counts.iter_mut().find(|c| c.0 == word) {
-                        Some(c) => c.1 += 1,
-                        None => counts.push((word, 1)),
-                    }
-                }
-                let said = counts.iter().map(|(w, c)| format!("{c} {w}")).collect::<Vec<_>>().join(", ");
+                    })
+                }));
                 let decided = match decisions.get(k as usize) {
                     Some(d) => format!(" (decided: {})", d.verdict().summary()),
                     None => String::new(),

@@ -5,7 +5,7 @@
 //! round's first worker (or by `cyplam run` between rounds) from the models' files.
 
 use crate::db::Submission;
-use crate::state::{ModelStatus, State};
+use crate::state::{tally, ModelStatus};
 use crate::submission::{estimate_core_hours, Frames, Stage};
 use cyplam_core::grid::Grid;
 use cyplam_core::search::rounds::Rounds;
@@ -91,15 +91,7 @@ pub fn status_lines(grid: &Grid, r: &Rounds, states: &[ModelStatus], subs: &[Sub
             out.push(format!("{what}: {} model(s), not proposed yet: {array}", range.len()));
             continue;
         }
-        let mut counts: Vec<(&str, usize)> = Vec::new();
-        for st in states.get(range.clone()).unwrap_or_default() {
-            let word = st.state.as_str();
-            match counts.iter_mut().find(|c| c.0 == word) {
-                Some(c) => c.1 += 1,
-                None => counts.push((word, 1)),
-            }
-        }
-        let said = counts.iter().map(|(w, c)| format!("{c} {w}")).collect::<Vec<_>>().join(", ");
+        let said = tally(states.get(range.clone()).unwrap_or_default().iter().map(|st| st.state.as_str()));
         out.push(format!("{what}: {} model(s), {} ... {}: {said}", range.len(), grid.models[range.start].name, grid.models[range.end - 1].name));
     }
     out
@@ -124,12 +116,6 @@ pub fn report_lines(frozen: &crate::sweep::Frozen) -> Vec<String> {
             })
             .collect(),
     }
-}
-
-/// Whether a model counts as finished for the next round's proposal (`cyplam run` asks before
-/// proposing, to say which model holds it back).
-pub fn finished(s: &ModelStatus) -> bool {
-    matches!(s.state, State::Completed | State::Failed)
 }
 
 #[cfg(test)]

@@ -145,6 +145,19 @@ fn ours(sweep: &str, subs: &[Submission], t: &TaskState) -> bool {
     subs.iter().any(|s| s.backend == Backend::Slurm && s.job_id == t.array_job && job_name(sweep, s.rung, s.round) == t.name)
 }
 
+/// Words counted in the order first seen: "3 completed, 1 running" (`status`'s line per halving
+/// rung and per TPE round).
+pub fn tally<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for word in words {
+        match counts.iter_mut().find(|c| c.0 == word) {
+            Some(c) => c.1 += 1,
+            None => counts.push((word, 1)),
+        }
+    }
+    counts.iter().map(|(w, c)| format!("{c} {w}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Per-model state from the model files, the submissions, what the scheduler said of their tasks
 /// and the rungs' decisions (a later rung's array slots are positions among the models the rung
 /// before promoted).
